@@ -1,0 +1,36 @@
+"""The contract every corruption implements.
+
+A corruption is split into ``draw`` (all randomness, per image) and ``apply`` (a pure
+function of the image and the draws), so tests can hand the original algorithm the same
+random numbers.  Both work on ONE image; ``imagenet_cp.corrupt`` vmaps them over the batch.
+
+- ``draw(key, severity) -> draws``: a pytree of arrays whose shapes do not depend on a
+  traced severity (draw the largest size any severity needs and let ``apply`` use a prefix).
+  Deterministic corruptions return ``()``.
+- ``apply(image, draws, severity) -> image``: ``image`` uint8 [224, 224, 3], returns uint8
+  [224, 224, 3].  ``severity`` is an int32 scalar in 1..5: traced when
+  ``static_severity`` is False (parameters are selected inside the program, one compile for
+  all five severities), a Python int when True (the algorithm's shapes depend on it).
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import jax
+
+Draws = Any
+
+
+def no_draws(key: jax.Array, severity) -> tuple:
+  """``draw`` for deterministic corruptions."""
+  del key, severity
+  return ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Corruption:
+  name: str
+  apply: Callable[[jax.Array, Draws, Any], jax.Array]
+  draw: Callable[[jax.Array, Any], Draws] = no_draws
+  static_severity: bool = False

@@ -1,0 +1,1 @@
+"""JAX image primitives shared by corruptions and perturbations."""

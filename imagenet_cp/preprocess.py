@@ -1,0 +1,65 @@
+"""Resize(256) + CenterCrop(224), equal to torchvision's transforms on a PIL image.
+
+torchvision's ``Resize`` on a PIL image calls PIL's own bilinear ``Image.resize`` (PIL always
+filters with support scaled to the reduction, i.e. antialiased), so the exact way to match it
+is to call PIL the same way.  This runs on the host, where JPEG decoding happens anyway.
+"""
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+RESIZE = 256
+CROP = 224
+
+
+def _as_rgb_pil(image) -> Image.Image:
+  """PIL image or uint8 ndarray ([H, W], [H, W, 1], [H, W, 3] or [H, W, 4]) -> RGB PIL image.
+
+  Grayscale, RGBA and palette inputs go through ``.convert('RGB')`` like the original's loader.
+  """
+  if isinstance(image, Image.Image):
+    return image.convert("RGB")
+  arr = np.asarray(image)
+  if arr.dtype != np.uint8:
+    raise ValueError(f"preprocess expects uint8 pixels, got dtype {arr.dtype}")
+  if arr.ndim == 3 and arr.shape[-1] == 1:
+    arr = arr[..., 0]
+  if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[-1] not in (3, 4)):
+    raise ValueError(
+        "preprocess expects one image [H, W], [H, W, 1], [H, W, 3] or [H, W, 4]; "
+        f"got shape {arr.shape}")
+  if min(arr.shape[:2]) < 1:
+    raise ValueError(f"preprocess got an empty image of shape {arr.shape}")
+  return Image.fromarray(arr).convert("RGB")
+
+
+def resize_short_side(image, size: int = RESIZE) -> np.ndarray:
+  """torchvision ``Resize(size)``: shorter side -> size, longer -> int(size * long / short).
+
+  Returns uint8 [H, W, 3].  This is the ImageNet-P input (shorter side 256).
+  """
+  pil = _as_rgb_pil(image)
+  w, h = pil.size
+  if w <= h:
+    ow, oh = size, int(size * h / w)
+  else:
+    oh, ow = size, int(size * w / h)
+  if (ow, oh) != (w, h):
+    pil = pil.resize((ow, oh), Image.BILINEAR)
+  return np.asarray(pil, dtype=np.uint8)
+
+
+def center_crop(image: np.ndarray, size: int = CROP) -> np.ndarray:
+  """torchvision ``CenterCrop(size)``: offsets ``int(round((dim - size) / 2.))``."""
+  h, w = image.shape[:2]
+  if h < size or w < size:
+    raise ValueError(f"center_crop({size}) needs an image at least {size}x{size}, got {h}x{w}")
+  top = int(round((h - size) / 2.0))
+  left = int(round((w - size) / 2.0))
+  return image[top:top + size, left:left + size]
+
+
+def preprocess(image, resize: int = RESIZE, crop: int = CROP) -> np.ndarray:
+  """PIL image or uint8 ndarray -> uint8 [crop, crop, 3]; Resize(resize) then CenterCrop(crop)."""
+  return np.ascontiguousarray(center_crop(resize_short_side(image, resize), crop))

@@ -1,0 +1,1 @@
+"""Running at scale: Beam runners for dataset builds, multi-host evaluation."""

@@ -1,0 +1,71 @@
+"""Shared test set-up: 4 fake CPU devices, real photos cropped the benchmark way, oracles."""
+import os
+
+# Several fake CPU devices so sharding code paths run in every test process.
+os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import functools  # noqa: E402
+import pathlib  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+FROST_DIR = SHARED / "assets" / "frost"
+
+# Real photos shipped by scikit-image; coffee (400x600) and rocket (427x640) are non-square.
+PHOTO_NAMES = ("chelsea", "coffee", "astronaut", "rocket")
+
+
+@functools.lru_cache(maxsize=None)
+def photo(name: str) -> np.ndarray:
+  """A scikit-image sample photo as uint8 [H, W, 3] (original size)."""
+  import skimage.data
+  return np.ascontiguousarray(getattr(skimage.data, name)()[..., :3])
+
+
+@functools.lru_cache(maxsize=None)
+def photo_224(name: str) -> np.ndarray:
+  """The photo after Resize(256) + CenterCrop(224), uint8 [224, 224, 3]."""
+  from imagenet_cp.preprocess import preprocess
+  return preprocess(photo(name))
+
+
+@functools.lru_cache(maxsize=None)
+def photo_256(name: str) -> np.ndarray:
+  """The photo after Resize(256) only (the ImageNet-P input), uint8 [256, W, 3] or [H, 256, 3]."""
+  from imagenet_cp.preprocess import resize_short_side
+  return resize_short_side(photo(name))
+
+
+@pytest.fixture(scope="session")
+def photos_224():
+  return {n: photo_224(n) for n in PHOTO_NAMES}
+
+
+@pytest.fixture(scope="session")
+def photos_256():
+  return {n: photo_256(n) for n in PHOTO_NAMES}
+
+
+_TV_LIB = None
+
+
+def import_torchvision():
+  """torchvision 0.28.0 (CUDA wheel) on CPU torch: define the two op schemas it registers fakes for.
+
+  shared/reference/models.md section 6.  Test-only.
+  """
+  global _TV_LIB
+  torch = pytest.importorskip("torch")
+  if _TV_LIB is None:
+    try:
+      _TV_LIB = torch.library.Library("torchvision", "DEF")
+      _TV_LIB.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+      _TV_LIB.define("qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+    except RuntimeError:
+      pass
+  import torchvision
+  return torchvision
