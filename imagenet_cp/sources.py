@@ -1,0 +1,226 @@
+"""Source images: the ImageNet validation set as the user has it, and the built-in demo photos.
+
+Both sources yield ``Example(file_name, label, data)`` with the encoded image bytes, in sorted
+file-name order, so the TFDS builders and the on-the-fly evaluation see the same examples and
+derive the same per-example keys (``imagenet_cp.example_key``).
+
+ImageNet validation (manual download, it cannot be fetched automatically):
+  * the official ``ILSVRC2012_img_val.tar`` (6,744,924,160 bytes, 50,000 JPEGs), or
+  * an extracted folder: flat (``<dir>/ILSVRC2012_val_00000001.JPEG`` ...) or ImageFolder-style
+    (``<dir>/<wnid>/ILSVRC2012_val_00000001.JPEG``).
+  Labels are TFDS's ``imagenet2012`` labels: ``validation_labels.txt`` (one wnid per validation
+  file, in file-name order) indexed into the sorted 1,000 wnids of ``labels.txt``.
+
+Demo: real photos shipped by scikit-image and matplotlib with hand-assigned ImageNet labels
+(``DEMO_PHOTOS``).  Their file names start with ``demo/`` and every consumer records that the
+data is the demo, so it cannot be mistaken for ImageNet.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import io
+import os
+import pathlib
+import re
+import tarfile
+from typing import Iterator
+
+import numpy as np
+from PIL import Image
+
+VAL_TAR = "ILSVRC2012_img_val.tar"
+VAL_TAR_SIZE = 6_744_924_160
+VAL_COUNT = 50_000
+_VAL_NAME = re.compile(r"^ILSVRC2012_val_(\d{8})\.JPEG$")
+
+MANUAL_DOWNLOAD_INSTRUCTIONS = f"""\
+ImageNet cannot be downloaded automatically. Register at https://image-net.org/, download
+`{VAL_TAR}` (6.7 GB, 50,000 validation images) and put it in the manual directory
+(TFDS: `--manual_dir=DIR`, default `<data_dir>/downloads/manual/`; metrics.run: `--imagenet_dir=DIR`).
+An extracted folder of the validation JPEGs (flat, or one sub-folder per wnid) works too.
+"""
+
+DEMO_PREFIX = "demo/"
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoPhoto:
+  name: str
+  label: int
+  wnid: str
+  class_name: str
+  origin: str
+
+
+# Hand-assigned labels (index into the sorted ImageNet wnids, as TFDS's imagenet2012).
+DEMO_PHOTOS = (
+    DemoPhoto("chelsea", 281, "n02123045", "tabby, tabby cat", "skimage.data.chelsea"),
+    DemoPhoto("coffee", 967, "n07920052", "espresso", "skimage.data.coffee"),
+    DemoPhoto("rocket", 657, "n03773504", "missile", "skimage.data.rocket"),
+    DemoPhoto("grace_hopper", 652, "n03763968", "military uniform",
+              "matplotlib sample_data/grace_hopper.jpg"),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Example:
+  """One source image: its file name (the example's key), ImageNet label and encoded bytes."""
+  file_name: str
+  label: int
+  data: bytes
+
+
+class SourceError(ValueError):
+  """A missing, incomplete or corrupt source file; the message names the file."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Labels
+
+
+@functools.lru_cache(maxsize=None)
+def imagenet_wnids() -> tuple[str, ...]:
+  """The 1,000 ImageNet wnids in label order (TFDS imagenet2012 ``labels.txt``)."""
+  return tuple(_tfds_text("labels.txt").split())
+
+
+@functools.lru_cache(maxsize=None)
+def _validation_wnids() -> tuple[str, ...]:
+  return tuple(_tfds_text("validation_labels.txt").split())
+
+
+def _tfds_text(name: str) -> str:
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  return tfds.core.tfds_path(f"datasets/imagenet2012/{name}").read_text()
+
+
+def validation_label(file_name: str) -> int:
+  """Label of ``ILSVRC2012_val_XXXXXXXX.JPEG`` (any directory prefix), as TFDS reads it."""
+  match = _VAL_NAME.match(os.path.basename(file_name))
+  if not match:
+    raise SourceError(f"{file_name!r} is not an ImageNet validation file name (ILSVRC2012_val_XXXXXXXX.JPEG)")
+  index = int(match.group(1)) - 1
+  if not 0 <= index < VAL_COUNT:
+    raise SourceError(f"{file_name!r}: validation index out of range 1..{VAL_COUNT}")
+  return imagenet_wnids().index(_validation_wnids()[index])
+
+
+# ----------------------------------------------------------------------------------------------
+# ImageNet validation
+
+
+def locate_imagenet_val(manual_dir) -> pathlib.Path:
+  """The validation tar or extracted folder inside (or at) ``manual_dir``; clear errors otherwise."""
+  if manual_dir is None:
+    raise SourceError("no ImageNet directory given.\n" + MANUAL_DOWNLOAD_INSTRUCTIONS)
+  root = pathlib.Path(manual_dir).expanduser()
+  candidates = [root] if root.name == VAL_TAR else [root / VAL_TAR, root / "val", root]
+  for path in candidates:
+    if path.is_file() and path.name == VAL_TAR:
+      return path
+    if path.is_dir() and any(True for _ in _iter_folder_files(path, limit=1)):
+      return path
+  raise SourceError(
+      f"no ImageNet validation data in {root}: expected {root / VAL_TAR} or a folder of "
+      f"ILSVRC2012_val_*.JPEG files.\n" + MANUAL_DOWNLOAD_INSTRUCTIONS)
+
+
+def scan_val_tar(path: pathlib.Path) -> list[tarfile.TarInfo]:
+  """The tar's validation JPEG members, sorted by name, after checking the file is complete.
+
+  Reading the headers seeks through the file (about a second for the 6.7 GB tar), so a
+  truncated or corrupt download fails here, naming the file, before any work starts.
+  """
+  size = path.stat().st_size
+  try:
+    with tarfile.open(path, "r:") as tar:
+      members = [m for m in tar.getmembers() if m.isfile() and _VAL_NAME.match(os.path.basename(m.name))]
+  except (tarfile.TarError, EOFError, OSError) as err:
+    raise SourceError(f"{path} is not a readable tar ({err}); download {VAL_TAR} again") from err
+  if not members:
+    raise SourceError(f"{path} contains no ILSVRC2012_val_*.JPEG files")
+  last = max(members, key=lambda m: m.offset_data)
+  if last.offset_data + last.size > size:
+    raise SourceError(
+        f"{path} is truncated ({size:,} bytes; the official {VAL_TAR} has {VAL_TAR_SIZE:,}): "
+        "the download is incomplete. Download it again.")
+  return sorted(members, key=lambda m: os.path.basename(m.name))
+
+
+def _iter_folder_files(root: pathlib.Path, limit: int | None = None) -> Iterator[pathlib.Path]:
+  found = 0
+  for dirpath, dirnames, filenames in os.walk(root):
+    dirnames.sort()
+    for name in sorted(filenames):
+      if _VAL_NAME.match(name):
+        yield pathlib.Path(dirpath) / name
+        found += 1
+        if limit is not None and found >= limit:
+          return
+
+
+def imagenet_val_examples(manual_dir) -> Iterator[Example]:
+  """Streams the validation set (tar or folder) in sorted file-name order, without extracting."""
+  path = locate_imagenet_val(manual_dir)
+  if path.is_file():
+    members = scan_val_tar(path)
+    with tarfile.open(path, "r:") as tar:
+      for member in members:
+        name = os.path.basename(member.name)
+        yield Example(name, validation_label(name), tar.extractfile(member).read())
+    return
+  for file in sorted(_iter_folder_files(path), key=lambda p: p.name):
+    yield Example(file.name, validation_label(file.name), file.read_bytes())
+
+
+def count_imagenet_val(manual_dir) -> int:
+  """How many validation images the manual download holds (50,000 for the official set)."""
+  path = locate_imagenet_val(manual_dir)
+  if path.is_file():
+    return len(scan_val_tar(path))
+  return sum(1 for _ in _iter_folder_files(path))
+
+
+# ----------------------------------------------------------------------------------------------
+# Demo
+
+
+def demo_photo(name: str) -> np.ndarray:
+  """A demo photo as uint8 [H, W, 3] at its original size."""
+  if name == "grace_hopper":
+    import matplotlib.cbook  # pylint: disable=g-import-not-at-top
+    with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as f:
+      return np.asarray(Image.open(f).convert("RGB"))
+  import skimage.data  # pylint: disable=g-import-not-at-top
+  if name not in {p.name for p in DEMO_PHOTOS}:
+    raise ValueError(f"unknown demo photo {name!r}; expected one of {[p.name for p in DEMO_PHOTOS]}")
+  return np.ascontiguousarray(getattr(skimage.data, name)()[..., :3])
+
+
+def demo_examples() -> list[Example]:
+  """The demo photos as losslessly encoded (PNG) examples, file names ``demo/<name>.png``."""
+  examples = []
+  for photo in DEMO_PHOTOS:
+    buf = io.BytesIO()
+    Image.fromarray(demo_photo(photo.name)).save(buf, format="PNG")
+    examples.append(Example(f"{DEMO_PREFIX}{photo.name}.png", photo.label, buf.getvalue()))
+  return examples
+
+
+def is_demo(file_name: str) -> bool:
+  return file_name.startswith(DEMO_PREFIX)
+
+
+# ----------------------------------------------------------------------------------------------
+# Decoding
+
+
+def decode(example: Example) -> Image.Image:
+  """Decodes an example to an RGB PIL image (as the original's ``PIL.open(...).convert('RGB')``)."""
+  try:
+    image = Image.open(io.BytesIO(example.data))
+    image.load()
+  except Exception as err:  # PIL raises several types for corrupt data.
+    raise SourceError(f"{example.file_name}: cannot decode the image ({err})") from err
+  return image.convert("RGB")

@@ -1,0 +1,52 @@
+"""imagenet_cp.preprocess equals torchvision's Resize(256) + CenterCrop(224) on PIL images."""
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import import_torchvision, photo
+from imagenet_cp.preprocess import preprocess, resize_short_side
+
+
+def _torchvision_reference(pil):
+  tv = import_torchvision()
+  t = tv.transforms.Compose([tv.transforms.Resize(256), tv.transforms.CenterCrop(224)])
+  return np.asarray(t(pil.convert("RGB")))
+
+
+def _inputs():
+  rng = np.random.default_rng(0)
+  yield "chelsea", Image.fromarray(photo("chelsea"))
+  yield "coffee_400x600", Image.fromarray(photo("coffee"))
+  yield "rocket_427x640", Image.fromarray(photo("rocket"))
+  yield "portrait_601x301", Image.fromarray(rng.integers(0, 256, (601, 301, 3), dtype=np.uint8))
+  yield "small_upscaled_150x97", Image.fromarray(rng.integers(0, 256, (150, 97, 3), dtype=np.uint8))
+  yield "grayscale", Image.fromarray(photo("chelsea")[..., 0])
+  rgba = np.concatenate([photo("coffee"), np.full(photo("coffee").shape[:2] + (1,), 128, np.uint8)], -1)
+  yield "rgba", Image.fromarray(rgba)
+  yield "palette", Image.fromarray(photo("rocket")).convert("P", palette=Image.ADAPTIVE)
+
+
+@pytest.mark.parametrize("name,pil", list(_inputs()), ids=[n for n, _ in _inputs()])
+def test_bit_exact_to_torchvision(name, pil):
+  ours = preprocess(pil)
+  assert ours.shape == (224, 224, 3) and ours.dtype == np.uint8
+  np.testing.assert_array_equal(ours, _torchvision_reference(pil), err_msg=name)
+
+
+def test_ndarray_input_equals_pil_input():
+  np.testing.assert_array_equal(preprocess(photo("coffee")), preprocess(Image.fromarray(photo("coffee"))))
+
+
+def test_resize_short_side_keeps_aspect():
+  assert resize_short_side(photo("coffee")).shape == (256, 384, 3)   # 400x600 -> 256x384
+  assert resize_short_side(photo("rocket")).shape == (256, 383, 3)   # int(256 * 640 / 427)
+
+
+@pytest.mark.parametrize("bad,match", [
+    (np.zeros((10, 10, 3), np.float32), "uint8"),
+    (np.zeros((10, 10, 2), np.uint8), "shape"),
+    (np.zeros((2, 10, 10, 3), np.uint8), "shape"),
+])
+def test_bad_input(bad, match):
+  with pytest.raises(ValueError, match=match):
+    preprocess(bad)
