@@ -1,0 +1,303 @@
+"""Reads PyTorch ``.pth`` state dicts into NumPy without torch and without running code from the file.
+
+A ``.pth`` file is a pickle whose tensors point at raw storages.  ``pickle.load`` would import and
+call whatever the file names (``os.system`` included), so this module unpickles with a
+``find_class`` that resolves only a fixed allow-list of names (tensor rebuilding, storage types,
+``OrderedDict``) to our own NumPy re-implementations; anything else raises before it is called.
+
+Two on-disk formats are read (torch/serialization.py):
+  * zip (torch >= 1.6): ``<root>/data.pkl`` plus one raw little-endian file per storage,
+    ``<root>/data/<key>``; the pickle refers to storages through ``persistent_load`` ids
+    ``('storage', storage_type, key, location, numel)``.
+  * legacy (e.g. the EfficientNet-Lite0 weights): five pickles in a row (magic number, protocol
+    version, sys info, the object, the list of storage keys), then for every key an int64 element
+    count followed by the storage's bytes.  Storage ids there are
+    ``('storage', storage_type, key, location, numel, view_metadata)``.
+The pre-1.0 tar format is refused with a clear error.
+"""
+from __future__ import annotations
+
+import collections
+import io
+import os
+import pickle
+import struct
+import zipfile
+
+import ml_dtypes
+import numpy as np
+
+LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+LEGACY_PROTOCOL = 1001
+
+# Storage classes pickled as GLOBAL 'torch <Name>Storage' -> element dtype.
+_STORAGE_DTYPES = {
+    "DoubleStorage": np.dtype("<f8"),
+    "FloatStorage": np.dtype("<f4"),
+    "HalfStorage": np.dtype("<f2"),
+    "BFloat16Storage": np.dtype(ml_dtypes.bfloat16),
+    "LongStorage": np.dtype("<i8"),
+    "IntStorage": np.dtype("<i4"),
+    "ShortStorage": np.dtype("<i2"),
+    "CharStorage": np.dtype("i1"),
+    "ByteStorage": np.dtype("u1"),
+    "BoolStorage": np.dtype("?"),
+}
+
+
+class CheckpointError(ValueError):
+  """A checkpoint file that cannot be read safely or does not fit the model."""
+
+
+class _StorageType:
+  """Stand-in for ``torch.<Name>Storage``: only carries the element dtype."""
+
+  def __init__(self, name: str):
+    self.name = name
+    self.dtype = _STORAGE_DTYPES[name]
+
+
+class _Storage:
+  """A flat storage: ``data`` is a 1-D array, filled now (zip) or after the pickle (legacy)."""
+
+  def __init__(self, dtype: np.dtype, numel: int):
+    self.dtype = dtype
+    self.numel = numel
+    self.data: np.ndarray | None = None
+
+
+class _LazyTensor:
+  """A strided view of a storage, materialised once every storage has been read."""
+
+  def __init__(self, storage, offset, size, stride):
+    self.storage, self.offset, self.size, self.stride = storage, offset, tuple(size), tuple(stride)
+
+  def materialize(self) -> np.ndarray:
+    storage = self.storage
+    if isinstance(storage, _StorageView):
+      base, offset = storage.base, storage.offset + self.offset
+    else:
+      base, offset = storage, self.offset
+    if base.data is None:
+      raise CheckpointError("a tensor refers to a storage whose bytes are missing from the file")
+    data = base.data
+    if any(n == 0 for n in self.size):
+      return np.zeros(self.size, data.dtype)
+    last = offset + sum((n - 1) * s for n, s in zip(self.size, self.stride))
+    if offset < 0 or last >= data.size or min(self.stride, default=0) < 0:
+      raise CheckpointError(
+          f"tensor of size {self.size} at offset {offset} overruns its storage of {data.size} elements")
+    item = data.itemsize
+    view = np.lib.stride_tricks.as_strided(
+        data[offset:], shape=self.size, strides=tuple(s * item for s in self.stride), writeable=False)
+    return np.array(view, copy=True)
+
+
+class _StorageView:
+  """Legacy-format view into a root storage (``view_metadata``)."""
+
+  def __init__(self, base: _Storage, offset: int, numel: int):
+    self.base, self.offset, self.numel = base, offset, numel
+
+
+def _rebuild_tensor(storage, storage_offset, size, stride, requires_grad=False, backward_hooks=None,
+                    metadata=None):
+  """Our ``torch._utils._rebuild_tensor_v2``: records the view; the bytes may come later."""
+  del requires_grad, backward_hooks, metadata
+  if not isinstance(storage, (_Storage, _StorageView)):
+    raise CheckpointError(f"_rebuild_tensor_v2 got a {type(storage).__name__}, not a storage")
+  return _LazyTensor(storage, int(storage_offset), size, stride)
+
+
+def _rebuild_parameter(data, requires_grad=False, backward_hooks=None):
+  """Our ``torch._utils._rebuild_parameter``: a Parameter is just its tensor here."""
+  del requires_grad, backward_hooks
+  return data
+
+
+_ALLOWED = {
+    ("collections", "OrderedDict"): collections.OrderedDict,
+    ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
+    ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
+}
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+  """Resolves only allow-listed globals to local stand-ins; never imports from the file."""
+
+  def __init__(self, file, source: str, persistent_load):
+    super().__init__(file)
+    self._source = source
+    self._persistent = persistent_load
+
+  def find_class(self, module, name):
+    if module == "torch" and name in _STORAGE_DTYPES:
+      return _StorageType(name)
+    fn = _ALLOWED.get((module, name))
+    if fn is None:
+      raise CheckpointError(
+          f"{self._source}: refusing to load global {module}.{name} (only tensors, storages and "
+          "OrderedDict are allowed in a checkpoint; the file may be malicious)")
+    return fn
+
+  def persistent_load(self, pid):
+    return self._persistent(pid)
+
+
+def _storage_id(pid, source: str):
+  """Validates a persistent id ('storage', type, key, location, numel[, view]) -> its fields."""
+  if not isinstance(pid, tuple) or len(pid) < 5:
+    raise CheckpointError(f"{source}: unexpected persistent id {pid!r}")
+  tag = pid[0].decode("ascii") if isinstance(pid[0], bytes) else pid[0]
+  if tag != "storage" or not isinstance(pid[1], _StorageType):
+    raise CheckpointError(f"{source}: unexpected persistent id {pid!r}")
+  key = pid[2].decode("ascii") if isinstance(pid[2], bytes) else str(pid[2])
+  return pid[1], key, int(pid[4]), (pid[5] if len(pid) > 5 else None)
+
+
+def _materialize(obj):
+  """Replaces every _LazyTensor inside dicts/lists/tuples by its NumPy array."""
+  if isinstance(obj, _LazyTensor):
+    return obj.materialize()
+  if isinstance(obj, dict):
+    return type(obj)((k, _materialize(v)) for k, v in obj.items())
+  if isinstance(obj, (list, tuple)):
+    return type(obj)(_materialize(v) for v in obj)
+  return obj
+
+
+def _load_zip(path: str) -> object:
+  """torch's zip format -> unpickled object with lazy tensors resolved."""
+  try:
+    archive = zipfile.ZipFile(path)
+  except zipfile.BadZipFile as e:
+    raise CheckpointError(f"{path}: not a readable zip checkpoint (truncated?): {e}") from None
+  with archive:
+    pkl = [n for n in archive.namelist() if n.endswith("data.pkl") and n.count("/") == 1]
+    if len(pkl) != 1:
+      raise CheckpointError(f"{path}: zip archive has no single <root>/data.pkl, so it is no torch checkpoint")
+    root = pkl[0][:-len("data.pkl")]
+    names = set(archive.namelist())
+    if root + "byteorder" in names and archive.read(root + "byteorder").strip() != b"little":
+      raise CheckpointError(f"{path}: big-endian checkpoints are not supported")
+    storages: dict[str, _Storage] = {}
+
+    def persistent_load(pid):
+      storage_type, key, numel, _ = _storage_id(pid, path)
+      if key not in storages:
+        member = f"{root}data/{key}"
+        if member not in names:
+          raise CheckpointError(f"{path}: storage {member} is missing from the archive")
+        try:
+          raw = archive.read(member)
+        except (zipfile.BadZipFile, OSError, EOFError) as e:
+          raise CheckpointError(f"{path}: cannot read storage {member}: {e}") from None
+        storage = _Storage(storage_type.dtype, numel)
+        if len(raw) < numel * storage.dtype.itemsize:
+          raise CheckpointError(f"{path}: storage {member} has {len(raw)} bytes, expected "
+                                f"{numel * storage.dtype.itemsize}")
+        storage.data = np.frombuffer(raw, dtype=storage.dtype, count=numel)
+        storages[key] = storage
+      return storages[key]
+
+    try:
+      with archive.open(pkl[0]) as f:
+        obj = _RestrictedUnpickler(io.BytesIO(f.read()), path, persistent_load).load()
+    except (pickle.UnpicklingError, EOFError, zipfile.BadZipFile) as e:
+      raise CheckpointError(f"{path}: corrupt pickle in {pkl[0]}: {e}") from None
+    return _materialize(obj)
+
+
+def _load_legacy(path: str) -> object:
+  """torch's legacy (non-zip, non-tar) format -> unpickled object with lazy tensors resolved."""
+  with open(path, "rb") as f:
+    try:
+      magic = _RestrictedUnpickler(f, path, _no_persistent(path)).load()
+      if magic != LEGACY_MAGIC:
+        raise CheckpointError(f"{path}: not a torch checkpoint (bad magic number {magic!r})")
+      protocol = _RestrictedUnpickler(f, path, _no_persistent(path)).load()
+      if protocol != LEGACY_PROTOCOL:
+        raise CheckpointError(f"{path}: unsupported legacy protocol version {protocol!r}")
+      sys_info = _RestrictedUnpickler(f, path, _no_persistent(path)).load()
+      if isinstance(sys_info, dict) and not sys_info.get("little_endian", True):
+        raise CheckpointError(f"{path}: big-endian checkpoints are not supported")
+      roots: dict[str, _Storage] = {}
+
+      def persistent_load(pid):
+        storage_type, key, numel, view = _storage_id(pid, path)
+        if key not in roots:
+          roots[key] = _Storage(storage_type.dtype, numel)
+        if view is None:
+          return roots[key]
+        _, view_offset, view_numel = view
+        return _StorageView(roots[key], int(view_offset), int(view_numel))
+
+      obj = _RestrictedUnpickler(f, path, persistent_load).load()
+      keys = _RestrictedUnpickler(f, path, _no_persistent(path)).load()
+    except (pickle.UnpicklingError, EOFError, struct.error) as e:
+      raise CheckpointError(f"{path}: corrupt or truncated legacy checkpoint: {e}") from None
+    for key in keys:
+      key = str(key)
+      if key not in roots:
+        raise CheckpointError(f"{path}: storage key {key} is listed but never used")
+      _read_legacy_storage(f, roots[key], path, key)
+  return _materialize(obj)
+
+
+def _no_persistent(path):
+  def refuse(pid):
+    raise CheckpointError(f"{path}: unexpected persistent id {pid!r} outside the main pickle")
+  return refuse
+
+
+def _read_legacy_storage(f, storage: _Storage, path: str, key: str) -> None:
+  """Reads one storage record: little-endian int64 element count, then the raw elements."""
+  header = f.read(8)
+  if len(header) != 8:
+    raise CheckpointError(f"{path}: truncated before storage {key}")
+  (numel,) = struct.unpack("<q", header)
+  if numel != storage.numel:
+    raise CheckpointError(f"{path}: storage {key} has {numel} elements, the pickle says {storage.numel}")
+  nbytes = numel * storage.dtype.itemsize
+  raw = f.read(nbytes)
+  if len(raw) != nbytes:
+    raise CheckpointError(f"{path}: truncated in storage {key} ({len(raw)} of {nbytes} bytes)")
+  storage.data = np.frombuffer(raw, dtype=storage.dtype)
+
+
+def load_pth(path: str | os.PathLike) -> object:
+  """Reads a ``.pth`` file (zip or legacy format) -> the pickled object, tensors as NumPy arrays.
+
+  Raises CheckpointError (a ValueError) naming the file for truncated, corrupt or unsafe files.
+  """
+  path = os.fspath(path)
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f"checkpoint file not found: {path}")
+  with open(path, "rb") as f:
+    head = f.read(512)
+  if len(head) == 0:
+    raise CheckpointError(f"{path}: empty checkpoint file")
+  if head[:4] == b"PK\x03\x04":
+    return _load_zip(path)
+  if len(head) >= 262 and head[257:262] == b"ustar":
+    raise CheckpointError(f"{path}: the pre-1.0 tar checkpoint format is not supported; re-save it "
+                          "with a current torch.save")
+  if head[:1] != b"\x80":
+    raise CheckpointError(f"{path}: not a torch checkpoint (neither zip nor legacy pickle)")
+  return _load_legacy(path)
+
+
+def load_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
+  """A ``.pth`` state dict -> {torch key: NumPy array}; unwraps {'state_dict': ...} and
+  {'model': ...} wrappers.  Raises CheckpointError if the file holds no such mapping."""
+  obj = load_pth(path)
+  for wrapper in ("state_dict", "model"):
+    if isinstance(obj, dict) and set(obj) >= {wrapper} and isinstance(obj[wrapper], dict) and not any(
+        isinstance(v, np.ndarray) for v in obj.values()):
+      obj = obj[wrapper]
+  if not isinstance(obj, dict):
+    raise CheckpointError(f"{os.fspath(path)}: holds a {type(obj).__name__}, not a state dict")
+  bad = [k for k, v in obj.items() if not isinstance(v, np.ndarray)]
+  if bad:
+    raise CheckpointError(f"{os.fspath(path)}: entry {bad[0]!r} is not a tensor")
+  return dict(obj)

@@ -1,0 +1,100 @@
+"""Building blocks shared by the torchvision ports: torch-exact padding, pooling and BatchNorm.
+
+All arrays are NHWC float32.  Every convolution and dense layer runs at
+``precision=HIGHEST`` so GPUs and TPUs do not silently drop to TF32/bf16 (DESIGN.md).
+"""
+from __future__ import annotations
+
+import functools
+import math
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+HIGHEST = jax.lax.Precision.HIGHEST
+
+
+def pads(p: int) -> tuple[tuple[int, int], tuple[int, int]]:
+  """torch's symmetric ``padding=p`` as Flax explicit padding (never 'SAME')."""
+  return ((p, p), (p, p))
+
+
+def conv(features: int, kernel: int, stride: int = 1, padding: int = 0, *, bias: bool = True,
+         groups: int = 1, name: str | None = None) -> nn.Conv:
+  """``torch.nn.Conv2d(.., kernel, stride, padding, bias, groups)``; kernel (k, k, in/groups, out)."""
+  return nn.Conv(features, (kernel, kernel), strides=(stride, stride), padding=pads(padding),
+                 use_bias=bias, feature_group_count=groups, precision=HIGHEST, name=name)
+
+
+def dense(features: int, *, name: str | None = None) -> nn.Dense:
+  """``torch.nn.Linear(.., features)``; kernel (in, out) = torch weight transposed."""
+  return nn.Dense(features, precision=HIGHEST, name=name)
+
+
+def batch_norm(eps: float = 1e-5, *, name: str | None = None) -> nn.BatchNorm:
+  """Inference BatchNorm with torch's eps (Flax momentum 0.9 = torch momentum 0.1, training only)."""
+  return nn.BatchNorm(use_running_average=True, momentum=0.9, epsilon=eps, name=name)
+
+
+def max_pool(x: jax.Array, kernel: int, stride: int, padding: int = 0,
+             ceil_mode: bool = False) -> jax.Array:
+  """``torch.nn.MaxPool2d(kernel, stride, padding, ceil_mode)`` on [N, H, W, C].
+
+  Padding is -inf, as in torch.  ceil_mode adds extra -inf rows/columns at the bottom/right so
+  that the last partial window counts, except a window that would start inside the right padding
+  (torch drops it).
+  """
+  extra = [_ceil_extra(d, kernel, stride, padding) if ceil_mode else 0 for d in x.shape[1:3]]
+  window = (1, kernel, kernel, 1)
+  strides = (1, stride, stride, 1)
+  padding_config = ((0, 0), (padding, padding + extra[0]), (padding, padding + extra[1]), (0, 0))
+  return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, window, strides, padding_config)
+
+
+def _ceil_extra(size: int, kernel: int, stride: int, padding: int) -> int:
+  """Extra trailing padding that turns floor-mode output length into torch's ceil-mode length."""
+  out = math.ceil((size + 2 * padding - kernel) / stride) + 1
+  if (out - 1) * stride >= size + padding:
+    out -= 1
+  return max((out - 1) * stride + kernel - size - 2 * padding, 0)
+
+
+def avg_pool(x: jax.Array, kernel: int, stride: int) -> jax.Array:
+  """``torch.nn.AvgPool2d(kernel, stride)`` without padding on [N, H, W, C]."""
+  return nn.avg_pool(x, (kernel, kernel), strides=(stride, stride), padding="VALID")
+
+
+def adaptive_avg_pool(x: jax.Array, out_h: int, out_w: int) -> jax.Array:
+  """``torch.nn.AdaptiveAvgPool2d((out_h, out_w))`` on [N, H, W, C] -> [N, out_h, out_w, C].
+
+  Bin i along a side of length L covers [floor(i * L / o), ceil((i + 1) * L / o)).  The common
+  cases are computed directly: identity when the size already matches, a plain mean for 1x1,
+  and equal non-overlapping bins as a reshape-mean.
+  """
+  n, h, w, c = x.shape
+  if (h, w) == (out_h, out_w):
+    return x
+  if (out_h, out_w) == (1, 1):
+    return jnp.mean(x, axis=(1, 2), keepdims=True)
+  if h % out_h == 0 and w % out_w == 0:
+    return x.reshape(n, out_h, h // out_h, out_w, w // out_w, c).mean(axis=(2, 4))
+  rows = [_bin_mean(x, axis=1, length=h, count=out_h, index=i) for i in range(out_h)]
+  x = jnp.concatenate(rows, axis=1)
+  cols = [_bin_mean(x, axis=2, length=w, count=out_w, index=j) for j in range(out_w)]
+  return jnp.concatenate(cols, axis=2)
+
+
+def _bin_mean(x: jax.Array, axis: int, length: int, count: int, index: int) -> jax.Array:
+  start = (index * length) // count
+  stop = -((-(index + 1) * length) // count)
+  return jnp.mean(jax.lax.slice_in_dim(x, start, stop, axis=axis), axis=axis, keepdims=True)
+
+
+def flatten_chw(x: jax.Array) -> jax.Array:
+  """[N, H, W, C] -> [N, C*H*W] in torch's NCHW flatten order, so torch's first FC weight fits."""
+  return jnp.transpose(x, (0, 3, 1, 2)).reshape(x.shape[0], -1)
+
+
+relu = nn.relu
+relu6 = functools.partial(jnp.clip, min=0.0, max=6.0)

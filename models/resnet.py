@@ -1,0 +1,97 @@
+"""ResNet-18/34/50/101/152 and ResNeXt-50/101 as torchvision's ``resnet*`` / ``resnext*``, NHWC.
+
+Bottleneck blocks are torchvision's "v1.5" (stride on the 3x3).  ResNeXt here means
+torchvision's ResNeXt (V1 weights), not the Torch7 models of facebookresearch/ResNeXt that the
+paper evaluated.  Submodules are named after the torch state-dict paths (``layer1.0``, ``conv1``,
+``downsample.0`` ...).
+"""
+from __future__ import annotations
+
+import functools
+from typing import Sequence
+
+import flax.linen as nn
+import jax
+
+from models import grouped, layers
+
+
+class BasicBlock(nn.Module):
+  """Two 3x3 convs (stride on the first) + identity or 1x1 projection shortcut."""
+  planes: int
+  stride: int = 1
+  groups: int = 1
+  width_per_group: int = 64
+  expansion = 1
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    y = layers.relu(layers.batch_norm(name="bn1")(
+        layers.conv(self.planes, 3, self.stride, 1, bias=False, name="conv1")(x)))
+    y = layers.batch_norm(name="bn2")(layers.conv(self.planes, 3, 1, 1, bias=False, name="conv2")(y))
+    return layers.relu(y + _shortcut(x, self.planes, self.stride))
+
+
+class Bottleneck(nn.Module):
+  """1x1 -> 3x3 (stride, groups) -> 1x1 (x4), each with BN; + shortcut."""
+  planes: int
+  stride: int = 1
+  groups: int = 1
+  width_per_group: int = 64
+  expansion = 4
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    width = int(self.planes * self.width_per_group / 64) * self.groups
+    y = layers.relu(layers.batch_norm(name="bn1")(layers.conv(width, 1, bias=False, name="conv1")(x)))
+    if self.groups == 1:
+      y = layers.conv(width, 3, self.stride, 1, bias=False, name="conv2")(y)
+    else:
+      y = grouped.GroupedConv3x3(width, self.groups, self.stride, name="conv2")(y)
+    y = layers.relu(layers.batch_norm(name="bn2")(y))
+    y = layers.batch_norm(name="bn3")(layers.conv(self.planes * 4, 1, bias=False, name="conv3")(y))
+    return layers.relu(y + _shortcut(x, self.planes * 4, self.stride))
+
+
+def _shortcut(x: jax.Array, features: int, stride: int) -> jax.Array:
+  """Identity, or torchvision's ``downsample`` = 1x1 conv (stride) + BN when the shape changes.
+
+  Called inside the block's compact scope, so the modules become ``<block>/downsample.0|1``.
+  """
+  if stride == 1 and x.shape[-1] == features:
+    return x
+  y = layers.conv(features, 1, stride, bias=False, name="downsample.0")(x)
+  return layers.batch_norm(name="downsample.1")(y)
+
+
+class ResNet(nn.Module):
+  """[N, H, W, 3] normalized float32 -> logits [N, num_classes]."""
+  block: type[nn.Module]
+  stage_sizes: Sequence[int]
+  groups: int = 1
+  width_per_group: int = 64
+  num_classes: int = 1000
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    x = layers.conv(64, 7, 2, 3, bias=False, name="conv1")(x)
+    x = layers.relu(layers.batch_norm(name="bn1")(x))
+    x = layers.max_pool(x, 3, 2, 1)
+    for stage, blocks in enumerate(self.stage_sizes):
+      planes = 64 * 2 ** stage
+      for i in range(blocks):
+        stride = 2 if stage > 0 and i == 0 else 1
+        x = self.block(planes, stride, self.groups, self.width_per_group,
+                       name=f"layer{stage + 1}.{i}")(x)
+    x = x.mean(axis=(1, 2))
+    return layers.dense(self.num_classes, name="fc")(x)
+
+
+ResNet18 = functools.partial(ResNet, block=BasicBlock, stage_sizes=(2, 2, 2, 2))
+ResNet34 = functools.partial(ResNet, block=BasicBlock, stage_sizes=(3, 4, 6, 3))
+ResNet50 = functools.partial(ResNet, block=Bottleneck, stage_sizes=(3, 4, 6, 3))
+ResNet101 = functools.partial(ResNet, block=Bottleneck, stage_sizes=(3, 4, 23, 3))
+ResNet152 = functools.partial(ResNet, block=Bottleneck, stage_sizes=(3, 8, 36, 3))
+ResNeXt50_32x4d = functools.partial(ResNet50, groups=32, width_per_group=4)
+ResNeXt101_32x8d = functools.partial(ResNet101, groups=32, width_per_group=8)
+ResNeXt101_64x4d = functools.partial(ResNet101, groups=64, width_per_group=4)

@@ -1,0 +1,49 @@
+"""VGG-11, VGG-19 and VGG-19-BN as torchvision's ``vgg11``, ``vgg19``, ``vgg19_bn``, NHWC.
+
+Submodules are named after the torch state-dict paths (``features.<i>``, ``classifier.<i>``).
+"""
+from __future__ import annotations
+
+import functools
+from typing import Sequence
+
+import flax.linen as nn
+import jax
+
+from models import layers
+
+# torchvision's cfgs: an int is a 3x3 conv (pad 1, with bias) of that width, "M" a 2x2 max-pool.
+CFG_A = (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M")
+CFG_E = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
+         512, 512, 512, 512, "M")
+
+
+class VGG(nn.Module):
+  """[N, H, W, 3] normalized float32 (H, W >= 32) -> logits [N, num_classes]."""
+  cfg: Sequence[int | str]
+  batch_norm: bool = False
+  num_classes: int = 1000
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    index = 0  # position in torch's ``features`` Sequential
+    for item in self.cfg:
+      if item == "M":
+        x = layers.max_pool(x, 2, 2)
+        index += 1
+        continue
+      x = layers.conv(item, 3, 1, 1, name=f"features.{index}")(x)
+      if self.batch_norm:
+        x = layers.batch_norm(name=f"features.{index + 1}")(x)
+      x = layers.relu(x)
+      index += 3 if self.batch_norm else 2
+    x = layers.flatten_chw(layers.adaptive_avg_pool(x, 7, 7))
+    # Dropout (classifier.2, classifier.5) acts only in training.
+    x = layers.relu(layers.dense(4096, name="classifier.0")(x))
+    x = layers.relu(layers.dense(4096, name="classifier.3")(x))
+    return layers.dense(self.num_classes, name="classifier.6")(x)
+
+
+VGG11 = functools.partial(VGG, cfg=CFG_A)
+VGG19 = functools.partial(VGG, cfg=CFG_E)
+VGG19BN = functools.partial(VGG, cfg=CFG_E, batch_norm=True)
