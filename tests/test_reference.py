@@ -204,3 +204,26 @@ def test_fidelity_and_assert_faithful():
   assert ref.assert_faithful(a, b) == f
   with pytest.raises(AssertionError, match=r"ctx: not faithful: mad=0.0133.*frac_gt2=0.00333.*max=3"):
     ref.assert_faithful(a, b, frac_gt2=0.001, context="ctx")
+
+
+# ---------------------------------------------------------------------------------------------
+# The benchmark script's pieces (the benchmark itself is not a timed test).
+
+def test_bench_summary_and_skips(monkeypatch, capsys):
+  from imagenet_cp import bench, corruptions
+
+  assert bench.time_call(lambda: np.zeros(3), repeats=2) >= 0
+  rows = [bench.Row("fog", "1", 16, 0.1, 2, 0.2, 1.0), bench.Row("fog", "2", 16, 0.1, 2, 0.2, 0.0),
+          bench.Row("contrast", "1", 16, 1.0, 2, 0.1, 0.5)]
+  text = bench.summarize(rows)
+  assert "SUITE (3 cells)" in text and "SLOWER" in text  # contrast: 16 img/s vs 20 img/s
+  suite = sum(rows, bench.Row("s", "all"))
+  assert suite.ours_images == 48 and suite.ref_images == 6
+  assert suite.ratio == pytest.approx((48 / 1.2) / (6 / 0.5))
+
+  def not_yet(name):
+    raise NotImplementedError(name)
+
+  monkeypatch.setattr(corruptions, "get", not_yet)
+  assert bench.bench_corruptions(["fog"], [1], batch=2, repeats=1, ref_images=1) == []
+  assert "fog                skipped: not implemented yet" in capsys.readouterr().out

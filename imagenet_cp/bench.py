@@ -1,0 +1,203 @@
+r"""Speed benchmark: our jitted corruptions against the original code, same process, same machine.
+
+  python -m imagenet_cp.bench                                 # all 19 corruptions x 5 severities
+  python -m imagenet_cp.bench --corruptions=fog,contrast --severities=1,3 --batch=32
+  python -m imagenet_cp.bench --suite=all                     # also ImageNet-P, if benchmarked
+
+OURS: ``imagenet_cp.corrupt`` on a batch of real photo crops (scikit-image's sample photos through
+``imagenet_cp.preprocess``) with one key per image, warmed up first so compilation is excluded
+(its time is reported separately), timed to ``block_until_ready``. REFERENCE: the original
+Hendrycks code through ``imagenet_cp.reference.run_original``, one image at a time, on a few of the
+same crops. Throughput is images per wall-clock second; the suite figure is total images / total
+time of each side over the corruptions both sides ran. The reference needs the test extra.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import statistics
+import time
+from typing import Callable, Sequence
+
+from absl import app, flags
+import numpy as np
+
+PHOTOS = ("chelsea", "coffee", "astronaut", "rocket", "camera", "immunohistochemistry", "hubble_deep_field")
+
+FLAGS = flags.FLAGS
+flags.DEFINE_list("corruptions", None, "Corruption names (default: all 19).")
+flags.DEFINE_list("severities", ["1", "2", "3", "4", "5"], "Severities to time.")
+flags.DEFINE_integer("batch", 16, "Images per call of ours.")
+flags.DEFINE_integer("repeats", 3, "Timed calls of ours per (corruption, severity); the median counts.")
+flags.DEFINE_integer("ref_images", 3, "Images the reference corrupts per (corruption, severity).")
+flags.DEFINE_enum("suite", "c", ["c", "p", "all"], "ImageNet-C, ImageNet-P or both.")
+
+
+def time_call(fn: Callable[[], object], repeats: int = 3) -> float:
+  """Median wall seconds of ``fn()`` over ``repeats`` calls (results blocked until ready)."""
+  import jax
+  times = []
+  for _ in range(max(1, repeats)):
+    start = time.perf_counter()
+    jax.block_until_ready(fn())
+    times.append(time.perf_counter() - start)
+  return statistics.median(times)
+
+
+def photos_224(n: int) -> np.ndarray:
+  """uint8 [n, 224, 224, 3]: scikit-image sample photos, Resize(256) + CenterCrop(224), cycled."""
+  import skimage.data
+  from imagenet_cp.preprocess import preprocess
+  crops = [preprocess(np.asarray(getattr(skimage.data, p)())) for p in PHOTOS]
+  return np.stack([crops[i % len(crops)] for i in range(n)])
+
+
+@dataclasses.dataclass
+class Row:
+  """One (corruption, severity) cell, or a sum of cells. Times in seconds."""
+  name: str
+  severity: str
+  ours_images: int = 0
+  ours_s: float = 0.0
+  ref_images: int = 0
+  ref_s: float = 0.0
+  compile_s: float = 0.0
+
+  @property
+  def ours_ips(self) -> float:
+    return self.ours_images / self.ours_s if self.ours_s else float("nan")
+
+  @property
+  def ref_ips(self) -> float:
+    return self.ref_images / self.ref_s if self.ref_s else float("nan")
+
+  @property
+  def ratio(self) -> float:
+    return self.ours_ips / self.ref_ips
+
+  def __add__(self, other: "Row") -> "Row":
+    return Row(self.name, "all", self.ours_images + other.ours_images, self.ours_s + other.ours_s,
+               self.ref_images + other.ref_images, self.ref_s + other.ref_s,
+               self.compile_s + other.compile_s)
+
+
+def time_ours(name: str, severity: int, images, file_names, repeats: int) -> tuple[float, float]:
+  """(seconds per batch warm, seconds of the first call minus a warm call ~ compile)."""
+  import jax
+  import imagenet_cp
+  keys = imagenet_cp.example_keys(0, name, severity, file_names)
+  fn = lambda: imagenet_cp.corrupt(images, name, severity, keys)  # noqa: E731
+  start = time.perf_counter()
+  jax.block_until_ready(fn())
+  first = time.perf_counter() - start
+  warm = time_call(fn, repeats)
+  return warm, max(first - warm, 0.0)
+
+
+def time_reference(name: str, severity: int, images: np.ndarray, warm_up: bool = False) -> float:
+  """Seconds for the original to corrupt ``images`` one at a time (np.uint8 output included)."""
+  from imagenet_cp import reference
+  np.random.seed(0)
+  if warm_up:  # first-call costs (imports, library caches, frost file reads) are not throughput
+    reference.run_original(name, images[0], severity)
+  start = time.perf_counter()
+  for image in images:
+    reference.run_original(name, image, severity)
+  return time.perf_counter() - start
+
+
+def bench_corruptions(names: Sequence[str], severities: Sequence[int], batch: int, repeats: int,
+                      ref_images: int, reference: bool = True) -> list[Row]:
+  """Rows per (corruption, severity); unimplemented corruptions are skipped with a note."""
+  import jax.numpy as jnp
+  from imagenet_cp import corruptions
+  host = photos_224(max(batch, ref_images))
+  images = jnp.asarray(host[:batch])
+  file_names = [f"bench_{i}.JPEG" for i in range(batch)]
+  rows = []
+  for name in names:
+    try:
+      corruptions.get(name)
+    except NotImplementedError:
+      print(f"{name:<18} skipped: not implemented yet")
+      continue
+    for i, s in enumerate(severities):
+      warm, compile_s = time_ours(name, s, images, file_names, repeats)
+      row = Row(name, str(s), batch, warm, compile_s=compile_s)
+      if reference:
+        row.ref_images = ref_images
+        row.ref_s = time_reference(name, s, host[:ref_images], warm_up=i == 0)
+      rows.append(row)
+      print(f"  {_fmt(row)}", flush=True)
+  return rows
+
+
+_HEADER = f"{'corruption':<18} {'sev':>3} {'ours img/s':>11} {'ref img/s':>10} {'ratio':>8} {'compile s':>9}"
+
+
+def _fmt(row: Row) -> str:
+  flag = "  SLOWER than reference" if row.ratio < 1 else ""
+  return (f"{row.name:<18} {row.severity:>3} {row.ours_ips:>11.1f} {row.ref_ips:>10.2f} "
+          f"{row.ratio:>7.1f}x {row.compile_s:>9.2f}{flag}")
+
+
+def summarize(rows: Sequence[Row]) -> str:
+  """Per-cell table, per-corruption sums (over severities) and the whole-suite ratio."""
+  if not rows:
+    return "no corruption was benchmarked"
+  per_name: dict[str, Row] = {}
+  for row in rows:
+    per_name[row.name] = per_name.get(row.name, Row(row.name, "all")) + row
+  cells = len(rows)
+  total = sum(rows, Row(f"SUITE ({cells} cells)", "all"))
+  lines = ["per (corruption, severity):", _HEADER] + [_fmt(r) for r in rows]
+  lines += ["", "per corruption (all severities; compile = sum over severities):", _HEADER]
+  lines += [_fmt(r) for r in per_name.values()]
+  lines += ["", f"suite: {len(per_name)} corruptions, {cells} (corruption, severity) cells",
+            _fmt(total),
+            f"ours: {total.ours_images} images in {total.ours_s:.2f} s; reference: "
+            f"{total.ref_images} images in {total.ref_s:.2f} s; "
+            f"slower than reference: {sum(r.ratio < 1 for r in per_name.values())} corruption(s)"]
+  return "\n".join(lines)
+
+
+def bench_perturbations() -> None:
+  try:
+    module = importlib.import_module("imagenet_cp.perturbations.bench")
+  except ModuleNotFoundError as e:
+    if e.name != "imagenet_cp.perturbations.bench":
+      raise
+    print("ImageNet-P: skipped (imagenet_cp.perturbations.bench does not exist yet)")
+    return
+  for row in module.main_rows():
+    print(row)
+
+
+def describe_machine() -> str:
+  import os
+  import jax
+  return (f"jax {jax.__version__}, backend {jax.default_backend()}, devices {jax.devices()}, "
+          f"{os.cpu_count()} CPU(s)")
+
+
+def main(argv):
+  del argv
+  from imagenet_cp.corruptions import CORRUPTIONS
+  print(describe_machine())
+  if FLAGS.suite in ("c", "all"):
+    names = FLAGS.corruptions or list(CORRUPTIONS)
+    unknown = sorted(set(names) - set(CORRUPTIONS))
+    if unknown:
+      raise app.UsageError(f"unknown corruptions {unknown}")
+    severities = [int(s) for s in FLAGS.severities]
+    print(f"ImageNet-C: batch {FLAGS.batch}, {FLAGS.repeats} repeats (median), reference on "
+          f"{FLAGS.ref_images} image(s) per cell")
+    rows = bench_corruptions(names, severities, FLAGS.batch, FLAGS.repeats, FLAGS.ref_images)
+    print()
+    print(summarize(rows))
+  if FLAGS.suite in ("p", "all"):
+    bench_perturbations()
+
+
+if __name__ == "__main__":
+  app.run(main)
