@@ -1,0 +1,32 @@
+"""The paper's metrics (Hendrycks & Dietterich, ICLR 2019, sections 4.1, 4.2, appendices C-E).
+
+Public API (DESIGN.md)::
+
+  metrics.flip_probability(predictions, *, noise, difficulty=1)   # int [N, T] -> float FP
+  metrics.top5_distance(logits_a, logits_b)                       # [N, C] x [N, C] -> int32 [N]
+  metrics.mean_top5_distance(logits, *, noise, difficulty=1)      # [N, T, C] -> float uT5D
+
+Streaming (jitted, exact integer counts that add across batches, devices and hosts)::
+
+  metrics.error_counts(logits_or_predictions, labels, mask=None)  # -> ErrorCounts
+  metrics.sequence_counts(logits_or_predictions, *, noise, difficulty=1, mask=None)
+                                                                  # -> SequenceCounts
+  metrics.summarize(errors, clean, sequences, baseline=metrics.ALEXNET)   # -> dict
+
+Scores in percent, baseline = 100: ``ce``, ``relative_ce``, ``mce``, ``relative_mce``,
+``fr``, ``mfr``, ``t5d``, ``mt5d``.  Baselines: ``ALEXNET`` (published numbers, with sources)
+or a ``Baseline`` the user measured (``baseline_from_counts``).
+"""
+from metrics.baselines import ALEXNET, DIFFICULTIES, Baseline
+from metrics.counts import ErrorCounts, SequenceCounts, error_counts, sequence_counts
+from metrics.ranking import frame_pairs
+from metrics.scores import (
+    baseline_from_counts, ce, fr, mce, mfr, mt5d, relative_ce, relative_mce, summarize, t5d)
+from metrics.stability import flip_probability, mean_top5_distance, top5_distance
+
+__all__ = [
+    "ALEXNET", "DIFFICULTIES", "Baseline", "ErrorCounts", "SequenceCounts",
+    "baseline_from_counts", "ce", "error_counts", "flip_probability", "fr", "frame_pairs",
+    "mce", "mean_top5_distance", "mfr", "mt5d", "relative_ce", "relative_mce",
+    "sequence_counts", "summarize", "t5d", "top5_distance",
+]

@@ -1,0 +1,89 @@
+"""Host-side input checks, run before anything is traced, with errors that say what is wrong.
+
+Shapes and dtypes are checked on every call (they are static even under ``jit``).  Values
+(NaN logits, labels out of range) are checked on the host only when the array is concrete
+host or device data; inside ``jit`` the streaming functions count non-finite examples
+instead (``nonfinite``) and ``Counts.host()`` turns a non-zero count into a ValueError.
+"""
+from __future__ import annotations
+
+import jax
+import numpy as np
+
+MIN_CLASSES = 5  # the top-5 distance needs at least five classes
+
+
+def is_concrete(x) -> bool:
+  """True for host arrays and committed device arrays, False for tracers."""
+  return not isinstance(x, jax.core.Tracer)
+
+
+def _shape_dtype(x, what):
+  shape = getattr(x, "shape", None)
+  dtype = getattr(x, "dtype", None)
+  if shape is None or dtype is None:
+    x = np.asarray(x)
+    shape, dtype = x.shape, x.dtype
+  return tuple(shape), np.dtype(dtype)
+
+
+def check_logits(x, rank: int, what: str = "logits"):
+  """Floating logits of exactly ``rank`` axes, the last one the >= 5 classes; no NaN."""
+  if not hasattr(x, "shape"):
+    x = np.asarray(x)
+  shape, dtype = _shape_dtype(x, what)
+  if not jax.numpy.issubdtype(dtype, np.floating):
+    raise ValueError(f"{what} must be floating point, got dtype {dtype}")
+  if len(shape) != rank:
+    raise ValueError(f"{what} must have rank {rank}, got shape {shape}")
+  if shape[-1] < MIN_CLASSES:
+    raise ValueError(f"{what} need at least {MIN_CLASSES} classes (last axis), got shape {shape}")
+  if is_concrete(x) and np.isnan(np.asarray(x)).any():
+    bad = int(np.isnan(np.asarray(x)).any(axis=-1).sum())
+    raise ValueError(f"{what} contain NaN ({bad} examples); the model output is broken")
+  return x
+
+
+def check_int_array(x, rank: int, what: str):
+  """An integer array of exactly ``rank`` axes."""
+  if not hasattr(x, "shape"):
+    x = np.asarray(x)
+  shape, dtype = _shape_dtype(x, what)
+  if not jax.numpy.issubdtype(dtype, np.integer):
+    raise ValueError(f"{what} must be integers, got dtype {dtype}")
+  if len(shape) != rank:
+    raise ValueError(f"{what} must have rank {rank}, got shape {shape}")
+  return x
+
+
+def check_labels(labels, batch: int, num_classes: int | None):
+  """int labels [batch], each in [0, num_classes) when known and concrete."""
+  labels = check_int_array(labels, 1, "labels")
+  if labels.shape[0] != batch:
+    raise ValueError(f"labels have {labels.shape[0]} entries for a batch of {batch}")
+  if num_classes is not None and is_concrete(labels) and labels.size:
+    values = np.asarray(labels)
+    if values.min() < 0 or values.max() >= num_classes:
+      raise ValueError(
+          f"labels must be in [0, {num_classes}), got values in [{values.min()}, {values.max()}]")
+  return labels
+
+
+def check_mask(mask, batch: int):
+  """bool validity mask [batch] (True = a real example, False = padding); default all True."""
+  if mask is None:
+    return np.ones((batch,), bool)
+  if not hasattr(mask, "shape"):
+    mask = np.asarray(mask)
+  shape, dtype = _shape_dtype(mask, "mask")
+  if dtype != np.bool_:
+    raise ValueError(f"mask must be bool (True = real example), got dtype {dtype}")
+  if shape != (batch,):
+    raise ValueError(f"mask must have shape ({batch},), got {shape}")
+  return mask
+
+
+def check_noise(noise) -> bool:
+  if not isinstance(noise, (bool, np.bool_)):
+    raise ValueError(f"noise must be True or False (a noise sequence or not), got {noise!r}")
+  return bool(noise)
