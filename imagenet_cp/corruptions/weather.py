@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from imagenet_cp import assets
 from imagenet_cp.corruptions.base import Corruption
 from imagenet_cp.ops import plasma
 
@@ -57,6 +58,70 @@ def fog_apply(image: jax.Array, uniforms: jax.Array, severity) -> jax.Array:
   return _to_uint8(jnp.clip(out, 0, 1) * 255)
 
 
+# --------------------------------------------------------------------------------------------
+# frost
+
+FROST = ((1.0, 0.4), (0.8, 0.6), (0.7, 0.7), (0.65, 0.7), (0.6, 0.75))  # (image, frost) weights
+# (H, W) of frost1..frost5: the original's ``randint(5)`` never picks frost6.  Checked against the
+# decoded files in ``frost_stack``.
+FROST_SHAPES = ((600, 900), (315, 560), (315, 560), (350, 527), (495, 660))
+
+
+def frost_draw(key: jax.Array, severity) -> dict:
+  """``idx = randint(5)``, then ``randint(0, H_idx - 224)`` (row), ``randint(0, W_idx - 224)``.
+
+  Returns int32 scalars {'index', 'row', 'col'} (the original's three draws, in order).
+  """
+  del severity
+  k_idx, k_row, k_col = jax.random.split(key, 3)
+  index = jax.random.randint(k_idx, (), 0, len(FROST_SHAPES))
+  shapes = jnp.asarray(FROST_SHAPES, jnp.int32)[index]
+  row = jax.random.randint(k_row, (), 0, shapes[0] - SIZE)
+  col = jax.random.randint(k_col, (), 0, shapes[1] - SIZE)
+  return {"index": index, "row": row, "col": col}
+
+
+@functools.lru_cache(maxsize=1)
+def frost_stack() -> np.ndarray:
+  """frost1..frost5 as uint8 RGB [5, 600, 900, 3], each zero-padded to frost1's size.
+
+  Loaded on the host once (``imagenet_cp.assets``: verified sha256, decoded as ``cv2.imread``,
+  BGR -> RGB, alpha dropped) and handed to XLA as a constant of the compiled program.  The padding
+  is never read: crops stay inside each texture's own ``FROST_SHAPES``.
+  """
+  textures = assets.frost_textures()[:len(FROST_SHAPES)]
+  stack = np.zeros((len(FROST_SHAPES),) + FROST_SHAPES[0] + (3,), np.uint8)
+  for i, (tex, shape) in enumerate(zip(textures, FROST_SHAPES)):
+    if tex.shape[:2] != shape:
+      raise ValueError(f"frost{i + 1} decoded to {tex.shape}, expected {shape}")
+    stack[i, :shape[0], :shape[1]] = tex
+  return stack
+
+
+@functools.lru_cache(maxsize=1)
+def frost_blend_table() -> np.ndarray:
+  """uint8 [5, 256, 256]: ``np.uint8(clip(c0 * x + c1 * f, 0, 255))`` for pixel x, frost f.
+
+  The original blends uint8 pixels in float64; tabulating that exact arithmetic on the host makes
+  the result bit-identical (no float32 rounding at integer boundaries before the truncation).
+  """
+  v = np.arange(256, dtype=np.uint8)
+  rows = [np.uint8(np.clip(c0 * v[:, None] + c1 * v[None, :], 0, 255)) for c0, c1 in FROST]
+  return np.stack(rows)
+
+
+def frost_apply(image: jax.Array, draws: dict, severity) -> jax.Array:
+  """``clip(c0 * x + c1 * frost[row:row+224, col:col+224], 0, 255)`` on the 0..255 scale."""
+  stack = jnp.asarray(frost_stack())
+  crop = jax.lax.dynamic_slice(
+      stack, (draws["index"], draws["row"], draws["col"], 0), (1, SIZE, SIZE, 3))[0]
+  table = jnp.asarray(frost_blend_table()).reshape(-1)
+  sev = jnp.asarray(severity, jnp.int32) - 1
+  flat = sev * 65536 + image.astype(jnp.int32) * 256 + crop.astype(jnp.int32)
+  return table[flat]
+
+
 CORRUPTIONS: dict[str, Corruption] = {
+    "frost": Corruption("frost", frost_apply, frost_draw),
     "fog": Corruption("fog", fog_apply, fog_draw),
 }
