@@ -4,18 +4,18 @@ The original corruption code is on PyPI as ``imagenet-c==0.0.3`` (``imagenet_c/c
 the same numerics as ``ImageNet-C/create_c/make_imagenet_c.py``). It was written for NumPy 1.14,
 SciPy 1.0, scikit-image 0.13 and an old setuptools. ``load_original`` imports it unchanged (the
 file in site-packages is never edited) and patches a few names in the imported module's globals,
-so that it runs on the pinned NumPy 2.4 / SciPy 1.17 / scikit-image 0.26 / setuptools 80+.
+so that it runs on the pinned NumPy 2.4 / SciPy 1.17 / scikit-image 0.26 / setuptools 84.
 Each shim only renames or re-points an API; none re-implements an algorithm:
 
-1. ``pkg_resources`` (``from pkg_resources import resource_filename`` at import time): gone from
-   setuptools >= 81, so the import itself fails. A stand-in ``pkg_resources`` module is put in
-   ``sys.modules`` only while the module is imported, and the module's ``resource_filename`` is
-   then pointed at the frost directory. The package never shipped the frost files anyway; the
+1. ``pkg_resources`` (``from pkg_resources import resource_filename`` at import time): no longer
+   shipped by today's setuptools (not importable with the pinned 84), so the import itself
+   fails. A stand-in ``pkg_resources`` module is put in ``sys.modules`` only while the module is
+   imported, and the module's ``resource_filename`` is then pointed at the frost directory. The package never shipped the frost files anyway; the
    directory is an argument, else ``$IMAGENET_CP_FROST_DIR``, else ``<repo>/../shared/assets/frost``.
 2. ``np.float_`` (``plasma_fractal``, i.e. fog): removed in NumPy 2.0; it was float64.
 3. ``np.fromstring(bytes, np.uint8)`` (``motion_blur`` and ``snow`` decode ImageMagick's PNG):
-   binary mode removed in NumPy 2.3; ``np.frombuffer`` is the documented replacement and returns
-   the same bytes. Shims 2 and 3 are a small proxy bound to the module's global ``np``; it forwards
+   binary mode, deprecated since NumPy 1.14, now raises ValueError; ``np.frombuffer`` (the
+   replacement NumPy's message names) returns the same bytes. Shims 2 and 3 are a small proxy bound to the module's global ``np``; it forwards
    every other name to NumPy, so ``np.random`` is still the real global NumPy RNG (and ``Replay``
    can patch it); NumPy itself is left untouched for everyone else.
 4. ``skimage.filters.gaussian(..., multichannel=True)`` (``gaussian_blur``, ``glass_blur``): the
@@ -32,7 +32,16 @@ the warning filters of the importing process.
 One behaviour did change underneath the original: ``impulse_noise`` calls
 ``skimage.util.random_noise``, which in scikit-image >= 0.20 draws from
 ``np.random.default_rng()`` (two ``Generator.random(shape)`` calls: "flipped" then "salted"),
-not from the global ``np.random``. ``Replay`` therefore also patches ``np.random.default_rng``.
+not from the global ``np.random`` (the pinned 0.13 drew from the global RNG; the distribution is
+the same: each value is flipped with probability ``amount``, then salt or pepper 50/50).
+``Replay`` therefore also patches ``np.random.default_rng``.
+
+Example (the test suite has one per random corruption)::
+
+  z = np.random.default_rng(0).standard_normal((224, 224, 3))
+  with Replay(normal=z, standard=True) as r:        # the original draws scale * z
+    out = run_original("gaussian_noise", image, 3)  # == uint8(clip(x/255 + 0.18 z, 0, 1) * 255)
+  assert r.calls["normal"] == 1
 
 ``run_original`` reproduces the original save path's pixels before its JPEG q85 step
 (``np.uint8(out)``, a truncation). ``Replay`` feeds the original our own random draws through a
@@ -84,7 +93,7 @@ class _NumpyShim(types.ModuleType):
 
   @staticmethod
   def fromstring(string, dtype=float, count=-1, sep=""):
-    if sep == "":  # binary mode, removed in NumPy 2.3; frombuffer is its documented replacement
+    if sep == "":  # binary mode now raises; frombuffer is the replacement NumPy names
       return np.frombuffer(string, dtype=dtype, count=count)
     return np.fromstring(string, dtype=dtype, count=count, sep=sep)
 
@@ -457,6 +466,33 @@ class _ReplayGenerator:
 
 # --------------------------------------------------------------------------------------------
 # Helpers for building queues in the original's call order
+
+
+def expected_draws(name: str, severity: int) -> dict[str, list[tuple]]:
+  """The original's np.random calls for one image: queue name -> the shape of each call, in order.
+
+  A scalar call has shape ``()``. Deterministic corruptions give ``{}``. ``impulse_noise`` also
+  makes one ``np.random.default_rng()`` call whose generator draws the two ``random`` fields
+  ("flipped" then "salted"). fog's plasma fractal draws, for n = 1, 2, 4, ..., 128, three
+  ``uniform(-w, w, (n, n))`` fields (squares, then the two diamond fields).
+  """
+  image, plane = (224, 224, 3), (224, 224)
+  table = {
+      "gaussian_noise": {"normal": [image]},
+      "speckle_noise": {"normal": [image]},
+      "shot_noise": {"poisson": [image]},
+      "impulse_noise": {"random": [image, image]},
+      "glass_blur": {"randint": [(2,)] * glass_blur_calls(severity)},
+      "motion_blur": {"uniform": [()]},
+      "snow": {"normal": [plane], "uniform": [()]},
+      "frost": {"randint": [(), (), ()]},
+      "fog": {"uniform": [(n, n) for n in (2 ** k for k in range(8)) for _ in range(3)]},
+      "elastic_transform": {"uniform": [(3, 2), plane, plane]},
+      "spatter": {"normal": [plane]},
+  }
+  if name not in ORIGINAL_NAMES:
+    raise ValueError(f"unknown corruption {name!r}")
+  return table.get(name, {})
 
 
 def glass_blur_iterations(severity: int) -> tuple[int, int]:

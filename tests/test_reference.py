@@ -128,17 +128,18 @@ def test_replay_glass_blur_98568_randint_calls(chelsea):
 
 
 def test_replay_glass_blur_copy_order_on_one_pixel(chelsea):
-  # All offsets 0 except the FIRST call of iteration 0 (pixel (222, 222) at severity 1), which
-  # copies pixel (221, 221) onto it; later calls visit (221, 221) with offset 0, a no-op.
-  zeros = np.zeros((2, 224, 224), np.int64)
+  # Severity 2 (d=2, one iteration): all offsets 0 except the FIRST call, at pixel (222, 222),
+  # which copies pixel (221, 221) onto it (dx = dy = -1); offset-0 calls are no-ops.
+  zeros = np.zeros((1, 224, 224), np.int64)
   dx, dy = zeros.copy(), zeros.copy()
   dx[0, 222, 222] = dy[0, 222, 222] = -1
-  with ref.Replay(randint=ref.glass_blur_queue(zeros, zeros, 1)):
-    plain = ref.run_original("glass_blur", chelsea, 1)
-  with ref.Replay(randint=ref.glass_blur_queue(dx, dy, 1)):
-    moved = ref.run_original("glass_blur", chelsea, 1)
+  assert ref.glass_blur_queue(dx, dy, 2)[:4].tolist() == [-1, -1, 0, 0]
+  with ref.Replay(randint=ref.glass_blur_queue(zeros, zeros, 2)):
+    plain = ref.run_original("glass_blur", chelsea, 2)
+  with ref.Replay(randint=ref.glass_blur_queue(dx, dy, 2)):
+    moved = ref.run_original("glass_blur", chelsea, 2)
   changed = np.argwhere(np.any(plain != moved, axis=-1))
-  assert changed.size and changed.min() >= 222 - 6 and changed.max() <= 223  # only near (222, 222)
+  assert changed.size and changed.min() >= 222 - 8 and changed.max() <= 223  # only near (222, 222)
 
 
 def test_replay_frost_three_randints(chelsea):
@@ -170,6 +171,29 @@ def test_replay_draw_counts(chelsea, name, severity, normal, uniform):
     assert r.args["normal"] == [(0.1, 0.3, (224, 224))] and r.args["uniform"] == [(-135, -45, ())]
   if name == "elastic_transform":
     assert [a[2] for a in r.args["uniform"]] == [(3, 2), (224, 224), (224, 224)]
+
+
+@pytest.mark.parametrize("name", [n for n in ref.ORIGINAL_NAMES if n != "glass_blur"])
+def test_expected_draws_table(chelsea, name):
+  """Every severity consumes exactly what ``expected_draws`` says (glass_blur: tested above)."""
+  rng = _rng(2)
+  for severity in range(1, 6):
+    shapes = ref.expected_draws(name, severity)
+    queues = {
+        "normal": [rng.standard_normal(s) for s in shapes.get("normal", [])],
+        "uniform": [rng.random(s) for s in shapes.get("uniform", [])],
+        "random": [rng.random(s) for s in shapes.get("random", [])],
+        "poisson": [rng.poisson(5.0, s) for s in shapes.get("poisson", [])],
+        "randint": [1, 20, 30] if name == "frost" else [],
+    }
+    with ref.Replay(**{k: v for k, v in queues.items() if v or k in shapes},
+                    standard=True) as r:
+      ref.run_original(name, chelsea, severity, frost_dir=FROST_DIR)
+    for kind, expected in shapes.items():
+      assert [a[-1] for a in r.args[kind]] == expected, (name, severity, kind)
+    assert r.calls["default_rng"] == (name == "impulse_noise")
+    if not shapes:
+      assert not any(r.calls.values())
 
 
 def test_replay_raises_on_under_over_and_unqueued_consumption(chelsea):
