@@ -1,9 +1,11 @@
 """Host-side input checks, run before anything is traced, with errors that say what is wrong.
 
-Shapes and dtypes are checked on every call (they are static even under ``jit``).  Values
-(NaN logits, labels out of range) are checked on the host only when the array is concrete
-host or device data; inside ``jit`` the streaming functions count non-finite examples
-instead (``nonfinite``) and ``Counts.host()`` turns a non-zero count into a ValueError.
+Shapes and dtypes are checked on every call (they are static even under ``jit``).  Labels
+out of range are checked on the host when they are concrete.  NaN logits: the whole-array
+functions (``metrics.top5_distance``) check concrete logits on the host; the streaming
+functions never pull logits to the host (that would stall the device every batch), they count
+real examples with NaN logits (``nonfinite``) and ``Counts.host()`` turns a non-zero count
+into a ValueError.  Padding masked out in a ragged batch may hold anything, NaN included.
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ def _shape_dtype(x, what):
 
 
 def check_logits(x, rank: int, what: str = "logits"):
-  """Floating logits of exactly ``rank`` axes, the last one the >= 5 classes; no NaN."""
+  """Floating logits of exactly ``rank`` axes, the last one the >= 5 classes."""
   if not hasattr(x, "shape"):
     x = np.asarray(x)
   shape, dtype = _shape_dtype(x, what)
@@ -38,9 +40,15 @@ def check_logits(x, rank: int, what: str = "logits"):
     raise ValueError(f"{what} must have rank {rank}, got shape {shape}")
   if shape[-1] < MIN_CLASSES:
     raise ValueError(f"{what} need at least {MIN_CLASSES} classes (last axis), got shape {shape}")
-  if is_concrete(x) and np.isnan(np.asarray(x)).any():
-    bad = int(np.isnan(np.asarray(x)).any(axis=-1).sum())
-    raise ValueError(f"{what} contain NaN ({bad} examples); the model output is broken")
+  return x
+
+
+def check_no_nan(x, what: str = "logits"):
+  """No NaN in concrete logits (checked on the host; tracers are left to the NaN counts)."""
+  if is_concrete(x):
+    nan = np.isnan(np.asarray(x)).any(axis=-1)
+    if nan.any():
+      raise ValueError(f"{what} contain NaN ({int(nan.sum())} examples); the model output is broken")
   return x
 
 

@@ -12,7 +12,7 @@ the same totals in any order:
 * hosts: gather each process's counts (``jax.experimental.multihost_utils.process_allgather``)
   and add them.
 
-Within one call the counts are int32: a batch contributes at most ``B * P * 15`` to a sum.
+Within one call the counts are int32: a batch contributes at most ``B * P * 18`` to a sum.
 A ragged last batch is padded to the batch size and ``mask`` marks the real examples; padding
 is never counted, whatever it contains.  NaN logits of real examples are counted in
 ``nonfinite``; ``host()`` (and ``metrics.summarize``) raise a ValueError when it is non-zero.

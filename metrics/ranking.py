@@ -9,7 +9,8 @@ with sigma(i) the rank in frame b of the class ranked i in the reference frame a
 printed in section 4.2 (``1(1 <= j - i <= 5)``) is a typo: it gives 1, not 2, for
 sigma = (2, 1, 3, ...).  Ranks are ordinal on ``-logits``: rank 1 is the largest logit and
 ties go to the lower class index first, like ``scipy.stats.rankdata(-logits, 'ordinal')``
-in the original ``ImageNet-P/test.py``.  The distance is an integer in [0, 15].
+in the original ``ImageNet-P/test.py``.  The distance is an integer in [0, 18]: 15 when a's
+top 5 all fall out of b's top 5, 18 for sigma = (6, 7, 8, 9, 1, ...).
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 TOP = 5
+MAX_TOP5_DISTANCE = 18  # max over sigma of sum_i |(i-1) - min(sigma(i)-1, 5)|
 
 
 def _canonical(logits):
@@ -36,7 +38,7 @@ def top5_distance_core(logits_a, logits_b) -> jax.Array:
     logits_b: float [..., C], the frame compared with it.
 
   Returns:
-    int32 [...]: d(pi(a), pi(b)) in [0, 15].
+    int32 [...]: d(pi(a), pi(b)) in [0, 18].
   """
   a = _canonical(logits_a)
   b = _canonical(logits_b)

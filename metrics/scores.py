@@ -1,7 +1,7 @@
 """The paper's normalised scores, and the counts -> figures aggregation.
 
 All scores are percentages with the baseline (AlexNet) at 100, as in the paper's tables;
-errors, flip probabilities and uT5D stay raw (fractions; uT5D in [0, 15]).
+errors, flip probabilities and uT5D stay raw (fractions; uT5D in [0, 18]).
 
 * CE_c = sum_s E_s,c / sum_s E_s,c(AlexNet)                     (section 4.1)
 * Relative CE_c = sum_s (E_s,c - E_clean) / sum_s (E_s,c(AlexNet) - E_clean(AlexNet)).
@@ -19,14 +19,13 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from imagenet_cp.corruptions import BENCHMARK_CORRUPTIONS, EXTRA_CORRUPTIONS, SEVERITIES
-from imagenet_cp.perturbations import PERTURBATIONS, TEST_PERTURBATIONS
 from metrics.baselines import (
-    ALEXNET, Baseline, check_corruption, check_difficulty, check_fraction, check_perturbation,
-    check_severity)
+    ALEXNET, BENCHMARK_CORRUPTIONS, EXTRA_CORRUPTIONS, PERTURBATIONS, SEVERITIES,
+    TEST_PERTURBATIONS, Baseline, check_corruption, check_difficulty, check_fraction,
+    check_perturbation, check_severity)
 from metrics.counts import ErrorCounts, SequenceCounts
+from metrics.ranking import MAX_TOP5_DISTANCE
 
-MAX_TOP5_DISTANCE = 15.0
 
 
 def _severity_errors(errors, what: str) -> np.ndarray:

@@ -41,11 +41,11 @@ def top5_distance(logits_a, logits_b) -> jax.Array:
     logits_b: float [N, C], the frame compared with it.
 
   Returns:
-    int32 [N] in [0, 15]: sum_{i=1..5} |(i-1) - min(sigma(i)-1, 5)|, sigma(i) the rank in b
+    int32 [N] in [0, 18]: sum_{i=1..5} |(i-1) - min(sigma(i)-1, 5)|, sigma(i) the rank in b
     of the class ranked i in a (ordinal ranks, ties to the lower class index).
   """
-  checks.check_logits(logits_a, 2, "logits_a")
-  checks.check_logits(logits_b, 2, "logits_b")
+  checks.check_no_nan(checks.check_logits(logits_a, 2, "logits_a"), "logits_a")
+  checks.check_no_nan(checks.check_logits(logits_b, 2, "logits_b"), "logits_b")
   if tuple(logits_a.shape) != tuple(logits_b.shape):
     raise ValueError(
         f"logits_a and logits_b must have the same shape, got {tuple(logits_a.shape)} and "
@@ -61,6 +61,6 @@ def mean_top5_distance(logits, *, noise: bool, difficulty: int = 1) -> float:
     noise, difficulty: as for ``flip_probability``.
 
   Returns:
-    uT5D as a float in [0, 15].
+    uT5D as a float in [0, 18].
   """
   return sequence_counts(logits, noise=noise, difficulty=difficulty).mean_top5_distance
