@@ -10,8 +10,10 @@ Each shim only renames or re-points an API; none re-implements an algorithm:
 1. ``pkg_resources`` (``from pkg_resources import resource_filename`` at import time): no longer
    shipped by today's setuptools (not importable with the pinned 84), so the import itself
    fails. A stand-in ``pkg_resources`` module is put in ``sys.modules`` only while the module is
-   imported, and the module's ``resource_filename`` is then pointed at the frost directory. The package never shipped the frost files anyway; the
-   directory is an argument, else ``$IMAGENET_CP_FROST_DIR``, else ``<repo>/../shared/assets/frost``.
+   imported, and the module's ``resource_filename`` is then pointed at the frost directory. The
+   package never shipped the frost files anyway; the directory is an argument, else
+   ``$IMAGENET_CP_FROST_DIR``, else ``<repo>/../shared/assets/frost``, else the first local folder
+   of ``imagenet_cp.assets``' lookup that holds them (never a download).
 2. ``np.float_`` (``plasma_fractal``, i.e. fog): removed in NumPy 2.0; it was float64.
 3. ``np.fromstring(bytes, np.uint8)`` (``motion_blur`` and ``snow`` decode ImageMagick's PNG):
    binary mode, deprecated since NumPy 1.14, now raises ValueError; ``np.frombuffer`` (the
@@ -114,8 +116,22 @@ def _gaussian_shim(skimage_gaussian):
 
 
 def frost_dir_default() -> pathlib.Path:
+  """$IMAGENET_CP_FROST_DIR, else <repo>/../shared/assets/frost, else the first folder of
+  ``imagenet_cp.assets``' local lookup (user cache, imagecorruptions package, packaged copy)
+  that holds the textures. Never downloads."""
   env = os.environ.get(FROST_ENV)
-  return pathlib.Path(env) if env else DEFAULT_FROST_DIR
+  if env:
+    return pathlib.Path(env)
+  if (DEFAULT_FROST_DIR / FROST_FILES[0]).is_file():
+    return DEFAULT_FROST_DIR
+  try:
+    from imagenet_cp import assets
+    for _, folder in assets.candidate_dirs():
+      if all((folder / f).is_file() for f in FROST_FILES[:5]):
+        return folder
+  except (ImportError, AttributeError):
+    pass
+  return DEFAULT_FROST_DIR
 
 
 def _resource_filename_shim(frost_dir: pathlib.Path):
@@ -167,7 +183,8 @@ def load_original(frost_dir=None) -> types.ModuleType:
 
   Args:
     frost_dir: folder with frost1.png ... frost6.jpg; default ``$IMAGENET_CP_FROST_DIR``, else
-      ``<repo>/../shared/assets/frost``. Each call re-points the module's frost paths.
+      ``<repo>/../shared/assets/frost``, else a local folder of ``imagenet_cp.assets`` (see
+      ``frost_dir_default``). Each call re-points the module's frost paths.
 
   Returns:
     The module; its 19 corruption functions take a 224x224 PIL RGB image and a severity.
