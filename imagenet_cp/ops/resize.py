@@ -1,0 +1,107 @@
+"""Pillow's BOX resize for uint8 images, bit-exact, in JAX (pixelate).
+
+Pillow (``ImagingResample``, Pillow 12.3) resizes in two separable passes, horizontal first,
+each rounding to uint8.  Per output index ``xx`` of an axis of ``n_in -> n_out`` it uses
+``scale = n_in / n_out``, ``filterscale = max(scale, 1)``, ``support = 0.5 * filterscale``,
+``center = (xx + 0.5) * scale``, taps ``x`` in ``[int(center - support + 0.5),
+int(center + support + 0.5))`` clipped to the image, weights ``box((x - center + 0.5) /
+filterscale)`` with ``box(t) = 1 if -0.5 < t <= 0.5``, normalised to sum 1 in double, then
+converted to 22-bit fixed point (``int(w * 2**22 + 0.5)``).  A pixel is
+``clip8((2**21 + sum_k w_k * in[x_k]) >> 22)``.  The coefficient tables are host constants
+computed here in float64 exactly that way.
+"""
+from __future__ import annotations
+
+import math
+
+import jax.numpy as jnp
+import numpy as np
+
+PRECISION_BITS = 32 - 8 - 2  # Pillow's 8-bit fixed-point weights
+
+
+def _box(t: float) -> float:
+  return 1.0 if -0.5 < t <= 0.5 else 0.0
+
+
+def box_coefficients(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray]:
+  """Pillow's fixed-point BOX coefficients for one axis ``n_in -> n_out``.
+
+  Returns:
+    (weights int32 [n_out, ksize], first tap int32 [n_out]); taps past the image have weight 0.
+  """
+  scale = n_in / n_out
+  filterscale = max(scale, 1.0)
+  support = 0.5 * filterscale
+  ksize = int(math.ceil(support)) * 2 + 1
+  weights = np.zeros((n_out, ksize), np.int64)
+  first = np.zeros((n_out,), np.int64)
+  for xx in range(n_out):
+    center = (xx + 0.5) * scale
+    xmin = max(int(center - support + 0.5), 0)
+    xmax = min(int(center + support + 0.5), n_in) - xmin
+    w = np.array([_box((x + xmin - center + 0.5) / filterscale) for x in range(xmax)])
+    total = w.sum()
+    if total != 0.0:
+      w = w / total
+    weights[xx, :xmax] = np.where(w < 0, w * (1 << PRECISION_BITS) - 0.5,
+                                  w * (1 << PRECISION_BITS) + 0.5).astype(np.int64)
+    first[xx] = xmin
+  return weights.astype(np.int32), first.astype(np.int32)
+
+
+def resample_axis(x: jnp.ndarray, weights, first, axis: int) -> jnp.ndarray:
+  """One Pillow pass along ``axis`` of uint8 ``x`` with fixed-point ``weights`` [n_out, k].
+
+  ``weights``/``first`` may be traced (selected per severity); taps are clipped into the axis
+  (their weights are 0 there).  Returns uint8 with ``axis`` of length n_out.
+  """
+  x = jnp.moveaxis(jnp.asarray(x), axis, 0)
+  n = x.shape[0]
+  weights = jnp.asarray(weights, jnp.int32)
+  idx = jnp.minimum(jnp.asarray(first, jnp.int32)[:, None] + jnp.arange(weights.shape[1]), n - 1)
+  taps = jnp.take(x, idx, axis=0).astype(jnp.int32)  # [n_out, k, ...]
+  w = jnp.reshape(weights, weights.shape + (1,) * (x.ndim - 1))
+  acc = jnp.sum(taps * w, axis=1) + (1 << (PRECISION_BITS - 1))
+  out = jnp.clip(acc >> PRECISION_BITS, 0, 255).astype(jnp.uint8)
+  return jnp.moveaxis(out, 0, axis)
+
+
+def pil_box_resize(image, size: tuple[int, int]) -> jnp.ndarray:
+  """``PIL.Image.fromarray(image).resize(size, Image.BOX)`` for uint8 [H, W, C] (static size).
+
+  Args:
+    image: uint8 [H, W, C] or [H, W].
+    size: (width, height), PIL's order.
+
+  Returns:
+    uint8 [height, width, C] (or [height, width]).
+  """
+  width, height = size
+  h, w = image.shape[:2]
+  out = jnp.asarray(image)
+  if width != w:  # Pillow skips a pass whose size does not change
+    out = resample_axis(out, *box_coefficients(w, width), axis=1)
+  if height != h:
+    out = resample_axis(out, *box_coefficients(h, height), axis=0)
+  return out
+
+
+def stacked_box_coefficients(pairs) -> tuple[np.ndarray, np.ndarray]:
+  """Coefficient tables of several ``(n_in, n_out)`` resizes, zero-padded to common shapes.
+
+  For picking one resize with a traced index: the output axis is padded to the largest n_out
+  (extra rows all-zero weights) and taps to the largest ksize.
+
+  Returns:
+    (weights int32 [len(pairs), max n_out, max k], first int32 [len(pairs), max n_out]).
+  """
+  tables = [box_coefficients(a, b) for a, b in pairs]
+  n_out = max(w.shape[0] for w, _ in tables)
+  k = max(w.shape[1] for w, _ in tables)
+  weights = np.zeros((len(tables), n_out, k), np.int32)
+  first = np.zeros((len(tables), n_out), np.int32)
+  for i, (w, f) in enumerate(tables):
+    weights[i, :w.shape[0], :w.shape[1]] = w
+    first[i, :f.shape[0]] = f
+  return weights, first
