@@ -1,5 +1,32 @@
-"""The 14 ImageNet-P perturbation sequences behind one entry point, ``perturb``."""
+"""The 14 ImageNet-P perturbation sequences behind one entry point, ``perturb``.
+
+Input: the Resize(256) image (shorter side 256, the other side whatever the photo gives),
+because the geometric sequences transform the whole image before CenterCrop(224) and tilt's
+focal length depends on the true size.  Output: uint8 ``[T, 224, 224, 3]``, T = 31 (translate:
+41), frame 0 as the original makes it.
+
+Batches of different sizes use a **padded canvas plus the true sizes**: ``perturb_batch``
+takes ``images`` uint8 [N, Hc, Wc, 3] with image n in the top-left ``sizes[n] = (h, w)`` of
+its canvas (``pad_to_canvas`` builds both), and every warp, crop and border uses the true
+size, so a photo's frames do not depend on the canvas or on its batch-mates.  One compile per
+(sequence, canvas shape); ``pad_to_canvas`` rounds the canvas up to a multiple of 64 pixels so
+that a stream of ImageNet photos meets only a few canvas shapes.
+
+``difficulty`` (1..3) only changes the noise sequences' levels (the original's ``_2``/``_3``
+datasets); for the other sequences the stride that difficulty means is applied by the metrics.
+"""
 from __future__ import annotations
+
+import functools
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from imagenet_cp import keys as _keys
+from imagenet_cp.perturbations import blur, digital, geometric, noise, weather
+from imagenet_cp.perturbations.base import CROP, Perturbation
 
 # The paper's 10 test sequences (Table 3 order), then the 4 validation sequences.
 TEST_PERTURBATIONS = (
@@ -8,8 +35,163 @@ TEST_PERTURBATIONS = (
 )
 VALIDATION_PERTURBATIONS = ("speckle_noise", "gaussian_blur", "spatter", "shear")
 PERTURBATIONS = TEST_PERTURBATIONS + VALIDATION_PERTURBATIONS
+NOISE_PERTURBATIONS = ("gaussian_noise", "shot_noise", "speckle_noise")
+DIFFICULTIES = (1, 2, 3)
+SHORT_SIDE = 256
+
+REGISTRY: dict[str, Perturbation] = {}
+for _module in (noise, blur, weather, digital, geometric):
+  REGISTRY.update(_module.PERTURBATIONS)
 
 
-def perturb(image, name: str, key, difficulty: int = 1):
-  """Resize(256) uint8 image [256, W, 3] or [H, 256, 3] -> uint8 [T, 224, 224, 3]."""
-  raise NotImplementedError("ImageNet-P perturbations are not implemented yet")
+def get(name: str) -> Perturbation:
+  """The registered sequence ``name``; a clear error for unknown or unimplemented names."""
+  if not isinstance(name, str) or name not in PERTURBATIONS:
+    raise ValueError(f"unknown perturbation {name!r}; expected one of {', '.join(PERTURBATIONS)}")
+  if name not in REGISTRY:
+    raise NotImplementedError(f"perturbation {name!r} is not implemented yet")
+  return REGISTRY[name]
+
+
+def num_frames(name: str) -> int:
+  """T of sequence ``name``: 31, or 41 for translate."""
+  return get(name).num_frames
+
+
+def check_difficulty(difficulty) -> int:
+  if isinstance(difficulty, (bool, np.bool_)) or not isinstance(difficulty, (int, np.integer)):
+    raise ValueError(f"difficulty must be a Python int in 1..3, got {difficulty!r}")
+  if int(difficulty) not in DIFFICULTIES:
+    raise ValueError(f"difficulty must be in 1..3, got {difficulty}")
+  return int(difficulty)
+
+
+def _check_size(h: int, w: int, what: str) -> None:
+  if min(h, w) != SHORT_SIDE:
+    hint = (" (it looks already cropped to 224; ImageNet-P needs the Resize(256) image before "
+            "the crop)" if (h, w) == (CROP, CROP) else "")
+    raise ValueError(
+        f"{what} must be the Resize(256) image (shorter side 256, e.g. "
+        f"imagenet_cp.resize_short_side(photo)); got {h}x{w}{hint}")
+
+
+def check_image(image) -> None:
+  """uint8 [H, W, 3] with min(H, W) == 256, else ValueError naming what is wrong."""
+  dtype = getattr(image, "dtype", None)
+  shape = tuple(getattr(image, "shape", ()))
+  if dtype != np.uint8:
+    raise ValueError(f"image must be uint8 RGB pixels, got dtype {dtype}")
+  if len(shape) != 3 or shape[-1] != 3:
+    raise ValueError(f"image must have shape [H, W, 3] (one RGB image), got {shape}")
+  _check_size(shape[0], shape[1], "image")
+
+
+def _check_batch(images, sizes, keys):
+  dtype = getattr(images, "dtype", None)
+  shape = tuple(getattr(images, "shape", ()))
+  if dtype != np.uint8:
+    raise ValueError(f"images must be uint8 RGB pixels, got dtype {dtype}")
+  if len(shape) != 4 or shape[-1] != 3:
+    raise ValueError(f"images must be a padded canvas [N, Hc, Wc, 3], got shape {shape}")
+  if shape[1] < CROP or shape[2] < CROP:
+    raise ValueError(f"canvas {shape[1]}x{shape[2]} is smaller than the {CROP} crop")
+  sizes_shape = tuple(getattr(sizes, "shape", np.shape(sizes)))
+  if sizes_shape != (shape[0], 2):
+    raise ValueError(f"sizes must be int [N, 2] (true height, width), got shape {sizes_shape}")
+  try:
+    concrete = np.asarray(sizes)
+  except jax.errors.TracerArrayConversionError:  # traced sizes: checked by the caller
+    concrete = np.zeros((0, 2), np.int64)
+  for h, w in concrete.tolist():
+    _check_size(h, w, "every image")
+    if h > shape[1] or w > shape[2]:
+      raise ValueError(f"true size {h}x{w} exceeds the canvas {shape[1]}x{shape[2]}")
+  keys = _keys.as_typed_keys(keys)
+  if tuple(keys.shape) != (shape[0],):
+    raise ValueError(f"need one key per image: key shape {tuple(keys.shape)} != ({shape[0]},)")
+  return keys
+
+
+def pad_to_canvas(images: Sequence[np.ndarray], multiple: int = 64,
+                  canvas_hw: tuple[int, int] | None = None):
+  """Stacks Resize(256) images of different sizes on a zero canvas.
+
+  Returns (canvas uint8 [N, Hc, Wc, 3], sizes int32 [N, 2]); Hc, Wc are the largest sizes
+  rounded up to ``multiple`` unless ``canvas_hw`` is given.
+  """
+  for image in images:
+    check_image(image)
+  sizes = np.array([im.shape[:2] for im in images], np.int32).reshape(-1, 2)
+  if canvas_hw is None:
+    canvas_hw = tuple(int(-(-m // multiple) * multiple) for m in sizes.max(axis=0))
+  canvas = np.zeros((len(images), canvas_hw[0], canvas_hw[1], 3), np.uint8)
+  for n, image in enumerate(images):
+    canvas[n, :image.shape[0], :image.shape[1]] = image
+  return canvas, sizes
+
+
+@functools.partial(jax.jit, static_argnames=("name",))
+def _perturb_canvas(images, sizes, keys, difficulty, *, name):
+  seq = REGISTRY[name]
+
+  def one(canvas, size, key):
+    return seq.apply(canvas, size[0], size[1], seq.draw(key, difficulty), difficulty)
+
+  return jax.vmap(one)(images, sizes, keys)
+
+
+def perturb_batch(images, sizes, name: str, keys, difficulty: int = 1) -> jax.Array:
+  """ImageNet-P sequence ``name`` for a batch of Resize(256) images on a padded canvas.
+
+  Args:
+    images: uint8 [N, Hc, Wc, 3]; image n occupies the top-left ``sizes[n]`` (the rest is
+      ignored); see ``pad_to_canvas``.
+    sizes: int [N, 2], the true (height, width), shorter side 256.
+    name: one of ``PERTURBATIONS``.
+    keys: one PRNG key per image, shape [N] (typed or raw uint32 [N, 2]).
+    difficulty: 1..3 (noise levels of the noise sequences; no effect on the others).
+
+  Returns:
+    uint8 [N, T, 224, 224, 3].
+  """
+  get(name)
+  difficulty = check_difficulty(difficulty)
+  keys = _check_batch(images, sizes, keys)
+  return _perturb_canvas(jnp.asarray(images), jnp.asarray(sizes, jnp.int32), keys,
+                         jnp.int32(difficulty), name=name)
+
+
+def perturb(image, name: str, key, difficulty: int = 1) -> jax.Array:
+  """Resize(256) uint8 image [256, W, 3] or [H, 256, 3] -> uint8 [T, 224, 224, 3].
+
+  Args:
+    image: the Resize(256) image (``imagenet_cp.resize_short_side``), not the 224 crop.
+    name: one of ``PERTURBATIONS``.
+    key: the image's PRNG key (``imagenet_cp.example_key``); frame t uses ``fold_in(key, t)``.
+    difficulty: 1..3; only the noise sequences' levels depend on it.
+  """
+  get(name)
+  difficulty = check_difficulty(difficulty)
+  check_image(image)
+  key = _keys.as_typed_keys(key)
+  if tuple(key.shape) != ():
+    raise ValueError(f"perturb takes one key for one image, got key shape {tuple(key.shape)}")
+  h, w = image.shape[:2]
+  out = _perturb_canvas(jnp.asarray(image)[None], jnp.array([[h, w]], jnp.int32), key[None],
+                        jnp.int32(difficulty), name=name)
+  return out[0]
+
+
+def draw(name: str, key, difficulty: int = 1):
+  """The random draws of one image's sequence (for tests and the benchmark's replay)."""
+  seq = get(name)
+  return seq.draw(_keys.as_typed_keys(key), jnp.int32(check_difficulty(difficulty)))
+
+
+def apply(image, name: str, draws, difficulty: int = 1) -> jax.Array:
+  """Sequence ``name`` of ONE Resize(256) image with given draws: uint8 [T, 224, 224, 3]."""
+  seq = get(name)
+  difficulty = check_difficulty(difficulty)
+  check_image(image)
+  h, w = image.shape[:2]
+  return seq.apply(jnp.asarray(image), jnp.int32(h), jnp.int32(w), draws, jnp.int32(difficulty))

@@ -1,0 +1,77 @@
+"""The contract every ImageNet-P sequence implements, and helpers they share.
+
+A sequence is split into ``draw`` (all randomness of one image) and ``apply`` (a pure
+function of the image and the draws), so tests and the benchmark can hand the original
+algorithm (``imagenet_cp.perturbations.reference``) the same random numbers.
+
+- ``draw(key, difficulty) -> draws``: a pytree of arrays.  Frame ``t``'s randomness comes
+  from ``jax.random.fold_in(key, t)``; a draw shared by the whole sequence (snow's and
+  spatter's single layer) comes from ``key`` itself.  Deterministic sequences return ``()``.
+- ``apply(canvas, height, width, draws, difficulty) -> frames``: ``canvas`` uint8
+  [Hc, Wc, 3] holds the Resize(256) image in its top-left ``height x width`` (the rest is
+  ignored); ``height``/``width`` are int32 scalars (traced under ``perturb_batch``);
+  ``difficulty`` is an int32 scalar in 1..3 (only the noise sequences read it).  Returns
+  uint8 [T, 224, 224, 3].
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from imagenet_cp.ops import geometry
+
+CROP = 224
+Draws = Any
+
+# ToTensor's ``u8.float().div(255)`` exactly (XLA turns a division by a constant into a
+# multiplication by its reciprocal, which is 1 ulp off for some values; a table is exact).
+_UNIT_TABLE = (np.arange(256, dtype=np.float32) / np.float32(255)).astype(np.float32)
+
+
+def no_draws(key: jax.Array, difficulty) -> tuple:
+  """``draw`` for deterministic sequences."""
+  del key, difficulty
+  return ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Perturbation:
+  name: str
+  num_frames: int
+  apply: Callable[..., jax.Array]
+  draw: Callable[[jax.Array, Any], Draws] = no_draws
+
+
+def to_unit(pixels_uint8) -> jax.Array:
+  """uint8 -> float32 ``u / 255`` (correctly rounded, like ToTensor and ``x / 255.`` in float32)."""
+  return jnp.asarray(_UNIT_TABLE)[jnp.asarray(pixels_uint8).astype(jnp.int32)]
+
+
+def truncate_uint8(x) -> jax.Array:
+  """``np.uint8(x)`` / ``tensor.byte()`` for x in [0, 255]: truncation toward zero."""
+  return jnp.clip(jnp.floor(x), 0, 255).astype(jnp.uint8)
+
+
+def center_crop(canvas, height, width, size: int = CROP) -> jax.Array:
+  """torchvision ``CenterCrop(size)`` of the true ``height x width`` image on the canvas."""
+  top, left = geometry.center_crop_offsets(height, width, size)
+  return jax.lax.dynamic_slice(canvas, (top, left, 0), (size, size, canvas.shape[-1]))
+
+
+def frame_keys(key: jax.Array, frames) -> jax.Array:
+  """``fold_in(key, t)`` for each t in ``frames`` (a static sequence of ints)."""
+  return jax.vmap(lambda t: jax.random.fold_in(key, t))(jnp.asarray(frames, jnp.uint32))
+
+
+def pick(values, difficulty) -> jax.Array:
+  """``values[difficulty - 1]`` as float32 (difficulty traced int32 in 1..3)."""
+  return jnp.asarray(values, jnp.float32)[jnp.clip(difficulty, 1, len(values)) - 1]
+
+
+def with_clean_frame(clean, frames) -> jax.Array:
+  """Prepends the clean crop (frame 0 of the noise sequences) to frames [T-1, ...]."""
+  return jnp.concatenate([clean[None], frames], axis=0)

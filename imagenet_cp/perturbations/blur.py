@@ -1,0 +1,111 @@
+"""ImageNet-P blur sequences: motion_blur, zoom_blur (test) and gaussian_blur (validation).
+
+- motion_blur: frame i (0..30) is ImageMagick's ``motion_blur(radius=10, sigma=3,
+  angle=(i - 30) * 4)`` of the clean crop (Wand, PNG in and out), angles -120..0 degrees.
+- zoom_blur: frame 0 is the clean crop; frame i is the running average, in float32,
+  ``ToPILImage((ToTensor(crop) + sum_{k<=i} ToTensor(CenterCrop(affine(img, scale=1 +
+  0.004 k)))) / (i + 1))``, built frame on frame (``lax.scan``), truncated by
+  ``mul(255).byte()``.
+- gaussian_blur: ``np.uint8(255 * gaussian(crop / 255., sigma=0.25 + 0.035 i,
+  truncate=6.0))`` (skimage: mode 'nearest', per channel).
+"""
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from imagenet_cp.ops import filters, geometry
+from imagenet_cp.ops import motion_blur as mb
+from imagenet_cp.perturbations import base
+
+NUM_FRAMES = 31
+HIGHEST = jax.lax.Precision.HIGHEST
+
+MOTION_RADIUS, MOTION_SIGMA = 10, 3
+MOTION_ANGLES = tuple(float((i - 30) * 4) for i in range(NUM_FRAMES))
+ZOOM_SCALES = tuple(1 + 0.004 * i for i in range(1, NUM_FRAMES))
+GAUSSIAN_SIGMAS = tuple(0.25 + 0.035 * i for i in range(NUM_FRAMES))
+GAUSSIAN_TRUNCATE = 6.0
+
+
+def motion_blur(canvas, height, width, draws, difficulty) -> jax.Array:
+  """Wand motion blur of the crop at 31 angles: uint8 [31, 224, 224, 3]."""
+  del draws, difficulty
+  crop = base.center_crop(canvas, height, width)
+  blur = lambda angle: mb.motion_blur_uint8(crop, MOTION_RADIUS, MOTION_SIGMA, angle)
+  return jax.vmap(blur)(jnp.asarray(MOTION_ANGLES, jnp.float32))
+
+
+def zoom_blur(canvas, height, width, draws, difficulty) -> jax.Array:
+  """Running average of slightly zoomed-in frames: uint8 [31, 224, 224, 3]."""
+  del draws, difficulty
+  crop = base.center_crop(canvas, height, width)
+  linear = np.stack([geometry.tv02_inverse_linear(0.0, s, 0.0) for s in ZOOM_SCALES])
+  no_shift = jnp.zeros((2,), jnp.float32)
+  zoomed = jax.vmap(lambda lin: geometry.tv02_affine_crop(
+      canvas, height, width, lin, no_shift, bilinear=True))(jnp.asarray(linear, jnp.float32))
+
+  def step(total, frame_and_count):
+    frame, count = frame_and_count
+    total = total + base.to_unit(frame)
+    return total, base.truncate_uint8((total / count) * 255.0)
+
+  counts = jnp.arange(2, NUM_FRAMES + 1, dtype=jnp.float32)
+  _, averaged = jax.lax.scan(step, base.to_unit(crop), (zoomed, counts))
+  return base.with_clean_frame(crop, averaged)
+
+
+@functools.lru_cache(maxsize=None)
+def gaussian_weight_table() -> np.ndarray:
+  """SciPy's truncated Gaussian kernels for the 31 sigmas, zero-padded to a common width.
+
+  float32 [31, 2R+1]; frame i's kernel (radius int(6 sigma_i + 0.5) <= R) sits centred.
+  """
+  kernels = [filters.gaussian_kernel1d(s, GAUSSIAN_TRUNCATE) for s in GAUSSIAN_SIGMAS]
+  radius = max(len(k) for k in kernels) // 2
+  table = np.zeros((len(kernels), 2 * radius + 1))
+  for i, k in enumerate(kernels):
+    r = len(k) // 2
+    table[i, radius - r:radius + r + 1] = k
+  return table.astype(np.float32)
+
+
+def _blur_axis(x, weights: np.ndarray, axis: int):
+  """Each frame's 1-D correlation along ``axis``, mode 'nearest': x [T or 1, ...] -> [T, ...].
+
+  ``out[t] = sum_j weights[t, j] x[t][clip(n + j - R)]``; the zero-padded taps of a shorter
+  kernel contribute nothing, so this equals each frame's own truncated kernel.  A static loop
+  of multiply-adds over the 2R+1 taps (broadcast over frames) is far faster on CPU than an
+  einsum over stacked shifted copies.
+  """
+  n = x.shape[axis]
+  taps = weights.shape[1]
+  radius = (taps - 1) // 2
+  idx = filters.border_index(np.arange(-radius, n + radius), n, "nearest")
+  padded = jnp.take(x, idx, axis=axis)
+  frame_weights = jnp.asarray(weights).reshape((-1, taps) + (1,) * (x.ndim - 1))
+  out = None
+  for j in range(taps):
+    term = frame_weights[:, j] * jax.lax.slice_in_dim(padded, j, j + n, axis=axis)
+    out = term if out is None else out + term
+  return out
+
+
+def gaussian_blur(canvas, height, width, draws, difficulty) -> jax.Array:
+  """skimage ``gaussian`` of the crop at 31 sigmas: uint8 [31, 224, 224, 3]."""
+  del draws, difficulty
+  x = base.to_unit(base.center_crop(canvas, height, width))
+  weights = gaussian_weight_table()
+  rows = _blur_axis(x[None], weights, axis=1)  # [T, H, W, C]
+  blurred = _blur_axis(rows, weights, axis=2)
+  return base.truncate_uint8(255.0 * blurred)
+
+
+PERTURBATIONS = {
+    "motion_blur": base.Perturbation("motion_blur", NUM_FRAMES, motion_blur),
+    "zoom_blur": base.Perturbation("zoom_blur", NUM_FRAMES, zoom_blur),
+    "gaussian_blur": base.Perturbation("gaussian_blur", NUM_FRAMES, gaussian_blur),
+}

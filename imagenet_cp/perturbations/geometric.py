@@ -1,0 +1,101 @@
+"""ImageNet-P geometric sequences: translate (41 frames), rotate, scale, shear, tilt (31).
+
+Each frame transforms the WHOLE Resize(256) image and then takes CenterCrop(224), so content
+enters the crop from outside it; where there is no source the frame is black.
+
+- translate: ``affine(img, 0, (i - 20, 0), 1, 0)`` with torchvision's default resample,
+  NEAREST; i = 0..40.
+- rotate: ``affine(img, i - 15, (0, 0), 1., 0, BILINEAR)``.
+- scale: ``affine(img, 0, (0, 0), (i * 2.5 + 40) / 100., 0, BILINEAR)``.
+- shear: ``affine(img, 0, (0, 0), 1., i - 15, BILINEAR)``.
+- tilt: ``cv2.warpPerspective(x, P2 @ T @ RX @ RY @ P1, (w, h))`` with
+  phi = theta = deg2rad(i - 15) and focal length ``sqrt(w^2 + h^2)`` of the true image.
+
+``affine`` is torchvision 0.2.x's (``imagenet_cp.ops.geometry``), which the original ran.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from imagenet_cp.ops import geometry, sampling
+from imagenet_cp.perturbations import base
+
+NUM_FRAMES = 31
+TRANSLATE_FRAMES = 41
+
+
+def affine_tables(params) -> tuple[np.ndarray, np.ndarray]:
+  """Per-frame (angle, (tx, ty), scale, shear) -> inverse linear parts [T, 4], translations [T, 2]."""
+  linear = np.stack([geometry.tv02_inverse_linear(a, s, sh) for a, _, s, sh in params])
+  translate = np.array([t for _, t, _, _ in params], np.float64)
+  return linear.astype(np.float32), translate.astype(np.float32)
+
+
+def affine_sequence(canvas, height, width, params, *, bilinear: bool) -> jax.Array:
+  """``[CenterCrop(224)(affine(img, *p)) for p in params]`` -> uint8 [T, 224, 224, 3]."""
+  linear, translate = affine_tables(params)
+
+  def frame(lin, tr):
+    return geometry.tv02_affine_crop(canvas, height, width, lin, tr, bilinear=bilinear)
+
+  return jax.vmap(frame)(jnp.asarray(linear), jnp.asarray(translate))
+
+
+TRANSLATE_PARAMS = tuple((0.0, (i - 20, 0), 1.0, 0.0) for i in range(TRANSLATE_FRAMES))
+ROTATE_PARAMS = tuple((float(i - 15), (0, 0), 1.0, 0.0) for i in range(NUM_FRAMES))
+SCALE_PARAMS = tuple((0.0, (0, 0), (i * 2.5 + 40) / 100.0, 0.0) for i in range(NUM_FRAMES))
+SHEAR_PARAMS = tuple((0.0, (0, 0), 1.0, float(i - 15)) for i in range(NUM_FRAMES))
+TILT_DEGREES = tuple(float(i - 15) for i in range(NUM_FRAMES))
+
+
+def translate(canvas, height, width, draws, difficulty) -> jax.Array:
+  """Horizontal shifts -20..+20 px, nearest neighbour: uint8 [41, 224, 224, 3]."""
+  del draws, difficulty
+  return affine_sequence(canvas, height, width, TRANSLATE_PARAMS, bilinear=False)
+
+
+def rotate(canvas, height, width, draws, difficulty) -> jax.Array:
+  """Rotations -15..+15 degrees, bilinear: uint8 [31, 224, 224, 3]."""
+  del draws, difficulty
+  return affine_sequence(canvas, height, width, ROTATE_PARAMS, bilinear=True)
+
+
+def scale(canvas, height, width, draws, difficulty) -> jax.Array:
+  """Scales 0.40..1.15, bilinear, black where the shrunk image leaves no source."""
+  del draws, difficulty
+  return affine_sequence(canvas, height, width, SCALE_PARAMS, bilinear=True)
+
+
+def shear(canvas, height, width, draws, difficulty) -> jax.Array:
+  """Shears -15..+15 degrees (torchvision 0.2.x's x-shear), bilinear."""
+  del draws, difficulty
+  return affine_sequence(canvas, height, width, SHEAR_PARAMS, bilinear=True)
+
+
+def tilt(canvas, height, width, draws, difficulty) -> jax.Array:
+  """``CenterCrop(224)(cv2.warpPerspective(x, mat, (w, h)))``: INTER_LINEAR, black border.
+
+  The canvas beyond the true size is zeroed, so reading it equals OpenCV's constant border.
+  Source coordinates are quantised to 1/32 pixel with 15-bit weights, as the original's
+  OpenCV 3.4 did (``sampling.cv2_remap_bilinear(quantize=True)``).
+  """
+  del draws, difficulty
+  image = geometry.zero_outside(canvas, height, width)
+  rotations = np.stack([geometry.tilt_rotation(d) for d in TILT_DEGREES]).astype(np.float32)
+
+  def frame(rotation):
+    map_x, map_y = geometry.tilt_source(height, width, rotation)
+    return sampling.cv2_remap_bilinear(image, map_x, map_y, "constant", 0.0, quantize=True)
+
+  return jax.vmap(frame)(jnp.asarray(rotations))
+
+
+PERTURBATIONS = {
+    "translate": base.Perturbation("translate", TRANSLATE_FRAMES, translate),
+    "rotate": base.Perturbation("rotate", NUM_FRAMES, rotate),
+    "scale": base.Perturbation("scale", NUM_FRAMES, scale),
+    "shear": base.Perturbation("shear", NUM_FRAMES, shear),
+    "tilt": base.Perturbation("tilt", NUM_FRAMES, tilt),
+}

@@ -1,0 +1,124 @@
+"""ImageNet-P noise sequences: gaussian_noise, shot_noise, speckle_noise (31 frames each).
+
+Frame 0 is the clean centre crop; frames 1..30 are drawn independently from the clean crop
+(not from the previous frame).  ``difficulty`` 2 and 3 are the original's separate ``_2`` /
+``_3`` datasets, which only change the noise level.
+"""
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import scipy.stats
+
+from imagenet_cp.perturbations import base
+
+NUM_FRAMES = 31
+NOISY_FRAMES = tuple(range(1, NUM_FRAMES))
+SHAPE = (base.CROP, base.CROP, 3)
+
+GAUSSIAN_SIGMA = (0.03, 0.05, 0.08)
+SHOT_LAMBDA = (300.0, 120.0, 60.0)
+SPECKLE_SIGMA = (0.05, 0.10, 0.15)
+
+# Poisson sampling by inverse CDF: the rate is lambda * u / 255 for a pixel value u, so there
+# are only 256 rates per difficulty and their CDFs are a small table.  A count never exceeds
+# POISSON_MAX - 1 (P(N >= 511 | rate 300) < 1e-25).
+POISSON_BITS = 9
+POISSON_MAX = 1 << POISSON_BITS
+
+
+def standard_normal_draws(key: jax.Array, difficulty) -> jax.Array:
+  """Frames 1..30 of standard normals, float32 [30, 224, 224, 3] (frame t from fold_in(key, t))."""
+  del difficulty
+  return jax.vmap(lambda k: jax.random.normal(k, SHAPE, jnp.float32))(
+      base.frame_keys(key, NOISY_FRAMES))
+
+
+def gaussian_noise(canvas, height, width, normals, difficulty) -> jax.Array:
+  """``ToPILImage(clamp(x + sigma * randn_like(x), 0, 1))``, x = ToTensor(crop).
+
+  ToPILImage truncates (``mul(255).byte()``), frame 0 included (``ToPILImage(x)``).
+  normals float32 [30, 224, 224, 3] (HWC; the original's torch draw is CHW).
+  """
+  x = base.to_unit(base.center_crop(canvas, height, width))
+  sigma = base.pick(GAUSSIAN_SIGMA, difficulty)
+  noisy = jnp.clip(x[None] + sigma * normals, 0.0, 1.0)
+  return base.truncate_uint8(jnp.concatenate([x[None], noisy]) * 255.0)
+
+
+def speckle_noise(canvas, height, width, normals, difficulty) -> jax.Array:
+  """``np.uint8(255 * clip(x + x * normal(scale=sigma), 0, 1))``, x = crop / 255.
+
+  normals float32 [30, 224, 224, 3] standard normals (``normal(scale=s)`` is ``s * z``).
+  """
+  crop = base.center_crop(canvas, height, width)
+  x = base.to_unit(crop)
+  sigma = base.pick(SPECKLE_SIGMA, difficulty)
+  noisy = jnp.clip(x[None] + x[None] * (sigma * normals), 0.0, 1.0)
+  return base.with_clean_frame(crop, base.truncate_uint8(255.0 * noisy))
+
+
+@functools.lru_cache(maxsize=None)
+def poisson_cdf_table() -> np.ndarray:
+  """CDFs of Poisson(lambda_d * u / 255), float32 [3, 256, POISSON_MAX]; last entry forced to 1."""
+  k = np.arange(POISSON_MAX, dtype=np.float64)
+  rates = np.asarray(SHOT_LAMBDA)[:, None] * (np.arange(256) / 255.0)[None, :]
+  cdf = scipy.stats.poisson.cdf(k[None, None, :], rates[..., None])
+  cdf[..., -1] = 1.0
+  return cdf.astype(np.float32)
+
+
+def poisson_counts(uniforms, pixels_uint8, difficulty) -> jax.Array:
+  """Poisson(lambda * u / 255) counts by inverse CDF: #{k : CDF(k) <= uniform}, int32.
+
+  A binary search over the tabulated CDF (POISSON_BITS gathers); exact in distribution up to
+  the float32 CDF.  uniforms float32 in [0, 1), pixels uint8, same shape.
+  """
+  table = jnp.asarray(poisson_cdf_table())[jnp.clip(difficulty, 1, 3) - 1].reshape(-1)
+  row = pixels_uint8.astype(jnp.int32) * POISSON_MAX
+  count = jnp.zeros(uniforms.shape, jnp.int32)
+  for bit in reversed(range(POISSON_BITS)):
+    step = 1 << bit
+    below = table[row + count + (step - 1)] <= uniforms
+    count = jnp.where(below, count + step, count)
+  return count
+
+
+def shot_noise_draws(key: jax.Array, difficulty) -> jax.Array:
+  """Frames 1..30 of uniforms in [0, 1), float32 [30, 224, 224, 3]; ``apply`` turns them into
+  Poisson counts of the image's rates (the draw's distribution depends on the image)."""
+  del difficulty
+  return jax.vmap(lambda k: jax.random.uniform(k, SHAPE, jnp.float32))(
+      base.frame_keys(key, NOISY_FRAMES))
+
+
+def shot_frames_from_counts(crop_uint8, counts, difficulty) -> jax.Array:
+  """``np.uint8(255 * clip(counts / lambda, 0, 1))`` with the clean crop as frame 0."""
+  lam = base.pick(SHOT_LAMBDA, difficulty)
+  noisy = jnp.clip(counts.astype(jnp.float32) / lam, 0.0, 1.0)
+  return base.with_clean_frame(crop_uint8, base.truncate_uint8(255.0 * noisy))
+
+
+def shot_noise(canvas, height, width, uniforms, difficulty) -> jax.Array:
+  """``np.uint8(255 * clip(poisson(x * lambda) / lambda, 0, 1))``, x = crop / 255."""
+  crop = base.center_crop(canvas, height, width)
+  counts = poisson_counts(uniforms, jnp.broadcast_to(crop, uniforms.shape), difficulty)
+  return shot_frames_from_counts(crop, counts, difficulty)
+
+
+def shot_counts(canvas, height, width, uniforms, difficulty) -> jax.Array:
+  """The Poisson counts int32 [30, 224, 224, 3] that ``shot_noise`` uses (for tests)."""
+  crop = base.center_crop(canvas, height, width)
+  return poisson_counts(uniforms, jnp.broadcast_to(crop, uniforms.shape), difficulty)
+
+
+PERTURBATIONS = {
+    "gaussian_noise": base.Perturbation("gaussian_noise", NUM_FRAMES, gaussian_noise,
+                                        standard_normal_draws),
+    "shot_noise": base.Perturbation("shot_noise", NUM_FRAMES, shot_noise, shot_noise_draws),
+    "speckle_noise": base.Perturbation("speckle_noise", NUM_FRAMES, speckle_noise,
+                                       standard_normal_draws),
+}
