@@ -17,7 +17,8 @@ import numpy as np
 
 from imagenet_cp import assets
 from imagenet_cp.corruptions.base import Corruption
-from imagenet_cp.ops import plasma
+from imagenet_cp.ops import filters, plasma
+from imagenet_cp.ops import spatter as spatter_ops
 
 SIZE = 224
 
@@ -121,7 +122,60 @@ def frost_apply(image: jax.Array, draws: dict, severity) -> jax.Array:
   return table[flat]
 
 
+# --------------------------------------------------------------------------------------------
+# spatter
+
+# (loc, scale, sigma, threshold, intensity or mud sigma, mode): mode 0 water (s1-3), 1 mud (s4-5).
+SPATTER = ((0.65, 0.3, 4, 0.69, 0.6, 0), (0.65, 0.3, 3, 0.68, 0.6, 0), (0.65, 0.3, 2, 0.68, 0.5, 0),
+           (0.65, 0.3, 1, 0.65, 1.5, 1), (0.67, 0.4, 1, 0.65, 1.5, 1))
+MUD_SIGMA = 1.5  # c[4] of both mud severities
+
+
+def spatter_draw(key: jax.Array, severity) -> jax.Array:
+  """Standard normals float32 [224, 224]; the original's ``normal(size, loc, scale)`` is
+  ``loc + scale * z`` of these."""
+  del severity
+  return jax.random.normal(key, (SIZE, SIZE), jnp.float32)
+
+
+def spatter_liquid(z: jax.Array, severity) -> jax.Array:
+  """``gaussian(loc + scale * z, sigma)`` (skimage: mode 'nearest', truncate 4) with values
+  below the threshold set to 0: float32 [224, 224]."""
+  loc, scale, _, threshold, _, _ = _pick(SPATTER, severity)
+  sigmas = [float(row[2]) for row in SPATTER]
+  liquid = filters.gaussian_filter_switch(
+      loc + scale * z, sigmas, jnp.asarray(severity, jnp.int32) - 1, mode="nearest")
+  return jnp.where(liquid < threshold, jnp.float32(0), liquid)
+
+
+def _spatter_water(x01, liquid, severity):
+  return spatter_ops.render_water(x01, liquid, _pick(SPATTER, severity)[4])
+
+
+def _spatter_mud(x01, liquid, severity):
+  """``m = gaussian((liquid > c3).astype(float32), 1.5); m[m < 0.8] = 0``, then mud."""
+  threshold = _pick(SPATTER, severity)[3]
+  m = filters.gaussian_filter((liquid > threshold).astype(jnp.float32), MUD_SIGMA, mode="nearest")
+  m = jnp.where(m < 0.8, jnp.float32(0), m)
+  return spatter_ops.render_mud(x01, m)
+
+
+def spatter_apply(image: jax.Array, z: jax.Array, severity) -> jax.Array:
+  """Water drops (s1-3, Canny/distance-transform mask, ``imagenet_cp.ops.spatter``) or mud
+  (s4-5, blurred mask); both ``clip(...) * 255`` truncated to uint8.
+
+  Severity picks the mode with ``lax.cond`` (a scalar shared by the batch, so under ``vmap`` only
+  the chosen branch runs).
+  """
+  x01 = image.astype(jnp.float32) / jnp.float32(255)
+  liquid = spatter_liquid(z, severity)
+  sev = jnp.asarray(severity, jnp.int32)
+  out = jax.lax.cond(sev >= 4, _spatter_mud, _spatter_water, x01, liquid, sev)
+  return _to_uint8(out)
+
+
 CORRUPTIONS: dict[str, Corruption] = {
     "frost": Corruption("frost", frost_apply, frost_draw),
     "fog": Corruption("fog", fog_apply, fog_draw),
+    "spatter": Corruption("spatter", spatter_apply, spatter_draw),
 }

@@ -1,0 +1,294 @@
+"""The spatter rendering of ImageNet-C/P, with the OpenCV steps it uses re-done in JAX.
+
+``spatter`` (ImageNet-C, "water" mode at severities 1-3) and the ImageNet-P ``spatter`` sequence
+turn a thresholded liquid layer ``L`` (float, [H, W]) into a water mask with this OpenCV chain::
+
+    L8   = (L * 255).astype(uint8)
+    dist = 255 - cv2.Canny(L8, 50, 150)                 # 0 on edges
+    dist = cv2.distanceTransform(dist, DIST_L2, 5)      # 5x5 chamfer, float32
+    dist = cv2.threshold(dist, 20, 20, THRESH_TRUNC)    # min(dist, 20)
+    dist = cv2.blur(dist, (3, 3)).astype(uint8)
+    dist = cv2.equalizeHist(dist)
+    dist = cv2.filter2D(dist, CV_8U, [[-2,-1,0],[-1,1,1],[0,1,2]])   # saturating
+    dist = cv2.blur(dist, (3, 3)).astype(float32)
+    m    = L8 * dist;  m /= max(m);  m *= intensity
+    out  = clip(x + m * (175, 238, 238) / 255, 0, 1) * 255
+
+Every step up to ``m`` is integer arithmetic in OpenCV (the distance transform is fixed point,
+in units of 2**-16), so each function here reproduces its OpenCV counterpart bit for bit; the
+float32 tail is done in the same order of float32 operations as the original.  Each piece is
+tested against cv2 itself on random inputs (tests/test_corruptions_weather.py).
+
+``render_water`` is the public entry point (also used by the ImageNet-P spatter sequence);
+``render_mud`` is ImageNet-C's mode 1 (severities 4-5).
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from imagenet_cp.ops import filters
+
+# cv2.Canny's fixed-point tangent of 22.5 degrees: round(tan(22.5) * 2**15).
+_CANNY_SHIFT = 15
+_TG22 = int(0.4142135623730950488016887242097 * (1 << _CANNY_SHIFT) + 0.5)
+
+# cv2.distanceTransform(DIST_L2, maskSize=5): chamfer weights (1, 1.4, 2.1969) for axial,
+# diagonal and knight moves.  OpenCV 5 sweeps them in float32 (no fixed point).
+_W_AXIAL, _W_DIAG, _W_KNIGHT = (float(np.float32(w)) for w in (1.0, 1.4, 2.1969))
+_CHAMFER_5x5 = tuple(
+    [(dr, dc, _W_AXIAL) for dr, dc in ((0, 1), (0, -1), (1, 0), (-1, 0))]
+    + [(dr, dc, _W_DIAG) for dr, dc in ((1, 1), (1, -1), (-1, 1), (-1, -1))]
+    + [(dr, dc, _W_KNIGHT) for dr, dc in ((1, 2), (1, -2), (-1, 2), (-1, -2),
+                                          (2, 1), (2, -1), (-2, 1), (-2, -1))])
+# Distances are 0 or float32 values >= 1, hence exact multiples of 2**-23.
+_DIST_FRAC_BITS = 23
+
+WATER_COLOR = (175, 238, 238)  # applied to channels 0, 1, 2 (the original's "BGR" on RGB data)
+MUD_COLOR = (63, 42, 20)
+WATER_KERNEL = np.array([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]], np.int32)
+
+
+def _shift(x: jax.Array, dr: int, dc: int, fill) -> jax.Array:
+  """``out[r, c] = x[r + dr, c + dc]``, ``fill`` outside the image."""
+  h, w = x.shape[:2]
+  p = max(abs(dr), abs(dc))
+  padded = jnp.pad(x, ((p, p), (p, p)), constant_values=fill)
+  return jax.lax.slice(padded, (p + dr, p + dc), (p + dr + h, p + dc + w))
+
+
+def _pad_index(n: int, r: int, mode: str) -> np.ndarray:
+  return filters.border_index(np.arange(-r, n + r), n, mode)
+
+
+def _pad(x: jax.Array, r: int, mode: str) -> jax.Array:
+  """Pads the two leading axes by ``r`` with a SciPy border mode ('nearest', 'mirror', ...)."""
+  h, w = x.shape[:2]
+  x = jnp.take(x, _pad_index(h, r, mode), axis=0)
+  return jnp.take(x, _pad_index(w, r, mode), axis=1)
+
+
+def _correlate3x3_int(x: jax.Array, kernel: np.ndarray, mode: str) -> jax.Array:
+  """Exact int32 3x3 correlation of int32 ``x`` [H, W] with a static int kernel."""
+  h, w = x.shape
+  p = _pad(x, 1, mode)
+  out = jnp.zeros((h, w), jnp.int32)
+  for i in range(3):
+    for j in range(3):
+      if kernel[i, j]:
+        out = out + int(kernel[i, j]) * p[i:i + h, j:j + w]
+  return out
+
+
+def sobel3(image_u8: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """``cv2.Sobel(img, CV_16S, 1, 0, 3)`` and ``(0, 1)`` with BORDER_REPLICATE: int32 (dx, dy)."""
+  x = image_u8.astype(jnp.int32)
+  kx = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]])
+  return _correlate3x3_int(x, kx, "nearest"), _correlate3x3_int(x, kx.T, "nearest")
+
+
+def canny_candidates(image_u8: jax.Array, low: float, high: float):
+  """Non-maximum suppression of ``cv2.Canny`` (aperture 3, L1 gradient): (weak, strong) bool.
+
+  ``weak``: pixels with ``|dx| + |dy| > floor(low)`` that are a maximum along the gradient's
+  sector (OpenCV's integer test with ``tan 22.5`` in Q15; ``>`` on one side, ``>=`` on the other;
+  magnitudes outside the image count as 0).  ``strong``: those with magnitude ``> floor(high)``.
+  """
+  dx, dy = sobel3(image_u8)
+  mag = jnp.abs(dx) + jnp.abs(dy)
+  m = lambda dr, dc: _shift(mag, dr, dc, 0)  # noqa: E731
+  ax = jnp.abs(dx)
+  ay = jnp.abs(dy) << _CANNY_SHIFT
+  tg22x = ax * _TG22
+  tg67x = tg22x + (ax << (_CANNY_SHIFT + 1))
+  horizontal = ay < tg22x
+  vertical = ~horizontal & (ay > tg67x)
+  same_sign = (dx ^ dy) >= 0  # OpenCV: s = (xs ^ ys) < 0 ? -1 : 1
+  max_h = (mag > m(0, -1)) & (mag >= m(0, 1))
+  max_v = (mag > m(-1, 0)) & (mag >= m(1, 0))
+  max_d = jnp.where(same_sign,
+                    (mag > m(-1, -1)) & (mag > m(1, 1)),
+                    (mag > m(-1, 1)) & (mag > m(1, -1)))
+  is_max = jnp.where(horizontal, max_h, jnp.where(vertical, max_v, max_d))
+  weak = is_max & (mag > int(np.floor(low)))
+  strong = weak & (mag > int(np.floor(high)))
+  return weak, strong
+
+
+def _dilate8(x: jax.Array) -> jax.Array:
+  """Boolean 3x3 dilation (8-neighbourhood), False outside."""
+  p = jnp.pad(x, 1)
+  h, w = x.shape
+  out = x
+  for i in range(3):
+    for j in range(3):
+      if (i, j) != (1, 1):
+        out = out | p[i:i + h, j:j + w]
+  return out
+
+
+def hysteresis(weak: jax.Array, strong: jax.Array, steps_per_check: int = 4) -> jax.Array:
+  """Pixels of ``weak`` 8-connected (through ``weak``) to a ``strong`` pixel, bool [H, W].
+
+  OpenCV grows edges from a stack; the fixed point of ``edges = weak & dilate(edges)`` from
+  ``strong`` is the same set, reached here with a ``lax.while_loop`` (``steps_per_check``
+  dilations between convergence checks).
+  """
+  def grow(edges):
+    for _ in range(steps_per_check):
+      edges = weak & _dilate8(edges)
+    return edges
+
+  def body(state):
+    edges, _ = state
+    new = grow(edges)
+    return new, jnp.any(new != edges)
+
+  edges, _ = jax.lax.while_loop(lambda s: s[1], body, (strong, jnp.bool_(True)))
+  return edges
+
+
+def canny(image_u8: jax.Array, low: float = 50, high: float = 150) -> jax.Array:
+  """``cv2.Canny(image_u8, low, high)`` (aperture 3, L2gradient=False): uint8 [H, W], 0 or 255."""
+  weak, strong = canny_candidates(image_u8, low, high)
+  return jnp.where(hysteresis(weak, strong), jnp.uint8(255), jnp.uint8(0))
+
+
+def chamfer_distance(zero: jax.Array, cap: float = 20.0) -> jax.Array:
+  """``min(cv2.distanceTransform(src, DIST_L2, 5), cap)``: float32 [H, W].
+
+  ``zero`` is bool [H, W], True where ``src == 0``.  OpenCV sweeps the 5x5 chamfer mask forward
+  and backward in float32; the result is the fixed point of ``d(p) = min_q fl32(d(q) + w(p, q))``
+  (pixels outside the image are never zero).  Every move costs >= 1, so any distance <= ``cap``
+  comes from a path of at most ``ceil(cap)`` moves, and that many rounds of parallel relaxation
+  (the same float32 additions) give every distance <= cap exactly; larger ones stay > cap, so the
+  truncation is exact too.
+  """
+  big = jnp.float32(cap + 8.0)  # anything > cap
+  d0 = jnp.where(zero, jnp.float32(0), big)
+
+  def relax(_, d):
+    best = d
+    for dr, dc, w in _CHAMFER_5x5:
+      best = jnp.minimum(best, _shift(d, dr, dc, big) + jnp.float32(w))
+    return jnp.minimum(best, big)
+
+  d = jax.lax.fori_loop(0, int(np.ceil(cap)), relax, d0)
+  return jnp.minimum(d, jnp.float32(cap))
+
+
+def _round_up_margin(max_value: int) -> np.ndarray:
+  """For k = 0..max_value+1: half the float32 spacing just below k, in units of 2**-23 / 9.
+
+  A mean ``S / 9`` (S in units of 2**-23) within this margin below the integer k rounds to k
+  when OpenCV casts it to float32.
+  """
+  k = np.arange(max_value + 2, dtype=np.float32)
+  below = k - np.nextafter(k, np.float32(-1))
+  return np.floor(below.astype(np.float64) * 2**_DIST_FRAC_BITS * 9 / 2).astype(np.int64)
+
+
+def blur3_trunc_u8(dist: jax.Array, cap: int = 20) -> jax.Array:
+  """``cv2.blur(dist, (3, 3)).astype(uint8)`` for float32 distances (0 or in [1, cap]).
+
+  OpenCV sums the float32 box in double (exactly), multiplies by 1/9, rounds to float32, and
+  numpy truncates.  Distances are multiples of 2**-23, so the sum ``S`` is an exact int32 and
+  the result is ``S // (9 * 2**23)``, plus one where the float32 rounding reaches the next
+  integer.  BORDER_REFLECT_101.
+  """
+  fixed = jnp.round(dist * jnp.float32(2**_DIST_FRAC_BITS)).astype(jnp.int32)
+  total = _correlate3x3_int(fixed, np.ones((3, 3), np.int32), "mirror")
+  unit = 9 << _DIST_FRAC_BITS
+  q, r = total // unit, total % unit
+  margin = jnp.asarray(_round_up_margin(cap), jnp.int32)[q + 1]
+  return (q + (r >= unit - margin)).astype(jnp.uint8)
+
+
+def distance_blur_u8(zero: jax.Array, cap: float = 20.0) -> jax.Array:
+  """``cv2.blur(threshold(distanceTransform(.), cap, TRUNC), (3, 3)).astype(uint8)``."""
+  return blur3_trunc_u8(chamfer_distance(zero, cap), int(cap))
+
+
+def equalize_hist(image_u8: jax.Array) -> jax.Array:
+  """``cv2.equalizeHist``: uint8 [H, W] -> uint8 [H, W].
+
+  With ``i`` the lowest occupied level: ``lut[i] = 0``, ``lut[j] = cvRound(float32(sum of
+  hist[i+1..j]) * float32(255 / (total - hist[i])))`` (round half to even); a constant image is
+  returned as it is.
+  """
+  v = image_u8.astype(jnp.int32)
+  hist = jnp.bincount(v.reshape(-1), length=256)
+  total = v.size
+  first = jnp.argmax(hist > 0)
+  h_first = hist[first]
+  scale = jnp.float32(255.0) / (total - h_first).astype(jnp.float32)
+  running = (jnp.cumsum(hist) - h_first).astype(jnp.float32)
+  lut = jnp.clip(jnp.round(running * scale), 0, 255)
+  lut = jnp.where(jnp.arange(256) <= first, 0, lut).astype(jnp.uint8)
+  return jnp.where(h_first == total, image_u8, lut[v])
+
+
+def filter2d_u8(image_u8: jax.Array, kernel: np.ndarray) -> jax.Array:
+  """``cv2.filter2D(img, CV_8U, kernel)`` for a 3x3 integer kernel: exact sum, saturated."""
+  total = _correlate3x3_int(image_u8.astype(jnp.int32), np.asarray(kernel), "mirror")
+  return jnp.clip(total, 0, 255).astype(jnp.uint8)
+
+
+def box_blur3_u8(image_u8: jax.Array) -> jax.Array:
+  """``cv2.blur(img_u8, (3, 3))``: the rounded mean (BORDER_REFLECT_101), uint8."""
+  total = _correlate3x3_int(image_u8.astype(jnp.int32), np.ones((3, 3), np.int32), "mirror")
+  # total / 9 is never k + 1/2, so rounding half-up in integers equals OpenCV's cvRound.
+  return ((total * 2 + 9) // 18).astype(jnp.uint8)
+
+
+def liquid_to_u8(liquid: jax.Array) -> jax.Array:
+  """``(liquid * 255).astype(np.uint8)`` for liquid in [0, 1] (truncation)."""
+  return jnp.floor(jnp.clip(liquid, 0, 1) * 255).astype(jnp.uint8)
+
+
+def water_dist(liquid_u8: jax.Array) -> jax.Array:
+  """The float32 ``dist`` of the water mask (everything between Canny and the last blur)."""
+  edges = canny(liquid_u8, 50, 150)
+  dist = distance_blur_u8(edges == 255, 20.0)
+  dist = equalize_hist(dist)
+  dist = filter2d_u8(dist, WATER_KERNEL)
+  return box_blur3_u8(dist).astype(jnp.float32)
+
+
+def water_mask(liquid_u8: jax.Array, intensity) -> jax.Array:
+  """``m = L8 * dist; m /= max(m); m *= intensity``: float32 [H, W] (NaN everywhere if max is 0)."""
+  m = liquid_u8.astype(jnp.float32) * water_dist(liquid_u8)
+  m = m / jnp.max(m)
+  return m * jnp.asarray(intensity, jnp.float32)
+
+
+def render_water(image01: jax.Array, liquid: jax.Array, intensity) -> jax.Array:
+  """Pale-turquoise water drops: float32 [H, W, 3] = ``clip(x + m * color, 0, 1) * 255``.
+
+  Args:
+    image01: float32 [H, W, 3], the clean image / 255 (``np.array(x, float32) / 255.``).
+    liquid: float [H, W] in [0, 1], the thresholded liquid layer (before ``* 255``).
+    intensity: scalar (may be traced): 0.6 / 0.6 / 0.5 in ImageNet-C s1-3, 0.6 in ImageNet-P.
+
+  Returns:
+    float32 [H, W, 3] in [0, 255] before the caller's ``np.uint8`` truncation.  When the liquid
+    layer has no edges at all the original divides 0 by 0 (NaN); ``np.uint8`` of that NaN image
+    is all zeros on x86, and this function returns 0 there explicitly.
+  """
+  m = water_mask(liquid_to_u8(liquid), intensity)[..., None]
+  color = jnp.asarray(np.float32(np.array(WATER_COLOR, np.float64) / 255.0))
+  out = jnp.clip(image01 + m * color, 0, 1) * jnp.float32(255)
+  return jnp.where(jnp.isnan(out), jnp.float32(0), out)
+
+
+def render_mud(image01: jax.Array, mask: jax.Array) -> jax.Array:
+  """Brown mud: float32 [H, W, 3] = ``clip(x * (1 - m) + m * color, 0, 1) * 255``.
+
+  Args:
+    image01: float32 [H, W, 3], the clean image / 255.
+    mask: float32 [H, W], the blurred mud mask with values < 0.8 already set to 0.
+  """
+  m = mask[..., None]
+  color = jnp.asarray(np.float32(np.array(MUD_COLOR, np.float64) / 255.0)) * m
+  return jnp.clip(image01 * (1 - m) + color, 0, 1) * jnp.float32(255)
