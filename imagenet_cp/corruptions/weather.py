@@ -17,7 +17,7 @@ import numpy as np
 
 from imagenet_cp import assets
 from imagenet_cp.corruptions.base import Corruption
-from imagenet_cp.ops import filters, plasma
+from imagenet_cp.ops import color, filters, motion_blur, plasma, zoom
 from imagenet_cp.ops import spatter as spatter_ops
 
 SIZE = 224
@@ -57,6 +57,67 @@ def fog_apply(image: jax.Array, uniforms: jax.Array, severity) -> jax.Array:
   fog = plasma.plasma_fractal(uniforms, decay)[:SIZE, :SIZE, None]
   out = (x + strength * fog) * max_val / (max_val + strength)
   return _to_uint8(jnp.clip(out, 0, 1) * 255)
+
+
+# --------------------------------------------------------------------------------------------
+# snow
+
+# (loc, scale, zoom, threshold, blur radius, blur sigma, image weight)
+SNOW = ((0.1, 0.3, 3, 0.5, 10, 4, 0.8), (0.2, 0.3, 2, 0.5, 12, 4, 0.7),
+        (0.55, 0.3, 4, 0.9, 12, 8, 0.7), (0.55, 0.3, 4.5, 0.85, 12, 8, 0.65),
+        (0.55, 0.3, 2.5, 0.85, 12, 12, 0.55))
+SNOW_ANGLE = (-135.0, -45.0)
+
+
+@functools.lru_cache(maxsize=1)
+def _snow_zoom_tables():
+  return zoom.clipped_zoom_tables(SIZE, [row[2] for row in SNOW])
+
+
+def snow_draw(key: jax.Array, severity) -> dict:
+  """{'z': standard normals float32 [224, 224], 'u': uniform float32 scalar in [0, 1)}.
+
+  The original draws ``normal(size=(224, 224), loc, scale)`` (= ``loc + scale * z``), then
+  ``uniform(-135, -45)`` (= ``-135 + 90 u``) for the motion-blur angle.
+  """
+  del severity
+  k_z, k_u = jax.random.split(key)
+  return {"z": jax.random.normal(k_z, (SIZE, SIZE), jnp.float32),
+          "u": jax.random.uniform(k_u, (), jnp.float32)}
+
+
+def snow_layer_u8(z: jax.Array, severity) -> jax.Array:
+  """The snow layer the original writes as an 8-bit 'L' PNG: uint8 [224, 224].
+
+  ``clipped_zoom(loc + scale * z, zoom)``, values below the threshold set to 0, then
+  ``(clip(., 0, 1) * 255).astype(uint8)``.
+  """
+  loc, scale, _, threshold = (_pick(SNOW, severity)[i] for i in range(4))
+  layer = zoom.clipped_zoom_indexed(
+      loc + scale * z, _snow_zoom_tables(), jnp.asarray(severity, jnp.int32) - 1)
+  layer = jnp.where(layer < threshold, jnp.float32(0), layer)
+  return jnp.floor(jnp.clip(layer, 0, 1) * 255).astype(jnp.uint8)
+
+
+def snow_apply(image: jax.Array, draws: dict, severity) -> jax.Array:
+  """``clip(x' + s + rot180(s), 0, 1) * 255`` with ``x' = c6 x + (1 - c6) max(x, 1.5 gray + .5)``.
+
+  ``s`` is the snow layer after ImageMagick's motion blur (radius c4, sigma c5, angle
+  ``-135 + 90 u``, Q16 then 8-bit PNG: ``imagenet_cp.ops.motion_blur``) / 255; gray is
+  ``cv2.cvtColor(x, RGB2GRAY)`` on the float image x = image / 255.
+  """
+  params = _pick(SNOW, severity)
+  radius, sigma, weight = params[4], params[5], params[6]
+  angle = SNOW_ANGLE[0] + (SNOW_ANGLE[1] - SNOW_ANGLE[0]) * draws["u"]
+  layer = snow_layer_u8(draws["z"], severity)
+  blurred = motion_blur.motion_blur_uint8(
+      layer, radius, sigma, angle, max_radius=max(row[4] for row in SNOW))
+  s = (blurred.astype(jnp.float32) / jnp.float32(255))[..., None]
+  x = image.astype(jnp.float32) / jnp.float32(255)
+  gray = color.rgb2gray(x)[..., None]
+  x = weight * x + (1 - weight) * jnp.maximum(x, gray * jnp.float32(1.5) + jnp.float32(0.5))
+  out = jnp.clip(x + s + s[::-1, ::-1], 0, 1) * 255
+  return _to_uint8(out)
 
 
 # --------------------------------------------------------------------------------------------
@@ -175,6 +236,7 @@ def spatter_apply(image: jax.Array, z: jax.Array, severity) -> jax.Array:
 
 
 CORRUPTIONS: dict[str, Corruption] = {
+    "snow": Corruption("snow", snow_apply, snow_draw),
     "frost": Corruption("frost", frost_apply, frost_draw),
     "fog": Corruption("fog", fog_apply, fog_draw),
     "spatter": Corruption("spatter", spatter_apply, spatter_draw),
