@@ -286,6 +286,18 @@ TABLE3_FR = _rows(TEST_PERTURBATIONS, {
     "ResNet-50": (23.9, 58.0, [59, 58, 64, 72, 63, 62, 44, 52, 57, 48]),
 })
 
+# Appendix C's worked examples: sigma (ranks in b of the classes ranked 1, 2, ... in a) -> d.
+PAPER_APPENDIX_C_DISTANCES = (
+    ((1, 2, 3, 4, 5, 6, 7, 8, 9, 10), 0),
+    ((2, 1, 3, 4, 5, 6, 7, 8, 9, 10), 2),
+    ((3, 1, 2, 4, 5, 6, 7, 8, 9, 10), 4),
+    ((2, 3, 4, 5, 6, 7, 8, 9, 10, 1), 5),
+    ((1, 2, 3, 4, 6, 5, 7, 8, 9, 10), 1),
+    ((1, 2, 3, 4, 6, 7, 5, 8, 9, 10), 1),
+    ((1, 2, 3, 5, 6, 4, 7, 8, 9, 10), 2),
+    ((5, 4, 3, 2, 1, 6, 7, 8, 9, 10), 12),
+)
+
 # Where the paper's tables disagree with themselves (found by recomputing the row means).
 PAPER_TABLE_INCONSISTENCIES = types.MappingProxyType({
     ("TABLE3_FR", "VGG-19+BN"): "the ten printed Flip Rates average 64.4; the printed mFR is 65.1",

@@ -35,6 +35,10 @@ def test_appendix_c_examples(sigma, expected):
   assert ref.appendix_c_distance(sigma) == expected
 
 
+def test_appendix_c_data_in_baselines_matches_this_transcription():
+  assert tuple(APPENDIX_C) == metrics.baselines.PAPER_APPENDIX_C_DISTANCES
+
+
 def test_all_appendix_c_examples_in_one_batch():
   pairs = [logits_for(s) for s, _ in APPENDIX_C]
   a = np.concatenate([p[0] for p in pairs])

@@ -105,7 +105,7 @@ def test_table2_headline_cells():
   assert relative_from_table1("gaussian_noise", baselines.TABLE1_CE["ResNet-50"]) == (
       pytest.approx(104, abs=1))
   # CE 134 exactly gives 230.2; Table 1's rounding allows CE in [133.5, 134.5] and clean
-  # error in [41.75, 41.85], i.e. 229.3..231.0 before Table 2 rounds to the integer.
+  # error in [41.75, 41.85], i.e. 228.1..232.2 before Table 2 rounds to the integer.
   squeezenet_jpeg = relative_from_table1("jpeg_compression", baselines.TABLE1_CE["SqueezeNet"])
   assert squeezenet_jpeg == pytest.approx(230.2, abs=0.05)
   assert abs(squeezenet_jpeg - 229) <= 1.2
