@@ -1,0 +1,21 @@
+"""TFDS builders of imagenet_cp: importing this package registers them with TFDS.
+
+  imagenet_c       ImageNet-C from the ImageNet validation set (manual download)
+  imagenet_p       ImageNet-P from the ImageNet validation set (manual download)
+  imagenet_c_demo  the same ImageNet-C configs on the packaged demo photos (not ImageNet)
+  imagenet_p_demo  the same ImageNet-P configs on the packaged demo photos (not ImageNet)
+
+TFDS has no plugin discovery, so the ``tfds`` command needs ``--imports imagenet_cp.datasets``
+(see docs/datasets.md); ``python -m launch.build_datasets`` imports this package itself.
+"""
+from imagenet_cp.datasets.imagenet_c import imagenet_c_dataset_builder
+from imagenet_cp.datasets.imagenet_c_demo import imagenet_c_demo_dataset_builder
+from imagenet_cp.datasets.imagenet_p import imagenet_p_dataset_builder
+from imagenet_cp.datasets.imagenet_p_demo import imagenet_p_demo_dataset_builder
+
+ImagenetC = imagenet_c_dataset_builder.Builder
+ImagenetCDemo = imagenet_c_demo_dataset_builder.Builder
+ImagenetP = imagenet_p_dataset_builder.Builder
+ImagenetPDemo = imagenet_p_demo_dataset_builder.Builder
+
+__all__ = ["ImagenetC", "ImagenetCDemo", "ImagenetP", "ImagenetPDemo"]

@@ -1,0 +1,428 @@
+"""What the ImageNet-C and ImageNet-P builders share: sources, the crop cache, keys, encoding, Beam.
+
+Generation is the same function whether it runs in the builder's own loop, in Beam workers or
+(for the pixels) in the on-the-fly evaluation:
+
+  source image --decode, Resize(256)[+CenterCrop(224)]--> crop  (cached once per source, reused)
+  crop --imagenet_cp.corrupt / perturb, key = example_key(ROOT_SEED, name, severity, file_name)-->
+  pixels --encode (image_format)--> example
+
+Work is cut into fixed-size chunks of examples in sorted file-name order; every chunk is padded
+to the same batch size, so a chunk's examples do not depend on which worker, batch or order
+produced them.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import io
+import json
+import os
+import pathlib
+import shutil
+import uuid
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+from PIL import Image
+
+from imagenet_cp import keys as keys_lib
+from imagenet_cp.preprocess import preprocess, resize_short_side
+from imagenet_cp import sources
+
+# The root seed of every released example key (DESIGN.md: example_key(seed, name, severity,
+# file_name)).  Changing it makes a different dataset, so it is part of the dataset version.
+ROOT_SEED = 0
+# Examples per corrupt/perturb call.  Fixed for a build (the last chunk is padded), so the
+# compiled program, and hence every pixel, is the same for every chunk, runner and worker.
+CHUNK_SIZE = 32
+P_CHUNK_SIZE = 8  # ImageNet-P chunks hold T = 31 (41) frames per image
+JPEG_QUALITY = 85  # the released ImageNet-C / the release_jpeg stage
+# PNG for lossless frames: level 1 is ~4x faster than the default 6 and only a few % larger.
+PNG_COMPRESS_LEVEL = 1
+CACHE_ENV = "IMAGENET_CP_CROP_CACHE"
+CACHE_DIRNAME = "imagenet_cp_crops"
+CACHE_FORMAT = 1
+
+SOURCE_IMAGENET = "imagenet"
+SOURCE_DEMO = "demo"
+
+CROP_224 = "crop224"   # Resize(256) + CenterCrop(224): the ImageNet-C input
+RESIZE_256 = "resize256"  # Resize(256) only: the ImageNet-P input (width varies)
+
+LABELS_FILE = "datasets/imagenet2012/labels.txt"
+
+
+# ----------------------------------------------------------------------------------------------
+# Work items: one per source image, small and picklable (Beam ships them to workers).
+
+
+@dataclasses.dataclass(frozen=True)
+class Item:
+  """One source image: its sorted position, file name (the key), label and where its bytes are.
+
+  ``locator`` is ``("tar", path, offset, size)``, ``("file", path)`` or ``("demo", name)``.
+  """
+  index: int
+  file_name: str
+  label: int
+  locator: tuple
+
+
+def list_items(source: str, manual_dir=None) -> list[Item]:
+  """The source's images in sorted file-name order; clear SourceErrors for bad manual downloads."""
+  if source == SOURCE_DEMO:
+    return [Item(i, ex.file_name, ex.label, ("demo", ex.file_name))
+            for i, ex in enumerate(sources.demo_examples())]
+  if source != SOURCE_IMAGENET:
+    raise ValueError(f"unknown source {source!r}; expected {SOURCE_IMAGENET!r} or {SOURCE_DEMO!r}")
+  path = sources.locate_imagenet_val(manual_dir)
+  if path.is_file():
+    members = sources.scan_val_tar(path)
+    return [Item(i, os.path.basename(m.name), sources.validation_label(os.path.basename(m.name)),
+                 ("tar", str(path), m.offset_data, m.size)) for i, m in enumerate(members)]
+  files = sorted(sources._iter_folder_files(path), key=lambda p: p.name)  # pylint: disable=protected-access
+  return [Item(i, f.name, sources.validation_label(f.name), ("file", str(f)))
+          for i, f in enumerate(files)]
+
+
+def read_bytes(item: Item) -> bytes:
+  """The encoded source image of ``item`` (a seek into the tar: no extraction, no full scan)."""
+  kind = item.locator[0]
+  if kind == "demo":
+    return _demo_bytes()[item.locator[1]]
+  if kind == "file":
+    return _open(item.locator[1]).read_bytes()
+  _, path, offset, size = item.locator
+  with _open(path).open("rb") as f:
+    f.seek(offset)
+    data = f.read(size)
+  if len(data) != size:
+    raise sources.SourceError(f"{path}: {item.file_name} is cut short ({len(data)} of {size} bytes); "
+                              "the download is incomplete")
+  return data
+
+
+def _open(path: str):
+  from etils import epath  # pylint: disable=g-import-not-at-top
+  return epath.Path(path)
+
+
+@functools.lru_cache(maxsize=1)
+def _demo_bytes() -> dict[str, bytes]:
+  return {ex.file_name: ex.data for ex in sources.demo_examples()}
+
+
+def load_pixels(item: Item, kind: str) -> np.ndarray:
+  """Decodes ``item`` and returns the benchmark input: uint8 [224, 224, 3] or [256, W, 3]."""
+  image = sources.decode(sources.Example(item.file_name, item.label, read_bytes(item)))
+  if kind == CROP_224:
+    return preprocess(image)
+  if kind == RESIZE_256:
+    return resize_short_side(image)
+  raise ValueError(f"unknown pixel kind {kind!r}")
+
+
+def chunked(items: Sequence[Item], size: int = CHUNK_SIZE) -> list[tuple[Item, ...]]:
+  return [tuple(items[i:i + size]) for i in range(0, len(items), size)]
+
+
+# ----------------------------------------------------------------------------------------------
+# The crop cache: decode + Resize(256) [+ CenterCrop(224)] once per source, reuse for 95 configs.
+
+
+def cache_root(data_dir) -> pathlib.Path | None:
+  """Where crops are cached: $IMAGENET_CP_CROP_CACHE, else ``<data_dir>/imagenet_cp_crops``.
+
+  None (no cache) when the variable is ``off``/``0`` or the data_dir is not a local path
+  (gs://...: Beam workers then decode their own images).
+  """
+  setting = os.environ.get(CACHE_ENV, "")
+  if setting.lower() in ("off", "0", "false", "no"):
+    return None
+  root = setting or (os.path.join(os.fspath(data_dir), CACHE_DIRNAME) if data_dir else "")
+  if not root or "://" in root:
+    return None
+  return pathlib.Path(root).expanduser()
+
+
+def cache_fingerprint(items: Sequence[Item], kind: str) -> str:
+  """Identifies the cached pixels: the source's file names and sizes, the crop, Pillow's version."""
+  h = hashlib.sha256()
+  h.update(json.dumps([CACHE_FORMAT, kind, Image.__version__]).encode())
+  for item in items:
+    h.update(f"{item.file_name}:{item.locator[-1] if item.locator[0] == 'tar' else ''}\n".encode())
+  return h.hexdigest()[:16]
+
+
+class CropCache:
+  """Crops of one source, concatenated uint8 in ``pixels.u8`` with an index; read by memmap.
+
+  Written into a temporary sibling directory and renamed at the end, so an interrupted build
+  never leaves a half-written cache; a rerun writes it again.
+  """
+
+  def __init__(self, directory):
+    self.directory = pathlib.Path(directory)
+    self._pixels = None
+    self._index = None
+
+  def __getstate__(self):  # Beam pickles the cache by path; workers memmap it themselves.
+    return {"directory": self.directory}
+
+  def __setstate__(self, state):
+    self.__init__(state["directory"])
+
+  @classmethod
+  def for_items(cls, root, items: Sequence[Item], kind: str) -> "CropCache":
+    return cls(pathlib.Path(root) / f"{kind}-{cache_fingerprint(items, kind)}")
+
+  def exists(self) -> bool:
+    return (self.directory / "index.npz").is_file() and (self.directory / "pixels.u8").is_file()
+
+  def build(self, items: Sequence[Item], kind: str, log: Callable[[str], None] = print) -> None:
+    """Decodes every item once and writes the crops (atomic: temp dir, then rename)."""
+    if self.exists():
+      return
+    tmp = self.directory.with_name(f"{self.directory.name}.tmp-{uuid.uuid4().hex[:8]}")
+    tmp.mkdir(parents=True)
+    try:
+      offsets, shapes = np.zeros(len(items), np.int64), np.zeros((len(items), 3), np.int32)
+      position = 0
+      with open(tmp / "pixels.u8", "wb") as f:
+        for i, item in enumerate(items):
+          pixels = load_pixels(item, kind)
+          offsets[i], shapes[i] = position, pixels.shape
+          f.write(np.ascontiguousarray(pixels).tobytes())
+          position += pixels.size
+          if log and (i + 1) % 5000 == 0:
+            log(f"crop cache {self.directory.name}: {i + 1}/{len(items)} images decoded")
+      np.savez(tmp / "index.npz", offsets=offsets, shapes=shapes,
+               file_names=np.array([it.file_name for it in items]))
+      try:
+        os.rename(tmp, self.directory)
+      except OSError:
+        if not self.exists():  # Lost a race with another process only if its cache is complete.
+          raise
+    finally:
+      shutil.rmtree(tmp, ignore_errors=True)
+
+  def _load(self):
+    if self._index is None:
+      with np.load(self.directory / "index.npz") as index:
+        self._index = {k: index[k] for k in index.files}
+      self._pixels = np.memmap(self.directory / "pixels.u8", dtype=np.uint8, mode="r")
+    return self._index, self._pixels
+
+  def get(self, item: Item) -> np.ndarray:
+    index, pixels = self._load()
+    if index["file_names"][item.index] != item.file_name:
+      raise ValueError(f"crop cache {self.directory} does not match the source at "
+                       f"{item.file_name}; delete it and rebuild")
+    shape = tuple(index["shapes"][item.index])
+    start = int(index["offsets"][item.index])
+    return np.array(pixels[start:start + int(np.prod(shape))]).reshape(shape)
+
+
+@dataclasses.dataclass(frozen=True)
+class PixelSource:
+  """Gives the benchmark input of an item: from the crop cache when there is one, else decoded."""
+  kind: str
+  cache: CropCache | None = None
+
+  def get(self, item: Item) -> np.ndarray:
+    if self.cache is not None and self.cache.exists():
+      return self.cache.get(item)
+    return load_pixels(item, self.kind)
+
+
+def pixel_source(items: Sequence[Item], kind: str, source: str, data_dir,
+                 log: Callable[[str], None] = print) -> PixelSource:
+  """Builds (once) and returns the crop cache for an ImageNet source; the demo is decoded directly."""
+  root = cache_root(data_dir) if source == SOURCE_IMAGENET else None
+  if root is None:
+    return PixelSource(kind)
+  cache = CropCache.for_items(root, items, kind)
+  if not cache.exists():
+    log(f"decoding {len(items)} images once into the crop cache {cache.directory}")
+    cache.build(items, kind, log=log)
+  return PixelSource(kind, cache)
+
+
+# ----------------------------------------------------------------------------------------------
+# Encoding
+
+
+def encode_jpeg(image: np.ndarray) -> bytes:
+  """PIL JPEG quality 85, optimize=True: how the released ImageNet-C files were saved."""
+  buf = io.BytesIO()
+  Image.fromarray(np.asarray(image, np.uint8)).save(buf, format="JPEG", quality=JPEG_QUALITY,
+                                                    optimize=True)
+  return buf.getvalue()
+
+
+def encode_png(image: np.ndarray) -> bytes:
+  buf = io.BytesIO()
+  Image.fromarray(np.asarray(image, np.uint8)).save(buf, format="PNG",
+                                                    compress_level=PNG_COMPRESS_LEVEL)
+  return buf.getvalue()
+
+
+# ----------------------------------------------------------------------------------------------
+# Generation
+
+
+def _pad_keys(seed: int, name: str, severity: int, file_names: Sequence[str], size: int):
+  """One key per real image, plus keys for the zero-image padding of a short last chunk."""
+  pads = [f"__padding__/{i}" for i in range(size - len(file_names))]
+  return keys_lib.example_keys(seed, name, severity, list(file_names) + pads)
+
+
+@dataclasses.dataclass(frozen=True)
+class CorruptionTask:
+  """One ImageNet-C config's generation: what to compute and how to store it."""
+  corruption: str
+  severity: int
+  image_format: str  # "jpeg" | "png" | "raw" (see imagenet_c README, "Image formats")
+  root_seed: int = ROOT_SEED
+  chunk_size: int = CHUNK_SIZE
+
+  def dispatch(self, chunk: Sequence[Item], pixels: PixelSource):
+    """Starts the chunk's corruption (JAX runs asynchronously; ``finish`` waits for it)."""
+    import imagenet_cp  # pylint: disable=g-import-not-at-top
+    images = np.zeros((self.chunk_size, 224, 224, 3), np.uint8)
+    for i, item in enumerate(chunk):
+      images[i] = pixels.get(item)
+    keys = _pad_keys(self.root_seed, self.corruption, self.severity,
+                     [it.file_name for it in chunk], self.chunk_size)
+    out = imagenet_cp.corrupt(images, self.corruption, self.severity, keys)
+    if self.image_format == "png":
+      out = imagenet_cp.release_jpeg(out)
+    return out
+
+  def finish(self, chunk: Sequence[Item], out) -> list[tuple[str, dict]]:
+    out = np.asarray(out)
+    encode = encode_jpeg if self.image_format == "jpeg" else encode_png
+    return [(item.file_name, {"image": encode(out[i]), "label": item.label,
+                              "file_name": item.file_name}) for i, item in enumerate(chunk)]
+
+  def __call__(self, chunk: Sequence[Item], pixels: PixelSource) -> list[tuple[str, dict]]:
+    return self.finish(chunk, self.dispatch(chunk, pixels))
+
+
+@dataclasses.dataclass(frozen=True)
+class PerturbationTask:
+  """One ImageNet-P config's generation: a sequence of frames per Resize(256) image."""
+  perturbation: str
+  difficulty: int
+  frame_format: str  # "png" (lossless, default) | "jpeg" (q85, about 6x smaller)
+  root_seed: int = ROOT_SEED
+  chunk_size: int = P_CHUNK_SIZE
+
+  def dispatch(self, chunk: Sequence[Item], pixels: PixelSource):
+    from imagenet_cp import perturbations  # pylint: disable=g-import-not-at-top
+    images = [pixels.get(item) for item in chunk]
+    # A short last chunk is padded with black 256x256 images so every chunk has the same N.
+    images += [np.zeros((256, 256, 3), np.uint8)] * (self.chunk_size - len(images))
+    canvas, sizes = perturbations.pad_to_canvas(images)
+    keys = _pad_keys(self.root_seed, self.perturbation, self.difficulty,
+                     [it.file_name for it in chunk], self.chunk_size)
+    return perturbations.perturb_batch(canvas, sizes, self.perturbation, keys,
+                                       difficulty=self.difficulty)
+
+  def finish(self, chunk: Sequence[Item], frames) -> list[tuple[str, dict]]:
+    frames = np.asarray(frames)
+    encode = encode_png if self.frame_format == "png" else encode_jpeg
+    return [(item.file_name, {"frames": [encode(f) for f in frames[i]], "label": item.label,
+                              "file_name": item.file_name}) for i, item in enumerate(chunk)]
+
+  def __call__(self, chunk: Sequence[Item], pixels: PixelSource) -> list[tuple[str, dict]]:
+    return self.finish(chunk, self.dispatch(chunk, pixels))
+
+
+def generate(task, items: Sequence[Item], pixels: PixelSource, use_beam: bool):
+  """Examples of a split: a generator of (key, example), or a Beam PTransform doing the same."""
+  chunks = chunked(items, task.chunk_size)
+  if use_beam:
+    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+    beam = tfds.core.lazy_imports.apache_beam
+    return (beam.Create(chunks)
+            | "Redistribute" >> beam.Reshuffle()
+            | "Generate" >> beam.FlatMap(task, pixels=pixels))
+  return _iterate(task, chunks, pixels)
+
+
+def _iterate(task, chunks: Sequence[Sequence[Item]], pixels: PixelSource) -> Iterator[tuple[str, dict]]:
+  """Runs the chunks in order, starting chunk k+1 on the JAX side while chunk k is encoded."""
+  pending = None
+  for chunk in chunks:
+    started = (chunk, task.dispatch(chunk, pixels))
+    if pending is not None:
+      yield from task.finish(*pending)
+    pending = started
+  if pending is not None:
+    yield from task.finish(*pending)
+
+
+def chunk_size_for(num_items: int, size: int = CHUNK_SIZE) -> int:
+  """``size``, or fewer for a source smaller than one chunk (the demo's 4 photos)."""
+  return max(1, min(size, num_items))
+
+
+# ----------------------------------------------------------------------------------------------
+# Metadata
+
+
+def provenance(source: str, **extra) -> dict:
+  """What makes a build reproducible: root seed, key derivation, library/JAX versions, the source."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import jaxlib  # pylint: disable=g-import-not-at-top
+  import imagenet_cp  # pylint: disable=g-import-not-at-top
+  return {
+      "source": source,
+      "source_description": (
+          "DEMO DATA - NOT ImageNet: real photos shipped by scikit-image and matplotlib with "
+          "hand-assigned ImageNet labels (imagenet_cp.sources.DEMO_PHOTOS); numbers on it are "
+          "not comparable with the paper" if source == SOURCE_DEMO else
+          "ImageNet ILSVRC2012 validation set (manual download), labels as TFDS imagenet2012"),
+      "root_seed": ROOT_SEED,
+      "key_derivation": ("imagenet_cp.example_key(root_seed, name, severity, file_name): "
+                         "sha256('{seed}/{name}/{severity}/{file_name}')[:8] as threefry2x32 key data"),
+      "prng_impl": keys_lib.PRNG_IMPL,
+      "imagenet_cp_version": imagenet_cp.__version__,
+      "jax_version": jax.__version__,
+      "jaxlib_version": jaxlib.__version__,
+      "jax_backend": jax.default_backend(),
+      "pillow_version": Image.__version__,
+      "numpy_version": np.__version__,
+      "preprocessing": "torchvision Resize(256) (PIL bilinear) + CenterCrop(224)",
+      **extra,
+  }
+
+
+# ----------------------------------------------------------------------------------------------
+# Builder plumbing shared by imagenet_c and imagenet_p
+
+
+def manual_dir(dl_manager) -> pathlib.Path:
+  """The manual directory, or a SourceError naming the exact path and file expected."""
+  expected = getattr(dl_manager, "_manual_dir", None)
+  try:
+    return pathlib.Path(os.fspath(dl_manager.manual_dir))
+  except AssertionError as err:
+    raise sources.SourceError(
+        f"the manual directory {expected} does not exist or is empty: put {sources.VAL_TAR} "
+        f"(or the extracted validation folder) there, or pass --manual_dir.\n"
+        + sources.MANUAL_DOWNLOAD_INSTRUCTIONS) from err
+
+
+def uses_beam(download_config) -> bool:
+  """Whether the user asked for Beam (``--beam_pipeline_options`` or a ``beam_runner``)."""
+  return bool(download_config is not None and
+              (download_config.beam_runner or download_config.beam_options))
+
+
+def labels_file():
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  return tfds.core.tfds_path(LABELS_FILE)

@@ -1,0 +1,130 @@
+"""imagenet_c: ImageNet-C (Hendrycks & Dietterich, ICLR 2019) generated with imagenet_cp in JAX.
+
+Configs ``<corruption>_<severity>``: the 15 benchmark corruptions x 5 severities first (the
+paper's order), then the 4 extra ones (speckle_noise, gaussian_blur, spatter, saturate).  Each
+config also exists with another image format, named by a suffix (not listed in
+``BUILDER_CONFIGS``, so ``tfds build imagenet_c`` builds the 95 release-like configs only):
+
+  ``gaussian_noise_3``      PIL JPEG q85 of the corrupted pixels, as the released files (default)
+  ``gaussian_noise_3_png``  lossless PNG of ``release_jpeg(corrupted)`` computed in JAX: exactly
+                            the pixels the on-the-fly evaluation feeds the model
+  ``gaussian_noise_3_raw``  lossless PNG of the corrupted pixels, without the release's JPEG stage
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+from etils import epath
+import tensorflow_datasets as tfds
+
+from imagenet_cp import assets
+from imagenet_cp import corruptions
+from imagenet_cp import sources
+from imagenet_cp.datasets import common
+
+IMAGE_FORMATS = ("jpeg", "png", "raw")  # "jpeg" has no name suffix
+STORED_PIXELS = {
+    "jpeg": ("PIL JPEG quality 85 (optimize=True) of the corrupted uint8 pixels, as the released "
+             "ImageNet-C files were saved; decoded, they are the release's JPEG stage "
+             "(imagenet_cp.release_jpeg) up to the decoder"),
+    "png": ("lossless PNG of imagenet_cp.release_jpeg(imagenet_cp.corrupt(...)) computed in JAX: "
+            "decoded pixels equal the on-the-fly evaluation's input bit for bit"),
+    "raw": ("lossless PNG of imagenet_cp.corrupt(...) before the release's JPEG q85 stage "
+            "(the on-the-fly input with release_jpeg turned off)"),
+}
+
+
+@dataclasses.dataclass(kw_only=True)
+class ImagenetCConfig(tfds.core.BuilderConfig):
+  """One corruption at one severity, stored in one image format."""
+  corruption: str = "gaussian_noise"
+  severity: int = 1
+  image_format: str = "jpeg"
+
+
+def config_name(corruption: str, severity: int, image_format: str = "jpeg") -> str:
+  suffix = "" if image_format == "jpeg" else f"_{image_format}"
+  return f"{corruption}_{severity}{suffix}"
+
+
+def make_config(corruption: str, severity: int, image_format: str = "jpeg") -> ImagenetCConfig:
+  kind = "benchmark" if corruption in corruptions.BENCHMARK_CORRUPTIONS else "extra (validation)"
+  return ImagenetCConfig(
+      name=config_name(corruption, severity, image_format),
+      description=f"{corruption} ({kind} corruption) at severity {severity}; image: "
+                  f"{STORED_PIXELS[image_format]}.",
+      corruption=corruption, severity=severity, image_format=image_format)
+
+
+@functools.lru_cache(maxsize=None)
+def parse_config(name: str) -> ImagenetCConfig | None:
+  """The config called ``name`` (with or without a format suffix), or None."""
+  for image_format in IMAGE_FORMATS:
+    for corruption in corruptions.CORRUPTIONS:
+      for severity in corruptions.SEVERITIES:
+        if name == config_name(corruption, severity, image_format):
+          return make_config(corruption, severity, image_format)
+  return None
+
+
+class Builder(tfds.core.GeneratorBasedBuilder):
+  """ImageNet-C from the ImageNet validation set (manual download)."""
+
+  VERSION = tfds.core.Version("1.0.0")
+  RELEASE_NOTES = {
+      "1.0.0": "First release: 19 corruptions x 5 severities generated in JAX from per-example "
+               "keys (root seed 0); JPEG q85 like the released files, PNG options.",
+  }
+  MANUAL_DOWNLOAD_INSTRUCTIONS = sources.MANUAL_DOWNLOAD_INSTRUCTIONS
+  BUILDER_CONFIGS = [parse_config(config_name(c, s))
+                     for c in corruptions.CORRUPTIONS for s in corruptions.SEVERITIES]
+  SOURCE = common.SOURCE_IMAGENET
+  pkg_dir_path = epath.Path(__file__).parent
+
+  @classmethod
+  def get_builder_config(cls, name, version=None):
+    """Also resolves the ``_png`` / ``_raw`` variants that BUILDER_CONFIGS does not list."""
+    return super().get_builder_config(name, version) or parse_config(name)
+
+  def _info(self) -> tfds.core.DatasetInfo:
+    config = self.builder_config
+    return self.dataset_info_from_configs(
+        features=tfds.features.FeaturesDict({
+            "image": tfds.features.Image(
+                shape=(224, 224, 3),
+                encoding_format="jpeg" if config.image_format == "jpeg" else "png"),
+            "label": tfds.features.ClassLabel(names_file=common.labels_file()),
+            "file_name": tfds.features.Text(),
+        }),
+        supervised_keys=("image", "label"),
+        homepage="https://github.com/hendrycks/robustness",
+        metadata=tfds.core.MetadataDict(common.provenance(
+            self.SOURCE, dataset=self.name, corruption=config.corruption,
+            severity=config.severity, image_format=config.image_format,
+            stored_pixels=STORED_PIXELS[config.image_format],
+            benchmark=config.corruption in corruptions.BENCHMARK_CORRUPTIONS)),
+    )
+
+  def _download_and_prepare(self, dl_manager, download_config):
+    self._use_beam = common.uses_beam(download_config)  # pylint: disable=attribute-defined-outside-init
+    return super()._download_and_prepare(dl_manager, download_config)
+
+  def _source_items(self, dl_manager) -> list[common.Item]:
+    return common.list_items(self.SOURCE, common.manual_dir(dl_manager))
+
+  def _split_generators(self, dl_manager):
+    config = self.builder_config
+    corruptions.get(config.corruption)  # Unimplemented corruptions fail before any decoding.
+    if config.corruption == "frost":
+      # The six textures listed in checksums.tsv, found and sha256-checked by imagenet_cp.assets
+      # (packaged copy first: no network needed); a bad copy fails here, naming the file.
+      assets.frost_textures()
+    items = self._source_items(dl_manager)
+    pixels = common.pixel_source(items, common.CROP_224, self.SOURCE, self._data_dir_root)
+    task = common.CorruptionTask(config.corruption, config.severity, config.image_format,
+                                 chunk_size=common.chunk_size_for(len(items)))
+    return {"validation": self._generate_examples(task, items, pixels)}
+
+  def _generate_examples(self, task, items, pixels):
+    return common.generate(task, items, pixels, getattr(self, "_use_beam", False))

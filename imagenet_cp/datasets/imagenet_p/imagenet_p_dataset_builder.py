@@ -1,0 +1,136 @@
+"""imagenet_p: ImageNet-P (Hendrycks & Dietterich, ICLR 2019) generated with imagenet_cp in JAX.
+
+Configs, one per sequence: the 10 test sequences, then the 4 validation sequences; the three
+noise sequences also come at the original's noise levels ``_2`` and ``_3`` (difficulty 2, 3).
+Frames are stored losslessly (PNG) by default; ``<config>_jpeg`` stores them as JPEG q85 instead
+(about 6x smaller; not listed in ``BUILDER_CONFIGS``).  The original release stored each
+sequence as H.264 video (ffmpeg libx264 -crf 20), a lossy codec: see README.md.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+from etils import epath
+import tensorflow_datasets as tfds
+
+from imagenet_cp import perturbations
+from imagenet_cp import sources
+from imagenet_cp.datasets import common
+
+FRAME_FORMATS = ("png", "jpeg")  # "png" has no name suffix
+NOISE_LEVELS = (1, 2, 3)
+STORED_FRAMES = {
+    "png": ("lossless PNG of every frame of imagenet_cp.perturb(...): decoded frames equal the "
+            "on-the-fly evaluation's input bit for bit"),
+    "jpeg": "PIL JPEG quality 85 of every frame of imagenet_cp.perturb(...) (lossy, smaller)",
+}
+
+
+def frame_count(perturbation: str) -> int:
+  """T of a sequence (31; translate 41), known even before its implementation is registered."""
+  try:
+    return perturbations.num_frames(perturbation)
+  except NotImplementedError:
+    return 41 if perturbation == "translate" else 31
+
+
+@dataclasses.dataclass(kw_only=True)
+class ImagenetPConfig(tfds.core.BuilderConfig):
+  """One perturbation sequence at one difficulty (noise level), in one frame format."""
+  perturbation: str = "gaussian_noise"
+  difficulty: int = 1
+  frame_format: str = "png"
+
+
+def config_name(perturbation: str, difficulty: int = 1, frame_format: str = "png") -> str:
+  level = "" if difficulty == 1 else f"_{difficulty}"
+  suffix = "" if frame_format == "png" else f"_{frame_format}"
+  return f"{perturbation}{level}{suffix}"
+
+
+def sequence_configs() -> list[tuple[str, int]]:
+  """(perturbation, difficulty) in release order: each noise sequence followed by its _2, _3."""
+  out = []
+  for name in perturbations.PERTURBATIONS:
+    levels = NOISE_LEVELS if name in perturbations.NOISE_PERTURBATIONS else (1,)
+    out += [(name, d) for d in levels]
+  return out
+
+
+def make_config(perturbation: str, difficulty: int = 1, frame_format: str = "png") -> ImagenetPConfig:
+  kind = "test" if perturbation in perturbations.TEST_PERTURBATIONS else "validation"
+  level = f", noise level {difficulty}" if perturbation in perturbations.NOISE_PERTURBATIONS else ""
+  return ImagenetPConfig(
+      name=config_name(perturbation, difficulty, frame_format),
+      description=f"{perturbation} ({kind} sequence{level}), "
+                  f"{frame_count(perturbation)} frames; frames: "
+                  f"{STORED_FRAMES[frame_format]}.",
+      perturbation=perturbation, difficulty=difficulty, frame_format=frame_format)
+
+
+@functools.lru_cache(maxsize=None)
+def parse_config(name: str) -> ImagenetPConfig | None:
+  for frame_format in FRAME_FORMATS:
+    for perturbation, difficulty in sequence_configs():
+      if name == config_name(perturbation, difficulty, frame_format):
+        return make_config(perturbation, difficulty, frame_format)
+  return None
+
+
+class Builder(tfds.core.GeneratorBasedBuilder):
+  """ImageNet-P from the ImageNet validation set (manual download)."""
+
+  VERSION = tfds.core.Version("1.0.0")
+  RELEASE_NOTES = {
+      "1.0.0": "First release: 14 sequences (+ noise levels 2, 3) generated in JAX from "
+               "per-example keys (root seed 0); lossless PNG frames, JPEG q85 option.",
+  }
+  MANUAL_DOWNLOAD_INSTRUCTIONS = sources.MANUAL_DOWNLOAD_INSTRUCTIONS
+  BUILDER_CONFIGS = [parse_config(config_name(p, d)) for p, d in sequence_configs()]
+  SOURCE = common.SOURCE_IMAGENET
+  pkg_dir_path = epath.Path(__file__).parent
+
+  @classmethod
+  def get_builder_config(cls, name, version=None):
+    """Also resolves the ``_jpeg`` variants that BUILDER_CONFIGS does not list."""
+    return super().get_builder_config(name, version) or parse_config(name)
+
+  def _info(self) -> tfds.core.DatasetInfo:
+    config = self.builder_config
+    frames = frame_count(config.perturbation)
+    return self.dataset_info_from_configs(
+        features=tfds.features.FeaturesDict({
+            "frames": tfds.features.Sequence(
+                tfds.features.Image(shape=(224, 224, 3), encoding_format=config.frame_format),
+                length=frames),
+            "label": tfds.features.ClassLabel(names_file=common.labels_file()),
+            "file_name": tfds.features.Text(),
+        }),
+        homepage="https://github.com/hendrycks/robustness",
+        metadata=tfds.core.MetadataDict(common.provenance(
+            self.SOURCE, dataset=self.name, perturbation=config.perturbation,
+            difficulty=config.difficulty, frames=frames, frame_format=config.frame_format,
+            stored_frames=STORED_FRAMES[config.frame_format],
+            input="Resize(256) image (shorter side 256), padded canvas + true sizes")),
+    )
+
+  def _download_and_prepare(self, dl_manager, download_config):
+    self._use_beam = common.uses_beam(download_config)  # pylint: disable=attribute-defined-outside-init
+    return super()._download_and_prepare(dl_manager, download_config)
+
+  def _source_items(self, dl_manager) -> list[common.Item]:
+    return common.list_items(self.SOURCE, common.manual_dir(dl_manager))
+
+  def _split_generators(self, dl_manager):
+    config = self.builder_config
+    perturbations.get(config.perturbation)  # Unimplemented sequences fail before any decoding.
+    items = self._source_items(dl_manager)
+    pixels = common.pixel_source(items, common.RESIZE_256, self.SOURCE, self._data_dir_root)
+    task = common.PerturbationTask(
+        config.perturbation, config.difficulty, config.frame_format,
+        chunk_size=common.chunk_size_for(len(items), common.P_CHUNK_SIZE))
+    return {"validation": self._generate_examples(task, items, pixels)}
+
+  def _generate_examples(self, task, items, pixels):
+    return common.generate(task, items, pixels, getattr(self, "_use_beam", False))
