@@ -48,7 +48,8 @@ def check_no_nan(x, what: str = "logits"):
   if is_concrete(x):
     nan = np.isnan(np.asarray(x)).any(axis=-1)
     if nan.any():
-      raise ValueError(f"{what} contain NaN ({int(nan.sum())} examples); the model output is broken")
+      raise ValueError(
+          f"{what} contain NaN ({int(nan.sum())} examples); the model output is broken")
   return x
 
 

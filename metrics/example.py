@@ -16,8 +16,8 @@ ALEX = metrics.ALEXNET
 
 
 def _alexnet_section() -> list[str]:
-  lines = ["1. AlexNet is the yardstick (CE = 100 by definition). Its per-severity errors, from the",
-           "   hendrycks/robustness README history, averaged and normalised by themselves:",
+  lines = ["1. AlexNet is the yardstick (CE = 100 by definition). Its per-severity errors, from",
+           "   the hendrycks/robustness README history, averaged and normalised by themselves:",
            f"   {'corruption':<18} {'s1':>6} {'s2':>6} {'s3':>6} {'s4':>6} {'s5':>6}"
            f" {'mean':>6} {'appx D':>7} {'CE':>6}"]
   for name in ("gaussian_noise", "glass_blur", "fog", "jpeg_compression", "saturate"):
@@ -60,14 +60,16 @@ def _table2_section() -> list[str]:
   low = _relative("jpeg_compression", 133.5, 41.85)[0]
   high = _relative("jpeg_compression", 134.5, 41.75)[0]
   lines += ["   Table 1 rounds CE to integers, so recomputed cells agree within that rounding",
-            f"   (e.g. SqueezeNet JPEG: CE 133.5-134.5, clean 41.75-41.85% allow {low:.1f}-{high:.1f}).",
+            "   (e.g. SqueezeNet JPEG: CE 133.5-134.5, clean 41.75-41.85% allow"
+            f" {low:.1f}-{high:.1f}).",
             "   The section 4.1 formula as printed subtracts the clean error once and does not",
             "   reproduce Table 2.",
             f"   {'network':<11} {'relative mCE (recomputed)':>26} {'Table 2':>8}"]
   for network in ("SqueezeNet", "VGG-19+BN", "ResNet-50"):
     recomputed = metrics.relative_mce(
         {n: _relative_from_table1(network, n)[0] for n in baselines.BENCHMARK_CORRUPTIONS})
-    lines.append(f"   {network:<11} {recomputed:26.1f} {baselines.TABLE2_RELATIVE_CE[network].mean:8.1f}")
+    published = baselines.TABLE2_RELATIVE_CE[network].mean
+    lines.append(f"   {network:<11} {recomputed:26.1f} {published:8.1f}")
   return lines
 
 
@@ -89,8 +91,9 @@ def _means_section() -> list[str]:
 
 
 def _distance_section() -> list[str]:
-  lines = ["", "4. Top-5 distance d (appendix C): sigma(i) = rank in frame b of the class ranked i in a;",
-           "   logits built to realise each sigma over 10 classes, then metrics.top5_distance:"]
+  lines = ["", "4. Top-5 distance d (appendix C): sigma(i) = rank in frame b of the class ranked i",
+           "   in the reference frame a (logits built to realise each sigma over 10 classes,",
+           "   then metrics.top5_distance):"]
   examples = baselines.PAPER_APPENDIX_C_DISTANCES
   num_classes = 10
   a = np.arange(num_classes, 0, -1, dtype=np.float32)
@@ -114,15 +117,17 @@ def _streaming_section() -> list[str]:
   return ["", "5. Streaming counts: 3 hand-made prediction sequences in 2 batches (one padded):",
           f"   flips {total.flips} / pairs {total.pairs} = FP {total.flip_probability:.4f};"
           f" mean of per-video FPs {per_video} = {np.mean(per_video):.4f}",
-          f"   FR against AlexNet's translate FP {100 * ALEX.flip_probability[('translate', 1)]:.2f}%:"
+          "   FR against AlexNet's translate FP"
+          f" {100 * ALEX.flip_probability[('translate', 1)]:.2f}%:"
           f" {metrics.fr(total.flip_probability, 'translate'):.1f}%"
           " (toy numbers; the AlexNet FP/uT5D were",
           "   measured on the released lossy H.264 ImageNet-P videos, difficulty 1 only)."]
 
 
 def report() -> str:
-  lines = ["Worked example of the ImageNet-C / ImageNet-P metrics (Hendrycks & Dietterich, ICLR 2019)",
-           "on the paper's published numbers. No model is run and no image is corrupted here.", ""]
+  lines = ["Worked example of the ImageNet-C / ImageNet-P metrics (Hendrycks & Dietterich,",
+           "ICLR 2019) on the paper's published numbers. No model is run and no image is",
+           "corrupted here.", ""]
   lines += _alexnet_section() + _table2_section() + _means_section()
   lines += _distance_section() + _streaming_section()
   return "\n".join(lines)

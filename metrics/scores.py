@@ -143,7 +143,8 @@ def _try(fn, *args, **kwargs):
 
 
 def _corruption_summary(name, cells, clean_error, baseline):
-  severities = {str(s): {"error": c.error, "examples": c.examples} for s, c in sorted(cells.items())}
+  severities = {str(s): {"error": c.error, "examples": c.examples}
+                for s, c in sorted(cells.items())}
   out = {"benchmark": name in BENCHMARK_CORRUPTIONS, "severities": severities,
          "examples": sum(c.examples for c in cells.values())}
   if set(cells) != set(SEVERITIES):

@@ -1,4 +1,6 @@
 """CE, relative CE, FR, T5D and their means: hand cases and the paper's published tables."""
+import json
+
 import numpy as np
 import pytest
 
@@ -188,6 +190,7 @@ def test_summarize_alexnet_counts_give_100_everywhere():
   assert translate["pairs"] == N_VIDEOS * 30 and translate["videos"] == N_VIDEOS
   assert "H.264" in translate["baseline_note"]
   assert "source" in out["baseline"]
+  assert json.loads(json.dumps(out))["mfr"]["1"] == pytest.approx(100.0)  # results.json-ready
 
 
 def test_summarize_partial_results_and_difficulty_2_needs_a_measured_baseline():
