@@ -17,7 +17,9 @@ Scores in percent, baseline = 100: ``ce``, ``relative_ce``, ``mce``, ``relative_
 ``fr``, ``mfr``, ``t5d``, ``mt5d``.  Baselines: ``ALEXNET`` (published numbers, with sources)
 or a ``Baseline`` the user measured (``baseline_from_counts``).
 """
-from metrics.baselines import ALEXNET, DIFFICULTIES, Baseline
+from metrics.baselines import (
+    ALEXNET, BENCHMARK_CORRUPTIONS, DIFFICULTIES, EXTRA_CORRUPTIONS, NOISE_PERTURBATIONS,
+    PERTURBATIONS, TEST_PERTURBATIONS, Baseline)
 from metrics.counts import ErrorCounts, SequenceCounts, error_counts, sequence_counts
 from metrics.ranking import frame_pairs
 from metrics.scores import (
@@ -25,7 +27,8 @@ from metrics.scores import (
 from metrics.stability import flip_probability, mean_top5_distance, top5_distance
 
 __all__ = [
-    "ALEXNET", "DIFFICULTIES", "Baseline", "ErrorCounts", "SequenceCounts",
+    "ALEXNET", "BENCHMARK_CORRUPTIONS", "DIFFICULTIES", "EXTRA_CORRUPTIONS",
+    "NOISE_PERTURBATIONS", "PERTURBATIONS", "TEST_PERTURBATIONS", "Baseline", "ErrorCounts", "SequenceCounts",
     "baseline_from_counts", "ce", "error_counts", "flip_probability", "fr", "frame_pairs",
     "mce", "mean_top5_distance", "mfr", "mt5d", "relative_ce", "relative_mce",
     "sequence_counts", "summarize", "t5d", "top5_distance",

@@ -28,6 +28,8 @@ import math
 import types
 from typing import Mapping
 
+import numpy as np
+
 from metrics.ranking import MAX_TOP5_DISTANCE
 
 # The names every table is indexed by, in the paper's order.  They equal the lists in
@@ -195,7 +197,7 @@ def check_perturbation(name) -> str:
 
 
 def _check_int_in(value, allowed, what) -> int:
-  if isinstance(value, bool) or not isinstance(value, int) and not hasattr(value, "__index__"):
+  if isinstance(value, (bool, np.bool_)) or not hasattr(value, "__index__"):
     raise ValueError(f"{what} must be an int in {allowed[0]}..{allowed[-1]}, got {value!r}")
   if int(value) not in allowed:
     raise ValueError(f"{what} must be in {allowed[0]}..{allowed[-1]}, got {value}")

@@ -80,9 +80,9 @@ def test_unknown_names_raise():
     metrics.Baseline(name="x", flip_probability={("blur", 1): 0.1})
 
 
-@pytest.mark.parametrize("severity", [0, 6, -1, 2.5, True])
+@pytest.mark.parametrize("severity", [0, 6, -1, 2.5, True, np.True_, "3"])
 def test_severities_outside_1_to_5_raise(severity):
-  if severity is not True:  # True == 1 as a dict key
+  if severity is not True and severity is not np.True_:  # True == 1 as a dict key
     with pytest.raises(ValueError, match="severit"):
       metrics.ce({1: 0.5, 2: 0.5, 3: 0.5, 4: 0.5, 5: 0.5, severity: 0.5}, "fog")
   with pytest.raises(ValueError, match="severity"):
