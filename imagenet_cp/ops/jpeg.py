@@ -25,9 +25,10 @@ steps, all integer arithmetic in libjpeg(-turbo) and reproduced here with the sa
    G = Y + ((-22554 Cb' + 2**15 - 46802 Cr') >> 16), B = Y + ((116130 Cb' + 2**15) >> 16),
    Cb' = Cb - 128, Cr' = Cr - 128, clamped to 0..255.
 
-Any height and width: the planes are padded by edge replication to whole 16x16 MCUs as the
-encoder pads (blocks are independent, so extra blocks do not change visible pixels) and the
-chroma planes are upsampled from their true size ceil(H/2) x ceil(W/2).
+Any height and width: the planes are padded by edge replication as the encoder pads them
+(columns before downsampling, rows after it; blocks are independent, so extra blocks do not
+change visible pixels) and the chroma planes are upsampled from their true size
+ceil(H/2) x ceil(W/2), the decoder replicating their edges.
 """
 from __future__ import annotations
 
@@ -284,13 +285,19 @@ def jpeg_roundtrip(images_uint8, quality) -> jax.Array:
   if images.dtype != jnp.uint8 or images.ndim < 3 or images.shape[-1] != 3:
     raise ValueError(f"jpeg_roundtrip needs uint8 [..., H, W, 3], got {images.dtype} {images.shape}")
   h, w = images.shape[-3], images.shape[-2]
-  hp, wp = -(-h // 16) * 16, -(-w // 16) * 16
+  # Encoder padding (jcsample.c expand_right_edge, jcprepct.c expand_bottom_edge): columns are
+  # replicated before downsampling, up to whole chroma blocks; rows only up to an even count
+  # before downsampling, then each component's last row is replicated up to whole blocks.
+  wp = -(-w // 16) * 16
   tables = quant_tables(quality)
-  y, cb, cr = (_pad_edge(p, hp, wp) for p in rgb_to_ycc(images))
+  y, cb, cr = (_pad_edge(p, h + h % 2, wp) for p in rgb_to_ycc(images))
+  y = _pad_edge(y, -(-h // 8) * 8, wp)
   y = lossy_plane(y, tables[0])[..., :h, :w]
   ch, cw = -(-h // 2), -(-w // 2)
   chroma = []
   for plane in (cb, cr):
-    small = lossy_plane(downsample_h2v2(plane), tables[1])[..., :ch, :cw]
+    small = downsample_h2v2(plane)
+    small = _pad_edge(small, -(-ch // 8) * 8, wp // 2)
+    small = lossy_plane(small, tables[1])[..., :ch, :cw]
     chroma.append(upsample_h2v2_fancy(small)[..., :h, :w])
   return ycc_to_rgb(y, *chroma)
