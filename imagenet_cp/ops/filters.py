@@ -74,6 +74,16 @@ def axis_matrix(n: int, weights: np.ndarray, mode: str) -> np.ndarray:
   return mat
 
 
+_NUMPY_PAD = {"nearest": "edge", "reflect": "symmetric", "mirror": "reflect",
+              "constant": "constant", "wrap": "wrap"}
+
+
+def _pad_axis(x: jax.Array, r: int, axis: int, mode: str) -> jax.Array:
+  """Extends ``x`` by ``r < n`` values on both sides of ``axis`` under the SciPy ``mode``."""
+  widths = [(r, r) if a == axis else (0, 0) for a in range(x.ndim)]
+  return jnp.pad(x, widths, mode=_NUMPY_PAD[mode])
+
+
 def _correlate_axis(x: jax.Array, weights: np.ndarray, axis: int, mode: str) -> jax.Array:
   """1-D correlation of float32 ``x`` along ``axis`` with static centred ``weights``."""
   n = x.shape[axis]
@@ -83,11 +93,7 @@ def _correlate_axis(x: jax.Array, weights: np.ndarray, axis: int, mode: str) -> 
     mat = jnp.asarray(axis_matrix(n, weights, mode), jnp.float32)
     out = jnp.tensordot(mat, jnp.moveaxis(x, axis, 0), axes=(1, 0), precision=HIGHEST)
     return jnp.moveaxis(out, 0, axis)
-  idx = border_index(np.arange(-r, n + r), n, mode)
-  padded = jnp.take(x, np.maximum(idx, 0), axis=axis)
-  if mode == "constant":
-    keep = (idx >= 0).astype(np.float32).reshape([-1 if a == axis else 1 for a in range(x.ndim)])
-    padded = padded * keep
+  padded = _pad_axis(x, r, axis, mode)
   out = None
   for t, w in enumerate(np.asarray(weights, np.float32)):
     term = jax.lax.slice_in_dim(padded, t, t + n, axis=axis) * w
@@ -131,36 +137,55 @@ def gaussian_filter_switch(x, sigmas: Sequence[float], index, *, mode: str = "ne
   return jax.lax.switch(jnp.clip(index, 0, len(sigmas) - 1), branches, x)
 
 
-def filter2d_reflect101(x, kernel) -> jax.Array:
+def filter2d_reflect101(x, kernel, *, method: str = "auto") -> jax.Array:
   """``cv2.filter2D(x, -1, kernel)`` per channel: correlation, anchor at the kernel centre,
   BORDER_REFLECT_101 (``gfedcb|abcdefgh|gfedcba``).
 
   Args:
     x: [H, W] or [H, W, C] float.
-    kernel: static [kh, kw] array with odd sides (built on the host).
+    kernel: [kh, kw] with odd sides (a host array, or a traced one, e.g. picked from a stack
+      of zero-padded kernels by a severity index: zero taps do not change the result).
+    method: 'direct' (lax.conv, HIGHEST), 'fft' (circular correlation of the padded image,
+      as OpenCV itself switches to a DFT for large kernels), or 'auto' (fft from 11x11 on).
 
   Returns:
     float32, the shape of ``x``.
   """
-  kernel = np.asarray(kernel, np.float64)
   kh, kw = kernel.shape
   if kh % 2 == 0 or kw % 2 == 0:
     raise ValueError(f"filter2d_reflect101 needs odd kernel sides, got {kernel.shape}")
+  if method not in ("auto", "direct", "fft"):
+    raise ValueError(f"method must be 'auto', 'direct' or 'fft', got {method!r}")
   x = jnp.asarray(x, jnp.float32)
   squeeze = x.ndim == 2
   if squeeze:
     x = x[..., None]
   h, w, _ = x.shape
   rh, rw = kh // 2, kw // 2
-  padded = jnp.take(x, border_index(np.arange(-rh, h + rh), h, "mirror"), axis=0)
-  padded = jnp.take(padded, border_index(np.arange(-rw, w + rw), w, "mirror"), axis=1)
-  # Channels as the batch of a one-feature convolution (lax.conv is a correlation).
-  lhs = jnp.moveaxis(padded, -1, 0)[..., None]
-  rhs = jnp.asarray(kernel, jnp.float32)[:, :, None, None]
-  out = jax.lax.conv_general_dilated(
-      lhs, rhs, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"), precision=HIGHEST)
-  out = jnp.moveaxis(out[..., 0], 0, -1)
+  padded = _pad_axis(_pad_axis(x, rh, 0, "mirror"), rw, 1, "mirror")
+  kernel = jnp.asarray(kernel, jnp.float32)
+  if method == "fft" or (method == "auto" and kh * kw >= 121):
+    out = _correlate_fft(padded, kernel)[:h, :w]
+  else:
+    # Channels as the batch of a one-feature convolution (lax.conv is a correlation).
+    out = jax.lax.conv_general_dilated(
+        jnp.moveaxis(padded, -1, 0)[..., None], kernel[:, :, None, None], (1, 1), "VALID",
+        dimension_numbers=("NHWC", "HWIO", "NHWC"), precision=HIGHEST)
+    out = jnp.moveaxis(out[..., 0], 0, -1)
   return out[..., 0] if squeeze else out
+
+
+def _correlate_fft(padded: jax.Array, kernel: jax.Array) -> jax.Array:
+  """``out[n] = sum_m kernel[m] * padded[n + m]`` for [Hp, Wp, C]; rows/cols 0..Hp-kh valid.
+
+  Circular correlation: with the kernel at the origin, index n + m never wraps for the valid
+  outputs n <= Hp - kh.
+  """
+  n_h, n_w = padded.shape[:2]
+  kh, kw = kernel.shape
+  taps = jnp.zeros((n_h, n_w), jnp.float32).at[:kh, :kw].set(kernel)
+  spectrum = jnp.fft.rfft2(padded, axes=(0, 1)) * jnp.conj(jnp.fft.rfft2(taps))[..., None]
+  return jnp.fft.irfft2(spectrum, s=(n_h, n_w), axes=(0, 1))
 
 
 def box_blur(x, ksize: tuple[int, int] = (3, 3)) -> jax.Array:
