@@ -31,12 +31,64 @@ GAUSSIAN_SIGMAS = tuple(0.25 + 0.035 * i for i in range(NUM_FRAMES))
 GAUSSIAN_TRUNCATE = 6.0
 
 
+def magick_tap_offsets(angle_degrees: float, width: int) -> tuple[np.ndarray, np.ndarray]:
+  """ImageMagick's tap offsets in float64, as ``MotionBlurImageChannel`` computes them.
+
+  ``p = width * (sin a, cos a)``; tap i: column ``ceil(i p_y / |p| - 0.5)``, row
+  ``ceil(i p_x / |p| - 0.5)``.  ImageNet-P's angles are multiples of 4 degrees, among them
+  -30, -60, -120 and -150, where ``i sin`` or ``i cos`` lands exactly on a half integer and the
+  ceil depends on the last bit of the double; ``ops.motion_blur.tap_offsets`` computes in
+  float32 from a traced angle and flips every odd tap there (measured: up to 3.4 grey levels
+  mean on those frames), so the static frame angles get their offsets on the host.
+  """
+  a = np.pi * float(angle_degrees) / 180.0
+  px, py = width * np.sin(a), width * np.cos(a)
+  norm = np.hypot(px, py)
+  i = np.arange(width, dtype=np.float64)
+  dy = np.ceil(i * px / norm - 0.5).astype(np.int32)
+  dx = np.ceil(i * py / norm - 0.5).astype(np.int32)
+  return dy, dx
+
+
+def magick_motion_blur_frames(image_uint8, radius: int, sigma: float, angles) -> jax.Array:
+  """The original's Wand ``motion_blur`` (PNG in, PNG out) at several static angles.
+
+  image uint8 [H, W] or [H, W, C] -> uint8 [len(angles), *image.shape].  The same edge-padded
+  FFT correlation as ``ops.motion_blur.motion_blur`` (weights from its ``tap_weights``, storage
+  from its ``quantize_q16_to_uint8``), with the exact float64 tap offsets above.
+  """
+  x = jnp.asarray(image_uint8, jnp.float32)
+  squeeze = x.ndim == 2
+  if squeeze:
+    x = x[..., None]
+  width = mb.kernel_width(radius)
+  pad = width - 1
+  h, w, _ = x.shape
+  padded = jnp.pad(x, ((pad, pad), (pad, pad), (0, 0)), mode="edge")
+  n_h, n_w = h + 2 * pad, w + 2 * pad
+  weights = mb.tap_weights(radius, sigma, width)
+  offsets = [magick_tap_offsets(a, width) for a in angles]
+  dys = np.stack([o[0] for o in offsets]) % n_h
+  dxs = np.stack([o[1] for o in offsets]) % n_w
+  image_spectrum = jnp.fft.rfft2(padded, axes=(0, 1))
+
+  def frame(dy, dx):
+    # Circular correlation out[n] = sum_i k_i padded[n + d_i]; |d_i| <= pad never wraps into
+    # the centre crop.
+    taps = jnp.zeros((n_h, n_w), jnp.float32).at[dy, dx].add(weights)
+    spectrum = image_spectrum * jnp.conj(jnp.fft.rfft2(taps))[..., None]
+    out = jnp.fft.irfft2(spectrum, s=(n_h, n_w), axes=(0, 1))[pad:pad + h, pad:pad + w]
+    return mb.quantize_q16_to_uint8(out)
+
+  out = jax.vmap(frame)(jnp.asarray(dys), jnp.asarray(dxs))
+  return out[..., 0] if squeeze else out
+
+
 def motion_blur(canvas, height, width, draws, difficulty) -> jax.Array:
   """Wand motion blur of the crop at 31 angles: uint8 [31, 224, 224, 3]."""
   del draws, difficulty
   crop = base.center_crop(canvas, height, width)
-  blur = lambda angle: mb.motion_blur_uint8(crop, MOTION_RADIUS, MOTION_SIGMA, angle)
-  return jax.vmap(blur)(jnp.asarray(MOTION_ANGLES, jnp.float32))
+  return magick_motion_blur_frames(crop, MOTION_RADIUS, MOTION_SIGMA, MOTION_ANGLES)
 
 
 def zoom_blur(canvas, height, width, draws, difficulty) -> jax.Array:

@@ -13,8 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from imagenet_cp.ops import color, zoom
-from imagenet_cp.ops import motion_blur as mb
-from imagenet_cp.perturbations import base
+from imagenet_cp.perturbations import base, blur
 
 NUM_FRAMES = 31
 LAYER_SHAPE = (base.CROP, base.CROP)
@@ -44,13 +43,14 @@ def snow(canvas, height, width, normals, difficulty) -> jax.Array:
   x = base.to_unit(base.center_crop(canvas, height, width))
   gray = color.rgb2gray(x)[..., None]
   z = 0.85 * x + (1 - 0.85) * jnp.maximum(x, gray * 1.5 + 0.5)
-  layer = snow_layer_uint8(normals)
+  layers = blur.magick_motion_blur_frames(
+      snow_layer_uint8(normals), SNOW_RADIUS, SNOW_SIGMA, SNOW_ANGLES)
 
-  def frame(angle):
-    s = base.to_unit(mb.motion_blur_uint8(layer, SNOW_RADIUS, SNOW_SIGMA, angle))[..., None]
+  def frame(layer):
+    s = base.to_unit(layer)[..., None]
     return base.truncate_uint8(jnp.clip(z + s + jnp.rot90(s, 2), 0.0, 1.0) * 255.0)
 
-  return jax.vmap(frame)(jnp.asarray(SNOW_ANGLES, jnp.float32))
+  return jax.vmap(frame)(layers)
 
 
 PERTURBATIONS = {
