@@ -1,0 +1,176 @@
+r"""Evaluates a model on ImageNet-C and ImageNet-P and writes results, tables and plots.
+
+  python -m metrics.run                        # the demo: efficientnet_lite0 on packaged photos
+  python -m metrics.run --model=resnext101 --imagenet_dir=/data/imagenet --output_dir=out/rx101
+
+Writes OUTPUT_DIR/results.json, results.csv, report.md and PNG plots; per-task records in
+OUTPUT_DIR/tasks/ make a rerun with the same OUTPUT_DIR resume where it stopped.
+"""
+from __future__ import annotations
+
+import json
+import pathlib
+import sys
+
+from absl import app, flags, logging
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("model", "efficientnet_lite0", "Zoo model name (models.names(); alias resnext101).")
+flags.DEFINE_string("checkpoint", None, "Local torchvision .pth for the model (offline weights).")
+flags.DEFINE_enum("source", "auto", ["auto", "demo", "imagenet"],
+                  "auto: ImageNet if --imagenet_dir is given, else the demo photos.")
+flags.DEFINE_string("imagenet_dir", None,
+                    "Folder with ILSVRC2012_img_val.tar or the extracted validation JPEGs.")
+flags.DEFINE_string("output_dir", None, "Results folder (default: out/<model>[_demo]).")
+flags.DEFINE_string("corruptions", "all", "all | benchmark | none | comma-separated names.")
+flags.DEFINE_list("severities", ["1", "2", "3", "4", "5"], "Severities 1..5.")
+flags.DEFINE_string("perturbations", "all", "all | test | none | comma-separated names.")
+flags.DEFINE_integer("difficulty", 1, "ImageNet-P difficulty 1..3.")
+flags.DEFINE_integer("batch_size", 32, "Global batch size (split over all local devices).")
+flags.DEFINE_integer("seed", 0, "Root seed of the per-example keys (the builders' default is 0).")
+flags.DEFINE_bool("release_jpeg", True, "Apply the released ImageNet-C's JPEG q85 stage.")
+flags.DEFINE_string("baseline", "alexnet",
+                    "alexnet (the paper's published values) or a results.json of your own AlexNet run.")
+flags.DEFINE_integer("bootstrap", 1000, "Bootstrap resamples for 95% intervals (0: none).")
+flags.DEFINE_integer("max_images", None, "Evaluate only the first N source images.")
+flags.DEFINE_bool("progress", True, "Show a progress bar.")
+flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize() (multi-host).")
+flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (with --distributed).")
+flags.DEFINE_integer("num_processes", None, "Number of processes (with --distributed).")
+flags.DEFINE_integer("process_id", None, "This process's index (with --distributed).")
+
+DEMO_MODEL = "efficientnet_lite0"
+
+
+class UsageError(Exception):
+  """What the user must provide; printed without a traceback, exit status 2."""
+
+
+def _names(value: str, every, subsets: dict) -> list[str]:
+  if value in subsets:
+    return list(subsets[value])
+  names = [v.strip() for v in value.split(",") if v.strip()]
+  unknown = [n for n in names if n not in every]
+  if unknown:
+    raise UsageError(f"unknown name(s) {unknown}; expected some of {', '.join(every)} "
+                     f"or one of {', '.join(subsets)}")
+  return names
+
+
+def resolve_source(model: str, source: str, imagenet_dir) -> str:
+  if source == "auto":
+    source = "imagenet" if imagenet_dir else "demo"
+  if source == "demo" and model != DEMO_MODEL and not FLAGS["source"].present:
+    raise UsageError(missing_data_message(model))
+  if source == "imagenet":
+    from imagenet_cp import sources  # pylint: disable=g-import-not-at-top
+    try:
+      sources.locate_imagenet_val(imagenet_dir)
+    except sources.SourceError as err:
+      raise UsageError(f"{err}\n\n{missing_data_message(model)}") from None
+  return source
+
+
+def missing_data_message(model: str) -> str:
+  from imagenet_cp.sources import MANUAL_DOWNLOAD_INSTRUCTIONS  # pylint: disable=g-import-not-at-top
+  import models  # pylint: disable=g-import-not-at-top
+  name = models.resolve(model)
+  weights = models.spec(name).weights
+  return (
+      f"--model={model} ({name}) is evaluated on ImageNet; only the demo model "
+      f"{DEMO_MODEL} runs offline on the packaged photos. Provide:\n"
+      f"1. ImageNet validation images: --imagenet_dir=DIR.\n{MANUAL_DOWNLOAD_INSTRUCTIONS}"
+      f"2. The weights: {weights}\n   are downloaded on first use into the cache "
+      f"($IMAGENET_CP_CACHE or ~/.cache/imagenet_cp); offline, download that file yourself and "
+      f"pass --checkpoint=PATH.\n"
+      f"To see the pipeline on the demo photos with this model anyway: --source=demo.")
+
+
+def load_baseline(value: str):
+  import metrics  # pylint: disable=g-import-not-at-top
+  if value == "alexnet":
+    return metrics.ALEXNET
+  path = pathlib.Path(value)
+  try:
+    results = json.loads(path.read_text())
+  except (OSError, json.JSONDecodeError) as err:
+    raise UsageError(f"--baseline={value}: not a readable results.json ({err})") from None
+  return baseline_from_results(results, source=str(path))
+
+
+def baseline_from_results(results: dict, source: str):
+  """A ``metrics.Baseline`` from the results.json of the user's own AlexNet run."""
+  import metrics  # pylint: disable=g-import-not-at-top
+  errors = {(name, int(s)): cell["error"] for name, c in results.get("corruptions", {}).items()
+            for s, cell in c["severities"].items()}
+  fp = {(name, int(d)): p["flip_probability"]
+        for name, levels in results.get("perturbations", {}).items() for d, p in levels.items()}
+  ut5d = {(name, int(d)): p["ut5d"] for name, levels in results.get("perturbations", {}).items()
+          for d, p in levels.items() if p.get("ut5d") is not None}
+  run = results.get("run", {})
+  return metrics.Baseline(
+      name=f"{run.get('model', 'baseline')} (measured)", errors=errors,
+      clean_error=results.get("clean", {}).get("error"), flip_probability=fp, top5_distance=ut5d,
+      source=source, note=f"measured on {run.get('source')} ({run.get('images')} images)")
+
+
+def load_classifier(model: str, checkpoint):
+  import models  # pylint: disable=g-import-not-at-top
+  try:
+    return models.classifier(model, checkpoint)
+  except (OSError, models.CheckpointError) as err:
+    raise UsageError(f"cannot load weights for {model}: {err}\n\n{missing_data_message(model)}") from None
+
+
+def _init_distributed() -> None:
+  import jax  # pylint: disable=g-import-not-at-top
+  kwargs = {k: v for k, v in (("coordinator_address", FLAGS.coordinator_address),
+                              ("num_processes", FLAGS.num_processes),
+                              ("process_id", FLAGS.process_id)) if v is not None}
+  jax.distributed.initialize(**kwargs)
+
+
+def main(argv) -> int:
+  del argv
+  import imagenet_cp  # pylint: disable=g-import-not-at-top
+  import models  # pylint: disable=g-import-not-at-top
+  from metrics import evaluate, report  # pylint: disable=g-import-not-at-top
+  try:
+    if FLAGS.distributed:
+      _init_distributed()
+    model = models.resolve(FLAGS.model)
+    source = resolve_source(model, FLAGS.source, FLAGS.imagenet_dir)
+    corruptions = _names(FLAGS.corruptions, imagenet_cp.CORRUPTIONS, {
+        "all": imagenet_cp.CORRUPTIONS, "benchmark": imagenet_cp.BENCHMARK_CORRUPTIONS, "none": ()})
+    perturbations = _names(FLAGS.perturbations, imagenet_cp.PERTURBATIONS, {
+        "all": imagenet_cp.PERTURBATIONS, "test": imagenet_cp.TEST_PERTURBATIONS, "none": ()})
+    baseline = load_baseline(FLAGS.baseline)
+    apply_fn, variables = load_classifier(model, FLAGS.checkpoint)
+  except (UsageError, ValueError) as err:
+    print(f"error: {err}", file=sys.stderr)
+    return 2
+  output_dir = pathlib.Path(FLAGS.output_dir or f"out/{model}{'_demo' if source == 'demo' else ''}")
+  if source == "demo":
+    print(f"DEMO: {model} on the packaged photos (not ImageNet; not comparable with the paper).")
+  results = evaluate.evaluate(
+      apply_fn, variables, source=source, imagenet_dir=FLAGS.imagenet_dir,
+      corruptions=corruptions, severities=[int(s) for s in FLAGS.severities],
+      perturbations=perturbations, difficulty=FLAGS.difficulty, batch_size=FLAGS.batch_size,
+      seed=FLAGS.seed, release_jpeg=FLAGS.release_jpeg, output_dir=output_dir,
+      baseline=baseline, bootstrap=FLAGS.bootstrap, max_images=FLAGS.max_images,
+      model_name=model, progress=FLAGS.progress)
+  import jax  # pylint: disable=g-import-not-at-top
+  if jax.process_index() == 0:
+    written = report.write_all(results, output_dir, model)
+    print(report.markdown(results, model).split("## Table")[0])
+    print("wrote", output_dir / "results.json", *[str(p) for p in written])
+  return 0
+
+
+def run() -> None:
+  logging.set_verbosity(logging.WARNING)
+  app.run(lambda argv: sys.exit(main(argv)))
+
+
+if __name__ == "__main__":
+  run()
