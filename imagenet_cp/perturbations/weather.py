@@ -5,14 +5,19 @@
   ImageMagick ``motion_blur(radius=14, sigma=4, angle=i * 4 - 150)`` (-150..-30 degrees), then
   ``np.uint8(clip(z + s + rot90(s, 2), 0, 1) * 255)`` with
   ``z = 0.85 x + 0.15 max(x, gray(x) * 1.5 + 0.5)``.
-- spatter: see ``spatter`` below.
+- spatter: ONE liquid layer ``normal((224, 224), loc=0.65, scale=0.27)`` ->
+  ``gaussian(sigma=3.7)`` -> ``< 0.69 = 0``; frame i (0..30) renders the water drops of the
+  current layer (``ops.spatter.render_water``, intensity 0.6, pale turquoise), then the layer
+  drifts down: each column becomes ``np.convolve(col, [0.05, 0.1, 0.15, 0.7], mode='same')``,
+  i.e. ``new[r] = 0.05 L[r+1] + 0.1 L[r] + 0.15 L[r-1] + 0.7 L[r-2]`` (zero outside), frame on
+  frame (``lax.scan``).
 """
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
 
-from imagenet_cp.ops import color, zoom
+from imagenet_cp.ops import color, filters, spatter as spatter_ops, zoom
 from imagenet_cp.perturbations import base, blur
 
 NUM_FRAMES = 31
@@ -53,6 +58,41 @@ def snow(canvas, height, width, normals, difficulty) -> jax.Array:
   return jax.vmap(frame)(layers)
 
 
+SPATTER_LOC, SPATTER_SCALE, SPATTER_SIGMA, SPATTER_THRESHOLD = 0.65, 0.27, 3.7, 0.69
+SPATTER_INTENSITY = 0.6
+DRIFT = (0.05, 0.1, 0.15, 0.7)  # np.convolve weights along each column
+
+
+def liquid_layer(normals) -> jax.Array:
+  """``gaussian(normal(loc=0.65, scale=0.27), sigma=3.7)`` with ``< 0.69 = 0``: float32 [224, 224]."""
+  layer = SPATTER_LOC + SPATTER_SCALE * normals
+  layer = filters.gaussian_filter(layer, SPATTER_SIGMA, mode="nearest", truncate=4.0)
+  return jnp.where(layer < SPATTER_THRESHOLD, 0.0, layer)
+
+
+def drift_down(layer) -> jax.Array:
+  """``np.apply_along_axis(np.convolve(col, DRIFT, mode='same'), axis=0)``: float32 [H, W]."""
+  h = layer.shape[0]
+  padded = jnp.pad(layer, ((2, 1), (0, 0)))  # padded[r + 2] = layer[r]
+  w0, w1, w2, w3 = DRIFT
+  return (w0 * padded[3:h + 3] + w1 * padded[2:h + 2] + w2 * padded[1:h + 1]
+          + w3 * padded[0:h])
+
+
+def spatter(canvas, height, width, normals, difficulty) -> jax.Array:
+  """uint8 [31, 224, 224, 3]: water drops sliding down, frame on frame."""
+  del difficulty
+  x = base.to_unit(base.center_crop(canvas, height, width))
+
+  def step(layer, _):
+    frame = base.truncate_uint8(spatter_ops.render_water(x, layer, SPATTER_INTENSITY))
+    return drift_down(layer), frame
+
+  _, frames = jax.lax.scan(step, liquid_layer(normals), None, length=NUM_FRAMES)
+  return frames
+
+
 PERTURBATIONS = {
     "snow": base.Perturbation("snow", NUM_FRAMES, snow, layer_draw),
+    "spatter": base.Perturbation("spatter", NUM_FRAMES, spatter, layer_draw),
 }
