@@ -1,0 +1,123 @@
+"""Blur corruptions (defocus, glass, motion, zoom, gaussian) against the original ImageNet-C code.
+
+Ours run through ``imagenet_cp.corrupt`` (one compile per corruption: severity is traced) on
+the 4 photos at once; the original runs per photo, with our draws replayed through a patched
+``np.random`` where it draws (glass: one ``randint(-d, d, 2)`` per visited pixel; motion: one
+``uniform(-45, 45)``).  motion_blur's oracle is ImageMagick itself through Wand.
+"""
+import jax
+import numpy as np
+import pytest
+
+import imagenet_cp
+from imagenet_cp import reference as ref
+from imagenet_cp.corruptions import blur
+from imagenet_cp.corruptions import draw as draw_one
+
+from conftest import PHOTO_NAMES
+
+NAMES = ("defocus_blur", "glass_blur", "motion_blur", "zoom_blur", "gaussian_blur")
+SEVERITIES = (1, 2, 3, 4, 5)
+SHAPE = (224, 224, 3)
+
+# Measured worst figures over the 4 photos x 5 severities, with a margin (docs/fidelity/
+# noise_blur.md).  All differences come from float32 vs the original's float64 (or
+# ImageMagick's double) arithmetic meeting a uint8 truncation step: at most one grey level.
+BOUNDS = {  # name: (mad, max)
+    "defocus_blur": (0.05, 1),
+    "glass_blur": (0.01, 1),
+    "motion_blur": (0.001, 1),
+    "zoom_blur": (0.001, 1),
+    "gaussian_blur": (0.01, 1),
+}
+
+
+@pytest.fixture(scope="module")
+def batch(photos_224):
+  return np.stack([photos_224[n] for n in PHOTO_NAMES])
+
+
+def _keys(seed: int, n: int = len(PHOTO_NAMES)) -> jax.Array:
+  return jax.random.split(jax.random.key(seed), n)
+
+
+def _replay(name: str, severity: int, d) -> ref.Replay:
+  if name == "glass_blur":
+    _, iterations = ref.glass_blur_iterations(severity)
+    d = np.asarray(d)[:iterations]
+    return ref.Replay(randint=ref.glass_blur_queue(d[..., 0], d[..., 1], severity))
+  if name == "motion_blur":
+    return ref.Replay(uniform=[float(d)])
+  return ref.Replay()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_matches_original_with_replayed_draws(name, batch):
+  mad_bound, max_bound = BOUNDS[name]
+  for severity in SEVERITIES:
+    keys = _keys(10 * severity + NAMES.index(name))
+    ours = np.asarray(imagenet_cp.corrupt(batch, name, severity, keys))
+    for i, photo in enumerate(PHOTO_NAMES):
+      d = draw_one(name, severity, keys[i])
+      with _replay(name, severity, d) as replay:
+        theirs = ref.run_original(name, batch[i], severity)
+      if name == "glass_blur":
+        assert replay.calls["randint"] == ref.glass_blur_calls(severity)
+        dmax, _ = ref.glass_blur_iterations(severity)
+        assert replay.args["randint"][0] == (-dmax, dmax, (2,))
+      if name == "motion_blur":
+        assert replay.args["uniform"] == [(-45, 45, ())]
+      context = f"{name} s{severity} {photo}"
+      fid = ref.assert_faithful(ours[i], theirs, context=context)
+      assert fid["mad"] <= mad_bound and fid["max"] <= max_bound, (context, fid)
+
+
+def test_glass_offsets_range_and_moments():
+  for severity, (_, d, _) in zip(SEVERITIES, blur.GLASS):
+    offsets = np.asarray(draw_one("glass_blur", severity, jax.random.key(severity)))
+    assert offsets.shape == (3, 224, 224, 2) and offsets.dtype == np.int32
+    # randint(-d, d): values -d..d-1, all of them, uniform (mean -1/2).
+    np.testing.assert_array_equal(np.unique(offsets), np.arange(-d, d))
+    assert abs(offsets.mean() + 0.5) < 0.01
+    counts = np.bincount((offsets + d).ravel())
+    assert counts.min() / counts.max() > 0.97
+
+
+def test_motion_angle_range():
+  angles = np.asarray(jax.vmap(lambda k: blur.motion_blur_draw(k, 1))(_keys(3, 400)))
+  assert angles.shape == (400,) and angles.dtype == np.float32
+  np.testing.assert_array_equal(angles[5], draw_one("motion_blur", 1, _keys(3, 400)[5]))
+  assert angles.min() >= -45 and angles.max() < 45
+  assert abs(angles.mean()) < 4 and abs(angles.std() - 90 / np.sqrt(12)) < 3
+
+
+def test_zoom_factor_lists_match_the_original_arange():
+  assert [len(z) for z in blur.zoom_factors()] == [12, 16, 11, 13, 11]
+  assert blur.zoom_factors()[0][-1] == pytest.approx(1.11)
+  lo, frac, mask, count = blur.zoom_tables()
+  np.testing.assert_array_equal(count, [12, 16, 11, 13, 11])
+  assert lo.shape == (5, blur.MAX_ZOOMS, 224) and frac.shape == lo.shape
+
+
+def test_defocus_kernels_are_the_original_disks():
+  module = ref.load_original()
+  stacked = blur.defocus_kernels()
+  for s, (radius, alias) in enumerate(blur.DEFOCUS):
+    theirs = module.disk(radius=radius, alias_blur=alias)
+    assert theirs.shape == ((21, 21) if radius > 8 else (17, 17))
+    np.testing.assert_array_equal(blur.disk_kernel(radius, alias), theirs)
+    p = (21 - theirs.shape[0]) // 2
+    np.testing.assert_array_equal(stacked[s, p:21 - p, p:21 - p], theirs)
+    assert stacked[s].sum() == pytest.approx(theirs.sum())
+
+
+def test_batch_axes_and_independence(batch):
+  """Leading batch axes are flattened; an image's output does not depend on its batch-mates."""
+  keys = _keys(7)
+  for name in NAMES:
+    flat = np.asarray(imagenet_cp.corrupt(batch, name, 4, keys))
+    perm = np.array([3, 1, 0, 2])
+    permuted = np.asarray(imagenet_cp.corrupt(batch[perm], name, 4, keys[perm]))
+    np.testing.assert_array_equal(permuted, flat[perm], err_msg=name)
+    nested = imagenet_cp.corrupt(batch.reshape(2, 2, *SHAPE), name, 4, keys.reshape(2, 2))
+    np.testing.assert_array_equal(np.asarray(nested).reshape(flat.shape), flat, err_msg=name)
