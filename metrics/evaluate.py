@@ -23,6 +23,7 @@ import os
 import pathlib
 import tempfile
 import time
+import zipfile
 from typing import Callable, Iterable, Iterator, Sequence
 
 import jax
@@ -40,6 +41,7 @@ from metrics.counts import ErrorCounts, SequenceCounts
 from metrics.ranking import frame_pairs, top5_distance_core
 from metrics.scores import summarize
 
+_CORRUPT_NPZ = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile)
 CHUNK = 256          # images per cache chunk (one padded ImageNet-P canvas per chunk)
 CANVAS_MULTIPLE = 128
 
@@ -159,7 +161,7 @@ def _readable_npz(path: pathlib.Path) -> bool:
   try:
     with np.load(path) as data:
       return "crops" in data.files
-  except (OSError, ValueError, EOFError):
+  except _CORRUPT_NPZ:
     return False
 
 
@@ -368,7 +370,7 @@ class Store:
     try:
       with np.load(path) as data:
         return {k: data[k] for k in data.files}
-    except (OSError, ValueError, EOFError) as err:
+    except _CORRUPT_NPZ as err:
       raise ValueError(f"{path} is corrupt ({err}); delete that file to recompute the task") from err
 
   def save(self, task: Task, records: dict) -> None:

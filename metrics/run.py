@@ -15,7 +15,9 @@ import sys
 from absl import app, flags, logging
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("model", "efficientnet_lite0", "Zoo model name (models.names(); alias resnext101).")
+flags.DEFINE_string("model", "efficientnet_lite0",
+                    "Zoo model name (models.names(); alias resnext101), or 'package.module:function' "
+                    "returning (apply_fn, variables) for your own model.")
 flags.DEFINE_string("checkpoint", None, "Local torchvision .pth for the model (offline weights).")
 flags.DEFINE_enum("source", "auto", ["auto", "demo", "imagenet"],
                   "auto: ImageNet if --imagenet_dir is given, else the demo photos.")
@@ -60,7 +62,8 @@ def _names(value: str, every, subsets: dict) -> list[str]:
 def resolve_source(model: str, source: str, imagenet_dir) -> str:
   if source == "auto":
     source = "imagenet" if imagenet_dir else "demo"
-  if source == "demo" and model != DEMO_MODEL and not FLAGS["source"].present:
+  if (source == "demo" and model != DEMO_MODEL and not is_user_model(model)
+      and not FLAGS["source"].present):
     raise UsageError(missing_data_message(model))
   if source == "imagenet":
     from imagenet_cp import sources  # pylint: disable=g-import-not-at-top
@@ -114,8 +117,25 @@ def baseline_from_results(results: dict, source: str):
       source=source, note=f"measured on {run.get('source')} ({run.get('images')} images)")
 
 
+def is_user_model(model: str) -> bool:
+  return ":" in model
+
+
+def load_user_model(spec: str):
+  """``package.module:function`` -> function() -> (apply_fn, variables)."""
+  import importlib  # pylint: disable=g-import-not-at-top
+  module_name, _, attr = spec.partition(":")
+  try:
+    factory = getattr(importlib.import_module(module_name), attr)
+  except (ImportError, AttributeError) as err:
+    raise UsageError(f"--model={spec}: cannot import {attr!r} from {module_name!r} ({err})") from None
+  return factory()
+
+
 def load_classifier(model: str, checkpoint):
   import models  # pylint: disable=g-import-not-at-top
+  if is_user_model(model):
+    return load_user_model(model)
   try:
     return models.classifier(model, checkpoint)
   except (OSError, models.CheckpointError) as err:
@@ -138,7 +158,7 @@ def main(argv) -> int:
   try:
     if FLAGS.distributed:
       _init_distributed()
-    model = models.resolve(FLAGS.model)
+    model = FLAGS.model if is_user_model(FLAGS.model) else models.resolve(FLAGS.model)
     source = resolve_source(model, FLAGS.source, FLAGS.imagenet_dir)
     corruptions = _names(FLAGS.corruptions, imagenet_cp.CORRUPTIONS, {
         "all": imagenet_cp.CORRUPTIONS, "benchmark": imagenet_cp.BENCHMARK_CORRUPTIONS, "none": ()})
@@ -149,7 +169,8 @@ def main(argv) -> int:
   except (UsageError, ValueError) as err:
     print(f"error: {err}", file=sys.stderr)
     return 2
-  output_dir = pathlib.Path(FLAGS.output_dir or f"out/{model}{'_demo' if source == 'demo' else ''}")
+  default_dir = f"out/{model.replace(':', '_')}{'_demo' if source == 'demo' else ''}"
+  output_dir = pathlib.Path(FLAGS.output_dir or default_dir)
   if source == "demo":
     print(f"DEMO: {model} on the packaged photos (not ImageNet; not comparable with the paper).")
   results = evaluate.evaluate(
