@@ -40,8 +40,33 @@ def tap_weights(radius, sigma, max_width: int) -> jax.Array:
   return k / jnp.sum(k)
 
 
+def magick_tap_offsets(angle_degrees: float, width: int, max_width: int) -> tuple[np.ndarray, ...]:
+  """Host float64 offsets exactly as ImageMagick computes them, int32 [max_width] each.
+
+  ``p = width (sin a, cos a)``; tap i: row ``ceil(i p_x / |p| - .5)``, column
+  ``ceil(i p_y / |p| - .5)``.  At angles where ``i sin a`` or ``i cos a`` is a half integer
+  (e.g. -30, -60, -120, -150 degrees) the ceil depends on the last bit of the double.
+  """
+  a = np.pi * float(angle_degrees) / 180.0
+  px, py = width * np.sin(a), width * np.cos(a)
+  norm = np.hypot(px, py)
+  i = np.arange(max_width, dtype=np.float64)
+  dy = np.ceil(i * px / norm - 0.5).astype(np.int32)
+  dx = np.ceil(i * py / norm - 0.5).astype(np.int32)
+  return dy, dx
+
+
+def _is_concrete(*values) -> bool:
+  return all(isinstance(v, (int, float, np.integer, np.floating)) for v in values)
+
+
 def tap_offsets(angle_degrees, max_width: int) -> tuple[jax.Array, jax.Array]:
-  """Row and column offsets, int32 [max_width]: ``ceil(i sin a - .5)``, ``ceil(i cos a - .5)``."""
+  """Row and column offsets, int32 [max_width]: ``ceil(i sin a - .5)``, ``ceil(i cos a - .5)``.
+
+  float32 from a (possibly traced) angle: equal to ImageMagick's float64 offsets except at
+  angles where a tap lands exactly on a half integer (``magick_tap_offsets``; ``motion_blur``
+  uses it for Python-number angles).  A uniformly drawn angle hits those with probability ~0.
+  """
   a = jnp.asarray(angle_degrees, jnp.float32) * np.float32(np.pi / 180.0)
   i = jnp.arange(max_width, dtype=jnp.float32)
   dy = jnp.ceil(i * jnp.sin(a) - 0.5).astype(jnp.int32)
@@ -55,7 +80,8 @@ def motion_blur(image, radius, sigma, angle_degrees, *, max_radius=None) -> jax.
   Args:
     image: [H, W] or [H, W, C], any real dtype (computed in float32).
     radius, sigma: the ImageMagick arguments; may be traced if ``max_radius`` is given.
-    angle_degrees: scalar, may be traced.
+    angle_degrees: scalar, may be traced; a Python/NumPy number (with a static radius) gets
+      ImageMagick's exact float64 tap offsets.
     max_radius: static bound on ``radius`` (defaults to ``radius``, then it must be static).
 
   Returns:
@@ -71,7 +97,10 @@ def motion_blur(image, radius, sigma, angle_degrees, *, max_radius=None) -> jax.
   padded = jnp.pad(x, ((pad, pad), (pad, pad), (0, 0)), mode="edge")
   n_h, n_w = h + 2 * pad, w + 2 * pad
   weights = tap_weights(radius, sigma, max_width)
-  dy, dx = tap_offsets(angle_degrees, max_width)
+  if _is_concrete(angle_degrees, radius):
+    dy, dx = magick_tap_offsets(angle_degrees, kernel_width(radius), max_width)
+  else:
+    dy, dx = tap_offsets(angle_degrees, max_width)
   # Circular correlation with the tap kernel: out[n] = sum_i k_i * padded[n + d_i].  The
   # wrap-around never reaches the centre crop because |d_i| <= pad.
   taps = jnp.zeros((n_h, n_w), jnp.float32).at[dy % n_h, dx % n_w].add(weights)
