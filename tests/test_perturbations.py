@@ -1,0 +1,184 @@
+"""ImageNet-P API: shapes, keys and draws, batching on a padded canvas, difficulty, bad input."""
+import numpy as np
+import pytest
+import scipy.stats
+
+import jax
+import jax.numpy as jnp
+
+import imagenet_cp
+from conftest import photo_256
+from imagenet_cp import perturbations as P
+from imagenet_cp.ops import geometry
+from imagenet_cp.perturbations import blur, noise, weather
+
+
+def test_registry_lists_the_papers_sequences():
+  assert imagenet_cp.PERTURBATIONS == P.PERTURBATIONS
+  assert len(P.TEST_PERTURBATIONS) == 10 and len(P.VALIDATION_PERTURBATIONS) == 4
+  assert set(P.REGISTRY) == set(P.PERTURBATIONS)
+  assert {n: P.num_frames(n) for n in P.PERTURBATIONS} == {
+      n: 41 if n == "translate" else 31 for n in P.PERTURBATIONS}
+
+
+def test_frame_draws_come_from_fold_in():
+  key = jax.random.key(3)
+  normals = P.draw("gaussian_noise", key)
+  assert normals.shape == (30, 224, 224, 3) and normals.dtype == jnp.float32
+  for t in (1, 17, 30):
+    want = jax.random.normal(jax.random.fold_in(key, t), (224, 224, 3))
+    np.testing.assert_array_equal(normals[t - 1], want)
+  layer = P.draw("snow", key)
+  np.testing.assert_array_equal(layer, jax.random.normal(key, (224, 224)))
+
+
+def test_normal_draws_are_standard_and_independent_per_frame():
+  z = np.asarray(P.draw("speckle_noise", jax.random.key(11)), np.float64)
+  n = z[0].size
+  assert abs(z.mean()) < 5 / np.sqrt(z.size)
+  assert abs(z.std() - 1) < 0.005
+  corr = np.corrcoef(z[0].ravel(), z[1].ravel())[0, 1]
+  assert abs(corr) < 5 / np.sqrt(n)
+
+
+def test_poisson_counts_have_the_poisson_distribution():
+  """Shot noise's draw is the output: test the counts' distribution, not pixels."""
+  image = photo_256("coffee")
+  h, w = image.shape[:2]
+  for difficulty, lam in ((1, 300.0), (3, 60.0)):
+    uniforms = P.draw("shot_noise", jax.random.key(5), difficulty)
+    counts = np.asarray(noise.shot_counts(image, h, w, uniforms, difficulty), np.float64)
+    crop = np.asarray(imagenet_cp.preprocess(image), np.float64)
+    rate = np.broadcast_to(crop * lam / 255.0, counts.shape)
+    pos = rate > 0
+    resid = (counts[pos] - rate[pos]) / np.sqrt(rate[pos])
+    assert abs(resid.mean()) < 5 / np.sqrt(resid.size)
+    assert abs(resid.var() - 1) < 0.01
+    assert np.all(counts[~pos] == 0)
+    # One rate in detail: the empirical pmf against scipy's, chi-square.
+    level = int(np.bincount(crop.astype(int).ravel()).argmax())
+    sample = counts[np.broadcast_to(crop == level, counts.shape)].astype(int)
+    mu = lam * level / 255.0
+    ks = np.arange(int(mu - 4 * np.sqrt(mu + 1)), int(mu + 4 * np.sqrt(mu + 1)) + 1)
+    ks = ks[ks >= 0]
+    observed = np.array([(sample == k).sum() for k in ks])
+    expected = scipy.stats.poisson.pmf(ks, mu) * sample.size
+    keep = expected > 5
+    chi2 = (((observed - expected) ** 2 / expected)[keep]).sum()
+    assert chi2 < scipy.stats.chi2.ppf(0.999, keep.sum() - 1), (difficulty, level, chi2)
+
+
+def test_noise_frames_are_drawn_from_the_clean_frame():
+  """Each noisy frame = f(clean crop, its own draw); frame 0 is the clean crop."""
+  image = photo_256("rocket")
+  h, w = image.shape[:2]
+  normals = P.draw("speckle_noise", jax.random.key(2))
+  frames = np.asarray(noise.speckle_noise(image, h, w, normals, 1))
+  np.testing.assert_array_equal(frames[0], imagenet_cp.preprocess(image))
+  # Replacing frame 5's draw changes frame 5 only.
+  other = normals.at[4].set(jax.random.normal(jax.random.key(9), normals.shape[1:]))
+  frames2 = np.asarray(noise.speckle_noise(image, h, w, other, 1))
+  changed = [t for t in range(31) if not np.array_equal(frames[t], frames2[t])]
+  assert changed == [5]
+
+
+def test_spatter_drift_is_np_convolve_same():
+  layer = np.random.default_rng(0).random((12, 5)).astype(np.float32)
+  ours = np.asarray(weather.drift_down(jnp.asarray(layer)))
+  want = np.apply_along_axis(
+      lambda c: np.convolve(c, np.array([0.05, 0.1, 0.15, 0.7]), mode="same"), 0,
+      layer.astype(np.float64))
+  np.testing.assert_allclose(ours, want, atol=1e-6)
+
+
+def test_magick_offsets_at_exact_half_angles():
+  """-60 degrees: i cos(a) = i / 2 exactly; ImageMagick's double arithmetic decides the ceil."""
+  dy, dx = blur.magick_tap_offsets(-60.0, 21)
+  a = np.pi * -60.0 / 180.0
+  px, py = 21 * np.sin(a), 21 * np.cos(a)
+  i = np.arange(21)
+  np.testing.assert_array_equal(dx, np.ceil(i * py / np.hypot(px, py) - 0.5))
+  np.testing.assert_array_equal(dy, np.ceil(i * px / np.hypot(px, py) - 0.5))
+
+
+def test_tv02_affine_matrix_and_centre():
+  """torchvision 0.2.x: centre (w/2 + 0.5, h/2 + 0.5) is a fixed point of every rotation."""
+  w, h = 384, 256
+  m = geometry.tv02_affine_matrix(w, h, 13.0, (0, 0), 0.7, 5.0)
+  cx, cy = w * 0.5 + 0.5, h * 0.5 + 0.5
+  np.testing.assert_allclose([m[0] * cx + m[1] * cy + m[2], m[3] * cx + m[4] * cy + m[5]],
+                             [cx, cy], atol=1e-9)
+  a, s = np.radians(13.0), np.radians(5.0)
+  d = np.cos(a + s) * np.cos(a) + np.sin(a + s) * np.sin(a)
+  np.testing.assert_allclose(
+      [m[0], m[1], m[3], m[4]],
+      np.array([np.cos(a + s), np.sin(a + s), -np.sin(a), np.cos(a)]) / 0.7 / d)
+
+
+def test_batch_matches_single_and_ignores_canvas():
+  """An image's frames do not depend on the canvas size or on its batch-mates."""
+  images = [photo_256("coffee"), photo_256("rocket")]
+  keys = jax.random.split(jax.random.key(1), 2)
+  for name in ("tilt", "snow"):
+    canvas, sizes = P.pad_to_canvas(images)
+    big, big_sizes = P.pad_to_canvas(images[::-1], canvas_hw=(320, 448))
+    batch = np.asarray(P.perturb_batch(canvas, sizes, name, keys))
+    batch_big = np.asarray(P.perturb_batch(big, big_sizes, name, keys[::-1]))
+    for n, image in enumerate(images):
+      single = np.asarray(P.perturb(image, name, keys[n]))
+      np.testing.assert_array_equal(batch[n], single)
+      np.testing.assert_array_equal(batch_big[1 - n], single)
+
+
+def test_difficulty_only_changes_noise_levels():
+  image = photo_256("chelsea")
+  key = jax.random.key(4)
+  np.testing.assert_array_equal(P.perturb(image, "translate", key, 1),
+                                P.perturb(image, "translate", key, 3))
+  d1 = np.asarray(P.perturb(image, "gaussian_noise", key, 1), np.float64)
+  d3 = np.asarray(P.perturb(image, "gaussian_noise", key, 3), np.float64)
+  clean = np.asarray(imagenet_cp.preprocess(image), np.float64)
+  np.testing.assert_array_equal(d1[0], d3[0])
+  spread1, spread3 = np.abs(d1[1:] - clean).mean(), np.abs(d3[1:] - clean).mean()
+  assert 2.0 < spread3 / spread1 < 3.0  # sigma 0.08 / 0.03, less clipping at the bounds
+
+
+def test_geometric_identity_frames_are_the_clean_crop():
+  image = photo_256("astronaut")
+  clean = imagenet_cp.preprocess(image)
+  key = jax.random.key(0)
+  np.testing.assert_array_equal(P.perturb(image, "translate", key)[20], clean)
+  np.testing.assert_array_equal(P.perturb(image, "rotate", key)[15], clean)
+
+
+@pytest.mark.parametrize("image,match", [
+    (np.zeros((224, 224, 3), np.uint8), "already cropped to 224"),
+    (np.zeros((300, 400, 3), np.uint8), "shorter side 256"),
+    (np.zeros((256, 300), np.uint8), r"\[H, W, 3\]"),
+    (np.zeros((256, 300, 3), np.float32), "uint8"),
+])
+def test_bad_image(image, match):
+  with pytest.raises(ValueError, match=match):
+    P.perturb(image, "rotate", jax.random.key(0))
+
+
+@pytest.mark.parametrize("name,difficulty,match", [
+    ("blur", 1, "unknown perturbation"), ("Rotate", 1, "unknown perturbation"),
+    ("rotate", 0, "1..3"), ("rotate", 4, "1..3"), ("rotate", 1.0, "1..3"),
+    ("rotate", True, "1..3")])
+def test_bad_name_or_difficulty(name, difficulty, match):
+  with pytest.raises(ValueError, match=match):
+    P.perturb(photo_256("coffee"), name, jax.random.key(0), difficulty)
+
+
+def test_bad_batch():
+  canvas, sizes = P.pad_to_canvas([photo_256("coffee")])
+  keys = jax.random.split(jax.random.key(0), 1)
+  with pytest.raises(ValueError, match="exceeds the canvas"):
+    P.perturb_batch(canvas, np.array([[256, 900]]), "rotate", keys)
+  with pytest.raises(ValueError, match="one key per image"):
+    P.perturb_batch(canvas, sizes, "rotate", jax.random.split(jax.random.key(0), 2))
+  with pytest.raises(ValueError, match="shorter side 256"):
+    P.perturb_batch(canvas, np.array([[250, 384]]), "rotate", keys)
+  with pytest.raises(ValueError, match="uint8"):
+    P.perturb_batch(canvas.astype(np.float32), sizes, "rotate", keys)
