@@ -128,11 +128,11 @@ class ImageCache:
   """Preprocessed chunks of the source images, in memory or as ``.npz`` files in ``directory``."""
 
   def __init__(self, examples: Iterable[sources.Example], directory: pathlib.Path | None = None,
-               process_index: int = 0, process_count: int = 1):
+               process_index: int = 0, process_count: int = 1, chunk_size: int = CHUNK):
     self._dir = directory
     self._memory: list[Chunk] = []
     self._paths: list[pathlib.Path] = []
-    for index, batch in enumerate(_batched(examples, CHUNK)):
+    for index, batch in enumerate(_batched(examples, chunk_size)):
       if index % process_count != process_index:
         continue
       self._add(index, batch)
@@ -427,6 +427,7 @@ def evaluate(apply_fn: Callable, variables, *,
              bootstrap: int = 1000,
              max_images: int | None = None,
              model_name: str = "user model",
+             chunk_size: int = CHUNK,
              progress: bool = True,
              log: Callable[[str], None] = print) -> dict:
   """Evaluates a classifier on ImageNet-C and ImageNet-P; returns the ``results.json`` dict.
@@ -446,50 +447,50 @@ def evaluate(apply_fn: Callable, variables, *,
     baseline: the normalising model (AlexNet's published numbers by default).
     bootstrap: resamples for the 95% confidence intervals (0 disables them).
     max_images: evaluate only the first N source images.
+    chunk_size: images per preprocessing chunk (the unit split between hosts).
+
+  With several processes (``jax.distributed``), each evaluates its share of the chunks and
+  process 0 holds and writes the complete results.
   """
   tasks = plan(corruptions, severities, perturbations, difficulty)
   opts = Options(seed=seed, release_jpeg=release_jpeg, batch_size=batch_size)
   pid, pcount = jax.process_index(), jax.process_count()
-  examples = _source_examples(source, imagenet_dir, max_images)
-  store = None
-  cache_dir = None
-  if output_dir is not None:
-    cache_dir = pathlib.Path(output_dir) / "cache"
   started = time.time()
-  cache = ImageCache(examples, cache_dir, pid, pcount)
+  cache_dir = pathlib.Path(output_dir) / "cache" if output_dir is not None else None
+  cache = ImageCache(_source_examples(source, imagenet_dir, max_images), cache_dir, pid, pcount,
+                     chunk_size)
   model = Classifier(apply_fn, variables, batch_size)
   opts.batch_size = model.batch_size
-  local_names = [f for chunk in cache for f in chunk.file_names]
   names, labels = _gather_names_labels(cache)
   run_info = {"model": model_name, "source": source, "seed": seed, "release_jpeg": release_jpeg,
               "images": len(names), "file_names_sha256": _file_digest(names)}
-  if output_dir is not None:
-    store = Store(output_dir, run_info)
-  records: dict[Task, dict] = {}
-  todo = []
-  for task in tasks:
-    saved = store.load(task) if store else None
-    if saved is not None:
-      records[task] = saved
-    else:
-      todo.append(task)
-  if len(records):
+  store = Store(output_dir, run_info) if output_dir is not None and pid == 0 else None
+  records = {task: saved for task in tasks if store and (saved := store.load(task)) is not None}
+  todo = _broadcast_todo([task not in records for task in tasks], tasks)
+  if records:
     log(f"resuming: {len(records)} of {len(tasks)} tasks already done in {output_dir}")
-  bar = _progress(todo, len(local_names), progress)
+  bar = _progress(todo, sum(len(c.file_names) for c in cache), progress)
   for task in todo:
     bar.set_description(task.id)
-    local = run_task(task, cache, model, opts, bar.update)
-    records[task] = _gather_records(local, names)
-    if store and pid == 0:
+    records[task] = _gather_records(run_task(task, cache, model, opts, bar.update), names)
+    if store:
       store.save(task, records[task])
       store.write_json("results.json", _results(records, labels, names, tasks, baseline, run_info,
                                                 bootstrap=0, started=started))
   bar.close()
   results = _results(records, labels, names, tasks, baseline, run_info, bootstrap=bootstrap,
                      started=started)
-  if store and pid == 0:
+  if store:
     store.write_json("results.json", results)
   return results
+
+
+def _broadcast_todo(todo_mask: list[bool], tasks: list[Task]) -> list[Task]:
+  """Process 0 decides what is left to do (only it reads the output directory)."""
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+    todo_mask = np.asarray(multihost_utils.broadcast_one_to_all(np.array(todo_mask, np.bool_)))
+  return [t for t, todo in zip(tasks, todo_mask) if todo]
 
 
 def _progress(todo, images, enabled):

@@ -147,6 +147,8 @@ def _init_distributed() -> None:
   kwargs = {k: v for k, v in (("coordinator_address", FLAGS.coordinator_address),
                               ("num_processes", FLAGS.num_processes),
                               ("process_id", FLAGS.process_id)) if v is not None}
+  # CPU processes need gloo for their collectives; GPU/TPU backends ignore this setting.
+  jax.config.update("jax_cpu_collectives_implementation", "gloo")
   jax.distributed.initialize(**kwargs)
 
 

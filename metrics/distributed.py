@@ -1,0 +1,68 @@
+"""Multi-host evaluation: every process evaluates its own share of the images (cache chunks
+round-robin), then per-example records are all-gathered so every process holds the full table.
+
+Records are integers (predictions, flips, summed distances), so the combined figures are exact
+and independent of how the images were split.  Process 0 writes the files.
+
+Set-up: ``python -m metrics.run --distributed [--coordinator_address=HOST:PORT
+--num_processes=N --process_id=I]`` calls ``jax.distributed.initialize`` (on GPU clusters, SLURM
+and TPU VMs the arguments are discovered automatically).  Tested here with two CPU processes on
+127.0.0.1 (gloo collectives); multi-GPU, SLURM and TPU pods are not run here (see launch/).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from jax.experimental import multihost_utils
+
+NAME_BYTES = 256
+
+
+def _allgather_ragged(array: np.ndarray) -> np.ndarray:
+  """Concatenation over processes (process order) of arrays whose first axis may differ."""
+  array = np.asarray(array)
+  counts = np.asarray(multihost_utils.process_allgather(np.int64(array.shape[0])))
+  width = int(counts.max()) if counts.size else 0
+  padded = np.zeros((max(width, 1),) + array.shape[1:], array.dtype)
+  padded[:array.shape[0]] = array
+  gathered = np.asarray(multihost_utils.process_allgather(padded))   # [P, width, ...]
+  return np.concatenate([gathered[p, :int(n)] for p, n in enumerate(counts.ravel())])
+
+
+def _encode_names(names: Sequence[str]) -> np.ndarray:
+  out = np.zeros((len(names), NAME_BYTES), np.uint8)
+  for i, name in enumerate(names):
+    raw = name.encode("utf-8")
+    if len(raw) > NAME_BYTES:
+      raise ValueError(f"file name longer than {NAME_BYTES} bytes: {name!r}")
+    out[i, :len(raw)] = np.frombuffer(raw, np.uint8)
+  return out
+
+
+def _decode_names(encoded: np.ndarray) -> list[str]:
+  return [bytes(row[row != 0]).decode("utf-8") for row in encoded]
+
+
+def gather_names_labels(names: Sequence[str], labels: np.ndarray):
+  """All processes' (file names, labels), in the sources' order (sorted by file name)."""
+  all_names = _decode_names(_allgather_ragged(_encode_names(names)))
+  all_labels = _allgather_ragged(np.asarray(labels, np.int32))
+  order = np.argsort(np.array(all_names), kind="stable")
+  return [all_names[i] for i in order], all_labels[order]
+
+
+def gather_records(local: dict, names: Sequence[str]) -> dict:
+  """One task's per-example records from every process, aligned with ``names`` (global order)."""
+  gathered_names = _decode_names(_allgather_ragged(_encode_names(list(local["file_names"]))))
+  position = {name: i for i, name in enumerate(gathered_names)}
+  order = np.array([position[n] for n in names], np.int64)
+  out = {}
+  for key, value in local.items():
+    if key == "file_names":
+      out[key] = np.array(list(names))
+    elif np.ndim(value) == 0:
+      out[key] = value
+    else:
+      out[key] = _allgather_ragged(value)[order]
+  return out

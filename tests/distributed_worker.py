@@ -1,0 +1,40 @@
+"""One process of a two-process CPU evaluation (tests/test_distributed.py)."""
+import json
+import sys
+
+import jax
+
+
+def tiny_classifier():
+  """A deterministic, cheap classifier: 8x8 average-pooled pixels -> random linear map."""
+  import jax.numpy as jnp
+  w = jax.random.normal(jax.random.key(7), (8 * 8 * 3, 1000))
+
+  def apply_fn(variables, images):
+    n = images.shape[0]
+    pooled = images.reshape(n, 8, 28, 8, 28, 3).mean(axis=(2, 4)).reshape(n, -1)
+    return jnp.dot(pooled, variables["w"], precision=jax.lax.Precision.HIGHEST)
+
+  return apply_fn, {"w": w}
+
+
+EVAL_KWARGS = dict(source="demo", max_images=4, corruptions=("contrast",), severities=(1, 5),
+                   perturbations=("translate", "gaussian_noise"), batch_size=4, bootstrap=0,
+                   progress=False, chunk_size=1)
+
+
+def main(port: int, process_id: int, out_path: str) -> None:
+  jax.config.update("jax_cpu_collectives_implementation", "gloo")
+  jax.distributed.initialize(f"127.0.0.1:{port}", num_processes=2, process_id=process_id,
+                             initialization_timeout=120)
+  from metrics import evaluate
+  apply_fn, variables = tiny_classifier()
+  results = evaluate.evaluate(apply_fn, variables, **EVAL_KWARGS)
+  if process_id == 0:
+    with open(out_path, "w") as f:
+      json.dump(results, f)
+  jax.distributed.shutdown()
+
+
+if __name__ == "__main__":
+  main(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3])
