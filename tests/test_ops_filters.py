@@ -26,6 +26,17 @@ def test_gaussian_filter_matches_scipy_all_modes(mode):
     np.testing.assert_allclose(ours, theirs, atol=2e-6, err_msg=f"{mode} {sigma}")
 
 
+def test_gaussian_filter_long_axis_shifted_sums():
+  """Axes longer than MATRIX_MAX_LENGTH take the padded shifted-sum path (and the switch)."""
+  x = np.random.default_rng(6).random((filters.MATRIX_MAX_LENGTH + 88, 5))
+  for mode in ("nearest", "reflect", "constant"):
+    theirs = ndi.gaussian_filter(x, 2.5, mode=mode)
+    np.testing.assert_allclose(np.asarray(_gauss(x, 2.5, mode, 4.0)), theirs, atol=2e-6)
+  switched = filters.gaussian_filter_switch(x, (1.0, 2.5), 1, mode="reflect")
+  np.testing.assert_allclose(np.asarray(switched), ndi.gaussian_filter(x, 2.5, mode="reflect"),
+                             atol=2e-6)
+
+
 def test_gaussian_filter_matches_skimage_gaussian():
   """The original's ``gaussian(x, sigma, multichannel=True)``: nearest, truncate 4, per channel."""
   x = np.random.default_rng(1).random((224, 224, 3))

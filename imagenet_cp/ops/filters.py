@@ -84,15 +84,25 @@ def _pad_axis(x: jax.Array, r: int, axis: int, mode: str) -> jax.Array:
   return jnp.pad(x, widths, mode=_NUMPY_PAD[mode])
 
 
+# Up to this length an axis is filtered with one exact [n, n] matrix product: on CPU it costs
+# the same for every sigma and beats the shifted sums from radius ~3 on (224 px: 1.8 ms per
+# image and both axes, measured, vs 2.6 ms at sigma 1 and 12 ms at sigma 6).
+MATRIX_MAX_LENGTH = 512
+
+
+def _matmul_axis(x: jax.Array, mat, axis: int) -> jax.Array:
+  out = jnp.tensordot(jnp.asarray(mat, jnp.float32), jnp.moveaxis(x, axis, 0), axes=(1, 0),
+                      precision=HIGHEST)
+  return jnp.moveaxis(out, 0, axis)
+
+
 def _correlate_axis(x: jax.Array, weights: np.ndarray, axis: int, mode: str) -> jax.Array:
   """1-D correlation of float32 ``x`` along ``axis`` with static centred ``weights``."""
   n = x.shape[axis]
   r = (len(weights) - 1) // 2
-  if r >= n:
-    # The border wraps around more than once: one exact [n, n] matrix product.
-    mat = jnp.asarray(axis_matrix(n, weights, mode), jnp.float32)
-    out = jnp.tensordot(mat, jnp.moveaxis(x, axis, 0), axes=(1, 0), precision=HIGHEST)
-    return jnp.moveaxis(out, 0, axis)
+  if r >= n or n <= MATRIX_MAX_LENGTH:
+    # Also exact when the border wraps around more than once (r >= n).
+    return _matmul_axis(x, axis_matrix(n, weights, mode), axis)
   padded = _pad_axis(x, r, axis, mode)
   out = None
   for t, w in enumerate(np.asarray(weights, np.float32)):
@@ -131,10 +141,25 @@ def gaussian_filter(x, sigma: float, *, mode: str = "nearest", truncate: float =
 
 def gaussian_filter_switch(x, sigmas: Sequence[float], index, *, mode: str = "nearest",
                            truncate: float = 4.0) -> jax.Array:
-  """``gaussian_filter(x, sigmas[index])`` for a traced int ``index`` (one branch per sigma)."""
+  """``gaussian_filter(x, sigmas[index])`` for a traced int ``index``.
+
+  Image-sized axes pick one of the stacked [n, n] filter matrices (one program, no branch);
+  longer axes use ``lax.switch`` over one branch per sigma.
+  """
+  if mode not in MODES:
+    raise ValueError(f"unknown border mode {mode!r}; expected one of {MODES}")
+  x = jnp.asarray(x, jnp.float32)
+  index = jnp.clip(index, 0, len(sigmas) - 1)
+  if max(x.shape[:2]) <= MATRIX_MAX_LENGTH:
+    for axis in (0, 1):
+      n = x.shape[axis]
+      stack = np.stack([axis_matrix(n, gaussian_kernel1d(float(s), truncate), mode)
+                        for s in sigmas]).astype(np.float32)
+      x = _matmul_axis(x, jnp.asarray(stack)[index], axis)
+    return x
   branches = [functools.partial(gaussian_filter, sigma=float(s), mode=mode, truncate=truncate)
               for s in sigmas]
-  return jax.lax.switch(jnp.clip(index, 0, len(sigmas) - 1), branches, x)
+  return jax.lax.switch(index, branches, x)
 
 
 def filter2d_reflect101(x, kernel, *, method: str = "auto") -> jax.Array:
