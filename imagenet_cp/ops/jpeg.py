@@ -137,15 +137,20 @@ def upsample_h2v2_fancy(plane):
 
 
 # ------------------------------------------------------------------------------------------------
-# 8x8 integer DCTs (vectorised over all blocks; a 1-D transform runs on a list of 8 arrays)
+# 8x8 integer DCTs
+#
+# Each 1-D pass of libjpeg's islow DCTs is an exact integer linear map followed by one DESCALE
+# (round half up by a right shift) per output: the butterflies only add, subtract and multiply by
+# integer constants.  The passes are therefore integer 8x8 matrices (built here on the host by
+# running the butterflies on unit vectors) applied with int32 dots, then the per-output shift.
 
 
 def _descale(x, n):
-  return (x + (1 << (n - 1))) >> n
+  return (x + (1 << (n - 1))) >> n if n > 0 else x
 
 
-def _fdct_1d(d, final: bool):
-  """One pass of jpeg_fdct_islow on 8 int32 arrays; ``final`` = the column pass."""
+def _fdct_butterfly(d, final: bool):
+  """jpeg_fdct_islow's 1-D pass before its DESCALEs: (8 linear outputs, 8 shifts)."""
   tmp0, tmp7 = d[0] + d[7], d[0] - d[7]
   tmp1, tmp6 = d[1] + d[6], d[1] - d[6]
   tmp2, tmp5 = d[2] + d[5], d[2] - d[5]
@@ -154,15 +159,13 @@ def _fdct_1d(d, final: bool):
   tmp11, tmp12 = tmp1 + tmp2, tmp1 - tmp2
   out = [None] * 8
   shift = CONST_BITS + PASS1_BITS if final else CONST_BITS - PASS1_BITS
-  if final:
-    out[0] = _descale(tmp10 + tmp11, PASS1_BITS)
-    out[4] = _descale(tmp10 - tmp11, PASS1_BITS)
-  else:
-    out[0] = (tmp10 + tmp11) << PASS1_BITS
-    out[4] = (tmp10 - tmp11) << PASS1_BITS
+  if final:  # DESCALE(tmp10 +- tmp11, PASS1_BITS)
+    out[0], out[4] = tmp10 + tmp11, tmp10 - tmp11
+  else:  # (tmp10 +- tmp11) << PASS1_BITS
+    out[0], out[4] = (tmp10 + tmp11) * (1 << PASS1_BITS), (tmp10 - tmp11) * (1 << PASS1_BITS)
   z1 = (tmp12 + tmp13) * FIX_0_541196100
-  out[2] = _descale(z1 + tmp13 * FIX_0_765366865, shift)
-  out[6] = _descale(z1 - tmp12 * FIX_1_847759065, shift)
+  out[2] = z1 + tmp13 * FIX_0_765366865
+  out[6] = z1 - tmp12 * FIX_1_847759065
   z1, z2, z3, z4 = tmp4 + tmp7, tmp5 + tmp6, tmp4 + tmp6, tmp5 + tmp7
   z5 = (z3 + z4) * FIX_1_175875602
   tmp4 = tmp4 * FIX_0_298631336
@@ -173,21 +176,22 @@ def _fdct_1d(d, final: bool):
   z2 = z2 * -FIX_2_562915447
   z3 = z3 * -FIX_1_961570560 + z5
   z4 = z4 * -FIX_0_390180644 + z5
-  out[7] = _descale(tmp4 + z1 + z3, shift)
-  out[5] = _descale(tmp5 + z2 + z4, shift)
-  out[3] = _descale(tmp6 + z2 + z3, shift)
-  out[1] = _descale(tmp7 + z1 + z4, shift)
-  return out
+  out[7] = tmp4 + z1 + z3
+  out[5] = tmp5 + z2 + z4
+  out[3] = tmp6 + z2 + z3
+  out[1] = tmp7 + z1 + z4
+  dc_shift = PASS1_BITS if final else 0
+  return out, [dc_shift, shift, shift, shift, dc_shift, shift, shift, shift]
 
 
-def _idct_1d(d, final: bool):
-  """One pass of jpeg_idct_islow on 8 int32 arrays; ``final`` = the row pass (to samples)."""
+def _idct_butterfly(d, final: bool):
+  """jpeg_idct_islow's 1-D pass before its DESCALEs: (8 linear outputs, 8 shifts)."""
   z2, z3 = d[2], d[6]
   z1 = (z2 + z3) * FIX_0_541196100
   tmp2 = z1 - z3 * FIX_1_847759065
   tmp3 = z1 + z2 * FIX_0_765366865
-  tmp0 = (d[0] + d[4]) << CONST_BITS
-  tmp1 = (d[0] - d[4]) << CONST_BITS
+  tmp0 = (d[0] + d[4]) * (1 << CONST_BITS)
+  tmp1 = (d[0] - d[4]) * (1 << CONST_BITS)
   tmp10, tmp13 = tmp0 + tmp3, tmp0 - tmp3
   tmp11, tmp12 = tmp1 + tmp2, tmp1 - tmp2
   tmp0, tmp1, tmp2, tmp3 = d[7], d[5], d[3], d[1]
@@ -206,34 +210,56 @@ def _idct_1d(d, final: bool):
   tmp2 = tmp2 + z2 + z3
   tmp3 = tmp3 + z1 + z4
   shift = CONST_BITS + PASS1_BITS + 3 if final else CONST_BITS - PASS1_BITS
-  return [_descale(v, shift) for v in (
-      tmp10 + tmp3, tmp11 + tmp2, tmp12 + tmp1, tmp13 + tmp0,
-      tmp13 - tmp0, tmp12 - tmp1, tmp11 - tmp2, tmp10 - tmp3)]
+  out = [tmp10 + tmp3, tmp11 + tmp2, tmp12 + tmp1, tmp13 + tmp0,
+         tmp13 - tmp0, tmp12 - tmp1, tmp11 - tmp2, tmp10 - tmp3]
+  return out, [shift] * 8
 
 
-def _separable(blocks, one_d):
-  """Applies ``one_d(list, final)`` to the rows (axis -1) of 8x8 blocks, then to the columns."""
-  rows = one_d([blocks[..., i] for i in range(8)], False)
-  blocks = jnp.stack(rows, axis=-1)
-  cols = one_d([blocks[..., i, :] for i in range(8)], True)
-  return jnp.stack(cols, axis=-2)
+def _pass_matrix(butterfly, final: bool) -> tuple[np.ndarray, np.ndarray]:
+  """(int32 [8 out, 8 in] matrix, int32 [8] shifts) of one 1-D pass."""
+  eye = np.eye(8, dtype=np.int64)
+  out, shifts = butterfly([eye[i] for i in range(8)], final)
+  mat = np.stack(out)  # out[k][n] = coefficient of input n in output k
+  assert np.abs(mat).max() < 2**31
+  return mat.astype(np.int32), np.asarray(shifts, np.int32)
+
+
+FDCT_ROWS = _pass_matrix(_fdct_butterfly, False)
+FDCT_COLS = _pass_matrix(_fdct_butterfly, True)
+IDCT_COLS = _pass_matrix(_idct_butterfly, False)
+IDCT_ROWS = _pass_matrix(_idct_butterfly, True)
+
+
+def _apply_pass(blocks, mat_shift, axis: int):
+  """One 1-D pass along ``axis`` (-1 rows, -2 columns) of int32 [..., 8, 8] blocks."""
+  mat, shifts = (jnp.asarray(a) for a in mat_shift)
+  if axis == -1:
+    y = jnp.einsum("...rc,kc->...rk", blocks, mat, precision=jax.lax.Precision.HIGHEST,
+                   preferred_element_type=jnp.int32)
+    sh = shifts[None, :]
+  else:
+    y = jnp.einsum("...rc,kr->...kc", blocks, mat, precision=jax.lax.Precision.HIGHEST,
+                   preferred_element_type=jnp.int32)
+    sh = shifts[:, None]
+  half = jnp.where(sh > 0, jnp.left_shift(1, jnp.maximum(sh - 1, 0)), 0)
+  return jnp.right_shift(y + half, sh)
 
 
 def fdct_islow(blocks):
-  """jpeg_fdct_islow: int32 [..., 8, 8] level-shifted samples -> int32 8x-scaled DCT."""
-  return _separable(blocks, _fdct_1d)
+  """jpeg_fdct_islow: int32 [..., 8, 8] level-shifted samples -> int32 8x-scaled DCT.
+
+  Row pass first, then the column pass.
+  """
+  return _apply_pass(_apply_pass(blocks, FDCT_ROWS, -1), FDCT_COLS, -2)
 
 
 def idct_islow(coefs):
-  """jpeg_idct_islow: dequantised int32 [..., 8, 8] -> uint8-range int32 samples [..., 8, 8].
+  """jpeg_idct_islow: dequantised int32 [..., 8, 8] -> int32 samples 0..255 [..., 8, 8].
 
   Column pass first (into the workspace), then the row pass; the result is
-  range_limit[(x + 128)] with x wrapped to 10 bits (libjpeg's ``& RANGE_MASK``).
+  range_limit[x + 128] with x wrapped to 10 bits (libjpeg's ``& RANGE_MASK``).
   """
-  cols = _idct_1d([coefs[..., i, :] for i in range(8)], False)
-  ws = jnp.stack(cols, axis=-2)
-  rows = _idct_1d([ws[..., i] for i in range(8)], True)
-  x = jnp.stack(rows, axis=-1)
+  x = _apply_pass(_apply_pass(coefs, IDCT_COLS, -2), IDCT_ROWS, -1)
   x = ((x + 512) & 1023) - 512
   return jnp.clip(x + 128, 0, 255)
 
