@@ -196,6 +196,15 @@ class Classifier:
     self._parallel = DataParallel(
         lambda v, pixels: apply_fn(v, pixels.astype(jnp.float32) / 255.0), variables, batch_size)
     self.batch_size = self._parallel.batch_size
+    self.devices = len(self._parallel.mesh.devices.ravel())
+    self._sharding = jax.sharding.NamedSharding(
+        self._parallel.mesh, jax.sharding.PartitionSpec(self._parallel.mesh.axis_names[0]))
+
+  def shard(self, array):
+    """Splits a batch over the devices (so corruptions run data-parallel too)."""
+    if array.shape[0] % self.devices:
+      return array
+    return jax.device_put(array, self._sharding)
 
   def logits(self, pixels: jax.Array) -> jax.Array:
     """uint8 pixels [N, 224, 224, 3], any N -> float logits [N, C] (on device)."""
@@ -255,13 +264,14 @@ class Options:
   video_batch: int = 4
 
 
-def _image_batch(task: Task, chunk: Chunk, start: int, opts: Options, n: int):
+def _image_batch(task: Task, chunk: Chunk, start: int, opts: Options, n: int, model: Classifier):
   """uint8 [n_padded, 224, 224, 3] of a clean or corrupted batch (n real, padded to batch)."""
-  crops = jnp.asarray(_pad(chunk.crops[start:start + n], opts.batch_size))
+  crops = model.shard(_pad(chunk.crops[start:start + n], opts.batch_size))
   if task.kind == "clean":
     return crops
   names = chunk.file_names[start:start + n]
-  keys = _pad_keys(imagenet_cp.example_keys(opts.seed, task.name, task.level, names), opts.batch_size)
+  keys = model.shard(_pad_keys(imagenet_cp.example_keys(opts.seed, task.name, task.level, names),
+                               opts.batch_size))
   images = imagenet_cp.corrupt(crops, task.name, task.level, keys)
   return imagenet_cp.release_jpeg(images) if opts.release_jpeg else images
 
@@ -270,7 +280,7 @@ def _run_images(task: Task, chunk: Chunk, model: Classifier, opts: Options, tick
   predictions = []
   for start in range(0, len(chunk.file_names), opts.batch_size):
     n = min(opts.batch_size, len(chunk.file_names) - start)
-    pred, nan = _predictions(model.logits(_image_batch(task, chunk, start, opts, n)))
+    pred, nan = _predictions(model.logits(_image_batch(task, chunk, start, opts, n, model)))
     _raise_if_nan(nan, task, chunk.file_names[start:start + n])
     predictions.append(np.asarray(pred)[:n])
     tick(n)
@@ -285,9 +295,10 @@ def _run_videos(task: Task, chunk: Chunk, model: Classifier, opts: Options, tick
   for start in range(0, len(chunk.file_names), opts.video_batch):
     n = min(opts.video_batch, len(chunk.file_names) - start)
     names = chunk.file_names[start:start + n]
-    keys = _pad_keys(imagenet_cp.example_keys(opts.seed, task.name, level, names), opts.video_batch)
-    canvas = jnp.asarray(_pad(chunk.canvas[start:start + n], opts.video_batch))
-    sizes = jnp.asarray(_pad(chunk.sizes[start:start + n], opts.video_batch))
+    keys = model.shard(_pad_keys(imagenet_cp.example_keys(opts.seed, task.name, level, names),
+                                 opts.video_batch))
+    canvas = model.shard(_pad(chunk.canvas[start:start + n], opts.video_batch))
+    sizes = model.shard(_pad(chunk.sizes[start:start + n], opts.video_batch))
     frames = _perturbations.perturb_batch(canvas, sizes, task.name, keys, task.level)
     logits = model.logits(frames.reshape((-1,) + frames.shape[2:]))
     f, d, nan = _video_records(logits.reshape(frames.shape[:2] + logits.shape[-1:]),
@@ -461,6 +472,7 @@ def evaluate(apply_fn: Callable, variables, *,
                      chunk_size)
   model = Classifier(apply_fn, variables, batch_size)
   opts.batch_size = model.batch_size
+  opts.video_batch = max(opts.video_batch // model.devices, 1) * model.devices
   names, labels = _gather_names_labels(cache)
   run_info = {"model": model_name, "source": source, "seed": seed, "release_jpeg": release_jpeg,
               "images": len(names), "file_names_sha256": _file_digest(names)}
