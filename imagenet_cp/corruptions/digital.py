@@ -99,24 +99,36 @@ def saturate(image, draws, severity):
 
 PIXELATE = (0.6, 0.5, 0.4, 0.3, 0.25)
 PIXELATE_SIZES = tuple(int(SIZE * c) for c in PIXELATE)  # 134, 112, 89, 67, 56
-_DOWN = resize.stacked_box_coefficients([(SIZE, n) for n in PIXELATE_SIZES])
-_UP = resize.stacked_box_coefficients([(n, SIZE) for n in PIXELATE_SIZES])
+
+
+def _pixelate_tables() -> tuple[np.ndarray, np.ndarray]:
+  """int32 [5 severities, 4 passes, 224, k] weights and [5, 4, 224] first taps.
+
+  Passes: width 224 -> n, height 224 -> n, width n -> 224, height n -> 224 (Pillow resizes
+  horizontally first), each padded to the 224 canvas.
+  """
+  weights, first = [], []
+  for n in PIXELATE_SIZES:
+    w, f = resize.stacked_box_coefficients([(SIZE, n), (SIZE, n), (n, SIZE), (n, SIZE)])
+    weights.append(w)
+    first.append(f)
+  k = max(w.shape[-1] for w in weights)
+  weights = [np.pad(w, ((0, 0), (0, 0), (0, k - w.shape[-1]))) for w in weights]
+  return np.stack(weights), np.stack(first)
+
+
+_PIXELATE_TABLES = _pixelate_tables()
 
 
 def pixelate(image, draws, severity):
   """PIL ``resize((n, n), BOX)`` then ``resize((224, 224), BOX)``, n = int(224 c), bit-exact.
 
-  The small image lives in a 134 x 134 canvas (the largest n); the coefficient tables of the
-  severity read only its top-left n x n.
+  Four Pillow passes on the 224 canvas (the small image is its top-left n x n corner).
   """
   del draws
   i = jnp.asarray(severity, jnp.int32) - 1
-  down_w, down_first = jnp.asarray(_DOWN[0])[i], jnp.asarray(_DOWN[1])[i]
-  up_w, up_first = jnp.asarray(_UP[0])[i], jnp.asarray(_UP[1])[i]
-  x = resize.resample_axis(image, down_w, down_first, axis=1)
-  x = resize.resample_axis(x, down_w, down_first, axis=0)
-  x = resize.resample_axis(x, up_w, up_first, axis=1)
-  return resize.resample_axis(x, up_w, up_first, axis=0)
+  weights, first = (jnp.asarray(t)[i] for t in _PIXELATE_TABLES)
+  return resize.box_resize_chain(image, weights, first)
 
 
 # ------------------------------------------------------------------------------------------------
