@@ -24,6 +24,7 @@ import shutil
 import uuid
 from typing import Callable, Iterator, Sequence
 
+from absl import logging
 import numpy as np
 from PIL import Image
 
@@ -181,7 +182,7 @@ class CropCache:
   def exists(self) -> bool:
     return (self.directory / "index.npz").is_file() and (self.directory / "pixels.u8").is_file()
 
-  def build(self, items: Sequence[Item], kind: str, log: Callable[[str], None] = print) -> None:
+  def build(self, items: Sequence[Item], kind: str, log: Callable[[str], None] | None = logging.info) -> None:
     """Decodes every item once and writes the crops (atomic: temp dir, then rename)."""
     if self.exists():
       return
@@ -210,7 +211,7 @@ class CropCache:
 
   def _load(self):
     if self._index is None:
-      with np.load(self.directory / "index.npz") as index:
+      with open(self.directory / "index.npz", "rb") as f, np.load(f) as index:
         self._index = {k: index[k] for k in index.files}
       self._pixels = np.memmap(self.directory / "pixels.u8", dtype=np.uint8, mode="r")
     return self._index, self._pixels
@@ -238,15 +239,15 @@ class PixelSource:
 
 
 def pixel_source(items: Sequence[Item], kind: str, source: str, data_dir,
-                 log: Callable[[str], None] = print) -> PixelSource:
+                 log: Callable[[str], None] | None = logging.info) -> PixelSource:
   """Builds (once) and returns the crop cache for an ImageNet source; the demo is decoded directly."""
   root = cache_root(data_dir) if source == SOURCE_IMAGENET else None
   if root is None:
     return PixelSource(kind)
   cache = CropCache.for_items(root, items, kind)
-  if not cache.exists():
+  if not cache.exists() and log:
     log(f"decoding {len(items)} images once into the crop cache {cache.directory}")
-    cache.build(items, kind, log=log)
+  cache.build(items, kind, log=log)
   return PixelSource(kind, cache)
 
 
@@ -349,8 +350,13 @@ def generate(task, items: Sequence[Item], pixels: PixelSource, use_beam: bool):
     beam = tfds.core.lazy_imports.apache_beam
     return (beam.Create(chunks)
             | "Redistribute" >> beam.Reshuffle()
-            | "Generate" >> beam.FlatMap(task, pixels=pixels))
+            | "Generate" >> beam.FlatMap(run_chunk, task=task, pixels=pixels))
   return _iterate(task, chunks, pixels)
+
+
+def run_chunk(chunk: Sequence[Item], task, pixels: PixelSource) -> list[tuple[str, dict]]:
+  """One chunk's examples (what a Beam worker runs)."""
+  return task(chunk, pixels)
 
 
 def _iterate(task, chunks: Sequence[Sequence[Item]], pixels: PixelSource) -> Iterator[tuple[str, dict]]:
