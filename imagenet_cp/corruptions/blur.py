@@ -143,17 +143,41 @@ def zoom_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
   return lo, frac, mask, mask.sum(axis=1)
 
 
+def _rows(x, lo, frac) -> jax.Array:
+  """Two-tap resampling of axis 0 (whole rows: contiguous gathers)."""
+  a = jnp.take(x, lo, axis=0)
+  b = jnp.take(x, jnp.minimum(lo + 1, x.shape[0] - 1), axis=0)
+  return a + frac[:, None, None] * (b - a)
+
+
+def _zoom_blur_branch(s: int):
+  """zoom_blur at severity s + 1 with its static tables (constant gather indices)."""
+  lo, frac, _, count = (np.asarray(t)[s] for t in zoom_tables())
+
+  def blur_one(x):
+    out_t = jnp.zeros_like(x)
+    for j in range(int(count)):
+      once = jnp.swapaxes(_rows(x, lo[j], frac[j]), 0, 1)
+      out_t = out_t + _rows(once, lo[j], frac[j])
+    out = jnp.swapaxes(out_t, 0, 1)
+    return jnp.clip((x + out) / np.float32(count + 1.0), 0.0, 1.0) * 255.0
+
+  return blur_one
+
+
 def zoom_blur_apply(image, draws, severity) -> jax.Array:
-  """``x = float32(x01)``; ``(x + sum_z clipped_zoom(x, z)) / (len(zs) + 1)``; clip, * 255."""
+  """``x = float32(x01)``; ``(x + sum_z clipped_zoom(x, z)) / (len(zs) + 1)``; clip, * 255.
+
+  ``clipped_zoom(x) = R x R^T`` with the same two-tap R on both axes, so each zoom is a row
+  resampling, a transpose and another row resampling, summed transposed (one transpose back at
+  the end).  Severity picks one of five branches with static tables: gathers with constant
+  indices run ~6x faster on CPU than table rows picked by a traced index (measured 1.9 vs
+  10.9 ms per image), for one more second of compile time.
+  """
   del draws
-  lo, frac, mask, count = (jnp.asarray(t)[jnp.asarray(severity) - 1] for t in zoom_tables())
-  x = (image.astype(jnp.float32) / 255.0)
-
-  def add_zoom(j, out):
-    return out + mask[j] * zoom.resample_axes(x, lo[j], frac[j])
-
-  out = jax.lax.fori_loop(0, MAX_ZOOMS, add_zoom, jnp.zeros_like(x))
-  return _to_uint8(jnp.clip((x + out) / (count + 1.0), 0.0, 1.0) * 255.0)
+  x = image.astype(jnp.float32) / 255.0
+  branches = [_zoom_blur_branch(s) for s in range(5)]
+  return _to_uint8(jax.lax.switch(jnp.asarray(severity) - 1, branches, x))
 
 
 # --- gaussian_blur ------------------------------------------------------------------------------
