@@ -17,7 +17,7 @@ import numpy as np
 
 from imagenet_cp import assets
 from imagenet_cp.corruptions.base import Corruption
-from imagenet_cp.ops import color, filters, motion_blur, plasma, zoom
+from imagenet_cp.ops import color, motion_blur, plasma, zoom
 from imagenet_cp.ops import spatter as spatter_ops
 
 SIZE = 224
@@ -204,8 +204,8 @@ def spatter_liquid(z: jax.Array, severity) -> jax.Array:
   below the threshold set to 0: float32 [224, 224]."""
   loc, scale, _, threshold, _, _ = _pick(SPATTER, severity)
   sigmas = [float(row[2]) for row in SPATTER]
-  liquid = filters.gaussian_filter_switch(
-      loc + scale * z, sigmas, jnp.asarray(severity, jnp.int32) - 1, mode="nearest")
+  liquid = spatter_ops.gaussian_nearest_switch(
+      loc + scale * z, sigmas, jnp.asarray(severity, jnp.int32) - 1)
   return jnp.where(liquid < threshold, jnp.float32(0), liquid)
 
 
@@ -216,7 +216,7 @@ def _spatter_water(x01, liquid, severity):
 def _spatter_mud(x01, liquid, severity):
   """``m = gaussian((liquid > c3).astype(float32), 1.5); m[m < 0.8] = 0``, then mud."""
   threshold = _pick(SPATTER, severity)[3]
-  m = filters.gaussian_filter((liquid > threshold).astype(jnp.float32), MUD_SIGMA, mode="nearest")
+  m = spatter_ops.gaussian_nearest((liquid > threshold).astype(jnp.float32), MUD_SIGMA)
   m = jnp.where(m < 0.8, jnp.float32(0), m)
   return spatter_ops.render_mud(x01, m)
 

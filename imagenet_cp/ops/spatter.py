@@ -37,11 +37,6 @@ _TG22 = int(0.4142135623730950488016887242097 * (1 << _CANNY_SHIFT) + 0.5)
 # cv2.distanceTransform(DIST_L2, maskSize=5): chamfer weights (1, 1.4, 2.1969) for axial,
 # diagonal and knight moves.  OpenCV 5 sweeps them in float32 (no fixed point).
 _W_AXIAL, _W_DIAG, _W_KNIGHT = (float(np.float32(w)) for w in (1.0, 1.4, 2.1969))
-_CHAMFER_5x5 = tuple(
-    [(dr, dc, _W_AXIAL) for dr, dc in ((0, 1), (0, -1), (1, 0), (-1, 0))]
-    + [(dr, dc, _W_DIAG) for dr, dc in ((1, 1), (1, -1), (-1, 1), (-1, -1))]
-    + [(dr, dc, _W_KNIGHT) for dr, dc in ((1, 2), (1, -2), (-1, 2), (-1, -2),
-                                          (2, 1), (2, -1), (-2, 1), (-2, -1))])
 # Distances are 0 or float32 values >= 1, hence exact multiples of 2**-23.
 _DIST_FRAC_BITS = 23
 
@@ -58,15 +53,12 @@ def _shift(x: jax.Array, dr: int, dc: int, fill) -> jax.Array:
   return jax.lax.slice(padded, (p + dr, p + dc), (p + dr + h, p + dc + w))
 
 
-def _pad_index(n: int, r: int, mode: str) -> np.ndarray:
-  return filters.border_index(np.arange(-r, n + r), n, mode)
+_NUMPY_PAD = {"nearest": "edge", "mirror": "reflect"}  # numpy 'reflect' = BORDER_REFLECT_101
 
 
 def _pad(x: jax.Array, r: int, mode: str) -> jax.Array:
-  """Pads the two leading axes by ``r`` with a SciPy border mode ('nearest', 'mirror', ...)."""
-  h, w = x.shape[:2]
-  x = jnp.take(x, _pad_index(h, r, mode), axis=0)
-  return jnp.take(x, _pad_index(w, r, mode), axis=1)
+  """Pads the two leading axes by ``r``: 'nearest' (replicate) or 'mirror' (reflect-101)."""
+  return jnp.pad(x, ((r, r), (r, r)) + ((0, 0),) * (x.ndim - 2), mode=_NUMPY_PAD[mode])
 
 
 def _correlate3x3_int(x: jax.Array, kernel: np.ndarray, mode: str) -> jax.Array:
@@ -79,6 +71,37 @@ def _correlate3x3_int(x: jax.Array, kernel: np.ndarray, mode: str) -> jax.Array:
       if kernel[i, j]:
         out = out + int(kernel[i, j]) * p[i:i + h, j:j + w]
   return out
+
+
+def _box3_sum_int(x: jax.Array) -> jax.Array:
+  """Exact 3x3 box sum of int32 ``x`` [H, W] with BORDER_REFLECT_101 (separable)."""
+  h, w = x.shape
+  p = _pad(x, 1, "mirror")
+  rows = p[:, :w] + p[:, 1:w + 1] + p[:, 2:]
+  return rows[:h] + rows[1:h + 1] + rows[2:]
+
+
+def gaussian_nearest(x: jax.Array, sigma: float, truncate: float = 4.0) -> jax.Array:
+  """``skimage.filters.gaussian(x, sigma)`` of a float [H, W] field (scipy mode 'nearest').
+
+  The same kernel as ``imagenet_cp.ops.filters.gaussian_filter`` (SciPy's, built in float64),
+  applied with an edge pad and shifted slices (float32 sums), which XLA on CPU runs about ten
+  times faster than a gather-based border.  Needs ``radius < min(H, W)``.
+  """
+  weights = filters.gaussian_kernel1d(float(sigma), truncate).astype(np.float32)
+  r = (len(weights) - 1) // 2
+  h, w = x.shape
+  if r >= min(h, w):
+    return filters.gaussian_filter(x, sigma, mode="nearest", truncate=truncate)
+  p = jnp.pad(jnp.asarray(x, jnp.float32), r, mode="edge")
+  rows = sum(wt * p[:, i:i + w] for i, wt in enumerate(weights))
+  return sum(wt * rows[i:i + h] for i, wt in enumerate(weights))
+
+
+def gaussian_nearest_switch(x: jax.Array, sigmas, index) -> jax.Array:
+  """``gaussian_nearest(x, sigmas[index])`` for a traced ``index`` (one branch per sigma)."""
+  branches = [lambda v, s=float(s): gaussian_nearest(v, s) for s in sigmas]
+  return jax.lax.switch(jnp.clip(index, 0, len(sigmas) - 1), branches, x)
 
 
 def sobel3(image_u8: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -117,15 +140,11 @@ def canny_candidates(image_u8: jax.Array, low: float, high: float):
 
 
 def _dilate8(x: jax.Array) -> jax.Array:
-  """Boolean 3x3 dilation (8-neighbourhood), False outside."""
+  """Boolean 3x3 dilation (8-neighbourhood), False outside; separable (rows, then columns)."""
   p = jnp.pad(x, 1)
   h, w = x.shape
-  out = x
-  for i in range(3):
-    for j in range(3):
-      if (i, j) != (1, 1):
-        out = out | p[i:i + h, j:j + w]
-  return out
+  rows = p[:, :w] | p[:, 1:w + 1] | p[:, 2:]
+  return rows[:h] | rows[1:h + 1] | rows[2:]
 
 
 def hysteresis(weak: jax.Array, strong: jax.Array, steps_per_check: int = 4) -> jax.Array:
@@ -155,26 +174,41 @@ def canny(image_u8: jax.Array, low: float = 50, high: float = 150) -> jax.Array:
   return jnp.where(hysteresis(weak, strong), jnp.uint8(255), jnp.uint8(0))
 
 
+def _chamfer_relax(d: jax.Array, big) -> jax.Array:
+  """One parallel relaxation ``d(p) = min(d(p), min_q fl32(d(q) + w(p, q)))`` of the 5x5 mask.
+
+  ``fl32(x + w)`` is monotone in x, so the minimum over the moves of one weight is taken before
+  the single addition: the same float32 values as adding per move.
+  """
+  h, w = d.shape
+  p = jnp.pad(d, 2, constant_values=big)
+  c1 = jnp.minimum(p[:, 1:w + 1], p[:, 3:w + 3])  # columns c -+ 1, all padded rows
+  c2 = jnp.minimum(p[:, 0:w], p[:, 4:w + 4])      # columns c -+ 2
+  c0 = p[:, 2:w + 2]
+  row = lambda a, k: a[2 + k:2 + k + h]  # noqa: E731  (rows r + k)
+  axial = jnp.minimum(jnp.minimum(row(c0, -1), row(c0, 1)), row(c1, 0))
+  diagonal = jnp.minimum(row(c1, -1), row(c1, 1))
+  knight = jnp.minimum(jnp.minimum(row(c2, -1), row(c2, 1)), jnp.minimum(row(c1, -2), row(c1, 2)))
+  best = jnp.minimum(axial + jnp.float32(_W_AXIAL), diagonal + jnp.float32(_W_DIAG))
+  best = jnp.minimum(best, knight + jnp.float32(_W_KNIGHT))
+  return jnp.minimum(jnp.minimum(d, best), big)
+
+
 def chamfer_distance(zero: jax.Array, cap: float = 20.0) -> jax.Array:
   """``min(cv2.distanceTransform(src, DIST_L2, 5), cap)``: float32 [H, W].
 
-  ``zero`` is bool [H, W], True where ``src == 0``.  OpenCV sweeps the 5x5 chamfer mask forward
-  and backward in float32; the result is the fixed point of ``d(p) = min_q fl32(d(q) + w(p, q))``
-  (pixels outside the image are never zero).  Every move costs >= 1, so any distance <= ``cap``
-  comes from a path of at most ``ceil(cap)`` moves, and that many rounds of parallel relaxation
-  (the same float32 additions) give every distance <= cap exactly; larger ones stay > cap, so the
-  truncation is exact too.
+  ``zero`` is bool [H, W], True where ``src == 0``.  OpenCV sweeps the 5x5 chamfer mask
+  (weights 1, 1.4, 2.1969 for axial, diagonal and knight moves) forward and backward in float32;
+  the result is the fixed point of ``d(p) = min_q fl32(d(q) + w(p, q))`` (pixels outside the image
+  are never zero).  Every move costs >= 1, so any distance <= ``cap`` comes from a path of at
+  most ``ceil(cap)`` moves: that many rounds of parallel relaxation (the same float32 additions)
+  give every distance <= cap exactly, and larger ones stay > cap, so the truncation is exact too.
   """
   big = jnp.float32(cap + 8.0)  # anything > cap
   d0 = jnp.where(zero, jnp.float32(0), big)
-
-  def relax(_, d):
-    best = d
-    for dr, dc, w in _CHAMFER_5x5:
-      best = jnp.minimum(best, _shift(d, dr, dc, big) + jnp.float32(w))
-    return jnp.minimum(best, big)
-
-  d = jax.lax.fori_loop(0, int(np.ceil(cap)), relax, d0)
+  # A fixed number of rounds: an early exit would rarely help (open areas keep the frontier
+  # moving for all ceil(cap) rounds) and costs a reduction per round.
+  d = jax.lax.fori_loop(0, int(np.ceil(cap)), lambda _, d: _chamfer_relax(d, big), d0)
   return jnp.minimum(d, jnp.float32(cap))
 
 
@@ -198,7 +232,7 @@ def blur3_trunc_u8(dist: jax.Array, cap: int = 20) -> jax.Array:
   integer.  BORDER_REFLECT_101.
   """
   fixed = jnp.round(dist * jnp.float32(2**_DIST_FRAC_BITS)).astype(jnp.int32)
-  total = _correlate3x3_int(fixed, np.ones((3, 3), np.int32), "mirror")
+  total = _box3_sum_int(fixed)
   unit = 9 << _DIST_FRAC_BITS
   q, r = total // unit, total % unit
   margin = jnp.asarray(_round_up_margin(cap), jnp.int32)[q + 1]
@@ -237,7 +271,7 @@ def filter2d_u8(image_u8: jax.Array, kernel: np.ndarray) -> jax.Array:
 
 def box_blur3_u8(image_u8: jax.Array) -> jax.Array:
   """``cv2.blur(img_u8, (3, 3))``: the rounded mean (BORDER_REFLECT_101), uint8."""
-  total = _correlate3x3_int(image_u8.astype(jnp.int32), np.ones((3, 3), np.int32), "mirror")
+  total = _box3_sum_int(image_u8.astype(jnp.int32))
   # total / 9 is never k + 1/2, so rounding half-up in integers equals OpenCV's cvRound.
   return ((total * 2 + 9) // 18).astype(jnp.uint8)
 
