@@ -21,6 +21,7 @@ import json
 import os
 import pathlib
 import shutil
+import tarfile
 import uuid
 from typing import Callable, Iterator, Sequence
 
@@ -78,6 +79,8 @@ def list_items(source: str, manual_dir=None) -> list[Item]:
             for i, ex in enumerate(sources.demo_examples())]
   if source != SOURCE_IMAGENET:
     raise ValueError(f"unknown source {source!r}; expected {SOURCE_IMAGENET!r} or {SOURCE_DEMO!r}")
+  if manual_dir is not None and "://" in os.fspath(manual_dir):
+    return _remote_tar_items(os.fspath(manual_dir))
   path = sources.locate_imagenet_val(manual_dir)
   if path.is_file():
     members = sources.scan_val_tar(path)
@@ -86,6 +89,29 @@ def list_items(source: str, manual_dir=None) -> list[Item]:
   files = sorted(sources._iter_folder_files(path), key=lambda p: p.name)  # pylint: disable=protected-access
   return [Item(i, f.name, sources.validation_label(f.name), ("file", str(f)))
           for i, f in enumerate(files)]
+
+
+def _remote_tar_items(manual_dir: str) -> list[Item]:
+  """Items of ``<manual_dir>/ILSVRC2012_img_val.tar`` on a remote filesystem (gs://, s3://).
+
+  For Beam runners: the driver reads the tar's headers through etils.epath (one ranged read per
+  member) and workers seek to their members, so nothing is downloaded or extracted in full.
+  """
+  path = _open(manual_dir)
+  if path.name != sources.VAL_TAR:
+    path = path / sources.VAL_TAR
+  if not path.exists():
+    raise sources.SourceError(f"{path} not found.\n" + sources.MANUAL_DOWNLOAD_INSTRUCTIONS)
+  try:
+    with path.open("rb") as f, tarfile.open(fileobj=f, mode="r:") as tar:
+      members = [m for m in tar.getmembers()
+                 if m.isfile() and sources._VAL_NAME.match(os.path.basename(m.name))]  # pylint: disable=protected-access
+  except (tarfile.TarError, EOFError, OSError) as err:
+    raise sources.SourceError(f"{path} is not a readable tar ({err}); download "
+                              f"{sources.VAL_TAR} again") from err
+  members.sort(key=lambda m: os.path.basename(m.name))
+  return [Item(i, os.path.basename(m.name), sources.validation_label(m.name),
+               ("tar", os.fspath(path), m.offset_data, m.size)) for i, m in enumerate(members)]
 
 
 def read_bytes(item: Item) -> bytes:
