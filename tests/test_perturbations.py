@@ -10,7 +10,7 @@ import imagenet_cp
 from conftest import photo_256
 from imagenet_cp import perturbations as P
 from imagenet_cp.ops import geometry
-from imagenet_cp.perturbations import blur, noise, weather
+from imagenet_cp.perturbations import blur, geometric, noise, weather
 
 
 def test_registry_lists_the_papers_sequences():
@@ -149,6 +149,16 @@ def test_geometric_identity_frames_are_the_clean_crop():
   key = jax.random.key(0)
   np.testing.assert_array_equal(P.perturb(image, "translate", key)[20], clean)
   np.testing.assert_array_equal(P.perturb(image, "rotate", key)[15], clean)
+
+
+def test_translate_windows_equal_pil_nearest_affine():
+  """The fast path of translate equals the general PIL NEAREST sampler on the same frames."""
+  image = photo_256("rocket")
+  h, w = image.shape[:2]
+  fast = geometric.translate(jnp.asarray(image), h, w, (), 1)
+  general = geometric.affine_sequence(jnp.asarray(image), h, w, geometric.TRANSLATE_PARAMS,
+                                      bilinear=False)
+  np.testing.assert_array_equal(fast, general)
 
 
 @pytest.mark.parametrize("image,match", [

@@ -51,9 +51,22 @@ TILT_DEGREES = tuple(float(i - 15) for i in range(NUM_FRAMES))
 
 
 def translate(canvas, height, width, draws, difficulty) -> jax.Array:
-  """Horizontal shifts -20..+20 px, nearest neighbour: uint8 [41, 224, 224, 3]."""
+  """Horizontal shifts -20..+20 px, nearest neighbour: uint8 [41, 224, 224, 3].
+
+  With scale 1 and an integer shift, PIL's NEAREST AFFINE reads pixel ``x - tx`` exactly
+  (``floor(x + 0.5 - tx)``), black outside the image: a window of the zero-padded image, which
+  is far cheaper than a gather (``affine_sequence(..., TRANSLATE_PARAMS, bilinear=False)`` gives
+  the same frames; tests/test_perturbations.py checks it).
+  """
   del draws, difficulty
-  return affine_sequence(canvas, height, width, TRANSLATE_PARAMS, bilinear=False)
+  shift = max(abs(t[0]) for _, t, _, _ in TRANSLATE_PARAMS)
+  padded = jnp.pad(geometry.zero_outside(canvas, height, width), ((0, 0), (shift, shift), (0, 0)))
+  top, left = geometry.center_crop_offsets(height, width)
+
+  def frame(tx):
+    return jax.lax.dynamic_slice(padded, (top, left + shift - tx, 0), (base.CROP, base.CROP, 3))
+
+  return jax.vmap(frame)(jnp.asarray([t[0] for _, t, _, _ in TRANSLATE_PARAMS], jnp.int32))
 
 
 def rotate(canvas, height, width, draws, difficulty) -> jax.Array:

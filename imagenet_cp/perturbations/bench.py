@@ -1,0 +1,126 @@
+r"""Speed of the ImageNet-P sequences: ours (jit, vmapped over a batch, warm) vs the original.
+
+  python -m imagenet_cp.perturbations.bench                       # all 14 sequences
+  python -m imagenet_cp.perturbations.bench --names=tilt,snow --batch=16 --ref_images=3
+  python -m imagenet_cp.bench --suite=p                           # the same rows
+
+OURS: ``perturb_batch`` on a padded canvas of real photos (scikit-image samples after
+Resize(256), landscape, square and portrait), one key per image, warmed up first (the first
+call's time is reported as compile time), timed to ``block_until_ready``; the median of the
+timed calls counts.  REFERENCE: ``reference.run_original`` (make_imagenet_p.py line by line,
+with the original's own RNG calls) one image at a time, in the same process.  Throughput is
+sequences (31 frames, translate 41) per wall-clock second.  The whole set's ratio is the time
+of one pass over all the sequences for one image, reference over ours.  Neither side includes
+I/O; the original additionally spent 2.0-2.6 s of CPU per sequence in x264 (not timed here).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import statistics
+import time
+from typing import Iterator, Sequence
+
+import numpy as np
+
+PHOTOS = ("chelsea", "coffee", "astronaut", "rocket")
+
+
+@dataclasses.dataclass
+class Row:
+  name: str
+  ours_s: float  # seconds per sequence, ours
+  ref_s: float  # seconds per sequence, reference
+  compile_s: float
+
+  @property
+  def ratio(self) -> float:
+    return self.ref_s / self.ours_s if self.ours_s > 0 else float("inf")
+
+
+def photos_256(n: int) -> list[np.ndarray]:
+  """n Resize(256) photos: the samples cycled, every other coffee turned to portrait."""
+  import skimage.data
+  from imagenet_cp.preprocess import resize_short_side
+  base = [resize_short_side(np.asarray(getattr(skimage.data, p)())[..., :3]) for p in PHOTOS]
+  base.append(np.ascontiguousarray(base[1].transpose(1, 0, 2)))  # portrait
+  return [base[i % len(base)] for i in range(n)]
+
+
+def _median_time(fn, repeats: int, min_seconds: float = 0.5) -> float:
+  import jax
+  times = []
+  while len(times) < repeats or (sum(times) < min_seconds and len(times) < 50):
+    start = time.perf_counter()
+    jax.block_until_ready(fn())
+    times.append(time.perf_counter() - start)
+  return statistics.median(times)
+
+
+def bench_one(name: str, batch: int, repeats: int, ref_images: int) -> Row:
+  """Seconds per sequence for ours (batched, warm) and the reference, and compile seconds."""
+  import jax
+  from imagenet_cp import perturbations as P
+  from imagenet_cp.perturbations import reference
+  images = photos_256(batch)
+  canvas, sizes = P.pad_to_canvas(images)
+  keys = jax.random.split(jax.random.key(0), batch)
+  start = time.perf_counter()
+  jax.block_until_ready(P.perturb_batch(canvas, sizes, name, keys))
+  compile_s = time.perf_counter() - start
+  ours = _median_time(lambda: P.perturb_batch(canvas, sizes, name, keys), repeats) / batch
+  ref_times = []
+  for image in images[:ref_images]:
+    start = time.perf_counter()
+    reference.run_original(name, image, 1)
+    ref_times.append(time.perf_counter() - start)
+  return Row(name, ours, float(np.mean(ref_times)), compile_s)
+
+
+HEADER = (f"{'sequence':<15} {'ours seq/s':>10} {'ref seq/s':>10} {'ratio':>8} "
+          f"{'compile s':>9}")
+
+
+def format_row(row: Row) -> str:
+  flag = "  SLOWER than reference" if row.ratio < 1 else ""
+  return (f"{row.name:<15} {1 / row.ours_s:>10.2f} {1 / row.ref_s:>10.2f} {row.ratio:>7.1f}x "
+          f"{row.compile_s:>9.2f}{flag}")
+
+
+def main_rows(names: Sequence[str] | None = None, batch: int = 8, repeats: int = 3,
+              ref_images: int = 2) -> Iterator[str]:
+  """The benchmark as printable lines (``imagenet_cp.bench --suite=p`` prints them)."""
+  from imagenet_cp import perturbations as P
+  names = list(names or P.PERTURBATIONS)
+  yield (f"ImageNet-P: batch {batch} (padded canvas), median of >= {repeats} warm calls; "
+         f"reference on {ref_images} image(s) per sequence")
+  yield HEADER
+  rows = []
+  for name in names:
+    row = bench_one(name, batch, repeats, ref_images)
+    rows.append(row)
+    yield format_row(row)
+  total = Row(f"SET ({len(rows)})", sum(r.ours_s for r in rows), sum(r.ref_s for r in rows),
+              sum(r.compile_s for r in rows))
+  yield format_row(total)
+  yield (f"one pass over the {len(rows)} sequences for one image: ours {total.ours_s:.3f} s, "
+         f"reference {total.ref_s:.2f} s; slower than reference: "
+         f"{sum(r.ratio < 1 for r in rows)} sequence(s)")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--names", default="", help="comma-separated sequence names (default all)")
+  parser.add_argument("--batch", type=int, default=8)
+  parser.add_argument("--repeats", type=int, default=3)
+  parser.add_argument("--ref_images", type=int, default=2)
+  args = parser.parse_args(argv)
+  import jax
+  print(f"jax {jax.__version__}, backend {jax.default_backend()}, devices {jax.devices()}")
+  names = [n for n in args.names.split(",") if n] or None
+  for line in main_rows(names, args.batch, args.repeats, args.ref_images):
+    print(line, flush=True)
+
+
+if __name__ == "__main__":
+  main()
