@@ -13,6 +13,7 @@ place, so a truncated or corrupted transfer never lands in the cache.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import pathlib
 import re
@@ -108,10 +109,11 @@ def download(url: str, dest_dir: str | os.PathLike | None = None,
   try:
     with os.fdopen(fd, "wb") as out:
       _fetch(url, out, timeout)
-    verify(tmp, prefix)
+    try:
+      verify(tmp, prefix)
+    except CheckpointError as e:
+      raise CheckpointError(f"download of {url} failed the hash check: {e}") from None
     os.replace(tmp, dest)
-  except CheckpointError as e:
-    raise CheckpointError(f"download of {url} failed the hash check: {e}") from None
   finally:
     if os.path.exists(tmp):
       os.unlink(tmp)
@@ -124,11 +126,14 @@ def _fetch(url: str, out, timeout: float) -> None:
     with urllib.request.urlopen(url, timeout=timeout) as response:
       expected = response.headers.get("Content-Length")
       shutil.copyfileobj(response, out, 1 << 20)
-  except (urllib.error.URLError, OSError) as e:
+  except http.client.IncompleteRead as e:
+    raise CheckpointError(f"{url}: connection closed early ({e}); truncated download") from None
+  except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
     raise OSError(f"cannot download {url}: {e}. Download it yourself and pass "
                   "checkpoint=<path to the .pth> (the offline path).") from None
   if expected is not None and out.tell() != int(expected):
-    raise CheckpointError(f"{url}: got {out.tell()} bytes, the server announced {expected}")
+    raise CheckpointError(f"{url}: got {out.tell()} bytes, the server announced {expected} "
+                          "(truncated download)")
 
 
 def converted_path(pth: str | os.PathLike) -> pathlib.Path:

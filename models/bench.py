@@ -1,0 +1,118 @@
+r"""Images/s of each zoo model: Flax (jit, XLA) vs PyTorch on CPU, same process, batch 32.
+
+  python -m models.bench [--models=resnet50,resnext50_32x4d] [--batch=32] [--size=224] [--runs=5]
+
+PyTorch runs with its default NCHW layout and with channels_last, under ``inference_mode``.
+The three are timed interleaved (one run of each per round, median over rounds) so that load
+from other processes hits all of them alike; ratios are Flax / PyTorch.  The Flax model gets
+the torch model's (random) weights through the real converter, so the script also prints the
+relative logit difference.  torch, torchvision and (for efficientnet_lite0) the
+efficientnet-lite-pytorch package are needed here only.
+"""
+from __future__ import annotations
+
+import time
+
+from absl import app, flags
+import jax
+import numpy as np
+
+import models
+from models import convert
+
+FLAGS = flags.FLAGS
+flags.DEFINE_list("models", None, "models to time (default: the whole zoo)")
+flags.DEFINE_integer("batch", 32, "batch size")
+flags.DEFINE_integer("size", 224, "input side")
+flags.DEFINE_integer("runs", 5, "timed rounds after one warm-up")
+flags.DEFINE_integer("threads", 0, "torch threads (0: torch's default)")
+
+_TV_LIB = None
+
+
+def import_torchvision():
+  """torchvision's CUDA wheel on CPU torch needs its two op schemas defined first (models.md §6)."""
+  global _TV_LIB
+  import torch
+  if _TV_LIB is None:
+    try:
+      _TV_LIB = torch.library.Library("torchvision", "DEF")
+      _TV_LIB.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+      _TV_LIB.define("qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+    except RuntimeError:
+      pass
+  import torchvision
+  return torchvision
+
+
+def torch_model(name: str):
+  """The reference PyTorch model with random weights, in eval mode."""
+  if name == "efficientnet_lite0":
+    from efficientnet_lite_pytorch import EfficientNet
+    return EfficientNet.from_name("efficientnet-lite0").eval()
+  return getattr(import_torchvision().models, name)(weights=None).eval()
+
+
+def _median_time(fn) -> float:
+  start = time.perf_counter()
+  fn()
+  return time.perf_counter() - start
+
+
+def measure(name: str, batch: int, size: int, runs: int) -> dict:
+  """-> images/s for torch NCHW, torch channels_last and Flax, plus compile time and parity."""
+  import torch
+  model = torch_model(name)
+  shapes = convert.variable_shapes(models.build(name), size)
+  variables = convert.torch_to_flax(
+      {k: v.detach().numpy() for k, v in model.state_dict().items()}, shapes, source=name)
+  module = models.build(name)
+  x = np.random.default_rng(0).standard_normal((batch, size, size, 3)).astype(np.float32)
+  x_nchw = torch.from_numpy(x.transpose(0, 3, 1, 2).copy())
+  x_cl = x_nchw.contiguous(memory_format=torch.channels_last)
+  model_cl = torch_model(name)
+  model_cl.load_state_dict(model.state_dict())
+  model_cl = model_cl.to(memory_format=torch.channels_last)
+  apply = jax.jit(module.apply)
+  xj = jax.device_put(x)
+  start = time.perf_counter()
+  flax_logits = np.asarray(apply(variables, xj))
+  compile_s = time.perf_counter() - start
+  with torch.inference_mode():
+    ref = model(x_nchw).numpy()
+    model_cl(x_cl)
+    steps = {
+        "torch": lambda: model(x_nchw),
+        "torch_cl": lambda: model_cl(x_cl),
+        "flax": lambda: apply(variables, xj).block_until_ready(),
+    }
+    times = {k: [] for k in steps}
+    for _ in range(runs):
+      for k, fn in steps.items():
+        times[k].append(_median_time(fn))
+  rate = {k: batch / float(np.median(v)) for k, v in times.items()}
+  rate["compile_s"] = compile_s
+  rate["rel_err"] = float(np.max(np.abs(flax_logits - ref)) / np.max(np.abs(ref)))
+  return rate
+
+
+def main(argv):
+  del argv
+  import torch
+  if FLAGS.threads:
+    torch.set_num_threads(FLAGS.threads)
+  names = [models.resolve(n) for n in (FLAGS.models or models.names())]
+  print(f"batch {FLAGS.batch}, {FLAGS.size}px, torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads), jax {jax.__version__} on "
+        f"{jax.devices()[0].platform}, load avg {open('/proc/loadavg').read().split()[0]}")
+  print(f"{'model':18s} {'torch':>8s} {'torch_cl':>8s} {'flax':>8s} {'x torch':>8s} "
+        f"{'x cl':>6s} {'compile':>8s} {'rel err':>8s}")
+  for name in names:
+    r = measure(name, FLAGS.batch, FLAGS.size, FLAGS.runs)
+    print(f"{name:18s} {r['torch']:8.2f} {r['torch_cl']:8.2f} {r['flax']:8.2f} "
+          f"{r['flax'] / r['torch']:8.2f} {r['flax'] / r['torch_cl']:6.2f} "
+          f"{r['compile_s']:7.1f}s {r['rel_err']:8.1e}", flush=True)
+
+
+if __name__ == "__main__":
+  app.run(main)
