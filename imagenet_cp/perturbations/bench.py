@@ -89,11 +89,20 @@ def format_row(row: Row) -> str:
 
 def main_rows(names: Sequence[str] | None = None, batch: int = 8, repeats: int = 3,
               ref_images: int = 2) -> Iterator[str]:
-  """The benchmark as printable lines (``imagenet_cp.bench --suite=p`` prints them)."""
+  """The benchmark as printable lines (``imagenet_cp.bench --suite=p`` prints them).
+
+  The reference's torch runs single-threaded, as in the original's DataLoader-free loop on
+  small tensors: with default threads, tiny CHW ops on a shared 2-core machine mostly wait
+  for each other (measured: gaussian_noise's reference 25x slower under load).
+  """
+  import os
+  import torch
   from imagenet_cp import perturbations as P
+  torch.set_num_threads(1)
   names = list(names or P.PERTURBATIONS)
   yield (f"ImageNet-P: batch {batch} (padded canvas), median of >= {repeats} warm calls; "
-         f"reference on {ref_images} image(s) per sequence")
+         f"reference on {ref_images} image(s) per sequence; {os.cpu_count()} CPU(s), load "
+         f"average {os.getloadavg()[0]:.1f} at start")
   yield HEADER
   rows = []
   for name in names:

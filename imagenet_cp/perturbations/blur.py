@@ -17,9 +17,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from imagenet_cp.ops import filters, geometry
+from imagenet_cp.ops import filters
 from imagenet_cp.ops import motion_blur as mb
-from imagenet_cp.perturbations import base
+from imagenet_cp.perturbations import base, geometric
 
 NUM_FRAMES = 31
 HIGHEST = jax.lax.Precision.HIGHEST
@@ -95,10 +95,8 @@ def zoom_blur(canvas, height, width, draws, difficulty) -> jax.Array:
   """Running average of slightly zoomed-in frames: uint8 [31, 224, 224, 3]."""
   del draws, difficulty
   crop = base.center_crop(canvas, height, width)
-  linear = np.stack([geometry.tv02_inverse_linear(0.0, s, 0.0) for s in ZOOM_SCALES])
-  no_shift = jnp.zeros((2,), jnp.float32)
-  zoomed = jax.vmap(lambda lin: geometry.tv02_affine_crop(
-      canvas, height, width, lin, no_shift, bilinear=True))(jnp.asarray(linear, jnp.float32))
+  zoomed = geometric.affine_sequence(
+      canvas, height, width, [(0.0, (0, 0), s, 0.0) for s in ZOOM_SCALES], bilinear=True)
 
   def step(total, frame_and_count):
     frame, count = frame_and_count
