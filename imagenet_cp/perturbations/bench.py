@@ -91,9 +91,9 @@ def main_rows(names: Sequence[str] | None = None, batch: int = 8, repeats: int =
               ref_images: int = 2) -> Iterator[str]:
   """The benchmark as printable lines (``imagenet_cp.bench --suite=p`` prints them).
 
-  The reference's torch runs single-threaded, as in the original's DataLoader-free loop on
-  small tensors: with default threads, tiny CHW ops on a shared 2-core machine mostly wait
-  for each other (measured: gaussian_noise's reference 25x slower under load).
+  The reference's torch runs single-threaded: the original works on one 3x224x224 tensor at a
+  time, where extra threads only wait for each other on a shared machine (with default
+  threads the gaussian_noise reference took seconds per sequence here).
   """
   import os
   import torch
