@@ -185,19 +185,19 @@ def _displacement(u, severity):
   return smooth * _pick([c[0] for c in ELASTIC], severity)
 
 
-def elastic_transform(image, draws, severity):
+def elastic_transform(image, draws, severity, *, quantize: bool = True):
   """Random affine (cv2.warpAffine, REFLECT_101) then a smooth random displacement.
 
   ``pts2 = pts1 + uniform(-c2, c2)``; ``warpAffine(x, getAffineTransform(pts1, pts2))`` on the
   float32 image; ``map_coordinates(x, (y + dy, x + dx), order=1, mode='reflect')``;
-  ``clip * 255``.  cv2.warpAffine as OpenCV <= 4.10 (the original's 3.4) does it: 1/32-pixel
-  coordinates.
+  ``clip * 255``.  cv2.warpAffine as OpenCV <= 4.10 (the original's 3.4) does it, at 1/32-pixel
+  coordinates; ``quantize=False`` samples at exact coordinates as OpenCV >= 4.11 does.
   """
   c_affine = _pick([c[2] for c in ELASTIC], severity)
   x = image.astype(jnp.float32) / 255.0
   shift = (-c_affine + 2.0 * c_affine * draws["affine"]).astype(jnp.float32)
   matrix = sampling.get_affine_transform(ELASTIC_PTS1, ELASTIC_PTS1 + shift)
-  x = sampling.cv2_warp_affine(x, matrix, (SIZE, SIZE), "reflect101")
+  x = sampling.cv2_warp_affine(x, matrix, (SIZE, SIZE), "reflect101", quantize=quantize)
   dx = _displacement(draws["dx"], severity)
   dy = _displacement(draws["dy"], severity)
   rows = jnp.arange(SIZE, dtype=jnp.float32)[:, None]
