@@ -204,35 +204,43 @@ def spatter_liquid(z: jax.Array, severity) -> jax.Array:
   below the threshold set to 0: float32 [224, 224]."""
   loc, scale, _, threshold, _, _ = _pick(SPATTER, severity)
   sigmas = [float(row[2]) for row in SPATTER]
-  liquid = spatter_ops.gaussian_nearest_switch(
+  liquid = spatter_ops.gaussian_nearest_indexed(
       loc + scale * z, sigmas, jnp.asarray(severity, jnp.int32) - 1)
   return jnp.where(liquid < threshold, jnp.float32(0), liquid)
 
 
-def _spatter_water(x01, liquid, severity):
-  return spatter_ops.render_water(x01, liquid, _pick(SPATTER, severity)[4])
+def _spatter_water_mask(liquid, severity):
+  """Water (s1-3): ``m = L8 * dist / max(L8 * dist) * intensity`` (``ops.spatter.water_mask``)."""
+  return spatter_ops.water_mask(spatter_ops.liquid_to_u8(liquid), _pick(SPATTER, severity)[4])
 
 
-def _spatter_mud(x01, liquid, severity):
-  """``m = gaussian((liquid > c3).astype(float32), 1.5); m[m < 0.8] = 0``, then mud."""
+def _spatter_mud_mask(liquid, severity):
+  """Mud (s4-5): ``m = gaussian((liquid > c3).astype(float32), 1.5); m[m < 0.8] = 0``."""
   threshold = _pick(SPATTER, severity)[3]
   m = spatter_ops.gaussian_nearest((liquid > threshold).astype(jnp.float32), MUD_SIGMA)
-  m = jnp.where(m < 0.8, jnp.float32(0), m)
-  return spatter_ops.render_mud(x01, m)
+  return jnp.where(m < 0.8, jnp.float32(0), m)
 
 
 def spatter_apply(image: jax.Array, z: jax.Array, severity) -> jax.Array:
-  """Water drops (s1-3, Canny/distance-transform mask, ``imagenet_cp.ops.spatter``) or mud
-  (s4-5, blurred mask); both ``clip(...) * 255`` truncated to uint8.
+  """Water drops (s1-3) or mud (s4-5), truncated to uint8.
 
-  Severity picks the mode with ``lax.cond`` (a scalar shared by the batch, so under ``vmap`` only
-  the chosen branch runs).
+  water: ``clip(x + m * (175, 238, 238) / 255, 0, 1) * 255`` (``ops.spatter.render_water``);
+  mud: ``clip(x * (1 - m) + m * (63, 42, 20) / 255, 0, 1) * 255`` (``ops.spatter.render_mud``).
+  Only the [224, 224] mask ``m`` comes out of the ``lax.cond`` on the severity (a scalar shared by
+  the batch, so under ``vmap`` only the chosen branch runs); the blend is the same float32
+  arithmetic as the two render functions, in one expression.
   """
   x01 = image.astype(jnp.float32) / jnp.float32(255)
   liquid = spatter_liquid(z, severity)
   sev = jnp.asarray(severity, jnp.int32)
-  out = jax.lax.cond(sev >= 4, _spatter_mud, _spatter_water, x01, liquid, sev)
-  return _to_uint8(out)
+  mud = sev >= 4
+  m = jax.lax.cond(mud, _spatter_mud_mask, _spatter_water_mask, liquid, sev)[..., None]
+  colors = np.float32(np.array([spatter_ops.WATER_COLOR, spatter_ops.MUD_COLOR]) / 255.0)
+  color = jnp.asarray(colors)[mud.astype(jnp.int32)]
+  kept = jnp.where(mud, 1 - m, jnp.float32(1))  # water: x * 1 is x exactly
+  out = jnp.clip(x01 * kept + m * color, 0, 1) * jnp.float32(255)
+  # An empty water layer gives 0/0 (NaN) in the original, and np.uint8(NaN) is 0 on x86.
+  return _to_uint8(jnp.where(jnp.isnan(out), jnp.float32(0), out))
 
 
 CORRUPTIONS: dict[str, Corruption] = {

@@ -98,10 +98,24 @@ def gaussian_nearest(x: jax.Array, sigma: float, truncate: float = 4.0) -> jax.A
   return sum(wt * rows[i:i + h] for i, wt in enumerate(weights))
 
 
-def gaussian_nearest_switch(x: jax.Array, sigmas, index) -> jax.Array:
-  """``gaussian_nearest(x, sigmas[index])`` for a traced ``index`` (one branch per sigma)."""
-  branches = [lambda v, s=float(s): gaussian_nearest(v, s) for s in sigmas]
-  return jax.lax.switch(jnp.clip(index, 0, len(sigmas) - 1), branches, x)
+def gaussian_nearest_indexed(x: jax.Array, sigmas, index) -> jax.Array:
+  """``gaussian_nearest(x, sigmas[index])`` for a traced ``index``, as one program.
+
+  The kernels are centred and zero-padded to the widest one and picked from a table: the extra
+  taps add exact zeros, so each severity gets the same float32 sums as its own kernel, without
+  a ``lax.switch`` (whose branch boundaries cost copies of the batch on CPU).
+  """
+  kernels = [filters.gaussian_kernel1d(float(s)).astype(np.float32) for s in sigmas]
+  r = max((len(k) - 1) // 2 for k in kernels)
+  table = np.zeros((len(kernels), 2 * r + 1), np.float32)
+  for i, k in enumerate(kernels):
+    kr = (len(k) - 1) // 2
+    table[i, r - kr:r + kr + 1] = k
+  weights = jnp.asarray(table)[jnp.clip(index, 0, len(kernels) - 1)]
+  h, w = x.shape
+  p = jnp.pad(jnp.asarray(x, jnp.float32), r, mode="edge")
+  rows = sum(weights[i] * p[:, i:i + w] for i in range(2 * r + 1))
+  return sum(weights[i] * rows[i:i + h] for i in range(2 * r + 1))
 
 
 def sobel3(image_u8: jax.Array) -> tuple[jax.Array, jax.Array]:
