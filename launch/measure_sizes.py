@@ -1,0 +1,107 @@
+r"""Stored bytes per example of every image format, measured on real photos, scaled to 50,000.
+
+  python -m launch.measure_sizes --severities=1,3,5 --sequences=gaussian_noise,rotate
+
+Encodes exactly what the builders store (``imagenet_cp.datasets.common``'s encoders) for the
+demo photos and scikit-image's astronaut, without TFDS: a few bytes of record overhead per
+example are not counted.  Also reports how far the default JPEG, decoded with PIL, is from the
+JAX ``release_jpeg`` pixels that the ``_png`` configs store.
+"""
+from __future__ import annotations
+
+import io
+import os
+
+from absl import app
+from absl import flags
+import numpy as np
+from PIL import Image
+
+FLAGS = flags.FLAGS
+flags.DEFINE_list("corruptions", None, "Default: the 15 benchmark corruptions.")
+flags.DEFINE_list("severities", ["1", "3", "5"], "Severities to measure.")
+flags.DEFINE_list("sequences", ["gaussian_noise", "brightness", "rotate", "translate"],
+                  "ImageNet-P sequences to measure ('' for none).")
+
+FULL = 50_000
+
+
+def photos() -> dict[str, np.ndarray]:
+  """Original-size real photos: the 4 demo photos and scikit-image's astronaut."""
+  import skimage.data  # pylint: disable=g-import-not-at-top
+  from imagenet_cp import sources  # pylint: disable=g-import-not-at-top
+  out = {p.name: sources.demo_photo(p.name) for p in sources.DEMO_PHOTOS}
+  out["astronaut"] = np.asarray(skimage.data.astronaut())[..., :3]
+  return out
+
+
+def corruption_sizes(names, severities, images):
+  import imagenet_cp  # pylint: disable=g-import-not-at-top
+  from imagenet_cp.datasets import common  # pylint: disable=g-import-not-at-top
+  crops = np.stack([imagenet_cp.preprocess(im) for im in images.values()])
+  files = [f"size/{n}" for n in images]
+  rows, diffs = [], []
+  for name in names:
+    for severity in severities:
+      out = np.asarray(imagenet_cp.corrupt(crops, name, severity,
+                                           imagenet_cp.example_keys(0, name, severity, files)))
+      released = np.asarray(imagenet_cp.release_jpeg(out))
+      jpeg = [common.encode_jpeg(x) for x in out]
+      png = [common.encode_png(x) for x in released]
+      for data, ref in zip(jpeg, released):
+        decoded = np.asarray(Image.open(io.BytesIO(data)).convert("RGB")).astype(int)
+        diffs.append(np.abs(decoded - ref))
+      rows.append((name, severity, np.mean([len(b) for b in jpeg]), np.mean([len(b) for b in png])))
+  return rows, np.stack(diffs)
+
+
+def sequence_sizes(names, images):
+  import imagenet_cp  # pylint: disable=g-import-not-at-top
+  from imagenet_cp import perturbations  # pylint: disable=g-import-not-at-top
+  from imagenet_cp.datasets import common  # pylint: disable=g-import-not-at-top
+  resized = [imagenet_cp.resize_short_side(im) for im in images.values()]
+  canvas, sizes = perturbations.pad_to_canvas(resized)
+  files = [f"size/{n}" for n in images]
+  rows = []
+  for name in names:
+    frames = np.asarray(perturbations.perturb_batch(
+        canvas, sizes, name, imagenet_cp.example_keys(0, name, 1, files)))
+    png = np.mean([sum(len(common.encode_png(f)) for f in seq) for seq in frames])
+    jpeg = np.mean([sum(len(common.encode_jpeg(f)) for f in seq) for seq in frames])
+    rows.append((name, frames.shape[1], png, jpeg))
+  return rows
+
+
+def main(argv):
+  del argv
+  import imagenet_cp  # pylint: disable=g-import-not-at-top
+  images = photos()
+  names = FLAGS.corruptions or list(imagenet_cp.BENCHMARK_CORRUPTIONS)
+  rows, diffs = corruption_sizes(names, [int(s) for s in FLAGS.severities], images)
+  print("| corruption | severity | JPEG q85 KB | PNG (`_png`) KB |\n|---|---|---|---|")
+  for name, severity, jpeg, png in rows:
+    print(f"| {name} | {severity} | {jpeg / 1e3:.1f} | {png / 1e3:.1f} |")
+  jpeg_mean = np.mean([r[2] for r in rows])
+  png_mean = np.mean([r[3] for r in rows])
+  print(f"\nmean per image: JPEG {jpeg_mean / 1e3:.1f} KB -> {jpeg_mean * FULL / 1e9:.2f} GB per config, "
+        f"{jpeg_mean * FULL * 75 / 1e9:.0f} GB for 75 configs, {jpeg_mean * FULL * 95 / 1e9:.0f} GB for 95; "
+        f"PNG {png_mean / 1e3:.1f} KB -> {png_mean * FULL / 1e9:.2f} GB per config, "
+        f"{png_mean * FULL * 75 / 1e9:.0f} GB for 75")
+  print(f"PIL-decoded default JPEG vs release_jpeg (the _png pixels): mean |diff| "
+        f"{diffs.mean():.3f}, max {diffs.max()}, pixels differing {np.mean(diffs > 0) * 100:.1f}%")
+  sequences = [s for s in FLAGS.sequences if s]
+  if sequences:
+    print("\n| sequence | frames | PNG MB/sequence | JPEG q85 MB/sequence |\n|---|---|---|---|")
+    seq_rows = sequence_sizes(sequences, images)
+    for name, t, png, jpeg in seq_rows:
+      print(f"| {name} | {t} | {png / 1e6:.2f} | {jpeg / 1e6:.2f} |")
+    png_mean = np.mean([r[2] for r in seq_rows])
+    jpeg_mean = np.mean([r[3] for r in seq_rows])
+    print(f"\nmean per sequence: PNG {png_mean / 1e6:.2f} MB -> {png_mean * FULL / 1e9:.0f} GB per "
+          f"config, {png_mean * FULL * 20 / 1e12:.1f} TB for 20 configs; JPEG {jpeg_mean / 1e6:.2f} MB "
+          f"-> {jpeg_mean * FULL / 1e9:.0f} GB per config, {jpeg_mean * FULL * 20 / 1e12:.2f} TB for 20")
+
+
+if __name__ == "__main__":
+  os.environ.setdefault("JAX_PLATFORMS", "cpu")
+  app.run(main)
