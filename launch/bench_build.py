@@ -35,7 +35,8 @@ FLAGS = flags.FLAGS
 flags.DEFINE_integer("images", 160, "Images in the stand-in tar.")
 flags.DEFINE_list("configs", None, "imagenet_c configs (default: the 15 benchmark corruptions at "
                   "severity 3).")
-flags.DEFINE_integer("original_images", 2, "Images the original code corrupts per config (0: skip).")
+flags.DEFINE_integer("original_images", 2,
+                     "Images the original code corrupts per config (0: skip).")
 flags.DEFINE_string("work_dir", None, "Scratch folder (default: a temporary one, deleted).")
 
 FULL_IMAGES = 50_000
@@ -153,8 +154,10 @@ def main(argv):
     print(f"full 75-config ImageNet-C build, estimated: {full:.1f} core-hours "
           f"(crop pass {crop_s * FULL_IMAGES / 3600:.2f} core-hours included)")
     if total_ref:
-      print(f"original script (corruption + decode/crop + save) on the same configs: {total_ref / len(configs) * 1e3:.1f} ms/image/config"
-            f" -> {total_ref / len(configs) * 75 * FULL_IMAGES / 3600:.1f} core-hours for 75 configs")
+      ref_mean = total_ref / len(configs)
+      print(f"original script (corruption + decode/crop + save) on the same configs: "
+            f"{ref_mean * 1e3:.1f} ms/image/config -> "
+            f"{ref_mean * 75 * FULL_IMAGES / 3600:.1f} core-hours for 75 configs")
   finally:
     if not FLAGS.work_dir:
       shutil.rmtree(work, ignore_errors=True)

@@ -83,8 +83,9 @@ def main(argv):
     print(f"| {name} | {severity} | {jpeg / 1e3:.1f} | {png / 1e3:.1f} |")
   jpeg_mean = np.mean([r[2] for r in rows])
   png_mean = np.mean([r[3] for r in rows])
-  print(f"\nmean per image: JPEG {jpeg_mean / 1e3:.1f} KB -> {jpeg_mean * FULL / 1e9:.2f} GB per config, "
-        f"{jpeg_mean * FULL * 75 / 1e9:.0f} GB for 75 configs, {jpeg_mean * FULL * 95 / 1e9:.0f} GB for 95; "
+  print(f"\nmean per image: JPEG {jpeg_mean / 1e3:.1f} KB -> {jpeg_mean * FULL / 1e9:.2f} GB "
+        f"per config, {jpeg_mean * FULL * 75 / 1e9:.0f} GB for 75 configs, "
+        f"{jpeg_mean * FULL * 95 / 1e9:.0f} GB for 95; "
         f"PNG {png_mean / 1e3:.1f} KB -> {png_mean * FULL / 1e9:.2f} GB per config, "
         f"{png_mean * FULL * 75 / 1e9:.0f} GB for 75")
   print(f"PIL-decoded default JPEG vs release_jpeg (the _png pixels): mean |diff| "
@@ -98,8 +99,9 @@ def main(argv):
     png_mean = np.mean([r[2] for r in seq_rows])
     jpeg_mean = np.mean([r[3] for r in seq_rows])
     print(f"\nmean per sequence: PNG {png_mean / 1e6:.2f} MB -> {png_mean * FULL / 1e9:.0f} GB per "
-          f"config, {png_mean * FULL * 20 / 1e12:.1f} TB for 20 configs; JPEG {jpeg_mean / 1e6:.2f} MB "
-          f"-> {jpeg_mean * FULL / 1e9:.0f} GB per config, {jpeg_mean * FULL * 20 / 1e12:.2f} TB for 20")
+          f"config, {png_mean * FULL * 20 / 1e12:.1f} TB for 20 configs; "
+          f"JPEG {jpeg_mean / 1e6:.2f} MB -> {jpeg_mean * FULL / 1e9:.0f} GB per config, "
+          f"{jpeg_mean * FULL * 20 / 1e12:.2f} TB for 20")
 
 
 if __name__ == "__main__":

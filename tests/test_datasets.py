@@ -51,7 +51,8 @@ def by_name(examples):
 
 
 def demo_crops():
-  return {ex.file_name: imagenet_cp.preprocess(sources.decode(ex)) for ex in sources.demo_examples()}
+  return {ex.file_name: imagenet_cp.preprocess(sources.decode(ex))
+          for ex in sources.demo_examples()}
 
 
 def expected_corrupted(crops, corruption, severity, chunk):
@@ -325,3 +326,16 @@ def test_jpeg_encoding_matches_the_release_settings():
   buf = io.BytesIO()
   Image.fromarray(image).save(buf, format="JPEG", quality=85, optimize=True)
   assert data == buf.getvalue()
+
+
+def test_remote_manual_dir_lists_the_same_items(tmp_path):
+  """The gs:// path (driver reads tar headers through etils.epath) on a local file system."""
+  tar = make_val_tar(tmp_path / "manual", n=4)
+  local = common.list_items(common.SOURCE_IMAGENET, tar.parent)
+  remote = common._remote_tar_items(str(tar.parent))  # pylint: disable=protected-access
+  assert [(i.file_name, i.label, i.locator) for i in remote] == [
+      (i.file_name, i.label, i.locator) for i in local]
+  assert common.read_bytes(remote[2]) == dict(
+      (e.file_name, e.data) for e in sources.imagenet_val_examples(tar.parent))[remote[2].file_name]
+  with pytest.raises(sources.SourceError, match="not found"):
+    common._remote_tar_items(str(tmp_path / "elsewhere"))  # pylint: disable=protected-access

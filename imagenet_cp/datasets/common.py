@@ -86,7 +86,8 @@ def list_items(source: str, manual_dir=None) -> list[Item]:
     members = sources.scan_val_tar(path)
     return [Item(i, os.path.basename(m.name), sources.validation_label(os.path.basename(m.name)),
                  ("tar", str(path), m.offset_data, m.size)) for i, m in enumerate(members)]
-  files = sorted(sources._iter_folder_files(path), key=lambda p: p.name)  # pylint: disable=protected-access
+  # pylint: disable-next=protected-access
+  files = sorted(sources._iter_folder_files(path), key=lambda p: p.name)
   return [Item(i, f.name, sources.validation_label(f.name), ("file", str(f)))
           for i, f in enumerate(files)]
 
@@ -104,14 +105,18 @@ def _remote_tar_items(manual_dir: str) -> list[Item]:
     raise sources.SourceError(f"{path} not found.\n" + sources.MANUAL_DOWNLOAD_INSTRUCTIONS)
   try:
     with path.open("rb") as f, tarfile.open(fileobj=f, mode="r:") as tar:
-      members = [m for m in tar.getmembers()
-                 if m.isfile() and sources._VAL_NAME.match(os.path.basename(m.name))]  # pylint: disable=protected-access
+      members = [m for m in tar.getmembers() if m.isfile() and _is_val_name(m.name)]
   except (tarfile.TarError, EOFError, OSError) as err:
     raise sources.SourceError(f"{path} is not a readable tar ({err}); download "
                               f"{sources.VAL_TAR} again") from err
   members.sort(key=lambda m: os.path.basename(m.name))
   return [Item(i, os.path.basename(m.name), sources.validation_label(m.name),
                ("tar", os.fspath(path), m.offset_data, m.size)) for i, m in enumerate(members)]
+
+
+def _is_val_name(name: str) -> bool:
+  # pylint: disable-next=protected-access
+  return sources._VAL_NAME.match(os.path.basename(name)) is not None
 
 
 def read_bytes(item: Item) -> bytes:
@@ -126,8 +131,8 @@ def read_bytes(item: Item) -> bytes:
     f.seek(offset)
     data = f.read(size)
   if len(data) != size:
-    raise sources.SourceError(f"{path}: {item.file_name} is cut short ({len(data)} of {size} bytes); "
-                              "the download is incomplete")
+    raise sources.SourceError(f"{path}: {item.file_name} is cut short ({len(data)} of {size} "
+                              "bytes); the download is incomplete")
   return data
 
 
@@ -208,7 +213,8 @@ class CropCache:
   def exists(self) -> bool:
     return (self.directory / "index.npz").is_file() and (self.directory / "pixels.u8").is_file()
 
-  def build(self, items: Sequence[Item], kind: str, log: Callable[[str], None] | None = logging.info) -> None:
+  def build(self, items: Sequence[Item], kind: str,
+            log: Callable[[str], None] | None = logging.info) -> None:
     """Decodes every item once and writes the crops (atomic: temp dir, then rename)."""
     if self.exists():
       return
@@ -266,7 +272,7 @@ class PixelSource:
 
 def pixel_source(items: Sequence[Item], kind: str, source: str, data_dir,
                  log: Callable[[str], None] | None = logging.info) -> PixelSource:
-  """Builds (once) and returns the crop cache for an ImageNet source; the demo is decoded directly."""
+  """The crop cache of an ImageNet source (built once); the demo is decoded directly."""
   root = cache_root(data_dir) if source == SOURCE_IMAGENET else None
   if root is None:
     return PixelSource(kind)
@@ -385,7 +391,8 @@ def run_chunk(chunk: Sequence[Item], task, pixels: PixelSource) -> list[tuple[st
   return task(chunk, pixels)
 
 
-def _iterate(task, chunks: Sequence[Sequence[Item]], pixels: PixelSource) -> Iterator[tuple[str, dict]]:
+def _iterate(task, chunks: Sequence[Sequence[Item]],
+             pixels: PixelSource) -> Iterator[tuple[str, dict]]:
   """Runs the chunks in order, starting chunk k+1 on the JAX side while chunk k is encoded."""
   pending = None
   for chunk in chunks:
@@ -407,7 +414,7 @@ def chunk_size_for(num_items: int, size: int = CHUNK_SIZE) -> int:
 
 
 def provenance(source: str, **extra) -> dict:
-  """What makes a build reproducible: root seed, key derivation, library/JAX versions, the source."""
+  """What makes a build reproducible: root seed, key derivation, versions, the source."""
   import jax  # pylint: disable=g-import-not-at-top
   import jaxlib  # pylint: disable=g-import-not-at-top
   import imagenet_cp  # pylint: disable=g-import-not-at-top
@@ -420,7 +427,9 @@ def provenance(source: str, **extra) -> dict:
           "ImageNet ILSVRC2012 validation set (manual download), labels as TFDS imagenet2012"),
       "root_seed": ROOT_SEED,
       "key_derivation": ("imagenet_cp.example_key(root_seed, name, severity, file_name): "
-                         "sha256('{seed}/{name}/{severity}/{file_name}')[:8] as threefry2x32 key data"),
+                         "sha256('{seed}/{name}/{severity}/{file_name}')[:8] as threefry2x32 "
+                         "key data; ImageNet-P: severity = noise level (1 for non-noise "
+                         "sequences), frame t = fold_in(key, t)"),
       "prng_impl": keys_lib.PRNG_IMPL,
       "imagenet_cp_version": imagenet_cp.__version__,
       "jax_version": jax.__version__,

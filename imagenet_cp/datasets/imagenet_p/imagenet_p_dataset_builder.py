@@ -58,7 +58,8 @@ def sequence_configs() -> list[tuple[str, int]]:
   return out
 
 
-def make_config(perturbation: str, difficulty: int = 1, frame_format: str = "png") -> ImagenetPConfig:
+def make_config(perturbation: str, difficulty: int = 1,
+                frame_format: str = "png") -> ImagenetPConfig:
   kind = "test" if perturbation in perturbations.TEST_PERTURBATIONS else "validation"
   level = f", noise level {difficulty}" if perturbation in perturbations.NOISE_PERTURBATIONS else ""
   return ImagenetPConfig(
@@ -116,7 +117,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     )
 
   def _download_and_prepare(self, dl_manager, download_config):
-    self._use_beam = common.uses_beam(download_config)  # pylint: disable=attribute-defined-outside-init
+    # Beam workers get the same chunks; TFDS only tells _download_and_prepare about Beam.
+    self._use_beam = common.uses_beam(download_config)
     return super()._download_and_prepare(dl_manager, download_config)
 
   def _source_items(self, dl_manager) -> list[common.Item]:
