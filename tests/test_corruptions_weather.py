@@ -223,3 +223,35 @@ def test_spatter_without_edges_matches_original_black_image(photos_224):
       theirs = ref.run_original("spatter", image, severity)
     np.testing.assert_array_equal(ours, theirs)
     assert (ours.max() == 0) == (severity == 1)  # mud mode has no division
+
+
+def test_render_water_matches_the_opencv_chain(photos_224):
+  """``render_water`` (shared with ImageNet-P's spatter) against the original's water code, run
+  here with cv2 on the same float32-representable liquid layers (incl. ImageNet-P-like layers
+  smeared downwards by ``np.convolve(col, [0.05, 0.1, 0.15, 0.7], 'same')``)."""
+  rng = np.random.default_rng(5)
+  x = np.array(photos_224["coffee"], dtype=np.float32) / 255.
+  render = jax.jit(sp.render_water)
+  for k in range(4):
+    liquid = gaussian(rng.normal(0.65, 0.27, (224, 224)), sigma=3.7)
+    liquid[liquid < 0.69] = 0
+    for _ in range(k * 3):
+      liquid = np.apply_along_axis(
+          lambda col: np.convolve(col, [0.05, 0.1, 0.15, 0.7], mode="same"), 0, liquid)
+    liquid = liquid.astype(np.float32).astype(np.float64)
+    l8 = (liquid * 255).astype(np.uint8)
+    dist = 255 - cv2.Canny(l8, 50, 150)
+    dist = cv2.distanceTransform(dist, cv2.DIST_L2, 5)
+    _, dist = cv2.threshold(dist, 20, 20, cv2.THRESH_TRUNC)
+    dist = cv2.equalizeHist(cv2.blur(dist, (3, 3)).astype(np.uint8))
+    dist = cv2.filter2D(dist, cv2.CV_8U, np.array([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]]))
+    dist = cv2.blur(dist, (3, 3)).astype(np.float32)
+    m = cv2.cvtColor(l8 * dist, cv2.COLOR_GRAY2BGRA)
+    m /= np.max(m, axis=(0, 1))
+    m *= 0.6
+    color = np.concatenate([v / 255. * np.ones_like(m[..., :1]) for v in (175, 238, 238)], axis=2)
+    color = cv2.cvtColor(color, cv2.COLOR_BGR2BGRA)
+    expected = np.uint8(cv2.cvtColor(
+        np.clip(cv2.cvtColor(x, cv2.COLOR_BGR2BGRA) + m * color, 0, 1), cv2.COLOR_BGRA2BGR) * 255)
+    ours = np.asarray(render(jnp.asarray(x), jnp.asarray(liquid, jnp.float32), 0.6))
+    np.testing.assert_array_equal(np.floor(ours).astype(np.uint8), expected, err_msg=f"{k}")
