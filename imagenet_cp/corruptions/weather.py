@@ -3,9 +3,10 @@
 Each follows ``make_imagenet_c.py`` (hendrycks/robustness) step by step; the docstrings give the
 original's formula, and the comments the places where the original's dtypes or libraries decide
 the numbers.  Severity is a traced int32 index in every corruption here (one compile for all five
-severities): per-severity constants are picked from arrays, and the two steps whose *shapes* depend
-on the severity (spatter's Gaussian sigma, snow's zoom factor and motion-blur length) pick one of
-five static branches with ``lax.switch``.
+severities): per-severity constants are picked from arrays; where a *shape* depends on the
+severity, the widest case is built and indexed (spatter's zero-padded Gaussian kernels, snow's
+stacked zoom tables, the motion blur's taps up to radius 12), and spatter's two modes are one
+``lax.cond``.  docs/fidelity/weather.md has the measured fidelity, speed and compile cost.
 """
 from __future__ import annotations
 
@@ -147,8 +148,9 @@ def frost_draw(key: jax.Array, severity) -> dict:
 def frost_stack() -> np.ndarray:
   """frost1..frost5 as uint8 RGB [5, 600, 900, 3], each zero-padded to frost1's size.
 
-  Loaded on the host once (``imagenet_cp.assets``: verified sha256, decoded as ``cv2.imread``,
-  BGR -> RGB, alpha dropped) and handed to XLA as a constant of the compiled program.  The padding
+  Loaded on the host once (``imagenet_cp.assets`` with its default lookup, so
+  ``$IMAGENET_CP_FROST_DIR`` selects a folder; verified sha256, decoded as ``cv2.imread``, BGR ->
+  RGB, alpha dropped) and handed to XLA as a constant of the compiled program.  The padding
   is never read: crops stay inside each texture's own ``FROST_SHAPES``.
   """
   textures = assets.frost_textures()[:len(FROST_SHAPES)]
@@ -224,11 +226,11 @@ def _spatter_mud_mask(liquid, severity):
 def spatter_apply(image: jax.Array, z: jax.Array, severity) -> jax.Array:
   """Water drops (s1-3) or mud (s4-5), truncated to uint8.
 
-  water: ``clip(x + m * (175, 238, 238) / 255, 0, 1) * 255`` (``ops.spatter.render_water``);
-  mud: ``clip(x * (1 - m) + m * (63, 42, 20) / 255, 0, 1) * 255`` (``ops.spatter.render_mud``).
+  water: ``clip(x + m * (175, 238, 238) / 255, 0, 1) * 255`` (as ``ops.spatter.render_water``);
+  mud: ``clip(x * (1 - m) + m * (63, 42, 20) / 255, 0, 1) * 255``.
   Only the [224, 224] mask ``m`` comes out of the ``lax.cond`` on the severity (a scalar shared by
-  the batch, so under ``vmap`` only the chosen branch runs); the blend is the same float32
-  arithmetic as the two render functions, in one expression.
+  the batch, so under ``vmap`` only the chosen branch runs); both blends are the original's
+  float32 arithmetic, in one expression.
   """
   x01 = image.astype(jnp.float32) / jnp.float32(255)
   liquid = spatter_liquid(z, severity)

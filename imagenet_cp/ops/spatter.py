@@ -20,7 +20,7 @@ float32 tail is done in the same order of float32 operations as the original.  E
 tested against cv2 itself on random inputs (tests/test_corruptions_weather.py).
 
 ``render_water`` is the public entry point (also used by the ImageNet-P spatter sequence);
-``render_mud`` is ImageNet-C's mode 1 (severities 4-5).
+ImageNet-C's mud mode (severities 4-5) is a Gaussian mask, in ``corruptions/weather.py``.
 """
 from __future__ import annotations
 
@@ -328,15 +328,3 @@ def render_water(image01: jax.Array, liquid: jax.Array, intensity) -> jax.Array:
   color = jnp.asarray(np.float32(np.array(WATER_COLOR, np.float64) / 255.0))
   out = jnp.clip(image01 + m * color, 0, 1) * jnp.float32(255)
   return jnp.where(jnp.isnan(out), jnp.float32(0), out)
-
-
-def render_mud(image01: jax.Array, mask: jax.Array) -> jax.Array:
-  """Brown mud: float32 [H, W, 3] = ``clip(x * (1 - m) + m * color, 0, 1) * 255``.
-
-  Args:
-    image01: float32 [H, W, 3], the clean image / 255.
-    mask: float32 [H, W], the blurred mud mask with values < 0.8 already set to 0.
-  """
-  m = mask[..., None]
-  color = jnp.asarray(np.float32(np.array(MUD_COLOR, np.float64) / 255.0)) * m
-  return jnp.clip(image01 * (1 - m) + color, 0, 1) * jnp.float32(255)
