@@ -93,7 +93,8 @@ def plasma_fractal(uniforms: jax.Array, wibbledecay, mapsize: int = MAPSIZE) -> 
   start = 0
   while grid.shape[0] < mapsize:
     n = grid.shape[0]
-    grid = _level(grid, uniforms[start:start + 3 * n * n], wibble)
+    # The barrier keeps XLA from fusing all levels into one deep expression (slow to compile).
+    grid = jax.lax.optimization_barrier(_level(grid, uniforms[start:start + 3 * n * n], wibble))
     start += 3 * n * n
     wibble = wibble / decay
   grid = grid - jnp.min(grid)
