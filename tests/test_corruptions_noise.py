@@ -38,7 +38,7 @@ def _replay(name: str, d, counts=None) -> ref.Replay:
   if name in ("gaussian_noise", "speckle_noise"):
     return ref.Replay(normal=np.asarray(d, np.float64), standard=("normal",))
   if name == "impulse_noise":
-    return ref.Replay(random=[np.asarray(d[0]), np.asarray(d[1])])
+    return ref.Replay(random=list(noise.impulse_replay_fields(d)))
   return ref.Replay(poisson=np.asarray(counts))
 
 
@@ -84,10 +84,14 @@ def test_normal_draws_moments():
 
 
 def test_impulse_draws_and_flip_rates():
-  u = np.asarray(draw_one("impulse_noise", 5, jax.random.key(1)))
-  assert u.shape == (2,) + SHAPE and u.dtype == np.float32
+  d = draw_one("impulse_noise", 5, jax.random.key(1))
+  u, salted = np.asarray(d["u"]), np.asarray(d["salted"])
+  assert u.shape == SHAPE and u.dtype == np.float32 and salted.shape == SHAPE
   assert u.min() >= 0 and u.max() < 1
-  assert abs(u.mean() - 0.5) < 0.005
+  assert abs(u.mean() - 0.5) < 0.005 and abs(salted.mean() - 0.5) < 0.005
+  assert abs(np.corrcoef(u.ravel(), salted.ravel())[0, 1]) < 0.01
+  # Neighbouring bits of one random word are independent too.
+  assert abs(np.mean(salted.ravel()[:-1] == salted.ravel()[1:]) - 0.5) < 0.005
   grey = np.full((4,) + SHAPE, 128, np.uint8)
   for severity, amount in zip(SEVERITIES, noise.IMPULSE_AMOUNT):
     out = np.asarray(imagenet_cp.corrupt(grey, "impulse_noise", severity, _keys(severity)))
@@ -98,7 +102,7 @@ def test_impulse_draws_and_flip_rates():
 
 
 def test_float32_threshold_matches_float64_comparison():
-  for p in noise.IMPULSE_AMOUNT + (0.5,):
+  for p in noise.IMPULSE_AMOUNT:
     t = noise.float32_at_most(p)
     assert float(t) <= p < float(np.nextafter(t, np.float32(np.inf)))
 

@@ -21,7 +21,6 @@ SHAPE = (224, 224, 3)
 GAUSSIAN_STD = (0.08, 0.12, 0.18, 0.26, 0.38)
 SHOT_PHOTONS = (60, 25, 12, 5, 3)
 IMPULSE_AMOUNT = (0.03, 0.06, 0.09, 0.17, 0.27)
-SALT_VS_PEPPER = 0.5
 SPECKLE_STD = (0.15, 0.2, 0.35, 0.45, 0.6)
 
 
@@ -133,20 +132,37 @@ def shot_noise_apply(image, u, severity) -> jax.Array:
 # --- impulse_noise: skimage.util.random_noise(x01, mode='s&p', amount=c) ------------------------
 
 
-def impulse_noise_draw(key, severity) -> jax.Array:
-  """Two uniform [0, 1) fields, float32 [2, 224, 224, 3]: scikit-image >= 0.20's
-  ``rng.random(shape)`` for "flipped" (``u0 <= amount``) then "salted" (``u1 <= 0.5``)."""
+def impulse_noise_draw(key, severity) -> dict:
+  """scikit-image >= 0.20's two ``rng.random((224, 224, 3))`` fields, "flipped" (``u <= amount``)
+  and "salted" (``u <= 0.5``).
+
+  ``u``: float32 [224, 224, 3] uniforms for "flipped".  ``salted``: bool [224, 224, 3], one
+  random bit per value (P = 1/2, as ``u <= 0.5`` is up to 2^-53); the original only compares
+  that field with 0.5, so one bit stands for it (``impulse_replay_fields`` turns it back into
+  uniforms on the right side of 0.5) and the draw costs ~half the random words.
+  """
   del severity
-  return jax.random.uniform(key, (2,) + SHAPE, jnp.float32)
+  k_flip, k_salt = jax.random.split(key)
+  n = int(np.prod(SHAPE))
+  words = jax.random.bits(k_salt, ((n + 31) // 32,), jnp.uint32)
+  bits = (words[:, None] >> jnp.arange(32, dtype=jnp.uint32)) & 1
+  salted = bits.reshape(-1)[:n].reshape(SHAPE).astype(bool)
+  return {"u": jax.random.uniform(k_flip, SHAPE, jnp.float32), "salted": salted}
 
 
-def impulse_noise_apply(image, u, severity) -> jax.Array:
+def impulse_replay_fields(draws) -> tuple[np.ndarray, np.ndarray]:
+  """The two uniform fields the original's ``rng.random`` calls return for our draws: ``u``,
+  and 0.25 where salted / 0.75 where not."""
+  salted = np.asarray(draws["salted"])
+  return np.asarray(draws["u"], np.float64), np.where(salted, 0.25, 0.75)
+
+
+def impulse_noise_apply(image, draws, severity) -> jax.Array:
   """Flipped values become 1 (salted) or 0 (peppered); ``(v / 255) * 255 == v`` exactly in
   float64 for every uint8 v, so untouched values stay as they are."""
   amount = jnp.asarray(np.array([float32_at_most(a) for a in IMPULSE_AMOUNT], np.float32))
-  flipped = u[0] <= amount[jnp.asarray(severity) - 1]
-  salted = u[1] <= float32_at_most(SALT_VS_PEPPER)
-  noisy = jnp.where(salted, jnp.uint8(255), jnp.uint8(0))
+  flipped = draws["u"] <= amount[jnp.asarray(severity) - 1]
+  noisy = jnp.where(draws["salted"], jnp.uint8(255), jnp.uint8(0))
   return jnp.where(flipped, noisy, image.astype(jnp.uint8))
 
 
