@@ -267,11 +267,9 @@ def idct_islow(coefs):
 def quantize(coefs, table):
   """libjpeg's quantize(): round half away from zero of coef / (8 t) ([..., 8, 8] int32)."""
   div = 8 * table
-  # Integer division is slow on CPU; float32 division is exact here: the numerator is < 2**16,
-  # so the quotient's rounding error (< 2**-8 / div) is below its distance to the next integer
-  # (>= 1 / div) and floor() gives the integer quotient.
-  num = (jnp.abs(coefs) + (div >> 1)).astype(jnp.float32)
-  mag = jnp.floor(num / div.astype(jnp.float32)).astype(jnp.int32)
+  # Integer division: a float32 division would be exact in IEEE arithmetic, but XLA CPU may
+  # compile it to a reciprocal multiply (measured: not bit-exact under jit).
+  mag = (jnp.abs(coefs) + (div >> 1)) // div
   return jnp.where(coefs < 0, -mag, mag)
 
 
