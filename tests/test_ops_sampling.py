@@ -132,3 +132,24 @@ def test_unknown_modes_raise():
     sampling.map_coordinates_order1(np.zeros((4, 4)), np.zeros(2), np.zeros(2), "constant")
   with pytest.raises(ValueError):
     sampling.cv2_remap_bilinear(np.zeros((4, 4)), np.zeros(2), np.zeros(2), "transparent")
+
+
+def test_warp_affine_quantized_coordinates_follow_opencv_4():
+  # OpenCV <= 4.10 (checked against 4.10.0.84 once, docs/fidelity/digital.md): per-row and
+  # per-column offsets rounded to 1/1024 pixel, summed, floored to 1/32 pixel.  Model it in
+  # float64 and compare the 1/32-pixel coordinates we sample at: equal except where float32
+  # lands on the other side of a 1/1024 rounding boundary.
+  inv = cv2.invertAffineTransform(MATRIX)
+  yy, xx = np.mgrid[0:H, 0:W].astype(np.float64)
+  ix = (np.rint((inv[0, 1] * yy + inv[0, 2]) * 1024).astype(np.int64)
+        + np.rint(inv[0, 0] * xx * 1024).astype(np.int64) + 16) >> 5
+  iy = (np.rint((inv[1, 1] * yy + inv[1, 2]) * 1024).astype(np.int64)
+        + np.rint(inv[1, 0] * xx * 1024).astype(np.int64) + 16) >> 5
+  # Encode each output pixel's source coordinate in a ramp image: sampling it returns the
+  # coordinate itself, so a mismatch of 1/32 pixel shows up directly.
+  ramp_x = np.tile(np.arange(W, dtype=np.float32), (H, 1))
+  got_x = np.asarray(sampling.cv2_warp_affine(ramp_x, MATRIX, (W, H), "nearest"))
+  inside = (ix >= 0) & (ix < 32 * (W - 1)) & (iy >= 0) & (iy < 32 * (H - 1))
+  err = np.abs(got_x - ix / 32.0)[inside]
+  assert err.max() <= 1 / 32 + 1e-5
+  assert (err > 1e-5).mean() < 0.01
