@@ -26,21 +26,30 @@ from absl import flags
 from absl import logging
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list("datasets", ["imagenet_c_demo"],
-                  "imagenet_c, imagenet_p, imagenet_c_demo and/or imagenet_p_demo.")
-flags.DEFINE_list("configs", ["benchmark"], "Config names, or the shortcuts benchmark / all.")
-flags.DEFINE_string("data_dir", None, "TFDS data_dir (default: TFDS's, ~/tensorflow_datasets).")
-flags.DEFINE_string("manual_dir", None,
-                    "Folder holding ILSVRC2012_img_val.tar or the extracted validation images "
-                    "(default: <data_dir>/downloads/manual).")
-flags.DEFINE_enum("file_format", "array_record", ["array_record", "tfrecord"],
-                  "array_record: read with tfds.data_source (no TF); tfrecord: read with "
-                  "tfds.load (needs TensorFlow to write and read).")
-flags.DEFINE_integer("max_examples_per_split", None, "Smoke builds: stop after N examples.")
-flags.DEFINE_string("beam_pipeline_options", None,
-                    "Generate through Apache Beam: comma-separated k=v pipeline options, e.g. "
-                    "runner=DataflowRunner,project=P,region=R,temp_location=gs://B/tmp.")
-flags.DEFINE_bool("dry_run", False, "Only print which configs would be built.")
+
+
+def define_flags() -> None:
+  """Defines the command-line flags; called only when this module runs as a program.
+
+  Importing the module must not add global absl flags: TFDS's own command line turns every
+  defined absl flag into an option, and ours (--datasets, ...) would clash with its options.
+  """
+  flags.DEFINE_list("datasets", ["imagenet_c_demo"],
+                    "imagenet_c, imagenet_p, imagenet_c_demo and/or imagenet_p_demo.")
+  flags.DEFINE_list("configs", ["benchmark"], "Config names, or the shortcuts benchmark / all.")
+  flags.DEFINE_string("data_dir", None, "TFDS data_dir (default: TFDS's, ~/tensorflow_datasets).")
+  flags.DEFINE_string("manual_dir", None,
+                      "Folder holding ILSVRC2012_img_val.tar or the extracted validation images "
+                      "(default: <data_dir>/downloads/manual).")
+  flags.DEFINE_enum("file_format", "array_record", ["array_record", "tfrecord"],
+                    "array_record: read with tfds.data_source (no TF); tfrecord: read with "
+                    "tfds.load (needs TensorFlow to write and read).")
+  flags.DEFINE_integer("max_examples_per_split", None, "Smoke builds: stop after N examples.")
+  flags.DEFINE_string("beam_pipeline_options", None,
+                      "Generate through Apache Beam: comma-separated k=v pipeline options, e.g. "
+                      "runner=DataflowRunner,project=P,region=R,temp_location=gs://B/tmp.")
+  flags.DEFINE_bool("list_configs", False, "Only print which configs would be built.")
+
 
 DATASETS = ("imagenet_c", "imagenet_p", "imagenet_c_demo", "imagenet_p_demo")
 
@@ -110,7 +119,7 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments {argv[1:]}")
   plan = [(d, c) for d in FLAGS.datasets for c in select_configs(builder_class(d), FLAGS.configs)]
   for dataset, config in plan:
-    if FLAGS.dry_run:
+    if FLAGS.list_configs:
       print(f"{dataset}/{config}")
       continue
     start = time.time()
@@ -124,4 +133,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)

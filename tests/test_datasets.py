@@ -338,3 +338,18 @@ def test_remote_manual_dir_lists_the_same_items(tmp_path):
       (e.file_name, e.data) for e in sources.imagenet_val_examples(tar.parent))[remote[2].file_name]
   with pytest.raises(sources.SourceError, match="not found"):
     common._remote_tar_items(str(tmp_path / "elsewhere"))  # pylint: disable=protected-access
+
+
+def test_tfds_command_line_builds_with_imports(tmp_path):
+  """`tfds build imagenet_c --imports imagenet_cp.datasets ...`, through TFDS's own CLI code."""
+  cli = pytest.importorskip("tensorflow_datasets.scripts.cli.main")
+  manual = tmp_path / "manual"
+  make_val_tar(manual, n=3)
+  args = cli._parse_flags([  # pylint: disable=protected-access
+      "tfds", "build", "imagenet_c", "--imports", "imagenet_cp.datasets", "--config", C_CONFIG,
+      "--manual_dir", str(manual), "--data_dir", str(tmp_path / "data"),
+      "--file_format", "array_record"])
+  cli.main(args)
+  examples = read_all(f"imagenet_c/{C_CONFIG}", tmp_path / "data")
+  assert sorted(e["file_name"].decode() for e in examples) == [
+      f"ILSVRC2012_val_{i:08d}.JPEG" for i in (1, 2, 3)]
