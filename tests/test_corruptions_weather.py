@@ -79,8 +79,8 @@ def test_matches_original_with_replayed_draws(name, batch):
       fid = ref.assert_faithful(ours[i], theirs, context=context)
       if name == "spatter":
         # float32 vs float64 liquid layer: a value within ~1e-7 of the threshold can land on the
-        # other side and move a Canny edge locally (measured: <= 3 values > 2 in 20 images).
-        assert fid["frac_gt2"] <= 2e-4, (context, fid)
+        # other side and move a Canny edge locally (measured over 320 images: worst 2.7e-4).
+        assert fid["frac_gt2"] <= 1e-3, (context, fid)
       else:
         assert fid["max"] <= 1, (context, fid)  # measured: off by one at most (truncation)
 
@@ -202,6 +202,14 @@ def test_chamfer_distance_matches_cv2_below_cap():
     theirs = np.minimum(d, 20)
     assert np.abs(ours[i] - theirs).max() <= 4e-6  # float32 sums in another order: <= 2 ulp
     np.testing.assert_array_equal(ours[i] == 20, theirs == 20)
+
+
+def test_liquid_to_u8_wraps_like_numpy():
+  """The smoothed liquid can exceed 1 near corners; NumPy's uint8 cast then wraps modulo 256."""
+  liquid = np.float32([0, 0.5, 0.68, 0.99999, 1.0, 1.0213877, 1.06, 1.9])
+  expected = (liquid.astype(np.float64) * 255).astype(np.uint8)
+  np.testing.assert_array_equal(np.asarray(sp.liquid_to_u8(jnp.asarray(liquid))), expected)
+  assert expected[5] == 4
 
 
 def test_equalize_hist_constant_and_two_level_images():

@@ -291,8 +291,12 @@ def box_blur3_u8(image_u8: jax.Array) -> jax.Array:
 
 
 def liquid_to_u8(liquid: jax.Array) -> jax.Array:
-  """``(liquid * 255).astype(np.uint8)`` for liquid in [0, 1] (truncation)."""
-  return jnp.floor(jnp.clip(liquid, 0, 1) * 255).astype(jnp.uint8)
+  """``(liquid * 255).astype(np.uint8)`` for liquid >= 0: truncation, then modulo 256.
+
+  The smoothed layer can exceed 1 (a corner pixel weighs heavily under the 'nearest' border);
+  NumPy's float -> uint8 cast then wraps (260.4 -> 4 on x86, *measured*), and so does this.
+  """
+  return (jnp.floor(liquid * jnp.float32(255)).astype(jnp.int32) & 255).astype(jnp.uint8)
 
 
 def water_dist(liquid_u8: jax.Array) -> jax.Array:
@@ -316,7 +320,7 @@ def render_water(image01: jax.Array, liquid: jax.Array, intensity) -> jax.Array:
 
   Args:
     image01: float32 [H, W, 3], the clean image / 255 (``np.array(x, float32) / 255.``).
-    liquid: float [H, W] in [0, 1], the thresholded liquid layer (before ``* 255``).
+    liquid: float [H, W] >= 0, the thresholded liquid layer (before ``* 255``).
     intensity: scalar (may be traced): 0.6 / 0.6 / 0.5 in ImageNet-C s1-3, 0.6 in ImageNet-P.
 
   Returns:
