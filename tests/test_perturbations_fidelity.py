@@ -28,6 +28,16 @@ SEQUENCE_MAD.update({"tilt": 0.15, "brightness": 0.03})
 WHOLE_IMAGE = ("zoom_blur", "translate", "rotate", "tilt", "scale", "shear")
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _torch_single_thread():
+  """The reference's torch ops work on one 3x224x224 tensor at a time: threads only contend."""
+  torch = pytest.importorskip("torch")
+  threads = torch.get_num_threads()
+  torch.set_num_threads(1)
+  yield
+  torch.set_num_threads(threads)
+
+
 def _photos(name):
   photos = {n: photo_256(n) for n in PHOTO_NAMES}
   if name in WHOLE_IMAGE:
