@@ -157,3 +157,17 @@ def test_digital_registry_and_bad_input(photos):
     imagenet_cp.corrupt(photos[:1], "pixelate", 6, keys)
   with pytest.raises(ValueError):
     imagenet_cp.corrupt(photos[:1, :100], "jpeg_compression", 1, keys)
+
+
+@pytest.mark.parametrize("size", [(134, 89), (300, 250)])
+def test_pil_box_resize_bit_exact(photos, size):
+  # ops/resize.py beyond pixelate's sizes: non-square, up and down, one axis unchanged.
+  from PIL import Image
+  from imagenet_cp.ops import resize
+  box = jax.jit(resize.pil_box_resize, static_argnums=1)
+  image = photos[1]
+  want = np.asarray(Image.fromarray(image).resize(size, Image.BOX))
+  np.testing.assert_array_equal(np.asarray(box(image, size)), want)
+  small = np.ascontiguousarray(image[:67, :201])  # one axis up, one down
+  np.testing.assert_array_equal(np.asarray(box(small, size)),
+                                np.asarray(Image.fromarray(small).resize(size, Image.BOX)))

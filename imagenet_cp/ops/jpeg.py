@@ -308,10 +308,18 @@ def jpeg_roundtrip(images_uint8, quality) -> jax.Array:
   Args:
     images_uint8: uint8 RGB, any leading batch axes.
     quality: int 1..100 (may be a traced int32 scalar).
+
+  Compiled once per input shape (quality is a traced argument), so eager callers such as
+  ``imagenet_cp.release_jpeg`` do not run it op by op.
   """
   images = jnp.asarray(images_uint8)
   if images.dtype != jnp.uint8 or images.ndim < 3 or images.shape[-1] != 3:
     raise ValueError(f"jpeg_roundtrip needs uint8 [..., H, W, 3], got {images.dtype} {images.shape}")
+  return _roundtrip(images, jnp.asarray(quality, jnp.int32))
+
+
+@jax.jit
+def _roundtrip(images, quality):
   h, w = images.shape[-3], images.shape[-2]
   # Encoder padding (jcsample.c expand_right_edge, jcprepct.c expand_bottom_edge): columns are
   # replicated before downsampling, up to whole chroma blocks; rows only up to an even count
