@@ -71,44 +71,6 @@ def defocus_kernels() -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=None)
-def defocus_flat_tables() -> tuple[np.ndarray, tuple[int, ...]]:
-  """What the original gives on a flat neighbourhood of value v, and the kernels' reach.
-
-  The kernels are float32 and do not sum to 1 in float64 (``1 - 3.7e-9`` at s1, ``1 - 3.4e-8``
-  at s2, ``1 - 6.4e-9`` at s3, 1.013 / 1.011 at s4 / s5), so a flat region of value v comes out
-  as ``np.uint8(clip(v / 255 * S, 0, 1) * 255)``: ``v - 1`` at s1-s3.  float32 cannot resolve
-  ``3.7e-9 v``, so these values are tabulated (int32 [5, 256]; -1 where ``v / 255 * S * 255`` is
-  within 1e-9 of an integer and the original's own rounding would decide).
-
-  Returns (table, half): ``half[s]`` is the half-size of the kernel's non-zero support.
-  """
-  table = np.full((len(DEFOCUS), 256), -1, np.int32)
-  halves = []
-  v = np.arange(256, dtype=np.float64)
-  for s, kernel in enumerate(disk_kernel(r, a) for r, a in DEFOCUS):
-    total = kernel.astype(np.float64).sum()
-    exact = np.clip(v / 255.0 * total, 0, 1) * 255
-    clear = np.abs(exact - np.round(exact)) > 1e-9
-    table[s] = np.where(clear | (exact >= 255) | (exact <= 0), np.uint8(exact), -1)
-    rows, cols = np.nonzero(kernel)
-    c = kernel.shape[0] // 2
-    halves.append(int(max(np.abs(rows - c).max(), np.abs(cols - c).max())))
-  return table, tuple(halves)
-
-
-def _is_flat(x, half: int) -> jax.Array:
-  """Whether all values in the (2 half + 1)^2 reflect-101 neighbourhood equal, bool [H, W, C]."""
-  padded = filters._pad_axis(filters._pad_axis(x, half, 0, "mirror"), half, 1, "mirror")
-  size = 2 * half + 1
-
-  def extreme(op, init):
-    rows = jax.lax.reduce_window(padded, init, op, (size, 1, 1), (1, 1, 1), "VALID")
-    return jax.lax.reduce_window(rows, init, op, (1, size, 1), (1, 1, 1), "VALID")
-
-  return extreme(jax.lax.max, -jnp.inf) == extreme(jax.lax.min, jnp.inf)
-
-
-@functools.lru_cache(maxsize=None)
 def defocus_s1_tables() -> tuple[np.ndarray, np.ndarray]:
   """severity 1 as an integer sum: (disk mask float32 [k, k], int32 table over the disk sum).
 
@@ -133,9 +95,14 @@ def defocus_s1_tables() -> tuple[np.ndarray, np.ndarray]:
 
 def _defocus_s1(x) -> jax.Array:
   mask, table = defocus_s1_tables()
-  # 0/1 weights on integers below 2^24: every partial sum is exact in float32.
-  total = filters.filter2d_reflect101(x, mask, method="direct")
-  return jnp.asarray(table)[jnp.round(total).astype(jnp.int32)].astype(jnp.uint8)
+  half = mask.shape[0] // 2
+  h, w = x.shape[:2]
+  # Exact integer disk sums: one shifted int32 slice per disk tap, fused into one loop.
+  padded = filters._pad_axis(filters._pad_axis(x, half, 0, "mirror"), half, 1, "mirror")
+  padded = padded.astype(jnp.int32)
+  total = functools.reduce(
+      jnp.add, [padded[i:i + h, j:j + w] for i, j in zip(*np.nonzero(mask))])
+  return jnp.asarray(table)[total].astype(jnp.uint8)
 
 
 def _defocus_general(x, kernel) -> jax.Array:
@@ -145,20 +112,14 @@ def _defocus_general(x, kernel) -> jax.Array:
 def defocus_blur_apply(image, draws, severity) -> jax.Array:
   """Per channel ``cv2.filter2D(x01, -1, disk)`` (BORDER_REFLECT_101), clip, * 255, uint8.
 
-  Severity 1 is computed as an exact integer disk sum (``defocus_s1_tables``); at s2-s5 values
-  whose whole kernel support is flat take the original's float64 result from
-  ``defocus_flat_tables``.
+  Severity 1 is computed as an exact integer disk sum (``defocus_s1_tables``); s2-s5 as one FFT
+  correlation with the zero-padded kernel.
   """
   del draws
   index = jnp.asarray(severity) - 1
-  x = image.astype(jnp.float32)
   kernel = jnp.asarray(defocus_kernels())[index]
-  blurred = jax.lax.cond(index == 0, lambda x, k: _defocus_s1(x), _defocus_general, x, kernel)
-  table, halves = defocus_flat_tables()
-  flat = jax.lax.switch(index, [functools.partial(_is_flat, half=h) for h in halves], x)
-  flat_value = jnp.asarray(table)[index][image.astype(jnp.int32)]
-  use = flat & (flat_value >= 0)
-  return jnp.where(use, flat_value.astype(jnp.uint8), blurred)
+  return jax.lax.cond(index == 0, lambda x, k: _defocus_s1(x), _defocus_general,
+                      image.astype(jnp.float32), kernel)
 
 
 # --- glass_blur ---------------------------------------------------------------------------------
