@@ -1,7 +1,7 @@
 """What the ImageNet-C and ImageNet-P builders share: sources, the crop cache, keys, encoding, Beam.
 
-Generation is the same function whether it runs in the builder's own loop, in Beam workers or
-(for the pixels) in the on-the-fly evaluation:
+Generation is the same function whether it runs in the builder's own loop or in Beam workers,
+and it computes the pixels the on-the-fly evaluation (``metrics``) computes from the same keys:
 
   source image --decode, Resize(256)[+CenterCrop(224)]--> crop  (cached once per source, reused)
   crop --imagenet_cp.corrupt / perturb, key = example_key(ROOT_SEED, name, severity, file_name)-->
@@ -41,7 +41,8 @@ ROOT_SEED = 0
 CHUNK_SIZE = 32
 P_CHUNK_SIZE = 8  # ImageNet-P chunks hold T = 31 (41) frames per image
 JPEG_QUALITY = 85  # the released ImageNet-C / the release_jpeg stage
-# PNG for lossless frames: level 1 is ~4x faster than the default 6 and only a few % larger.
+# PNG (lossless configs and frames): level 1 encoded a 224 photo crop 3.6x faster than the
+# default level 6 for a 10% larger file (measured here).
 PNG_COMPRESS_LEVEL = 1
 CACHE_ENV = "IMAGENET_CP_CROP_CACHE"
 CACHE_DIRNAME = "imagenet_cp_crops"
@@ -184,8 +185,17 @@ def cache_fingerprint(items: Sequence[Item], kind: str) -> str:
   h = hashlib.sha256()
   h.update(json.dumps([CACHE_FORMAT, kind, Image.__version__]).encode())
   for item in items:
-    h.update(f"{item.file_name}:{item.locator[-1] if item.locator[0] == 'tar' else ''}\n".encode())
+    h.update(f"{item.file_name}:{_source_size(item)}\n".encode())
   return h.hexdigest()[:16]
+
+
+def _source_size(item: Item) -> int:
+  """Bytes of the item's encoded image (a tar header field, or a stat of the file)."""
+  if item.locator[0] == "tar":
+    return item.locator[3]
+  if item.locator[0] == "file":
+    return os.path.getsize(item.locator[1])
+  return len(_demo_bytes()[item.locator[1]])
 
 
 class CropCache:
