@@ -395,3 +395,15 @@ def test_killed_build_leaves_no_dataset_and_rerun_completes(demo_build, tmp_path
   assert built
   for a, b in zip(read_all(name, tmp_path), read_all(name, demo_build)):
     np.testing.assert_array_equal(a["image"], b["image"])
+
+
+def test_extracted_folder_gives_the_same_items_and_pixels_as_the_tar(tmp_path):
+  from imagenet_standin import make_val_folder
+  tar_items = common.list_items(common.SOURCE_IMAGENET, make_val_tar(tmp_path / "a", n=3).parent)
+  folder = make_val_folder(tmp_path / "b", n=3, by_wnid=True)
+  folder_items = common.list_items(common.SOURCE_IMAGENET, folder)
+  assert [(i.file_name, i.label) for i in folder_items] == [
+      (i.file_name, i.label) for i in tar_items]
+  for a, b in zip(tar_items, folder_items):
+    np.testing.assert_array_equal(common.load_pixels(a, common.RESIZE_256),
+                                  common.load_pixels(b, common.RESIZE_256))
