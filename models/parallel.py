@@ -60,7 +60,8 @@ class DataParallel:
   def batches(self, images: Iterable) -> Iterator[tuple[jax.Array, jax.Array]]:
     """Any-size image array (or iterable of batches) -> (logits, mask) per padded global batch."""
     if isinstance(images, (np.ndarray, jax.Array)):
-      images = (images[i:i + self.batch_size] for i in range(0, images.shape[0], self.batch_size))
+      array = images
+      images = (array[i:i + self.batch_size] for i in range(0, array.shape[0], self.batch_size))
     for batch in images:
       yield self.apply_padded(batch)
 
