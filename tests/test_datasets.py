@@ -407,3 +407,12 @@ def test_extracted_folder_gives_the_same_items_and_pixels_as_the_tar(tmp_path):
   for a, b in zip(tar_items, folder_items):
     np.testing.assert_array_equal(common.load_pixels(a, common.RESIZE_256),
                                   common.load_pixels(b, common.RESIZE_256))
+
+
+def test_frost_config_builds_with_the_verified_textures(tmp_path):
+  build("imagenet_c_demo/frost_2_raw", tmp_path)
+  stored = by_name(read_all("imagenet_c_demo/frost_2_raw", tmp_path))
+  crops = demo_crops()
+  expected = expected_corrupted(crops, "frost", 2, chunk=len(crops))
+  for name, pixels in expected.items():
+    np.testing.assert_array_equal(stored[name]["image"], pixels)

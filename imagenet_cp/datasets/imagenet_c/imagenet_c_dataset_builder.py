@@ -119,7 +119,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     corruptions.get(config.corruption)  # Unimplemented corruptions fail before any decoding.
     if config.corruption == "frost":
       # The six textures listed in checksums.tsv, found and sha256-checked by imagenet_cp.assets
-      # (packaged copy first: no network needed); a bad copy fails here, naming the file.
+      # (user cache or the copy packaged with imagenet_cp: no network needed); a missing or bad
+      # copy fails here, naming the file, before any image is decoded.
       assets.frost_textures()
     items = self._source_items(dl_manager)
     pixels = common.pixel_source(items, common.CROP_224, self.SOURCE, self._data_dir_root)
