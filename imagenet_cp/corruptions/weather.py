@@ -201,25 +201,50 @@ def spatter_draw(key: jax.Array, severity) -> jax.Array:
   return jax.random.normal(key, (SIZE, SIZE), jnp.float32)
 
 
-def spatter_liquid(z: jax.Array, severity) -> jax.Array:
-  """``gaussian(loc + scale * z, sigma)`` (skimage: mode 'nearest', truncate 4) with values
-  below the threshold set to 0: float32 [224, 224]."""
-  loc, scale, _, threshold, _, _ = _pick(SPATTER, severity)
+@functools.lru_cache(maxsize=1)
+def _spatter_layer_constants() -> dict:
+  """Per-severity constants of ``spatter_layers``, derived in float64 on the host."""
+  loc, scale, threshold = (np.array([row[i] for row in SPATTER], np.float64) for i in (0, 1, 3))
+  level = 255 * loc  # 255 * liquid = 255 loc + 255 scale G(z)
+  return {"g_threshold": np.float32((threshold - loc) / scale),
+          "level_int": np.floor(level).astype(np.int32),
+          "level_frac": np.float32(level - np.floor(level)),
+          "slope": np.float32(255 * scale)}
+
+
+def spatter_layers(z: jax.Array, severity) -> tuple[jax.Array, jax.Array]:
+  """The thresholded liquid layer as the original uses it: (kept bool, L8 uint8), [224, 224].
+
+  The original computes ``liquid = gaussian(loc + scale z, sigma)`` in float64, zeroes values
+  ``< c3`` and casts ``(liquid * 255).astype(uint8)`` (truncation, modulo 256 above 255).  The
+  Gaussian is linear with weights summing to 1, so ``liquid = loc + scale G(z)``; here ``G(z)`` is
+  computed in float32 and the threshold ``(c3 - loc) / scale`` and the level ``255 loc`` are
+  float64 constants, which puts the float32 rounding on the small ``G(z)`` instead of on values
+  near 0.7: about 20x closer to the original at the threshold and at the integer steps of L8.
+  """
+  c = _spatter_layer_constants()
+  i = jnp.asarray(severity, jnp.int32) - 1
   sigmas = [float(row[2]) for row in SPATTER]
-  liquid = spatter_ops.gaussian_nearest_indexed(
-      loc + scale * z, sigmas, jnp.asarray(severity, jnp.int32) - 1)
-  return jnp.where(liquid < threshold, jnp.float32(0), liquid)
+  g = spatter_ops.gaussian_nearest_indexed(z, sigmas, i)
+  g_threshold = jnp.asarray(c["g_threshold"])[i]
+  kept = g >= g_threshold  # not (liquid < c3)
+  level = (jnp.asarray(c["level_int"])[i]
+           + jnp.floor(jnp.asarray(c["level_frac"])[i] + jnp.asarray(c["slope"])[i] * g)
+           .astype(jnp.int32))
+  l8 = jnp.where(kept, level & 255, 0).astype(jnp.uint8)
+  return g > g_threshold, l8  # mud's ``liquid > c3``; water's uint8 layer
 
 
-def _spatter_water_mask(liquid, severity):
+def _spatter_water_mask(above, l8, severity):
   """Water (s1-3): ``m = L8 * dist / max(L8 * dist) * intensity`` (``ops.spatter.water_mask``)."""
-  return spatter_ops.water_mask(spatter_ops.liquid_to_u8(liquid), _pick(SPATTER, severity)[4])
+  del above
+  return spatter_ops.water_mask(l8, _pick(SPATTER, severity)[4])
 
 
-def _spatter_mud_mask(liquid, severity):
+def _spatter_mud_mask(above, l8, severity):
   """Mud (s4-5): ``m = gaussian((liquid > c3).astype(float32), 1.5); m[m < 0.8] = 0``."""
-  threshold = _pick(SPATTER, severity)[3]
-  m = spatter_ops.gaussian_nearest((liquid > threshold).astype(jnp.float32), MUD_SIGMA)
+  del l8
+  m = spatter_ops.gaussian_nearest(above.astype(jnp.float32), MUD_SIGMA)
   return jnp.where(m < 0.8, jnp.float32(0), m)
 
 
@@ -233,10 +258,10 @@ def spatter_apply(image: jax.Array, z: jax.Array, severity) -> jax.Array:
   float32 arithmetic, in one expression.
   """
   x01 = image.astype(jnp.float32) / jnp.float32(255)
-  liquid = spatter_liquid(z, severity)
+  above, l8 = spatter_layers(z, severity)
   sev = jnp.asarray(severity, jnp.int32)
   mud = sev >= 4
-  m = jax.lax.cond(mud, _spatter_mud_mask, _spatter_water_mask, liquid, sev)[..., None]
+  m = jax.lax.cond(mud, _spatter_mud_mask, _spatter_water_mask, above, l8, sev)[..., None]
   colors = np.float32(np.array([spatter_ops.WATER_COLOR, spatter_ops.MUD_COLOR]) / 255.0)
   color = jnp.asarray(colors)[mud.astype(jnp.int32)]
   kept = jnp.where(mud, 1 - m, jnp.float32(1))  # water: x * 1 is x exactly
