@@ -359,7 +359,7 @@ class PerturbationTask:
   """One ImageNet-P config's generation: a sequence of frames per Resize(256) image."""
   perturbation: str
   difficulty: int
-  frame_format: str  # "png" (lossless, default) | "jpeg" (q85, about 6x smaller)
+  frame_format: str  # "png" (lossless, default) | "jpeg" (q85, about 8x smaller)
   root_seed: int = ROOT_SEED
   chunk_size: int = P_CHUNK_SIZE
 

@@ -3,7 +3,7 @@
 Configs, one per sequence: the 10 test sequences, then the 4 validation sequences; the three
 noise sequences also come at the original's noise levels ``_2`` and ``_3`` (difficulty 2, 3).
 Frames are stored losslessly (PNG) by default; ``<config>_jpeg`` stores them as JPEG q85 instead
-(about 6x smaller; not listed in ``BUILDER_CONFIGS``).  The original release stored each
+(about 8x smaller; not listed in ``BUILDER_CONFIGS``).  The original release stored each
 sequence as H.264 video (ffmpeg libx264 -crf 20), a lossy codec: see README.md.
 """
 from __future__ import annotations
