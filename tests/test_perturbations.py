@@ -24,10 +24,15 @@ def test_registry_lists_the_papers_sequences():
 def test_frame_draws_come_from_fold_in():
   key = jax.random.key(3)
   normals = P.draw("gaussian_noise", key)
-  assert normals.shape == (30, 224, 224, 3) and normals.dtype == jnp.float32
-  for t in (1, 17, 30):
-    want = jax.random.normal(jax.random.fold_in(key, t), (224, 224, 3))
-    np.testing.assert_array_equal(normals[t - 1], want)
+  uniforms = P.draw("shot_noise", key)
+  assert normals.shape == uniforms.shape == (30, 224, 224, 3)
+  assert normals.dtype == uniforms.dtype == jnp.float32
+  # The noise frames' bits are JAX's threefry as drawn in non-partitionable mode.
+  with jax.threefry_partitionable(False):
+    for t in (1, 17, 30):
+      frame_key = jax.random.fold_in(key, t)
+      np.testing.assert_array_equal(normals[t - 1], jax.random.normal(frame_key, (224, 224, 3)))
+      np.testing.assert_array_equal(uniforms[t - 1], jax.random.uniform(frame_key, (224, 224, 3)))
   layer = P.draw("snow", key)
   np.testing.assert_array_equal(layer, jax.random.normal(key, (224, 224)))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 
 import jax
+import jax.extend.random
 import jax.numpy as jnp
 import numpy as np
 import scipy.stats
@@ -30,11 +31,42 @@ POISSON_BITS = 9
 POISSON_MAX = 1 << POISSON_BITS
 
 
+def frame_bits(frame_key: jax.Array) -> jax.Array:
+  """uint32 [224, 224, 3]: ``threefry_2x32(key, iota)``, both output words used.
+
+  This is ``jax.random.bits(frame_key, SHAPE)`` as JAX draws it with
+  ``jax_threefry_partitionable=False`` (one threefry block per two words); today's default,
+  partitionable mode, spends one block per word plus a counter hash and was 4-5x slower here,
+  and the noise sequences are bound by their 4.5 M random numbers.
+  """
+  count = int(np.prod(SHAPE))
+  words = jax.extend.random.threefry_2x32(jax.random.key_data(frame_key),
+                                          jnp.arange(count, dtype=jnp.uint32))
+  return jnp.reshape(words, SHAPE)
+
+
+def bits_to_uniform(bits) -> jax.Array:
+  """uint32 -> float32 in [0, 1) from the top 23 bits (``jax.random.uniform``'s mapping)."""
+  one_to_two = jax.lax.bitcast_convert_type((bits >> 9) | np.uint32(0x3F800000), jnp.float32)
+  return one_to_two - np.float32(1.0)
+
+
+def bits_to_normal(bits) -> jax.Array:
+  """uint32 -> float32 standard normal: ``sqrt(2) erfinv(u)``, u uniform on (-1, 1)
+  (``jax.random.normal``'s mapping)."""
+  lo = np.nextafter(np.float32(-1.0), np.float32(0.0))
+  u = jnp.maximum(lo, bits_to_uniform(bits) * (np.float32(1.0) - lo) + lo)
+  return np.float32(np.sqrt(2.0)) * jax.lax.erf_inv(u)
+
+
 def standard_normal_draws(key: jax.Array, difficulty) -> jax.Array:
-  """Frames 1..30 of standard normals, float32 [30, 224, 224, 3] (frame t from fold_in(key, t))."""
+  """Frames 1..30 of standard normals, float32 [30, 224, 224, 3]; frame t from fold_in(key, t).
+
+  Equal to ``jax.random.normal(fold_in(key, t), (224, 224, 3))`` under
+  ``jax.threefry_partitionable(False)`` (tests/test_perturbations.py).
+  """
   del difficulty
-  return jax.vmap(lambda k: jax.random.normal(k, SHAPE, jnp.float32))(
-      base.frame_keys(key, NOISY_FRAMES))
+  return jax.vmap(lambda k: bits_to_normal(frame_bits(k)))(base.frame_keys(key, NOISY_FRAMES))
 
 
 def gaussian_noise(canvas, height, width, normals, difficulty) -> jax.Array:
@@ -91,8 +123,7 @@ def shot_noise_draws(key: jax.Array, difficulty) -> jax.Array:
   """Frames 1..30 of uniforms in [0, 1), float32 [30, 224, 224, 3]; ``apply`` turns them into
   Poisson counts of the image's rates (the draw's distribution depends on the image)."""
   del difficulty
-  return jax.vmap(lambda k: jax.random.uniform(k, SHAPE, jnp.float32))(
-      base.frame_keys(key, NOISY_FRAMES))
+  return jax.vmap(lambda k: bits_to_uniform(frame_bits(k)))(base.frame_keys(key, NOISY_FRAMES))
 
 
 def shot_frames_from_counts(crop_uint8, counts, difficulty) -> jax.Array:
