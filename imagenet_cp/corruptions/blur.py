@@ -2,9 +2,10 @@
 
 Each follows Hendrycks's ``make_imagenet_c.py`` (``x01 = image / 255``; the saved image is
 ``np.uint8(out)``, a truncation).  Severity is a traced index everywhere (one compile for all
-five severities): per-severity constants are picked inside the program, filters whose size
-depends on the severity are zero-padded to the largest one (defocus, motion) or selected by
-``lax.switch`` (the Gaussians), and zoom_blur's 11..16 zooms run as a masked loop of 16.
+five severities): per-severity constants are picked inside the program; filters whose size
+depends on the severity are zero-padded to the largest one (defocus, motion) or picked from
+stacked [224, 224] matrices (the Gaussians); zoom_blur and defocus s1 switch to branches with
+static tables.  Fidelity and speed figures: docs/fidelity/noise_blur.md.
 """
 from __future__ import annotations
 
@@ -94,11 +95,12 @@ def defocus_s1_tables() -> tuple[np.ndarray, np.ndarray]:
 
 
 def _defocus_s1(x) -> jax.Array:
+  """Severity 1 from exact integer disk sums, uint8 [224, 224, 3]."""
   mask, table = defocus_s1_tables()
   half = mask.shape[0] // 2
   h, w = x.shape[:2]
   # Exact integer disk sums: one shifted int32 slice per disk tap, fused into one loop.
-  padded = filters._pad_axis(filters._pad_axis(x, half, 0, "mirror"), half, 1, "mirror")
+  padded = filters.pad_axis(filters.pad_axis(x, half, 0, "mirror"), half, 1, "mirror")
   padded = padded.astype(jnp.int32)
   total = functools.reduce(
       jnp.add, [padded[i:i + h, j:j + w] for i, j in zip(*np.nonzero(mask))])
@@ -106,6 +108,7 @@ def _defocus_s1(x) -> jax.Array:
 
 
 def _defocus_general(x, kernel) -> jax.Array:
+  """``cv2.filter2D`` with ``kernel`` (FFT), clip, truncate: uint8 [224, 224, 3]."""
   return _to_uint8(filters.filter2d_reflect101(x, kernel))
 
 

@@ -2,9 +2,10 @@
 
 All filters work on the two leading (spatial) axes of ``x`` [H, W] or [H, W, C] (vmap for
 batches) and return float32.  Filter parameters (sigma, kernels) are static Python values:
-the kernels and border index maps are built on the host at trace time, in float64 as the
-originals build them.  A corruption whose sigma depends on a traced severity selects one of
-the static filters with ``lax.switch`` (see ``gaussian_filter_switch``).
+the kernels and border maps are built on the host at trace time, in float64 as the originals
+build them.  Separable filters on image-sized axes are one exact [n, n] matrix product per axis
+(the border folded into the matrix); a sigma picked by a traced severity indexes a stack of
+those matrices (``gaussian_filter_switch``).
 
 Border modes (the names SciPy uses; ``x = a b c d``):
 
@@ -78,8 +79,9 @@ _NUMPY_PAD = {"nearest": "edge", "reflect": "symmetric", "mirror": "reflect",
               "constant": "constant", "wrap": "wrap"}
 
 
-def _pad_axis(x: jax.Array, r: int, axis: int, mode: str) -> jax.Array:
-  """Extends ``x`` by ``r < n`` values on both sides of ``axis`` under the SciPy ``mode``."""
+def pad_axis(x: jax.Array, r: int, axis: int, mode: str) -> jax.Array:
+  """Extends ``x`` by ``r < n`` values on both sides of ``axis`` under the SciPy ``mode``
+  ('mirror' = OpenCV's BORDER_REFLECT_101)."""
   widths = [(r, r) if a == axis else (0, 0) for a in range(x.ndim)]
   return jnp.pad(x, widths, mode=_NUMPY_PAD[mode])
 
@@ -103,7 +105,7 @@ def _correlate_axis(x: jax.Array, weights: np.ndarray, axis: int, mode: str) -> 
   if r >= n or n <= MATRIX_MAX_LENGTH:
     # Also exact when the border wraps around more than once (r >= n).
     return _matmul_axis(x, axis_matrix(n, weights, mode), axis)
-  padded = _pad_axis(x, r, axis, mode)
+  padded = pad_axis(x, r, axis, mode)
   out = None
   for t, w in enumerate(np.asarray(weights, np.float32)):
     term = jax.lax.slice_in_dim(padded, t, t + n, axis=axis) * w
@@ -187,7 +189,7 @@ def filter2d_reflect101(x, kernel, *, method: str = "auto") -> jax.Array:
     x = x[..., None]
   h, w, _ = x.shape
   rh, rw = kh // 2, kw // 2
-  padded = _pad_axis(_pad_axis(x, rh, 0, "mirror"), rw, 1, "mirror")
+  padded = pad_axis(pad_axis(x, rh, 0, "mirror"), rw, 1, "mirror")
   kernel = jnp.asarray(kernel, jnp.float32)
   if method == "fft" or (method == "auto" and kh * kw >= 121):
     out = _correlate_fft(padded, kernel)[:h, :w]
