@@ -14,10 +14,11 @@ turn a thresholded liquid layer ``L`` (float, [H, W]) into a water mask with thi
     m    = L8 * dist;  m /= max(m);  m *= intensity
     out  = clip(x + m * (175, 238, 238) / 255, 0, 1) * 255
 
-Every step up to ``m`` is integer arithmetic in OpenCV (the distance transform is fixed point,
-in units of 2**-16), so each function here reproduces its OpenCV counterpart bit for bit; the
-float32 tail is done in the same order of float32 operations as the original.  Each piece is
-tested against cv2 itself on random inputs (tests/test_corruptions_weather.py).
+Canny, equalizeHist, filter2D and the uint8 blur are integer arithmetic in OpenCV and are
+reproduced bit for bit; the distance transform is a float32 chamfer sweep in OpenCV 5, reproduced
+up to 1-2 ulps on raw distances and exactly after the truncation, blur and uint8 cast; the float32
+tail follows the original's order of float32 operations.  Each piece is tested against cv2 itself
+on random inputs (tests/test_corruptions_weather.py); docs/fidelity/weather.md has the details.
 
 ``render_water`` is the public entry point (also used by the ImageNet-P spatter sequence);
 ImageNet-C's mud mode (severities 4-5) is a Gaussian mask, in ``corruptions/weather.py``.
@@ -41,7 +42,7 @@ _W_AXIAL, _W_DIAG, _W_KNIGHT = (float(np.float32(w)) for w in (1.0, 1.4, 2.1969)
 _DIST_FRAC_BITS = 23
 
 WATER_COLOR = (175, 238, 238)  # applied to channels 0, 1, 2 (the original's "BGR" on RGB data)
-MUD_COLOR = (63, 42, 20)
+MUD_COLOR = (63, 42, 20)  # ImageNet-C's mud mode (corruptions/weather.py)
 WATER_KERNEL = np.array([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]], np.int32)
 
 
