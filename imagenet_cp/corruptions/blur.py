@@ -135,9 +135,15 @@ def _gaussian_by_severity(x, sigmas, severity) -> jax.Array:
 
 def glass_blur_draw(key, severity) -> jax.Array:
   """Per-pixel offsets ``randint(-d, d)`` as (dx, dy): int32 [3, 224, 224, 2] (3 = the most
-  iterations; only the loop region d < h, w <= 224 - d of the first ``iterations`` is used)."""
+  iterations; only the loop region d < h, w <= 224 - d of the first ``iterations`` is used).
+
+  One 32-bit random word per offset, reduced modulo 2d: exactly uniform for d = 1, 2, 4 and
+  within 1e-9 of uniform for d = 3 (2^32 mod 6 = 4); ``jax.random.randint`` spends two words
+  per value to remove that bias, which doubled this draw's cost (measured 8.7 vs 4.7 ms/image).
+  """
   d = _pick([g[1] for g in GLASS], severity, np.int32)
-  return jax.random.randint(key, (3, SIZE, SIZE, 2), -d, d, jnp.int32)
+  words = jax.random.bits(key, (3, SIZE, SIZE, 2), jnp.uint32)
+  return (words % (2 * d).astype(jnp.uint32)).astype(jnp.int32) - d
 
 
 def glass_blur_apply(image, offsets, severity) -> jax.Array:
