@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -163,7 +162,7 @@ def tilt_matrix(width, height, degrees: float) -> np.ndarray:
 
 
 def tilt_rotation(degrees: float) -> np.ndarray:
-  """``(RX @ RY)[:3, :3]`` of the original for ``phi = theta = deg2rad(degrees)``, float64 [3, 3]."""
+  """``(RX @ RY)[:3, :3]`` of the original, ``phi = theta = deg2rad(degrees)``: float64 [3, 3]."""
   t = np.deg2rad(degrees)
   c, s = np.cos(t), np.sin(t)
   rx = np.array([[1, 0, 0], [0, c, -s], [0, s, c]])

@@ -27,7 +27,8 @@ TRANSLATE_FRAMES = 41
 
 
 def affine_tables(params) -> tuple[np.ndarray, np.ndarray]:
-  """Per-frame (angle, (tx, ty), scale, shear) -> inverse linear parts [T, 4], translations [T, 2]."""
+  """Frame parameters (angle, (tx, ty), scale, shear) -> inverse linear parts [T, 4] and
+  translations [T, 2], float32."""
   linear = np.stack([geometry.tv02_inverse_linear(a, s, sh) for a, _, s, sh in params])
   translate = np.array([t for _, t, _, _ in params], np.float64)
   return linear.astype(np.float32), translate.astype(np.float32)

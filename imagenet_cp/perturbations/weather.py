@@ -64,7 +64,7 @@ DRIFT = (0.05, 0.1, 0.15, 0.7)  # np.convolve weights along each column
 
 
 def liquid_layer(normals) -> jax.Array:
-  """``gaussian(normal(loc=0.65, scale=0.27), sigma=3.7)`` with ``< 0.69 = 0``: float32 [224, 224]."""
+  """``gaussian(normal(loc=0.65, scale=0.27), sigma=3.7)``, ``< 0.69 = 0``: float32 [224, 224]."""
   layer = SPATTER_LOC + SPATTER_SCALE * normals
   layer = filters.gaussian_filter(layer, SPATTER_SIGMA, mode="nearest", truncate=4.0)
   return jnp.where(layer < SPATTER_THRESHOLD, 0.0, layer)
