@@ -49,12 +49,13 @@ def random_start(key, images, eps, norm):
   return jnp.clip(images + delta, 0.0, 1.0)
 
 
-@functools.partial(jax.jit, static_argnames=("apply_fn", "steps", "norm", "loss", "start",
-                                             "momentum"))
-def _ascent(apply_fn, variables, images, labels, targets, eps, step, key, decay, *, steps, norm,
-            loss, start, momentum):
-  """The shared loop; eps, step: [N] in [0, 1] units."""
-  x = random_start(key, images, eps, norm) if start else images
+@functools.partial(jax.jit, static_argnames=("apply_fn", "steps", "norm", "loss"))
+def _ascent(apply_fn, variables, images, labels, targets, eps, step, key, decay, start, *, steps,
+            norm, loss):
+  """The shared loop; eps, step: [N] in [0, 1] units; start: bool scalar (random start or not);
+  decay [N]: MIM's mu.  With mu = 0 the momentum step is the plain BIM / PGD step (the L1
+  normalisation does not change a sign or an L2 direction), so all four share one program."""
+  x = jnp.where(start, random_start(key, images, eps, norm), images)
   s = core.per_example(step, images)
 
   def body(carry, _):
@@ -63,11 +64,9 @@ def _ascent(apply_fn, variables, images, labels, targets, eps, step, key, decay,
     now = core.is_success(logits, labels, targets)
     first = jnp.where(core.per_example(now & ~fooled, x), x, first)
     fooled = fooled | now
-    if momentum:
-      l1 = core.per_example(jnp.maximum(core.flat_norm(grad, "l1"), 1e-12), grad)
-      g_acc = core.per_example(decay, grad) * g_acc + grad / l1
-      grad = g_acc
-    x_next = core.project(x + s * core.normalized_step(grad, norm), images, eps, norm)
+    l1 = core.per_example(jnp.maximum(core.flat_norm(grad, "l1"), 1e-12), grad)
+    g_acc = core.per_example(decay, grad) * g_acc + grad / l1
+    x_next = core.project(x + s * core.normalized_step(g_acc, norm), images, eps, norm)
     return (x_next, g_acc, first, fooled), fooled
 
   init = (x, jnp.zeros_like(images), images, jnp.zeros(images.shape[0], bool))
@@ -80,7 +79,7 @@ def _ascent(apply_fn, variables, images, labels, targets, eps, step, key, decay,
 
 
 def _run(apply_fn, variables, images, labels, targets, eps, step_size, default_ratio, *, steps,
-         norm, loss, start, key, decay=1.0, momentum=False):
+         norm, loss, start, key, decay=0.0):
   images, labels, targets, eps01 = core.check_inputs(images, labels, targets, eps)
   core.check_norm(norm, ("linf", "l2"))
   steps = core.check_positive_int(steps, "steps")
@@ -96,7 +95,7 @@ def _run(apply_fn, variables, images, labels, targets, eps, step_size, default_r
   key = jax.random.key(0) if key is None else key
   decay = jnp.broadcast_to(jnp.asarray(decay, jnp.float32), (n,))
   return _ascent(apply_fn, variables, images, labels, targets, eps01, step01, key, decay,
-                 steps=steps, norm=norm, loss=loss, start=start, momentum=momentum)
+                 jnp.asarray(bool(start)), steps=steps, norm=norm, loss=loss)
 
 
 def fgsm(apply_fn, variables, images, labels, *, eps, targets=None, norm="linf", loss="ce"):
@@ -132,5 +131,4 @@ def mim(apply_fn, variables, images, labels, *, eps, steps=20, step_size=None, d
         targets=None, norm="linf", loss="ce"):
   """Momentum iterative method: decay mu (ARES default 1.0), step eps / steps by default."""
   return _run(apply_fn, variables, images, labels, targets, eps, step_size, 1.0 / steps,
-              steps=steps, norm=norm, loss=loss, start=False, key=None, decay=decay,
-              momentum=True)
+              steps=steps, norm=norm, loss=loss, start=False, key=None, decay=decay)

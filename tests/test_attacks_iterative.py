@@ -32,7 +32,7 @@ def _in_box(adv):
   return adv.min() >= 0.0 and adv.max() <= 1.0
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("seed", [0, 1])
 def test_gradient_attacks_never_leave_budget_or_box(mlp, seed):
   variables, _, _ = mlp
   rng = np.random.default_rng(seed)
@@ -44,7 +44,7 @@ def test_gradient_attacks_never_leave_budget_or_box(mlp, seed):
   f = am.mlp_apply
   for norm, measure in (("linf", _linf), ("l2", _l2)):
     # A large step so that projection is what keeps the budget.
-    for result in (attacks.pgd(f, variables, x, labels, eps=eps, key=key, steps=7, norm=norm,
+    for result in (attacks.pgd(f, variables, x, labels, eps=eps, key=key, steps=4, norm=norm,
                                step_size=3 * eps),
                    attacks.bim(f, variables, x, labels, eps=eps, steps=4, norm=norm),
                    attacks.mim(f, variables, x, labels, eps=eps, steps=4, norm=norm),
@@ -68,8 +68,8 @@ def test_success_flags_and_curves_describe_the_returned_images(mlp):
   variables, x, labels = mlp
   f = am.mlp_apply
   results = {
-      "pgd": attacks.pgd(f, variables, x, labels, eps=16, key=jax.random.key(0), steps=10),
-      "mim": attacks.mim(f, variables, x, labels, eps=16, steps=10),
+      "pgd": attacks.pgd(f, variables, x, labels, eps=16, key=jax.random.key(0), steps=4),
+      "mim": attacks.mim(f, variables, x, labels, eps=16, steps=4),
       "apgd": attacks.apgd(f, variables, x, labels, eps=16, key=jax.random.key(0), n_iter=10),
       "deepfool": attacks.deepfool(f, variables, x, labels, candidates=5),
       "nes": attacks.nes(f, variables, x, labels, eps=16, key=jax.random.key(0), steps=10,
@@ -157,7 +157,7 @@ class _CountingApply:
 @pytest.mark.parametrize("name", ["nes", "spsa"])
 def test_black_box_query_counts_are_exact(name, mlp):
   attack = getattr(attacks, name)
-  steps, samples = 3, 4
+  steps, samples = 2, 3
   # Nothing is ever fooled: every example pays for every iteration, and the model scored
   # exactly that many images per example (counted at the model, the loops run in Python).
   variables = {"b": jnp.asarray([2.0, 0.0, -1.0, 0.5])}
@@ -185,15 +185,15 @@ def test_attacks_jit_inside_user_code_with_static_hyperparameters(mlp):
 
   @jax.jit
   def robust_accuracy(variables, x, labels, key):
-    result = attacks.pgd(am.mlp_apply, variables, x, labels, eps=8, key=key, steps=5)
+    result = attacks.pgd(am.mlp_apply, variables, x, labels, eps=8, key=key, steps=4)
     return 1.0 - jnp.mean(result.success)
 
   value = float(robust_accuracy(variables, jnp.asarray(x), jnp.asarray(labels),
                                 jax.random.key(0)))
-  direct = attacks.pgd(am.mlp_apply, variables, x, labels, eps=8, key=jax.random.key(0), steps=5)
+  direct = attacks.pgd(am.mlp_apply, variables, x, labels, eps=8, key=jax.random.key(0), steps=4)
   assert value == pytest.approx(1.0 - float(np.mean(direct.success)))
   # The search is one jitted program over all rounds.
-  attack = functools.partial(attacks.pgd, am.mlp_apply, key=jax.random.key(0), steps=5)
+  attack = functools.partial(attacks.pgd, am.mlp_apply, key=jax.random.key(0), steps=4)
   found = attacks.search_budget(attack, variables, x, labels, doubling_steps=6, bisection_steps=4)
   curve = attacks.accuracy_vs_budget(found.minimal, np.arange(0, 64, 0.5))
   assert np.all(np.diff(curve) <= 0) and curve[0] == 1.0
