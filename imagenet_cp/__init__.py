@@ -6,13 +6,16 @@ Public API (DESIGN.md)::
   imagenet_cp.corrupt(images, name, severity, key)       # uint8 [..., 224, 224, 3] -> same
   imagenet_cp.PERTURBATIONS
   imagenet_cp.perturb(image, name, key, difficulty=1)    # Resize(256) image -> uint8 [T, 224, 224, 3]
+  imagenet_cp.perturb_batch(canvas, sizes, name, keys)   # images of different widths on a padded
+                                                         # canvas (pad_to_canvas) -> [N, T, 224, 224, 3]
   imagenet_cp.preprocess(image)                          # -> uint8 [224, 224, 3]
   imagenet_cp.release_jpeg(images)                       # the release's JPEG q85 stage
   imagenet_cp.example_key(seed, name, severity, file_name)
 """
 from imagenet_cp.corruptions import BENCHMARK_CORRUPTIONS, CORRUPTIONS, EXTRA_CORRUPTIONS, corrupt
 from imagenet_cp.keys import example_key, example_keys
-from imagenet_cp.perturbations import PERTURBATIONS, TEST_PERTURBATIONS, VALIDATION_PERTURBATIONS, perturb
+from imagenet_cp.perturbations import (
+    PERTURBATIONS, TEST_PERTURBATIONS, VALIDATION_PERTURBATIONS, pad_to_canvas, perturb, perturb_batch)
 from imagenet_cp.preprocess import preprocess, resize_short_side
 from imagenet_cp.release import release_jpeg
 
@@ -21,5 +24,5 @@ __version__ = "0.1.0"
 __all__ = [
     "BENCHMARK_CORRUPTIONS", "CORRUPTIONS", "EXTRA_CORRUPTIONS", "PERTURBATIONS",
     "TEST_PERTURBATIONS", "VALIDATION_PERTURBATIONS", "corrupt", "example_key", "example_keys",
-    "perturb", "preprocess", "release_jpeg", "resize_short_side",
+    "pad_to_canvas", "perturb", "perturb_batch", "preprocess", "release_jpeg", "resize_short_side",
 ]
