@@ -22,7 +22,7 @@ pytest.importorskip("tensorflow")
 
 import imagenet_cp  # noqa: E402
 import imagenet_cp.datasets  # noqa: E402,F401  (registers the builders)
-from imagenet_cp import assets, perturbations, sources  # noqa: E402
+from imagenet_cp import assets, sources  # noqa: E402
 from imagenet_cp.datasets import common  # noqa: E402
 from imagenet_cp.datasets.imagenet_c import imagenet_c_dataset_builder as c_builder  # noqa: E402
 from imagenet_cp.datasets.imagenet_p import imagenet_p_dataset_builder as p_builder  # noqa: E402
@@ -218,9 +218,9 @@ def test_imagenet_p_demo_frames_are_lossless(tmp_path):
   resized = {ex.file_name: imagenet_cp.resize_short_side(sources.decode(ex))
              for ex in sources.demo_examples()}
   names = sorted(resized)
-  canvas, sizes = perturbations.pad_to_canvas([resized[n] for n in names])
+  canvas, sizes = imagenet_cp.pad_to_canvas([resized[n] for n in names])
   keys = imagenet_cp.example_keys(common.ROOT_SEED, "brightness", 1, names)
-  frames = np.asarray(perturbations.perturb_batch(canvas, sizes, "brightness", keys))
+  frames = np.asarray(imagenet_cp.perturb_batch(canvas, sizes, "brightness", keys))
   for i, name in enumerate(names):
     assert len(stored[name]["frames"]) == 31
     np.testing.assert_array_equal(np.stack(stored[name]["frames"]), frames[i])

@@ -364,15 +364,15 @@ class PerturbationTask:
   chunk_size: int = P_CHUNK_SIZE
 
   def dispatch(self, chunk: Sequence[Item], pixels: PixelSource):
-    from imagenet_cp import perturbations  # pylint: disable=g-import-not-at-top
+    import imagenet_cp  # pylint: disable=g-import-not-at-top
     images = [pixels.get(item) for item in chunk]
     # A short last chunk is padded with black 256x256 images so every chunk has the same N.
     images += [np.zeros((256, 256, 3), np.uint8)] * (self.chunk_size - len(images))
-    canvas, sizes = perturbations.pad_to_canvas(images)
+    canvas, sizes = imagenet_cp.pad_to_canvas(images)
     keys = _pad_keys(self.root_seed, self.perturbation, self.difficulty,
                      [it.file_name for it in chunk], self.chunk_size)
-    return perturbations.perturb_batch(canvas, sizes, self.perturbation, keys,
-                                       difficulty=self.difficulty)
+    return imagenet_cp.perturb_batch(canvas, sizes, self.perturbation, keys,
+                                     difficulty=self.difficulty)
 
   def finish(self, chunk: Sequence[Item], frames) -> list[tuple[str, dict]]:
     frames = np.asarray(frames)
