@@ -8,10 +8,19 @@
 TFDS has no plugin discovery, so the ``tfds`` command needs ``--imports imagenet_cp.datasets``
 (see docs/datasets.md); ``python -m launch.build_datasets`` imports this package itself.
 """
-from imagenet_cp.datasets.imagenet_c import imagenet_c_dataset_builder
-from imagenet_cp.datasets.imagenet_c_demo import imagenet_c_demo_dataset_builder
-from imagenet_cp.datasets.imagenet_p import imagenet_p_dataset_builder
-from imagenet_cp.datasets.imagenet_p_demo import imagenet_p_demo_dataset_builder
+import importlib.util
+
+# TFDS 4.9.10 imports importlib_resources (lazily, in DatasetBuilder.code_path) for every builder
+# outside its own tree but declares it only for Python < 3.9; fail here with the fix, not later.
+if importlib.util.find_spec("importlib_resources") is None:
+  raise ImportError("the imagenet_cp TFDS builders need the 'importlib_resources' package "
+                    "(tensorflow-datasets 4.9.10 uses it without declaring it): "
+                    "pip install importlib_resources")
+
+from imagenet_cp.datasets.imagenet_c import imagenet_c_dataset_builder  # noqa: E402
+from imagenet_cp.datasets.imagenet_c_demo import imagenet_c_demo_dataset_builder  # noqa: E402
+from imagenet_cp.datasets.imagenet_p import imagenet_p_dataset_builder  # noqa: E402
+from imagenet_cp.datasets.imagenet_p_demo import imagenet_p_demo_dataset_builder  # noqa: E402
 
 ImagenetC = imagenet_c_dataset_builder.Builder
 ImagenetCDemo = imagenet_c_demo_dataset_builder.Builder
