@@ -26,10 +26,22 @@ from metrics.scores import (
     baseline_from_counts, ce, fr, mce, mfr, mt5d, relative_ce, relative_mce, summarize, t5d)
 from metrics.stability import flip_probability, mean_top5_distance, top5_distance
 
+
+def evaluate(apply_fn, variables, **kwargs) -> dict:
+  """Evaluates any classifier on ImageNet-C and ImageNet-P (see ``metrics.evaluation.evaluate``).
+
+  ``apply_fn(variables, images)`` takes float32 [N, 224, 224, 3] pixels in [0, 1] and returns
+  logits [N, 1000]; the result is the ``results.json`` dict that ``python -m metrics.run`` writes.
+  Imported lazily, so ``import metrics`` stays free of the image code.
+  """
+  from metrics.evaluation import evaluate as _evaluate  # pylint: disable=g-import-not-at-top
+  return _evaluate(apply_fn, variables, **kwargs)
+
+
 __all__ = [
     "ALEXNET", "BENCHMARK_CORRUPTIONS", "DIFFICULTIES", "EXTRA_CORRUPTIONS",
     "NOISE_PERTURBATIONS", "PERTURBATIONS", "TEST_PERTURBATIONS", "Baseline", "ErrorCounts", "SequenceCounts",
-    "baseline_from_counts", "ce", "error_counts", "flip_probability", "fr", "frame_pairs",
+    "baseline_from_counts", "ce", "error_counts", "evaluate", "flip_probability", "fr", "frame_pairs",
     "mce", "mean_top5_distance", "mfr", "mt5d", "relative_ce", "relative_mce",
     "sequence_counts", "summarize", "t5d", "top5_distance",
 ]

@@ -156,7 +156,7 @@ def main(argv) -> int:
   del argv
   import imagenet_cp  # pylint: disable=g-import-not-at-top
   import models  # pylint: disable=g-import-not-at-top
-  from metrics import evaluate, report  # pylint: disable=g-import-not-at-top
+  from metrics import evaluation, report  # pylint: disable=g-import-not-at-top
   try:
     if FLAGS.distributed:
       _init_distributed()
@@ -175,7 +175,7 @@ def main(argv) -> int:
   output_dir = pathlib.Path(FLAGS.output_dir or default_dir)
   if source == "demo":
     print(f"DEMO: {model} on the packaged photos (not ImageNet; not comparable with the paper).")
-  results = evaluate.evaluate(
+  results = evaluation.evaluate(
       apply_fn, variables, source=source, imagenet_dir=FLAGS.imagenet_dir,
       corruptions=corruptions, severities=[int(s) for s in FLAGS.severities],
       perturbations=perturbations, difficulty=FLAGS.difficulty, batch_size=FLAGS.batch_size,

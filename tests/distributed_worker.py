@@ -27,9 +27,9 @@ def main(port: int, process_id: int, out_path: str) -> None:
   jax.config.update("jax_cpu_collectives_implementation", "gloo")
   jax.distributed.initialize(f"127.0.0.1:{port}", num_processes=2, process_id=process_id,
                              initialization_timeout=120)
-  from metrics import evaluate
+  from metrics import evaluation
   apply_fn, variables = tiny_classifier()
-  results = evaluate.evaluate(apply_fn, variables, **EVAL_KWARGS)
+  results = evaluation.evaluate(apply_fn, variables, **EVAL_KWARGS)
   if process_id == 0:
     with open(out_path, "w") as f:
       json.dump(results, f)

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from distributed_worker import EVAL_KWARGS, tiny_classifier
-from metrics import evaluate
+from metrics import evaluation
 
 TESTS = pathlib.Path(__file__).resolve().parent
 
@@ -29,7 +29,7 @@ def test_two_processes_equal_one(tmp_path):
   assert [p.returncode for p in procs] == [0, 0], "\n".join(log[-3000:] for log in logs)
   multi = json.loads(out.read_text())
   apply_fn, variables = tiny_classifier()
-  single = json.loads(json.dumps(evaluate.evaluate(apply_fn, variables, **EVAL_KWARGS)))
+  single = json.loads(json.dumps(evaluation.evaluate(apply_fn, variables, **EVAL_KWARGS)))
   assert multi["run"]["processes"] == 2 and single["run"]["processes"] == 1
   for key in ("clean", "corruptions", "perturbations"):
     assert multi[key] == single[key], key

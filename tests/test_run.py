@@ -10,8 +10,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import metrics
 import planted_model as pm
-from metrics import evaluate as ev
+from metrics import evaluation as ev
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SEQUENCES = ("translate", "gaussian_noise")
@@ -137,7 +138,7 @@ class TinyNet(nn.Module):
 def test_evaluate_a_user_defined_flax_model():
   model = TinyNet()
   variables = model.init(jax.random.key(0), jnp.zeros((1, 224, 224, 3)))
-  results = ev.evaluate(model.apply, variables, source="demo", max_images=3,
+  results = metrics.evaluate(model.apply, variables, source="demo", max_images=3,
                         corruptions=("contrast",), severities=(1, 2, 3, 4, 5),
                         perturbations=("brightness",), batch_size=2, bootstrap=30, progress=False)
   assert results["clean"]["examples"] == 3

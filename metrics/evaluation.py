@@ -1,4 +1,4 @@
-"""``metrics.evaluate``: any JAX classifier on ImageNet-C and ImageNet-P, streaming and resumable.
+"""``metrics.evaluate`` (this module's ``evaluate``): any JAX classifier on ImageNet-C and ImageNet-P.
 
 The evaluation is a list of tasks -- the clean images, each (corruption, severity) and each
 (perturbation, difficulty) -- run one after another over the same images.  For every task the
