@@ -262,6 +262,7 @@ class Options:
   release_jpeg: bool = True
   batch_size: int = 32
   video_batch: int = 4
+  tfds: "TfdsSource | None" = None
 
 
 def _image_batch(task: Task, chunk: Chunk, start: int, opts: Options, n: int, model: Classifier):
@@ -313,11 +314,92 @@ def _run_videos(task: Task, chunk: Chunk, model: Classifier, opts: Options, tick
 
 def run_task(task: Task, cache: ImageCache, model: Classifier, opts: Options, tick) -> dict:
   """Per-example records of ``task`` over every chunk of the cache (this process's share)."""
+  if opts.tfds is not None and task.kind != "clean":
+    return opts.tfds.run(task, model, opts, tick)
   run = _run_videos if task.kind == "perturbation" else _run_images
   parts = [dict(run(task, chunk, model, opts, tick), file_names=np.array(chunk.file_names))
            for chunk in cache]
   return {k: (np.concatenate([p[k] for p in parts]) if np.ndim(parts[0][k]) else parts[0][k])
           for k in parts[0]}
+
+
+# ----------------------------------------------------------------------------------------------
+# Reading the datasets the TFDS builders wrote (instead of generating on the fly).
+
+
+@dataclasses.dataclass
+class TfdsSource:
+  """Built ``imagenet_c[_demo]`` / ``imagenet_p[_demo]`` datasets under ``data_dir``.
+
+  ``image_format`` picks the ImageNet-C variant: 'jpeg' (PIL q85, like the release), 'png'
+  (lossless ``release_jpeg`` pixels: identical to the on-the-fly input) or 'raw' (no JPEG stage).
+  ImageNet-P frames are read from the default (lossless PNG) configs.  Records carry file names,
+  so TFDS's on-disk order and any split across processes do not matter.
+  """
+  data_dir: str
+  demo: bool
+  image_format: str = "jpeg"
+
+  def __post_init__(self):
+    if self.image_format not in ("jpeg", "png", "raw"):
+      raise ValueError(f"unknown ImageNet-C image format {self.image_format!r}: jpeg, png or raw")
+
+  @property
+  def applies_release_jpeg(self) -> bool:
+    return self.image_format != "raw"
+
+  def dataset(self, task: Task) -> str:
+    import imagenet_cp.datasets  # pylint: disable=g-import-not-at-top,unused-import
+    from imagenet_cp.datasets.imagenet_c import imagenet_c_dataset_builder as c_builder  # pylint: disable=g-import-not-at-top
+    from imagenet_cp.datasets.imagenet_p import imagenet_p_dataset_builder as p_builder  # pylint: disable=g-import-not-at-top
+    suffix = "_demo" if self.demo else ""
+    if task.kind == "corruption":
+      return f"imagenet_c{suffix}/{c_builder.config_name(task.name, task.level, self.image_format)}"
+    level = sequence_key_level(task.name, task.level)
+    return f"imagenet_p{suffix}/{p_builder.config_name(task.name, level)}"
+
+  def _open(self, task: Task):
+    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+    name = self.dataset(task)
+    try:
+      return tfds.data_source(name, data_dir=self.data_dir, split="validation")
+    except Exception as err:  # TFDS raises several types for a missing build.
+      raise ValueError(
+          f"{name} is not built in {self.data_dir} ({type(err).__name__}: {err}); build it with "
+          f"`python -m launch.build_datasets` or `tfds build` (docs/datasets.md)") from err
+
+  def run(self, task: Task, model: Classifier, opts: Options, tick) -> dict:
+    """This process's share of the stored examples (every process_count-th record)."""
+    source = self._open(task)
+    mine = range(jax.process_index(), len(source), jax.process_count())
+    step = opts.video_batch if task.kind == "perturbation" else opts.batch_size
+    parts = []
+    for start in range(0, len(mine), step):
+      examples = [source[i] for i in mine[start:start + step]]
+      parts.append(self._records(task, examples, model, opts))
+      tick(len(examples))
+    return {k: (np.concatenate([p[k] for p in parts]) if np.ndim(parts[0][k]) else parts[0][k])
+            for k in parts[0]}
+
+  def _records(self, task: Task, examples, model: Classifier, opts: Options) -> dict:
+    names = np.array([_text(e["file_name"]) for e in examples])
+    if task.kind == "corruption":
+      pixels = model.shard(_pad(np.stack([e["image"] for e in examples]), opts.batch_size))
+      pred, nan = _predictions(model.logits(pixels))
+      _raise_if_nan(nan, task, names)
+      return {"predictions": np.asarray(pred)[:len(examples)], "file_names": names}
+    frames = np.stack([np.asarray(e["frames"]) for e in examples])           # [B, T, 224, 224, 3]
+    count = frames.shape[1]
+    reference, compared = frame_pairs(count, task.name in NOISE_SEQUENCES, task.level)
+    logits = model.logits(jnp.asarray(frames.reshape((-1,) + frames.shape[2:])))
+    f, d, nan = _video_records(logits.reshape((len(examples), count, -1)), reference, compared)
+    _raise_if_nan(nan, task, names)
+    return {"flips": np.asarray(f), "distance": np.asarray(d), "file_names": names,
+            "pairs_per_video": np.int64(len(reference)), "frames": np.int64(count)}
+
+
+def _text(value) -> str:
+  return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -439,6 +521,8 @@ def evaluate(apply_fn: Callable, variables, *,
              max_images: int | None = None,
              model_name: str = "user model",
              chunk_size: int = CHUNK,
+             tfds_data_dir=None,
+             tfds_image_format: str = "jpeg",
              progress: bool = True,
              log: Callable[[str], None] = print) -> dict:
   """Evaluates a classifier on ImageNet-C and ImageNet-P; returns the ``results.json`` dict.
@@ -459,12 +543,19 @@ def evaluate(apply_fn: Callable, variables, *,
     bootstrap: resamples for the 95% confidence intervals (0 disables them).
     max_images: evaluate only the first N source images.
     chunk_size: images per preprocessing chunk (the unit split between hosts).
+    tfds_data_dir: read the corrupted images and the frames from datasets built by the TFDS
+      builders there (``imagenet_c`` / ``imagenet_p``, or their ``_demo`` twins for the demo
+      source) instead of generating them; the clean images still come from ``source``.
+    tfds_image_format: which stored ImageNet-C variant to read: 'jpeg', 'png' or 'raw'.
 
   With several processes (``jax.distributed``), each evaluates its share of the chunks and
   process 0 holds and writes the complete results.
   """
   tasks = plan(corruptions, severities, perturbations, difficulty)
   opts = Options(seed=seed, release_jpeg=release_jpeg, batch_size=batch_size)
+  if tfds_data_dir is not None:
+    opts.tfds = TfdsSource(str(tfds_data_dir), demo=source == "demo", image_format=tfds_image_format)
+    opts.release_jpeg = release_jpeg = opts.tfds.applies_release_jpeg
   pid, pcount = jax.process_index(), jax.process_count()
   started = time.time()
   cache_dir = pathlib.Path(output_dir) / "cache" if output_dir is not None else None
@@ -475,7 +566,9 @@ def evaluate(apply_fn: Callable, variables, *,
   opts.video_batch = max(opts.video_batch // model.devices, 1) * model.devices
   names, labels = _gather_names_labels(cache)
   run_info = {"model": model_name, "source": source, "seed": seed, "release_jpeg": release_jpeg,
-              "images": len(names), "file_names_sha256": _file_digest(names)}
+              "images": len(names), "file_names_sha256": _file_digest(names),
+              "data": "on the fly" if opts.tfds is None else
+                      f"tfds {opts.tfds.data_dir} ({opts.tfds.image_format})"}
   store = Store(output_dir, run_info) if output_dir is not None and pid == 0 else None
   records = {task: saved for task in tasks if store and (saved := store.load(task)) is not None}
   todo = _broadcast_todo([task not in records for task in tasks], tasks)
@@ -521,10 +614,18 @@ def _gather_names_labels(cache: ImageCache):
 
 
 def _gather_records(local: dict, names: Sequence[str]) -> dict:
-  if jax.process_count() == 1:
-    return local
-  from metrics import distributed  # pylint: disable=g-import-not-at-top
-  return distributed.gather_records(local, names)
+  """Records of every process, aligned with ``names`` (the sources' order)."""
+  if jax.process_count() > 1:
+    from metrics import distributed  # pylint: disable=g-import-not-at-top
+    return distributed.gather_records(local, names)
+  position = {name: i for i, name in enumerate(local["file_names"])}
+  missing = [n for n in names if n not in position]
+  if missing:
+    raise ValueError(f"no record for {len(missing)} of the {len(names)} source images "
+                     f"(first: {missing[0]}): the dataset was built from other images")
+  order = np.array([position[n] for n in names], np.int64)
+  return {k: (np.array(list(names)) if k == "file_names" else v[order] if np.ndim(v) else v)
+          for k, v in local.items()}
 
 
 def _results(records, labels, names, tasks, baseline, run_info, *, bootstrap, started) -> dict:

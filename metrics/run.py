@@ -23,6 +23,12 @@ flags.DEFINE_enum("source", "auto", ["auto", "demo", "imagenet"],
                   "auto: ImageNet if --imagenet_dir is given, else the demo photos.")
 flags.DEFINE_string("imagenet_dir", None,
                     "Folder with ILSVRC2012_img_val.tar or the extracted validation JPEGs.")
+flags.DEFINE_string("tfds_data_dir", None,
+                    "Read corrupted images and frames from datasets built by the TFDS builders in "
+                    "this data_dir (imagenet_c/imagenet_p, or the _demo twins) instead of "
+                    "generating them on the fly.")
+flags.DEFINE_enum("tfds_image_format", "jpeg", ["jpeg", "png", "raw"],
+                  "Stored ImageNet-C variant to read with --tfds_data_dir.")
 flags.DEFINE_string("output_dir", None, "Results folder (default: out/<model>[_demo]).")
 flags.DEFINE_string("corruptions", "all", "all | benchmark | none | comma-separated names.")
 flags.DEFINE_list("severities", ["1", "2", "3", "4", "5"], "Severities 1..5.")
@@ -181,7 +187,8 @@ def main(argv) -> int:
       perturbations=perturbations, difficulty=FLAGS.difficulty, batch_size=FLAGS.batch_size,
       seed=FLAGS.seed, release_jpeg=FLAGS.release_jpeg, output_dir=output_dir,
       baseline=baseline, bootstrap=FLAGS.bootstrap, max_images=FLAGS.max_images,
-      model_name=model, progress=FLAGS.progress)
+      model_name=model, progress=FLAGS.progress, tfds_data_dir=FLAGS.tfds_data_dir,
+      tfds_image_format=FLAGS.tfds_image_format)
   import jax  # pylint: disable=g-import-not-at-top
   if jax.process_index() == 0:
     written = report.write_all(results, output_dir, model)
