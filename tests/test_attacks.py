@@ -66,7 +66,7 @@ def test_deepfool_lands_on_the_nearest_boundary(problem, norm, request):
   # One step to the linearised (= true) boundary plus the original code's 1e-4 logit offset,
   # times 1 + overshoot.
   expected = 1.02 * (exact + 1e-4 / slope * 255)
-  np.testing.assert_allclose(found, expected, rtol=1e-3)
+  np.testing.assert_allclose(found, expected, rtol=1e-4)
 
 
 @pytest.mark.parametrize("norm", ["linf", "l2"])
