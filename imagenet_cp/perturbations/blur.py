@@ -126,22 +126,27 @@ def gaussian_weight_table() -> np.ndarray:
 def _blur_axis(x, weights: np.ndarray, axis: int):
   """Each frame's 1-D correlation along ``axis``, mode 'nearest': x [T or 1, ...] -> [T, ...].
 
-  ``out[t] = sum_j weights[t, j] x[t][clip(n + j - R)]``; the zero-padded taps of a shorter
-  kernel contribute nothing, so this equals each frame's own truncated kernel.  A static loop
-  of multiply-adds over the 2R+1 taps (broadcast over frames) is far faster on CPU than an
+  ``out[t] = sum_j weights[t, j] x[t][clip(n + j - R)]`` over frame t's own nonzero taps only
+  (the table's zero padding would add exact zeros: skipping them changes no bit and saves a
+  third of the multiply-adds, the small sigmas having 5-11 taps of the 17).  Static loops of
+  multiply-adds over shifted windows of the edge-padded frames are far faster on CPU than an
   einsum over stacked shifted copies.
   """
   n = x.shape[axis]
   taps = weights.shape[1]
   radius = (taps - 1) // 2
-  idx = filters.border_index(np.arange(-radius, n + radius), n, "nearest")
-  padded = jnp.take(x, idx, axis=axis)
-  frame_weights = jnp.asarray(weights).reshape((-1, taps) + (1,) * (x.ndim - 1))
-  out = None
-  for j in range(taps):
-    term = frame_weights[:, j] * jax.lax.slice_in_dim(padded, j, j + n, axis=axis)
-    out = term if out is None else out + term
-  return out
+  pads = [(0, 0)] * x.ndim
+  pads[axis] = (radius, radius)
+  padded = jnp.pad(x, pads, mode="edge")  # 'nearest' = edge replication
+  frames = []
+  for t in range(weights.shape[0]):
+    src = padded[t] if x.shape[0] > 1 else padded[0]
+    out = None
+    for j in np.flatnonzero(weights[t]).tolist():
+      term = np.float32(weights[t, j]) * jax.lax.slice_in_dim(src, j, j + n, axis=axis - 1)
+      out = term if out is None else out + term
+    frames.append(out)
+  return jnp.stack(frames)
 
 
 def gaussian_blur(canvas, height, width, draws, difficulty) -> jax.Array:

@@ -16,17 +16,39 @@ NUM_FRAMES = 31
 OFFSETS = tuple((i - 15) * 2 / 100.0 for i in range(NUM_FRAMES))
 
 
+def hsv_channel_factors(hsv) -> jax.Array:
+  """float32 [..., 3] K with ``hsv2rgb(H, S, V) = V * K`` for any V.
+
+  skimage's ``hsv2rgb`` picks each channel among v, p = v (1 - s), q = v (1 - f s) and
+  t = v (1 - (1 - f) s) by the hue sector; every one is ONE float multiplication of v by a
+  factor of (h, s) alone (1 for v itself, exact), so the factors are computed once and each
+  frame is ``clip(V + c) * K``, bit-identical to running ``ops.color.hsv2rgb`` per frame.
+  """
+  h, s = hsv[..., 0], hsv[..., 1]
+  hi = jnp.floor(h * 6.0)
+  f = h * 6.0 - hi
+  one = jnp.ones_like(s)
+  kp, kq, kt = 1.0 - s, 1.0 - f * s, 1.0 - (1.0 - f) * s
+  sector = jnp.mod(hi.astype(jnp.int32), 6)  # skimage: uint8(hi) % 6, hi in 0..6
+  choices = jnp.stack([
+      jnp.stack((one, kt, kp), axis=-1),
+      jnp.stack((kq, one, kp), axis=-1),
+      jnp.stack((kp, one, kt), axis=-1),
+      jnp.stack((kp, kq, one), axis=-1),
+      jnp.stack((kt, kp, one), axis=-1),
+      jnp.stack((one, kp, kq), axis=-1),
+  ])
+  return jnp.take_along_axis(choices, sector[None, ..., None], axis=0)[0]
+
+
 def brightness(canvas, height, width, draws, difficulty) -> jax.Array:
   """uint8 [31, 224, 224, 3]."""
   del draws, difficulty
   hsv = color.rgb2hsv(base.to_unit(base.center_crop(canvas, height, width)))
-
-  def frame(c):
-    value = jnp.clip(hsv[..., 2] + c, 0.0, 1.0)
-    rgb = color.hsv2rgb(jnp.concatenate([hsv[..., :2], value[..., None]], axis=-1))
-    return base.truncate_uint8(rgb * 255.0)
-
-  return jax.vmap(frame)(jnp.asarray(OFFSETS, jnp.float32))
+  factors = hsv_channel_factors(hsv)
+  offsets = jnp.asarray(OFFSETS, jnp.float32)[:, None, None, None]
+  value = jnp.clip(hsv[None, ..., 2:3] + offsets, 0.0, 1.0)
+  return base.truncate_uint8((value * factors[None]) * 255.0)
 
 
 PERTURBATIONS = {"brightness": base.Perturbation("brightness", NUM_FRAMES, brightness)}
