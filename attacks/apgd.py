@@ -59,7 +59,7 @@ def checkpoint_table(n_iter: int) -> tuple[np.ndarray, np.ndarray]:
 
 @functools.partial(jax.jit, static_argnames=("apply_fn", "n_iter", "norm", "loss", "start",
                                              "untargeted_goal"))
-def _apgd(apply_fn, variables, images, labels, targets, eps, key, *, n_iter, norm, loss, start,
+def _apgd(apply_fn, variables, images, labels, targets, eps, keys, *, n_iter, norm, loss, start,
           untargeted_goal=False):
   """Returns (AttackResult, step sizes [n_iter, N] used by iterations 1..n_iter).
 
@@ -67,7 +67,7 @@ def _apgd(apply_fn, variables, images, labels, targets, eps, key, *, n_iter, nor
   (APGD-T inside AutoAttack).
   """
   n = images.shape[0]
-  x0 = random_start(key, images, eps, norm) if start else images
+  x0 = random_start(keys, images, eps, norm) if start else images
   is_check, length = checkpoint_table(n_iter)
 
   def evaluate(x):
@@ -132,7 +132,8 @@ def apgd(apply_fn, variables, images, labels, *, eps, key=None, n_iter=100, norm
          loss="ce", targets=None, random_start=True, return_step_sizes=False):
   """APGD with ``loss`` 'ce' (APGD-CE), 'dlr', or 'dlr_targeted' (needs ``targets``).
 
-  AutoAttack's defaults: 100 iterations, random start.  With ``targets`` the attack is
+  AutoAttack's defaults: 100 iterations, random start.  key: one PRNG key or [N] (per
+  example).  With ``targets`` the attack is
   targeted: success means the top-1 is the target.  With ``return_step_sizes`` also returns
   the step size (/255) each iteration used, float32 [n_iter, N].
   """
@@ -143,8 +144,8 @@ def apgd(apply_fn, variables, images, labels, *, eps, key=None, n_iter=100, norm
     raise ValueError("the dlr_targeted loss needs targets")
   if random_start and key is None:
     raise ValueError("a random start needs a PRNG key")
-  key = jax.random.key(0) if key is None else key
-  result, etas = _apgd(apply_fn, variables, images, labels, targets, eps01, key, n_iter=n_iter,
+  keys = core.example_keys(jax.random.key(0) if key is None else key, images.shape[0])
+  result, etas = _apgd(apply_fn, variables, images, labels, targets, eps01, keys, n_iter=n_iter,
                        norm=norm, loss=loss, start=random_start)
   return (result, etas * core.PIXEL) if return_step_sizes else result
 
@@ -156,12 +157,13 @@ def apgd_t(apply_fn, variables, images, labels, *, eps, key, n_iter=100, norm="l
   Curve rows: success after each run (row 0: clean)."""
   images, labels, _, eps01, n_iter = _check(images, labels, None, eps, n_iter, norm)
   n_target_classes = core.check_positive_int(n_target_classes, "n_target_classes")
-  return _apgd_t(apply_fn, variables, images, labels, eps01, key, n_iter=n_iter, norm=norm,
+  keys = core.example_keys(key, images.shape[0])
+  return _apgd_t(apply_fn, variables, images, labels, eps01, keys, n_iter=n_iter, norm=norm,
                  n_target_classes=n_target_classes)
 
 
 @functools.partial(jax.jit, static_argnames=("apply_fn", "n_iter", "norm", "n_target_classes"))
-def _apgd_t(apply_fn, variables, images, labels, eps, key, *, n_iter, norm, n_target_classes):
+def _apgd_t(apply_fn, variables, images, labels, eps, keys, *, n_iter, norm, n_target_classes):
   clean = apply_fn(variables, images)
   ranked = jnp.argsort(-clean, axis=1)
   ok0 = core.is_success(clean, labels, None)
@@ -171,7 +173,7 @@ def _apgd_t(apply_fn, variables, images, labels, eps, key, *, n_iter, norm, n_ta
     adv, fooled = carry
     targets = ranked[:, rank]
     result, _ = _apgd(apply_fn, variables, images, labels, targets, eps,
-                      jax.random.fold_in(key, rank), n_iter=n_iter, norm=norm,
+                      core.fold_keys(keys, rank), n_iter=n_iter, norm=norm,
                       loss="dlr_targeted", start=True, untargeted_goal=True)
     ok = result.success
     adv = jnp.where(core.per_example(ok & ~fooled, adv), result.adversarial, adv)

@@ -31,19 +31,18 @@ def queries_at(iteration, samples: int):
   return 1 + iteration * (2 * samples + 1)
 
 
-def estimate_gradient(score, x, key, samples: int, scale, kind: str):
+def estimate_gradient(score, x, keys, samples: int, scale, kind: str):
   """Antithetic finite-difference gradient estimate, [N, H, W, 3]; 2 * samples queries.
 
-  score: images -> objective [N]; scale: sigma / delta [N] ([0, 1] units).
+  score: images -> objective [N]; keys: [N], one per example; scale: sigma / delta [N]
+  ([0, 1] units).
   """
   s = core.per_example(scale, x)
+  rademacher = functools.partial(jax.random.rademacher, dtype=jnp.float32)
+  sample = jax.random.normal if kind == "nes" else rademacher
 
   def one(total, i):
-    k = jax.random.fold_in(key, i)
-    if kind == "nes":
-      u = jax.random.normal(k, x.shape)
-    else:
-      u = jax.random.rademacher(k, x.shape, dtype=jnp.float32)
+    u = core.draw(core.fold_keys(keys, i), sample, x.shape[1:])
     # Queries stay valid images: the probes are clipped to the box.
     diff = score(jnp.clip(x + s * u, 0.0, 1.0)) - score(jnp.clip(x - s * u, 0.0, 1.0))
     return total + core.per_example(diff, x) * u, None
@@ -54,7 +53,7 @@ def estimate_gradient(score, x, key, samples: int, scale, kind: str):
 
 @functools.partial(jax.jit, static_argnames=("apply_fn", "steps", "samples", "norm", "loss",
                                              "kind"))
-def _score_attack(apply_fn, variables, images, labels, targets, eps, step, scale, key, *, steps,
+def _score_attack(apply_fn, variables, images, labels, targets, eps, step, scale, keys, *, steps,
                   samples, norm, loss, kind):
   n = images.shape[0]
   optimizer = optax.adam(1.0)  # SPSA: the learning rate is applied per example below
@@ -65,7 +64,7 @@ def _score_attack(apply_fn, variables, images, labels, targets, eps, step, scale
   def body(carry, t):
     x, opt_state, fooled, queries = carry
     active = ~fooled
-    grad = estimate_gradient(score, x, jax.random.fold_in(key, t), samples, scale, kind)
+    grad = estimate_gradient(score, x, core.fold_keys(keys, t), samples, scale, kind)
     if kind == "nes":
       moved = x + core.per_example(step, x) * core.normalized_step(grad, norm)
       new_state = opt_state
@@ -105,14 +104,16 @@ def _run(kind, apply_fn, variables, images, labels, targets, eps, key, steps, sa
   if not bool(jnp.all(scale01 > 0)):
     raise ValueError(f"{scale_name} must be positive")
   step01 = core.check_budget(step_size, n, "step_size")
-  return _score_attack(apply_fn, variables, images, labels, targets, eps01, step01, scale01, key,
+  keys = core.example_keys(key, n)
+  return _score_attack(apply_fn, variables, images, labels, targets, eps01, step01, scale01, keys,
                        steps=steps, samples=samples, norm=norm, loss=loss, kind=kind)
 
 
 def nes(apply_fn, variables, images, labels, *, eps, key, steps=100, samples=50, sigma=0.25,
         step_size=None, targets=None, norm="linf", loss="ce"):
   """NES: Gaussian antithetic estimates (Ilyas et al.: 50 pairs, sigma = 0.001 = 0.25 / 255),
-  then a projected signed step of ``step_size`` (/255; default eps / 10).  sigma in /255."""
+  then a projected signed step of ``step_size`` (/255; default eps / 10).  sigma in /255;
+  key: one PRNG key, or [N] keys (one per example: results then do not depend on the batch)."""
   step_size = eps / 10.0 if step_size is None else step_size
   return _run("nes", apply_fn, variables, images, labels, targets, eps, key, steps, samples,
               sigma, "sigma", step_size, norm, loss)

@@ -67,7 +67,7 @@ def check_labels(labels, n: int, name: str = "labels") -> jax.Array:
 
 
 def check_budget(value, n: int, name: str = "eps") -> jax.Array:
-  """A budget in /255 units, scalar or per example [N], non-negative -> float32 [N] in [0, 1] units."""
+  """A budget in /255 units, scalar or [N], non-negative -> float32 [N] in [0, 1] units."""
   value = jnp.asarray(value, jnp.float32)
   if value.ndim not in (0, 1) or (value.ndim == 1 and value.shape != (n,)):
     raise ValueError(f"{name} must be a scalar or shape ({n},), got {tuple(value.shape)}")
@@ -98,6 +98,35 @@ def check_inputs(images, labels, targets, eps=None, eps_name="eps"):
     targets = check_labels(targets, n, "targets")
   budget = None if eps is None else check_budget(eps, n, eps_name)
   return images, labels, targets, budget
+
+
+def example_keys(key, n: int) -> jax.Array:
+  """One typed PRNG key per example, [N].
+
+  key: a single key (split into N by position in the batch) or N keys, one per example (then an
+  example's random draws do not depend on its batch, DESIGN.md's rule; e.g. keys derived from
+  the example ids).  Raw uint32 keys (``jax.random.PRNGKey``) are accepted too.
+  """
+  if key is None:
+    raise ValueError("a PRNG key is required")
+  key = jnp.asarray(key) if not isinstance(key, jax.Array) else key
+  if not jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+    key = jax.random.wrap_key_data(key)
+  if key.shape == ():
+    return jax.random.split(key, n)
+  if key.shape == (n,):
+    return key
+  raise ValueError(f"key must be a single PRNG key or {n} keys, got shape {tuple(key.shape)}")
+
+
+def fold_keys(keys: jax.Array, i) -> jax.Array:
+  """Each example's key folded with i (an iteration or sample index), [N]."""
+  return jax.vmap(lambda k: jax.random.fold_in(k, i))(keys)
+
+
+def draw(keys: jax.Array, sample, shape) -> jax.Array:
+  """sample(key, shape) for each example's key -> [N, *shape]."""
+  return jax.vmap(lambda k: sample(k, shape))(keys)
 
 
 def is_success(logits: jax.Array, labels: jax.Array, targets: jax.Array | None) -> jax.Array:

@@ -33,29 +33,32 @@ def objective_and_grad(apply_fn, variables, x, labels, targets, loss):
   return logits, grad
 
 
-def random_start(key, images, eps, norm):
-  """A uniform point of the Linf cube or the L2 ball of radius eps [N] ([0, 1] units), boxed."""
+def random_start(keys, images, eps, norm):
+  """A uniform point of the Linf cube or the L2 ball of radius eps [N] ([0, 1] units), boxed.
+
+  keys: [N], one per example."""
   e = core.per_example(eps, images)
+  shape = images.shape[1:]
   if norm == "linf":
-    delta = jax.random.uniform(key, images.shape, minval=-1.0, maxval=1.0) * e
+    uniform = functools.partial(jax.random.uniform, minval=-1.0, maxval=1.0)
+    delta = core.draw(keys, uniform, shape) * e
   else:
-    k_dir, k_rad = jax.random.split(key)
-    direction = jax.random.normal(k_dir, images.shape)
+    direction = core.draw(core.fold_keys(keys, 0), jax.random.normal, shape)
     direction = direction / core.per_example(
         jnp.maximum(core.flat_norm(direction, "l2"), 1e-12), images)
     dim = images[0].size
-    radius = jax.random.uniform(k_rad, (images.shape[0],)) ** (1.0 / dim)
+    radius = core.draw(core.fold_keys(keys, 1), jax.random.uniform, ()) ** (1.0 / dim)
     delta = direction * core.per_example(radius, images) * e
   return jnp.clip(images + delta, 0.0, 1.0)
 
 
 @functools.partial(jax.jit, static_argnames=("apply_fn", "steps", "norm", "loss"))
-def _ascent(apply_fn, variables, images, labels, targets, eps, step, key, decay, start, *, steps,
+def _ascent(apply_fn, variables, images, labels, targets, eps, step, keys, decay, start, *, steps,
             norm, loss):
   """The shared loop; eps, step: [N] in [0, 1] units; start: bool scalar (random start or not);
   decay [N]: MIM's mu.  With mu = 0 the momentum step is the plain BIM / PGD step (the L1
   normalisation does not change a sign or an L2 direction), so all four share one program."""
-  x = jnp.where(start, random_start(key, images, eps, norm), images)
+  x = jnp.where(start, random_start(keys, images, eps, norm), images)
   s = core.per_example(step, images)
 
   def body(carry, _):
@@ -92,9 +95,9 @@ def _run(apply_fn, variables, images, labels, targets, eps, step_size, default_r
     step01 = core.check_budget(step_size, n, "step_size")
   if start and key is None:
     raise ValueError("a random start needs a PRNG key")
-  key = jax.random.key(0) if key is None else key
+  keys = core.example_keys(jax.random.key(0) if key is None else key, n)
   decay = jnp.broadcast_to(jnp.asarray(decay, jnp.float32), (n,))
-  return _ascent(apply_fn, variables, images, labels, targets, eps01, step01, key, decay,
+  return _ascent(apply_fn, variables, images, labels, targets, eps01, step01, keys, decay,
                  jnp.asarray(bool(start)), steps=steps, norm=norm, loss=loss)
 
 
@@ -119,6 +122,8 @@ def bim(apply_fn, variables, images, labels, *, eps, steps=20, step_size=None, t
 def pgd(apply_fn, variables, images, labels, *, eps, key, steps=20, step_size=None,
         targets=None, norm="linf", loss="ce", random_start=True):
   """PGD (Madry et al.) from a uniform random start in the eps-ball (Linf or L2, eps in /255).
+
+  key: one PRNG key, or [N] keys (one per example: results then do not depend on the batch).
 
   step_size (/255) defaults to 2.5 * eps / steps (Madry et al.'s choice), which scales with eps
   (what the minimal-budget search needs).  ARES's ImageNet default is eps 4, step 1, 20 steps.

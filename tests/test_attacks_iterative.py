@@ -197,3 +197,24 @@ def test_attacks_jit_inside_user_code_with_static_hyperparameters(mlp):
   found = attacks.search_budget(attack, variables, x, labels, doubling_steps=6, bisection_steps=4)
   curve = attacks.accuracy_vs_budget(found.minimal, np.arange(0, 64, 0.5))
   assert np.all(np.diff(curve) <= 0) and curve[0] == 1.0
+
+
+def test_per_example_keys_make_results_independent_of_the_batch(mlp):
+  variables, x, labels = mlp
+  keys = jax.random.split(jax.random.key(7), len(labels))
+  order = np.random.default_rng(0).permutation(len(labels))
+  f = am.mlp_apply
+  for run in (lambda x, y, k: attacks.pgd(f, variables, x, y, eps=16, key=k, steps=4),
+              lambda x, y, k: attacks.nes(f, variables, x, y, eps=16, key=k, steps=3, samples=4)):
+    whole = run(x, labels, keys)
+    shuffled = run(x[order], labels[order], keys[order])
+    np.testing.assert_allclose(np.asarray(shuffled.adversarial),
+                               np.asarray(whole.adversarial)[order], rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(np.asarray(shuffled.success), np.asarray(whole.success)[order])
+
+
+def test_mim_without_momentum_is_bim(mlp):
+  variables, x, labels = mlp
+  bim = attacks.bim(am.mlp_apply, variables, x, labels, eps=16, steps=4)
+  mim0 = attacks.mim(am.mlp_apply, variables, x, labels, eps=16, steps=4, decay=0.0)
+  np.testing.assert_array_equal(np.asarray(mim0.adversarial), np.asarray(bim.adversarial))
