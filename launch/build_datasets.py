@@ -23,7 +23,6 @@ import time
 
 from absl import app
 from absl import flags
-from absl import logging
 
 FLAGS = flags.FLAGS
 
@@ -128,7 +127,6 @@ def main(argv):
                         beam_pipeline_options=FLAGS.beam_pipeline_options,
                         max_examples_per_split=FLAGS.max_examples_per_split)
     verb = f"built in {time.time() - start:.1f} s" if built else "already built, skipped"
-    logging.info("%s/%s: %s (%s)", dataset, config, verb, path)
     print(f"{dataset}/{config}: {verb} -> {path}", file=sys.stderr)
 
 
