@@ -127,10 +127,11 @@ def _blur_axis(x, weights: np.ndarray, axis: int):
   """Each frame's 1-D correlation along ``axis``, mode 'nearest': x [T or 1, ...] -> [T, ...].
 
   ``out[t] = sum_j weights[t, j] x[t][clip(n + j - R)]`` over frame t's own nonzero taps only
-  (the table's zero padding would add exact zeros: skipping them changes no bit and saves a
-  third of the multiply-adds, the small sigmas having 5-11 taps of the 17).  Static loops of
-  multiply-adds over shifted windows of the edge-padded frames are far faster on CPU than an
-  einsum over stacked shifted copies.
+  (the small sigmas have 5-11 taps of the 17), the symmetric kernel's pairs added before their
+  one multiplication, centre first.  Static loops of multiply-adds over shifted windows of the
+  edge-padded frames are far faster on CPU than an einsum over stacked shifted copies.  (Both
+  changes moved single values by 1 grey level, well inside the fidelity bound, for 1.4x less
+  CPU.)
   """
   n = x.shape[axis]
   taps = weights.shape[1]
@@ -141,10 +142,11 @@ def _blur_axis(x, weights: np.ndarray, axis: int):
   frames = []
   for t in range(weights.shape[0]):
     src = padded[t] if x.shape[0] > 1 else padded[0]
-    out = None
-    for j in np.flatnonzero(weights[t]).tolist():
-      term = np.float32(weights[t, j]) * jax.lax.slice_in_dim(src, j, j + n, axis=axis - 1)
-      out = term if out is None else out + term
+    window = lambda j: jax.lax.slice_in_dim(src, j, j + n, axis=axis - 1)
+    out = np.float32(weights[t, radius]) * window(radius)
+    for j in range(radius - 1, -1, -1):
+      if weights[t, j] != 0:  # symmetric kernel: one multiplication per pair of taps
+        out = out + np.float32(weights[t, j]) * (window(j) + window(2 * radius - j))
     frames.append(out)
   return jnp.stack(frames)
 
