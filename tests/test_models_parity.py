@@ -89,3 +89,18 @@ def test_logits_match_torchvision(name, size, tmp_path):
   err = np.max(np.abs(got - expected)) / np.max(np.abs(expected))
   assert err <= REL_TOL, f"{name}: relative max logit error {err:.2e}"
   np.testing.assert_array_equal(got.argmax(-1), expected.argmax(-1))
+
+
+@pytest.mark.parametrize("cin,groups,cout,stride", [
+    (128, 32, 128, 1), (256, 32, 256, 2), (256, 64, 256, 1), (2048, 32, 2048, 2), (12, 3, 6, 1)])
+def test_fast_grouped_conv_equals_feature_group_count(cin, groups, cout, stride):
+  from models import grouped
+  rng = np.random.default_rng(0)
+  x = rng.standard_normal((2, 9, 9, cin)).astype(np.float32)
+  k = rng.standard_normal((3, 3, cin // groups, cout)).astype(np.float32)
+  want = jax.lax.conv_general_dilated(
+      x, k, (stride, stride), ((1, 1), (1, 1)), dimension_numbers=("NHWC", "HWIO", "NHWC"),
+      feature_group_count=groups, precision=jax.lax.Precision.HIGHEST)
+  got = grouped.grouped_conv(x, k, groups, stride, 1)
+  assert got.shape == want.shape
+  np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
