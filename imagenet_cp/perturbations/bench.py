@@ -32,10 +32,16 @@ class Row:
   ours_s: float  # seconds per sequence, ours
   ref_s: float  # seconds per sequence, reference
   compile_s: float
+  ours_cpu_s: float = 0.0  # CPU seconds (all threads, time.process_time) per sequence, ours
+  ref_cpu_s: float = 0.0  # the same for the reference
 
   @property
   def ratio(self) -> float:
     return self.ref_s / self.ours_s if self.ours_s > 0 else float("inf")
+
+  @property
+  def cpu_ratio(self) -> float:
+    return self.ref_cpu_s / self.ours_cpu_s if self.ours_cpu_s > 0 else float("inf")
 
 
 def photos_256(n: int) -> list[np.ndarray]:
@@ -47,14 +53,16 @@ def photos_256(n: int) -> list[np.ndarray]:
   return [base[i % len(base)] for i in range(n)]
 
 
-def _median_time(fn, repeats: int, min_seconds: float = 0.5) -> float:
+def _median_time(fn, repeats: int, min_seconds: float = 0.5) -> tuple[float, float]:
+  """Median wall seconds and median CPU seconds (``time.process_time``) of warm calls."""
   import jax
-  times = []
+  times, cpu = [], []
   while len(times) < repeats or (sum(times) < min_seconds and len(times) < 50):
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     jax.block_until_ready(fn())
     times.append(time.perf_counter() - start)
-  return statistics.median(times)
+    cpu.append(time.process_time() - start_cpu)
+  return statistics.median(times), statistics.median(cpu)
 
 
 def bench_one(name: str, batch: int, repeats: int, ref_images: int) -> Row:
@@ -68,23 +76,28 @@ def bench_one(name: str, batch: int, repeats: int, ref_images: int) -> Row:
   start = time.perf_counter()
   jax.block_until_ready(P.perturb_batch(canvas, sizes, name, keys))
   compile_s = time.perf_counter() - start
-  ours = _median_time(lambda: P.perturb_batch(canvas, sizes, name, keys), repeats) / batch
-  ref_times = []
+  ours, ours_cpu = _median_time(lambda: P.perturb_batch(canvas, sizes, name, keys), repeats)
+  ref_times, ref_cpu = [], []
   for image in images[:ref_images]:
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     reference.run_original(name, image, 1)
     ref_times.append(time.perf_counter() - start)
-  return Row(name, ours, float(np.mean(ref_times)), compile_s)
+    ref_cpu.append(time.process_time() - start_cpu)
+  return Row(name, ours / batch, float(np.mean(ref_times)), compile_s, ours_cpu / batch,
+             float(np.mean(ref_cpu)))
 
 
 HEADER = (f"{'sequence':<15} {'ours seq/s':>10} {'ref seq/s':>10} {'ratio':>8} "
-          f"{'compile s':>9}")
+          f"{'compile s':>9} {'ours cpu s':>10} {'ref cpu s':>9} {'cpu ratio':>9}")
 
 
 def format_row(row: Row) -> str:
+  """Throughput (wall) and the CPU seconds per sequence: on a shared machine the wall clock
+  also counts other jobs' time slices, CPU time does not."""
   flag = "  SLOWER than reference" if row.ratio < 1 else ""
   return (f"{row.name:<15} {1 / row.ours_s:>10.2f} {1 / row.ref_s:>10.2f} {row.ratio:>7.1f}x "
-          f"{row.compile_s:>9.2f}{flag}")
+          f"{row.compile_s:>9.2f} {row.ours_cpu_s:>10.4f} {row.ref_cpu_s:>9.3f} "
+          f"{row.cpu_ratio:>8.1f}x{flag}")
 
 
 def main_rows(names: Sequence[str] | None = None, batch: int = 8, repeats: int = 3,
@@ -110,11 +123,14 @@ def main_rows(names: Sequence[str] | None = None, batch: int = 8, repeats: int =
     rows.append(row)
     yield format_row(row)
   total = Row(f"SET ({len(rows)})", sum(r.ours_s for r in rows), sum(r.ref_s for r in rows),
-              sum(r.compile_s for r in rows))
+              sum(r.compile_s for r in rows), sum(r.ours_cpu_s for r in rows),
+              sum(r.ref_cpu_s for r in rows))
   yield format_row(total)
-  yield (f"one pass over the {len(rows)} sequences for one image: ours {total.ours_s:.3f} s, "
-         f"reference {total.ref_s:.2f} s; slower than reference: "
-         f"{sum(r.ratio < 1 for r in rows)} sequence(s)")
+  yield (f"one pass over the {len(rows)} sequences for one image: ours {total.ours_s:.3f} s "
+         f"({total.ours_cpu_s:.3f} s CPU), reference {total.ref_s:.2f} s "
+         f"({total.ref_cpu_s:.2f} s CPU); slower than reference: "
+         f"{sum(r.ratio < 1 for r in rows)} sequence(s); load average "
+         f"{os.getloadavg()[0]:.1f} at the end")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
