@@ -48,7 +48,6 @@ def test_gradient_attacks_never_leave_budget_or_box(mlp, seed):
                                step_size=3 * eps),
                    attacks.bim(f, variables, x, labels, eps=eps, steps=4, norm=norm),
                    attacks.mim(f, variables, x, labels, eps=eps, steps=4, norm=norm),
-                   attacks.fgsm(f, variables, x, labels, eps=eps, norm=norm),
                    attacks.apgd(f, variables, x, labels, eps=eps, key=key, n_iter=10,
                                 norm=norm)):
       assert _in_box(result.adversarial)
@@ -157,7 +156,7 @@ class _CountingApply:
 @pytest.mark.parametrize("name", ["nes", "spsa"])
 def test_black_box_query_counts_are_exact(name, mlp):
   attack = getattr(attacks, name)
-  steps, samples = 2, 3
+  steps, samples = 1, 2
   # Nothing is ever fooled: every example pays for every iteration, and the model scored
   # exactly that many images per example (counted at the model, the loops run in Python).
   variables = {"b": jnp.asarray([2.0, 0.0, -1.0, 0.5])}
