@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from imagenet_cp.corruptions.base import Corruption
+from imagenet_cp.ops import rng
 
 SHAPE = (224, 224, 3)
 
@@ -47,7 +48,7 @@ def float32_at_most(p: float) -> np.float32:
 def standard_normal_draw(key, severity) -> jax.Array:
   """224*224*3 standard normals, float32 [224, 224, 3] (the original draws normal(scale=c))."""
   del severity
-  return jax.random.normal(key, SHAPE, jnp.float32)
+  return rng.normal(key, SHAPE)
 
 
 def gaussian_noise_apply(image, z, severity) -> jax.Array:
@@ -64,7 +65,7 @@ def shot_noise_draw(key, severity) -> jax.Array:
   (the count depends on the image, the uniform does not).  The Poisson draw IS the output, so
   only its distribution is tested."""
   del severity
-  return jax.random.uniform(key, SHAPE, jnp.float32)
+  return rng.uniform(key, SHAPE)
 
 
 SHOT_TABLE_WIDTH = 64  # >= max(SHOT_PHOTONS) + 1 CDF entries, a power of 2 for the bisection
@@ -139,15 +140,13 @@ def impulse_noise_draw(key, severity) -> dict:
   ``u``: float32 [224, 224, 3] uniforms for "flipped".  ``salted``: bool [224, 224, 3], one
   random bit per value (P = 1/2, as ``u <= 0.5`` is up to 2^-53); the original only compares
   that field with 0.5, so one bit stands for it (``impulse_replay_fields`` turns it back into
-  uniforms on the right side of 0.5) and the draw costs ~half the random words.
+  uniforms on the right side of 0.5).  Both come from ONE random word per value: ``u`` from its
+  top 23 bits, ``salted`` from its lowest bit, which the uniform does not use (independent).
   """
   del severity
-  k_flip, k_salt = jax.random.split(key)
-  n = int(np.prod(SHAPE))
-  words = jax.random.bits(k_salt, ((n + 31) // 32,), jnp.uint32)
-  bits = (words[:, None] >> jnp.arange(32, dtype=jnp.uint32)) & 1
-  salted = bits.reshape(-1)[:n].reshape(SHAPE).astype(bool)
-  return {"u": jax.random.uniform(k_flip, SHAPE, jnp.float32), "salted": salted}
+  words = rng.bits(key, SHAPE)
+  salted = (words & jnp.uint32(1)).astype(bool)
+  return {"u": rng.uniform_from_bits(words), "salted": salted}
 
 
 def impulse_replay_fields(draws) -> tuple[np.ndarray, np.ndarray]:

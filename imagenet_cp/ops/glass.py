@@ -60,10 +60,14 @@ def pass_index(offsets, d) -> jax.Array:
   jump = jnp.where(visited_before, src, flat).astype(jnp.int32)
   terminal = jnp.where(inside, src, flat).astype(jnp.int32)
 
-  def not_done(j):
-    return jnp.any(j[j] != j)
+  # One gather per round: the body jumps and records whether anything moved (a cond that
+  # re-gathered ``j[j]`` to test for the fixed point cost a second gather per round).
+  def body(state):
+    j, _ = state
+    jj = j[j]
+    return jj, jnp.any(jj != j)
 
-  root = jax.lax.while_loop(not_done, lambda j: j[j], jump)
+  root, _ = jax.lax.while_loop(lambda state: state[1], body, (jump, jnp.bool_(True)))
   return terminal[root]
 
 
@@ -78,12 +82,18 @@ def shuffle_index(offsets, d, iterations) -> jax.Array:
     int32 [size * size]: ``out.flat = in.flat[index]``.
   """
   size = offsets.shape[1]
-  index = jnp.arange(size * size, dtype=jnp.int32)
-  for i in range(offsets.shape[0]):
+
+  # A loop, not unrolled passes: the loop's carry is a materialised index map.  Unrolled, XLA
+  # fused the composing gathers, the offsets arithmetic and the pointer-jumping results into
+  # every consumer of the shuffled pixels (3 channels, transposed for the Gaussian's matrix
+  # product) and recomputed them there: the whole corruption took 2-3x longer.  The loop also
+  # runs only the ``iterations`` passes the severity needs.
+  def one_pass(i, index):
     # x_{i+1} = x_i[P_i]  =>  x_n = x_0[P_0[P_1[...]]]: compose on the right.
-    composed = index[pass_index(offsets[i], d)]
-    index = jnp.where(i < iterations, composed, index)
-  return index
+    return index[pass_index(jax.lax.dynamic_index_in_dim(offsets, i, keepdims=False), d)]
+
+  index = jnp.arange(size * size, dtype=jnp.int32)
+  return jax.lax.fori_loop(0, jnp.minimum(iterations, offsets.shape[0]), one_pass, index)
 
 
 def shuffle(image, offsets, d, iterations) -> jax.Array:
