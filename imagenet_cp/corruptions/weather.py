@@ -18,7 +18,7 @@ import numpy as np
 
 from imagenet_cp import assets
 from imagenet_cp.corruptions.base import Corruption
-from imagenet_cp.ops import color, motion_blur, plasma, zoom
+from imagenet_cp.ops import color, motion_blur, plasma, rng, zoom
 from imagenet_cp.ops import spatter as spatter_ops
 
 SIZE = 224
@@ -83,7 +83,7 @@ def snow_draw(key: jax.Array, severity) -> dict:
   """
   del severity
   k_z, k_u = jax.random.split(key)
-  return {"z": jax.random.normal(k_z, (SIZE, SIZE), jnp.float32),
+  return {"z": rng.normal(k_z, (SIZE, SIZE)),
           "u": jax.random.uniform(k_u, (), jnp.float32)}
 
 
@@ -198,7 +198,7 @@ def spatter_draw(key: jax.Array, severity) -> jax.Array:
   """Standard normals float32 [224, 224]; the original's ``normal(size, loc, scale)`` is
   ``loc + scale * z`` of these."""
   del severity
-  return jax.random.normal(key, (SIZE, SIZE), jnp.float32)
+  return rng.normal(key, (SIZE, SIZE))
 
 
 @functools.lru_cache(maxsize=1)

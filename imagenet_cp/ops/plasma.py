@@ -24,6 +24,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from imagenet_cp.ops import rng
+
 MAPSIZE = 256
 WIBBLE0 = 100.0
 
@@ -43,7 +45,7 @@ def draw_uniforms(key: jax.Array, mapsize: int = MAPSIZE) -> jax.Array:
   The original's call ``uniform(-w, w, shape)`` is ``-w + 2 w u`` of these ``u`` (replay them
   with ``Replay(uniform=u, standard=('uniform',))``).
   """
-  return jax.random.uniform(key, (num_uniforms(mapsize),), jnp.float32)
+  return rng.uniform(key, (num_uniforms(mapsize),))
 
 
 def _wibbled_mean(total: jax.Array, u: jax.Array, wibble: jax.Array) -> jax.Array:
