@@ -36,7 +36,8 @@ class AttackResult(NamedTuple):
   queries: jax.Array | None = None
 
 
-def _concrete(x) -> bool:
+def concrete(x) -> bool:
+  """Whether x has values now (not a tracer inside jit): value checks run only then."""
   return not isinstance(x, jax.core.Tracer)
 
 
@@ -47,7 +48,7 @@ def check_images(images) -> jax.Array:
     raise ValueError(f"images must be float32 pixels in [0, 1], got dtype {dtype}")
   if images.ndim != 4 or images.shape[-1] != 3:
     raise ValueError(f"images must be [N, H, W, 3], got shape {tuple(images.shape)}")
-  if _concrete(images):
+  if concrete(images):
     lo, hi = float(jnp.min(images)), float(jnp.max(images))
     if not (0.0 <= lo and hi <= 1.0):
       raise ValueError(f"images must lie in [0, 1] (pixels / 255), got range [{lo}, {hi}]")
@@ -71,7 +72,7 @@ def check_budget(value, n: int, name: str = "eps") -> jax.Array:
   value = jnp.asarray(value, jnp.float32)
   if value.ndim not in (0, 1) or (value.ndim == 1 and value.shape != (n,)):
     raise ValueError(f"{name} must be a scalar or shape ({n},), got {tuple(value.shape)}")
-  if _concrete(value):
+  if concrete(value):
     if not bool(jnp.all(value >= 0)):
       raise ValueError(f"{name} must be non-negative (/255 units), got {np.asarray(value)}")
   return jnp.broadcast_to(value, (n,)) / PIXEL

@@ -8,7 +8,6 @@ import pytest
 
 import attack_models as am
 import attacks
-from attacks import apgd as apgd_lib
 
 # Float32 rounding of x + delta: a budget is kept to within this many /255 units.
 ULP = 1e-4
