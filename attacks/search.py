@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from attacks import core, norms
+from attacks import blackbox, core, norms
 
 
 class BudgetSearch(NamedTuple):
@@ -109,6 +109,13 @@ def accuracy_vs_iterations(curve) -> np.ndarray:
   """Accuracy after each iteration (or query count, or search step) from an attack's
   ``curve`` bool [T + 1, N] -> float64 [T + 1]."""
   return 1.0 - np.asarray(curve, np.float64).mean(axis=1)
+
+
+def accuracy_vs_queries(result: core.AttackResult, samples: int):
+  """-> (queries int [T + 1], accuracy float64 [T + 1]) of a NES / SPSA result run with
+  ``samples`` pairs per estimate: ARES's accuracy-vs-queries curve."""
+  steps = np.asarray(result.curve).shape[0] - 1
+  return blackbox.queries_at(np.arange(steps + 1), samples), accuracy_vs_iterations(result.curve)
 
 
 def area_under_curve(x, y) -> float:

@@ -176,6 +176,9 @@ def test_black_box_query_counts_are_exact(name, mlp):
   first = np.where(curve.any(0), curve.argmax(0), 8)
   assert np.asarray(result.success).any()
   np.testing.assert_array_equal(np.asarray(result.queries), attacks.queries_at(first, samples))
+  queries, accuracy = attacks.accuracy_vs_queries(result, samples)
+  assert queries[0] == 1 and np.all(np.diff(queries) == 2 * samples + 1)
+  assert np.all(np.diff(accuracy) <= 0) and accuracy[-1] == 1 - np.asarray(result.success).mean()
 
 
 def test_attacks_jit_inside_user_code_with_static_hyperparameters(mlp):
