@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from imagenet_cp.corruptions.base import Corruption
-from imagenet_cp.ops import color, filters, jpeg, resize, sampling
+from imagenet_cp.ops import color, filters, fusion, jpeg, resize, rng, sampling
 
 SIZE = 224
 
@@ -167,9 +167,8 @@ def elastic_draws(key, severity):
   """
   del severity
   k_affine, k_dx, k_dy = jax.random.split(key, 3)
-  return dict(affine=jax.random.uniform(k_affine, (3, 2), jnp.float32),
-              dx=jax.random.uniform(k_dx, (SIZE, SIZE), jnp.float32),
-              dy=jax.random.uniform(k_dy, (SIZE, SIZE), jnp.float32))
+  return dict(affine=rng.uniform(k_affine, (3, 2)), dx=rng.uniform(k_dx, (SIZE, SIZE)),
+              dy=rng.uniform(k_dy, (SIZE, SIZE)))
 
 
 def _displacement(u, severity):
@@ -197,7 +196,11 @@ def elastic_transform(image, draws, severity, *, quantize: bool = True):
   x = image.astype(jnp.float32) / 255.0
   shift = (-c_affine + 2.0 * c_affine * draws["affine"]).astype(jnp.float32)
   matrix = sampling.get_affine_transform(ELASTIC_PTS1, ELASTIC_PTS1 + shift)
-  x = sampling.cv2_warp_affine(x, matrix, (SIZE, SIZE), "reflect101", quantize=quantize)
+  # Computed apart: fused into map_coordinates' four taps, the warp's own four taps were
+  # recomputed per tap (measured 7.7 vs 2.5 ms/image).
+  x = fusion.computed_apart(
+      lambda x, m: sampling.cv2_warp_affine(x, m, (SIZE, SIZE), "reflect101", quantize=quantize),
+      severity, x, matrix)
   dx = _displacement(draws["dx"], severity)
   dy = _displacement(draws["dy"], severity)
   rows = jnp.arange(SIZE, dtype=jnp.float32)[:, None]
