@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from imagenet_cp.corruptions import BENCHMARK_CORRUPTIONS
+from imagenet_cp.corruptions import BENCHMARK_CORRUPTIONS, EXTRA_CORRUPTIONS
 from imagenet_cp.perturbations import TEST_PERTURBATIONS
 from metrics.baselines import Baseline
 
@@ -56,6 +56,8 @@ def _statistics(weights, records, labels, baseline: Baseline) -> dict[str, np.nd
       rces[name] = 100 * (errs - clean_error).sum(0) / (base - baseline.clean_error).sum()
   if all(n in ces for n in BENCHMARK_CORRUPTIONS):
     out["mce"] = np.mean([ces[n] for n in BENCHMARK_CORRUPTIONS], axis=0)
+  if all(n in ces for n in EXTRA_CORRUPTIONS):
+    out["extra_mce"] = np.mean([ces[n] for n in EXTRA_CORRUPTIONS], axis=0)
   if all(n in rces for n in BENCHMARK_CORRUPTIONS):
     out["relative_mce"] = np.mean([rces[n] for n in BENCHMARK_CORRUPTIONS], axis=0)
   frs, t5ds = {}, {}
