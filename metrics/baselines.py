@@ -30,26 +30,11 @@ from typing import Mapping
 
 import numpy as np
 
+# The names every table is indexed by, in the paper's order: the benchmark's own lists.
+from imagenet_cp.corruptions import BENCHMARK_CORRUPTIONS, CORRUPTIONS, EXTRA_CORRUPTIONS, SEVERITIES
+from imagenet_cp.perturbations import PERTURBATIONS, TEST_PERTURBATIONS, VALIDATION_PERTURBATIONS
 from metrics.ranking import MAX_TOP5_DISTANCE
 
-# The names every table is indexed by, in the paper's order.  They equal the lists in
-# ``imagenet_cp.corruptions`` / ``imagenet_cp.perturbations`` (tests/test_metrics_tables.py
-# checks it); they are restated here so that ``metrics`` imports without the image code.
-BENCHMARK_CORRUPTIONS = (
-    "gaussian_noise", "shot_noise", "impulse_noise",
-    "defocus_blur", "glass_blur", "motion_blur", "zoom_blur",
-    "snow", "frost", "fog", "brightness",
-    "contrast", "elastic_transform", "pixelate", "jpeg_compression",
-)
-EXTRA_CORRUPTIONS = ("speckle_noise", "gaussian_blur", "spatter", "saturate")
-CORRUPTIONS = BENCHMARK_CORRUPTIONS + EXTRA_CORRUPTIONS
-SEVERITIES = (1, 2, 3, 4, 5)
-TEST_PERTURBATIONS = (
-    "gaussian_noise", "shot_noise", "motion_blur", "zoom_blur", "snow",
-    "brightness", "translate", "rotate", "tilt", "scale",
-)
-VALIDATION_PERTURBATIONS = ("speckle_noise", "gaussian_blur", "spatter", "shear")
-PERTURBATIONS = TEST_PERTURBATIONS + VALIDATION_PERTURBATIONS
 NOISE_PERTURBATIONS = ("gaussian_noise", "shot_noise", "speckle_noise")  # compared with frame 0
 DIFFICULTIES = (1, 2, 3)
 

@@ -12,15 +12,6 @@ ALEX = metrics.ALEXNET
 ALEX_AVG = {c: float(np.mean(ALEX.corruption_errors(c))) for c in baselines.CORRUPTIONS}
 
 
-def test_name_lists_equal_imagenet_cp():
-  import imagenet_cp
-  assert baselines.CORRUPTIONS == imagenet_cp.CORRUPTIONS
-  assert baselines.BENCHMARK_CORRUPTIONS == imagenet_cp.BENCHMARK_CORRUPTIONS
-  assert baselines.EXTRA_CORRUPTIONS == imagenet_cp.EXTRA_CORRUPTIONS
-  assert baselines.PERTURBATIONS == imagenet_cp.PERTURBATIONS
-  assert baselines.TEST_PERTURBATIONS == imagenet_cp.TEST_PERTURBATIONS
-
-
 # --- AlexNet data -----------------------------------------------------------------------------
 
 
