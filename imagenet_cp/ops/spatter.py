@@ -275,7 +275,11 @@ def equalize_hist(image_u8: jax.Array) -> jax.Array:
   running = (jnp.cumsum(hist) - h_first).astype(jnp.float32)
   lut = jnp.clip(jnp.round(running * scale), 0, 255)
   lut = jnp.where(jnp.arange(256) <= first, 0, lut).astype(jnp.uint8)
-  return jnp.where(h_first == total, image_u8, lut[v])
+  # A loop of 0 trips (constant image: returned as it is) or 1 (the LUT applied), not a select:
+  # the loop's result is kept in memory, where a select let XLA fuse the LUT gather and the
+  # distance blur before it into every tap of the 3x3 filters that follow (~0.9 ms/image).
+  trips = (h_first != total).astype(jnp.int32)
+  return jax.lax.fori_loop(0, trips, lambda _, x: lut[v], image_u8)
 
 
 def filter2d_u8(image_u8: jax.Array, kernel: np.ndarray) -> jax.Array:
