@@ -101,20 +101,23 @@ PIXELATE = (0.6, 0.5, 0.4, 0.3, 0.25)
 PIXELATE_SIZES = tuple(int(SIZE * c) for c in PIXELATE)  # 134, 112, 89, 67, 56
 
 
-def _pixelate_tables() -> tuple[np.ndarray, np.ndarray]:
-  """int32 [5 severities, 4 passes, 224, k] weights and [5, 4, 224] first taps.
+def _pixelate_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """Per severity: the down pass (224 -> n, the same for width and height) as int32 weights
+  [5, 134, k] and first taps [5, 134] (rows past n all-zero), and the up pass (n -> 224) as an
+  index table int32 [5, 224].
 
-  Passes: width 224 -> n, height 224 -> n, width n -> 224, height n -> 224 (Pillow resizes
-  horizontally first), each padded to the 224 canvas.
+  Upscaling, Pillow's BOX filter has support 1/2: each output pixel has exactly one tap, of
+  weight 2^22 (asserted), so ``(2^21 + 2^22 v) >> 22 = v`` and the up pass is a plain copy of
+  ``small[index]``.
   """
-  weights, first = [], []
+  n_max = max(PIXELATE_SIZES)
+  weights, first = resize.stacked_box_coefficients([(SIZE, n) for n in PIXELATE_SIZES])
+  up = []
   for n in PIXELATE_SIZES:
-    w, f = resize.stacked_box_coefficients([(SIZE, n), (SIZE, n), (n, SIZE), (n, SIZE)])
-    weights.append(w)
-    first.append(f)
-  k = max(w.shape[-1] for w in weights)
-  weights = [np.pad(w, ((0, 0), (0, 0), (0, k - w.shape[-1]))) for w in weights]
-  return np.stack(weights), np.stack(first)
+    w, f = resize.box_coefficients(n, SIZE)
+    assert (w[:, 0] == 1 << resize.PRECISION_BITS).all() and not w[:, 1:].any()
+    up.append(f)
+  return weights[:, :n_max], first[:, :n_max], np.stack(up)
 
 
 _PIXELATE_TABLES = _pixelate_tables()
@@ -123,12 +126,20 @@ _PIXELATE_TABLES = _pixelate_tables()
 def pixelate(image, draws, severity):
   """PIL ``resize((n, n), BOX)`` then ``resize((224, 224), BOX)``, n = int(224 c), bit-exact.
 
-  Four Pillow passes on the 224 canvas (the small image is its top-left n x n corner).
+  Pillow's two down passes (width first) into a 134 x 134 canvas (the small image is its
+  top-left n x n corner), then the up passes as one copy (``_pixelate_tables``).  Each pass's
+  result is computed apart: fused, every up-sampled pixel recomputed all its down-sampling taps.
   """
   del draws
   i = jnp.asarray(severity, jnp.int32) - 1
-  weights, first = (jnp.asarray(t)[i] for t in _PIXELATE_TABLES)
-  return resize.box_resize_chain(image, weights, first)
+  weights, first, up = (jnp.asarray(t)[i] for t in _PIXELATE_TABLES)
+
+  def down(x, axis):
+    return fusion.computed_apart(
+        lambda x: resize.resample_axis(x, weights, first, axis=axis), severity, x)
+
+  small = down(down(image, 1), 0)
+  return small[up[:, None], up[None, :]]
 
 
 # ------------------------------------------------------------------------------------------------
