@@ -92,11 +92,11 @@ class Row:
 
   @property
   def ours_cpu_ms(self) -> float:
-    return 1e3 * self.ours_cpu_s / self.ours_images if self.ours_images else float("nan")
+    return 1e3 * self.ours_cpu_s / self.ours_images if self.ours_cpu_s else float("nan")
 
   @property
   def ref_cpu_ms(self) -> float:
-    return 1e3 * self.ref_cpu_s / self.ref_images if self.ref_images else float("nan")
+    return 1e3 * self.ref_cpu_s / self.ref_images if self.ref_cpu_s else float("nan")
 
   @property
   def cpu_ratio(self) -> float:
