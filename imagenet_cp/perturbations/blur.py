@@ -22,7 +22,6 @@ from imagenet_cp.ops import motion_blur as mb
 from imagenet_cp.perturbations import base, geometric
 
 NUM_FRAMES = 31
-HIGHEST = jax.lax.Precision.HIGHEST
 
 MOTION_RADIUS, MOTION_SIGMA = 10, 3
 MOTION_ANGLES = tuple(float((i - 30) * 4) for i in range(NUM_FRAMES))

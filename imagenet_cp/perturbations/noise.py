@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 
 import jax
-import jax.extend.random
 import jax.numpy as jnp
 import numpy as np
 import scipy.stats
@@ -31,18 +30,51 @@ POISSON_BITS = 9
 POISSON_MAX = 1 << POISSON_BITS
 
 
+# Threefry-2x32 (Random123, 20 rounds): rotation constants of the even / odd groups of four
+# rounds, and the key-schedule parity constant.
+_THREEFRY_ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
+_THREEFRY_PARITY = np.uint32(0x1BD11BDA)
+
+
+def threefry2x32_block(k0, k1, x0, x1):
+  """Threefry-2x32 of counter words (x0, x1) under key (k0, k1), all uint32: the algorithm of
+  ``jax.extend.random.threefry_2x32``, written as plain integer arithmetic.
+
+  Same bits (tests/test_perturbations.py), but XLA on CPU fuses this into one vectorised loop,
+  where the library's lowering ran 4x slower here; the noise sequences are bound by their
+  4.5 M random words.
+  """
+  ks = (k0, k1, k0 ^ k1 ^ _THREEFRY_PARITY)
+  x0, x1 = x0 + ks[0], x1 + ks[1]
+  for group in range(5):
+    for r in _THREEFRY_ROTATIONS[group % 2]:
+      x0 = x0 + x1
+      x1 = (x1 << np.uint32(r)) | (x1 >> np.uint32(32 - r))
+      x1 = x1 ^ x0
+    x0 = x0 + ks[(group + 1) % 3]
+    x1 = x1 + ks[(group + 2) % 3] + np.uint32(group + 1)
+  return x0, x1
+
+
 def frame_bits(frame_key: jax.Array) -> jax.Array:
   """uint32 [224, 224, 3]: ``threefry_2x32(key, iota)``, both output words used.
 
   This is ``jax.random.bits(frame_key, SHAPE)`` as JAX draws it with
-  ``jax_threefry_partitionable=False`` (one threefry block per two words); today's default,
-  partitionable mode, spends one block per word plus a counter hash and was 4-5x slower here,
-  and the noise sequences are bound by their 4.5 M random numbers.
+  ``jax_threefry_partitionable=False`` (one threefry block per two words; today's default,
+  partitionable mode, spends one block per word plus a counter hash and was 4-5x slower here):
+  the counters 0..n-1 are split in halves, block i takes (i, i + n/2), and the first output
+  words come first.
   """
   count = int(np.prod(SHAPE))
-  words = jax.extend.random.threefry_2x32(jax.random.key_data(frame_key),
-                                          jnp.arange(count, dtype=jnp.uint32))
-  return jnp.reshape(words, SHAPE)
+  assert count % 2 == 0  # jax pads odd counts; SHAPE never needs it
+  half = count // 2
+  k0, k1 = jax.random.key_data(frame_key)
+  counters = jnp.arange(half, dtype=jnp.uint32)
+  first, second = threefry2x32_block(k0, k1, counters, counters + np.uint32(half))
+  # The barrier keeps the block's loop to itself: fused with the concatenation and the
+  # consumers (erf_inv), XLA's CPU loop ran 2-5x slower here.
+  first, second = jax.lax.optimization_barrier((first, second))
+  return jnp.reshape(jnp.concatenate([first, second]), SHAPE)
 
 
 def bits_to_uniform(bits) -> jax.Array:
