@@ -21,6 +21,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from models.torchvision_shim import import_torchvision
+
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("batch", 8, "images per attack call")
 flags.DEFINE_integer("steps", 3, "PGD iterations (forward + backward each)")
@@ -28,24 +30,6 @@ flags.DEFINE_integer("size", 224, "input side")
 flags.DEFINE_integer("runs", 3, "timed rounds after one warm-up")
 flags.DEFINE_integer("threads", 0, "torch threads (0: torch's default)")
 flags.DEFINE_float("eps", 4.0, "Linf budget, /255")
-
-_TV_LIB = None
-
-
-def import_torchvision():
-  """torchvision's CUDA wheel on CPU torch needs its two op schemas defined first (models.md §6)."""
-  global _TV_LIB
-  import torch
-  if _TV_LIB is None:
-    try:
-      _TV_LIB = torch.library.Library("torchvision", "DEF")
-      _TV_LIB.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-      _TV_LIB.define("qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-    except RuntimeError:
-      pass
-  import torchvision
-  return torchvision
-
 
 def jax_attack(size: int, steps: int, eps: float):
   """-> (attack(images, labels, key) -> AttackResult, jitted), on a random-init Flax ResNet-50."""

@@ -20,30 +20,14 @@ import numpy as np
 import models
 from models import convert
 
+from models.torchvision_shim import import_torchvision
+
 FLAGS = flags.FLAGS
 flags.DEFINE_list("models", None, "models to time (default: the whole zoo)")
 flags.DEFINE_integer("batch", 32, "batch size")
 flags.DEFINE_integer("size", 224, "input side")
 flags.DEFINE_integer("runs", 5, "timed rounds after one warm-up")
 flags.DEFINE_integer("threads", 0, "torch threads (0: torch's default)")
-
-_TV_LIB = None
-
-
-def import_torchvision():
-  """torchvision's CUDA wheel on CPU torch needs its two op schemas defined first (models.md §6)."""
-  global _TV_LIB
-  import torch
-  if _TV_LIB is None:
-    try:
-      _TV_LIB = torch.library.Library("torchvision", "DEF")
-      _TV_LIB.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-      _TV_LIB.define("qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-    except RuntimeError:
-      pass
-  import torchvision
-  return torchvision
-
 
 def torch_model(name: str):
   """The reference PyTorch model with random weights, in eval mode."""

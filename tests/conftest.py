@@ -50,22 +50,8 @@ def photos_256():
   return {n: photo_256(n) for n in PHOTO_NAMES}
 
 
-_TV_LIB = None
-
-
 def import_torchvision():
-  """torchvision 0.28.0 (CUDA wheel) on CPU torch: define the two op schemas it registers fakes for.
-
-  shared/reference/models.md section 6.  Test-only.
-  """
-  global _TV_LIB
-  torch = pytest.importorskip("torch")
-  if _TV_LIB is None:
-    try:
-      _TV_LIB = torch.library.Library("torchvision", "DEF")
-      _TV_LIB.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-      _TV_LIB.define("qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-    except RuntimeError:
-      pass
-  import torchvision
-  return torchvision
+  """torchvision 0.28.0 (CUDA wheel) on CPU torch, through the shim in models/torchvision_shim.py."""
+  pytest.importorskip("torch")
+  from models.torchvision_shim import import_torchvision as shimmed
+  return shimmed()
