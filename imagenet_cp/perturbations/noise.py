@@ -135,16 +135,34 @@ def poisson_cdf_table() -> np.ndarray:
   return cdf.astype(np.float32)
 
 
+# The first steps of the binary search compare against entries that depend on the pixel only,
+# so they are looked up once per pixel rather than once per frame and value.
+POISSON_PIXEL_STEPS = 3
+
+
 def poisson_counts(uniforms, pixels_uint8, difficulty) -> jax.Array:
   """Poisson(lambda * u / 255) counts by inverse CDF: #{k : CDF(k) <= uniform}, int32.
 
-  A binary search over the tabulated CDF (POISSON_BITS gathers); exact in distribution up to
-  the float32 CDF.  uniforms float32 in [0, 1), pixels uint8, same shape.
+  A binary search over the tabulated CDF (POISSON_BITS steps); exact in distribution up to
+  the float32 CDF.  uniforms float32 [..., H, W, C] in [0, 1) (e.g. one row per frame),
+  pixels uint8 [H, W, C] (or uniforms' shape).  The first ``POISSON_PIXEL_STEPS`` steps can
+  only reach 2^steps - 1 table entries per pixel: those are gathered once per pixel and
+  selected per value (the same comparisons, far fewer gathers); the rest gather per value.
   """
   table = jnp.asarray(poisson_cdf_table())[jnp.clip(difficulty, 1, 3) - 1].reshape(-1)
   row = pixels_uint8.astype(jnp.int32) * POISSON_MAX
   count = jnp.zeros(uniforms.shape, jnp.int32)
-  for bit in reversed(range(POISSON_BITS)):
+  for level in range(POISSON_PIXEL_STEPS):
+    step = 1 << (POISSON_BITS - 1 - level)
+    # Candidates of this step, in order of the count reached so far (0, 2 step, 4 step, ...).
+    candidates = [table[row + base + (step - 1)] for base in range(0, POISSON_MAX, 2 * step)]
+    while len(candidates) > 1:  # select by the bits decided so far, most significant first
+      decided = count & (1 << (POISSON_BITS - 1 - level + len(candidates).bit_length() - 1))
+      half = len(candidates) // 2
+      candidates = [jnp.where(decided != 0, hi, lo)
+                    for lo, hi in zip(candidates[:half], candidates[half:])]
+    count = jnp.where(candidates[0] <= uniforms, count + step, count)
+  for bit in reversed(range(POISSON_BITS - POISSON_PIXEL_STEPS)):
     step = 1 << bit
     below = table[row + count + (step - 1)] <= uniforms
     count = jnp.where(below, count + step, count)
@@ -168,14 +186,14 @@ def shot_frames_from_counts(crop_uint8, counts, difficulty) -> jax.Array:
 def shot_noise(canvas, height, width, uniforms, difficulty) -> jax.Array:
   """``np.uint8(255 * clip(poisson(x * lambda) / lambda, 0, 1))``, x = crop / 255."""
   crop = base.center_crop(canvas, height, width)
-  counts = poisson_counts(uniforms, jnp.broadcast_to(crop, uniforms.shape), difficulty)
+  counts = poisson_counts(uniforms, crop, difficulty)
   return shot_frames_from_counts(crop, counts, difficulty)
 
 
 def shot_counts(canvas, height, width, uniforms, difficulty) -> jax.Array:
   """The Poisson counts int32 [30, 224, 224, 3] that ``shot_noise`` uses (for tests)."""
   crop = base.center_crop(canvas, height, width)
-  return poisson_counts(uniforms, jnp.broadcast_to(crop, uniforms.shape), difficulty)
+  return poisson_counts(uniforms, crop, difficulty)
 
 
 PERTURBATIONS = {
