@@ -1,0 +1,474 @@
+"""Adversarial robustness suite: ARES-Bench curves and Adversarial_Survey statistics.
+
+Runs the attacks of ``attacks/`` on the same source images as the corruption benchmark (the
+clean 224 crops of ``imagenet_cp.preprocess``; labels from the source), on the examples the
+model classifies correctly when clean (their file names are recorded).  Per attack:
+
+* per-example minimal distortion: ``attacks.search_budget`` (doubling + bisection) for the
+  iterative attacks (PGD, BIM, MIM, FGSM), the attack's own optimised distortion for C&W L2,
+  EAD L1 and DeepFool;
+* accuracy-vs-budget curve (budgets /255 in the attack's norm) and its normalised area (ARES);
+* accuracy-vs-iterations curve at a fixed budget (iterative attacks, from ``AttackResult.curve``);
+* success rate, mean / std / median of L0, L1, L2, Linf over successful examples.
+
+And the transfer matrix over a list of models: adversarials crafted on model i at a fixed
+budget, scored on model j (top-1 untargeted, top-5 targeted), on the examples every model
+classifies correctly when clean; the diagonal is each model's white-box success.
+
+Accuracies are over the attacked (clean-correct) examples.  The model runs data-parallel over
+the local devices (``models.parallel.DataParallel``, the machinery ``metrics.evaluation``'s
+``Classifier`` wraps); with an ``output_dir`` each finished attack (and each transfer source
+model) is saved at once as ``adversarial/tasks/*.npz`` by ``metrics.evaluation.Store``, so a
+rerun resumes.  Random starts use ``imagenet_cp.example_key(seed, attack, 0, file_name)``.
+Single process only.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+import time
+from typing import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec
+
+import attacks
+import imagenet_cp
+from metrics import evaluation
+from metrics.evaluation import Store, Task
+
+# name -> (attack function, norm, how the minimal distortion is found)
+ATTACKS = {
+    "pgd_linf": ("pgd", "linf", "search"), "pgd_l2": ("pgd", "l2", "search"),
+    "bim_linf": ("bim", "linf", "search"), "bim_l2": ("bim", "l2", "search"),
+    "mim_linf": ("mim", "linf", "search"), "fgsm_linf": ("fgsm", "linf", "search"),
+    "fgsm_l2": ("fgsm", "l2", "search"),
+    "cw_l2": ("cw_l2", "l2", "optimised"), "ead_l1": ("ead", "l1", "optimised"),
+    "deepfool_l2": ("deepfool", "l2", "optimised"),
+    "deepfool_linf": ("deepfool", "linf", "optimised"),
+}
+DEFAULT_ATTACKS = ("pgd_linf", "cw_l2", "deepfool_l2")
+DEFAULT_BUDGETS = {"linf": (0, 0.5, 1, 2, 4, 8, 16), "l2": (0, 32, 64, 128, 256, 512, 1024),
+                   "l1": (0, 1000, 2000, 4000, 8000, 16000, 32000)}
+TRANSFER_TARGETS = ("untargeted", "random", "least_likely", "second_most_likely")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+  """Attack settings (budgets /255).  ``steps``: iterations of the iterative attacks;
+  ``iterations_eps``: the fixed budget (per norm) of the accuracy-vs-iterations curve;
+  search: ``initial_eps`` doubled ``doubling_steps`` times, then ``bisection_steps`` bisections;
+  ``optimiser_steps`` / ``optimiser_search_steps``: C&W's and EAD's Adam/FISTA iterations and
+  binary search over c; ``deepfool_steps``; transfer: ``transfer_attack`` at ``transfer_eps``
+  with ``transfer_target`` ('untargeted', or a target mode of ``attacks.select_targets``)."""
+  steps: int = 20
+  iterations_eps: tuple = (("linf", 4.0), ("l2", 255.0))
+  initial_eps: float = 0.25
+  doubling_steps: int = 10
+  bisection_steps: int = 8
+  optimiser_steps: int = 100
+  optimiser_search_steps: int = 5
+  deepfool_steps: int = 50
+  transfer_attack: str = "pgd_linf"
+  transfer_eps: float = 4.0
+  transfer_target: str = "untargeted"
+
+  def check(self) -> None:
+    for name in ("steps", "doubling_steps", "optimiser_steps", "optimiser_search_steps",
+                 "deepfool_steps"):
+      if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+        raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+    if self.bisection_steps < 0 or self.initial_eps <= 0 or self.transfer_eps < 0:
+      raise ValueError("bisection_steps and transfer_eps must be >= 0, initial_eps > 0")
+    if self.transfer_attack not in ATTACKS or ATTACKS[self.transfer_attack][2] != "search":
+      raise ValueError(f"transfer_attack must be one of the budgeted attacks "
+                       f"{[a for a, s in ATTACKS.items() if s[2] == 'search']}, "
+                       f"got {self.transfer_attack!r}")
+    if self.transfer_target not in TRANSFER_TARGETS:
+      raise ValueError(f"transfer_target must be one of {TRANSFER_TARGETS}, "
+                       f"got {self.transfer_target!r}")
+
+  def iterations_budget(self, norm: str) -> float:
+    return dict(self.iterations_eps).get(norm, 4.0)
+
+
+DEMO_CONFIG = Config(steps=5, initial_eps=0.25, doubling_steps=6, bisection_steps=3,
+                     optimiser_steps=10, optimiser_search_steps=2, deepfool_steps=5,
+                     iterations_eps=(("linf", 1.0), ("l2", 64.0)), transfer_eps=1.0)
+DEMO_BUDGETS = {"linf": (0, 0.25, 0.5, 1, 2, 4), "l2": (0, 16, 32, 64, 128, 256),
+                "l1": (0, 500, 1000, 2000, 4000, 8000)}
+
+
+def check_attacks(names: Sequence[str]) -> list[str]:
+  unknown = [n for n in names if n not in ATTACKS]
+  if unknown or not names:
+    raise ValueError(f"unknown or no attack(s) {list(unknown)}; expected some of "
+                     f"{', '.join(ATTACKS)}")
+  return list(names)
+
+
+# ----------------------------------------------------------------------------------------------
+# The model on sharded batches.
+
+
+class Model:
+  """A classifier on float pixels: ``DataParallel`` forward (padded global batch, variables
+  replicated once) and attack inputs sharded over the same mesh."""
+
+  def __init__(self, name: str, apply_fn: Callable, variables, batch_size: int):
+    from models.parallel import DataParallel  # pylint: disable=g-import-not-at-top
+    self.name = name
+    self.apply_fn = apply_fn
+    self.parallel = DataParallel(apply_fn, variables, batch_size)
+    self.batch_size = self.parallel.batch_size
+    mesh = self.parallel.mesh
+    self._sharding = NamedSharding(mesh, PartitionSpec(mesh.axis_names[0]))
+
+  @property
+  def variables(self):
+    return self.parallel.variables
+
+  def shard(self, array):
+    """A padded batch [batch_size, ...] split over the devices."""
+    return jax.device_put(array, self._sharding)
+
+  def logits(self, images: np.ndarray) -> np.ndarray:
+    """float32 [N, H, W, 3] in [0, 1] -> float32 logits [N, C] (NumPy)."""
+    if images.shape[0] == 0:
+      return np.zeros((0, 0), np.float32)
+    return self.parallel(np.asarray(images, np.float32))
+
+
+def _pad(array, n: int):
+  return evaluation._pad(np.asarray(array), n)  # pylint: disable=protected-access
+
+
+def _padded_keys(seed: int, name: str, file_names: Sequence[str], n: int):
+  keys = imagenet_cp.example_keys(seed, name, 0, list(file_names))
+  return evaluation._pad_keys(keys, n)  # pylint: disable=protected-access
+
+
+# ----------------------------------------------------------------------------------------------
+# One attack, one batch.
+
+
+@dataclasses.dataclass(frozen=True)
+class _BudgetedAttack:
+  """attack(variables=(model variables, keys), images, labels, eps=[N], targets) for
+  ``attacks.search_budget``: hashable (a static argument) with the keys kept out of it."""
+  method: str
+  apply_fn: Callable
+  norm: str
+  steps: int
+
+  def __call__(self, variables, images, labels, *, eps, targets=None):
+    model_variables, keys = variables
+    fn = getattr(attacks, self.method)
+    if self.method == "fgsm":
+      return fn(self.apply_fn, model_variables, images, labels, eps=eps, targets=targets,
+                norm=self.norm)
+    extra = {"key": keys} if self.method == "pgd" else {}
+    return fn(self.apply_fn, model_variables, images, labels, eps=eps, steps=self.steps,
+              targets=targets, norm=self.norm, **extra)
+
+
+def _attack_batch(name: str, model: Model, images, labels, keys, config: Config) -> dict:
+  """Records of one padded batch: minimal distortion, success, norms, iterations curve."""
+  method, norm, kind = ATTACKS[name]
+  images, labels = model.shard(images), model.shard(labels)
+  if kind == "search":
+    attack = _BudgetedAttack(method, model.apply_fn, norm, config.steps)
+    found = attacks.search_budget(attack, (model.variables, model.shard(keys)), images, labels,
+                                  initial_eps=config.initial_eps,
+                                  doubling_steps=config.doubling_steps,
+                                  bisection_steps=config.bisection_steps)
+    minimal, success, adversarial = found.minimal, found.success, found.adversarial
+    n = images.shape[0]
+    fixed = attack((model.variables, model.shard(keys)), images, labels,
+                   eps=jnp.full((n,), config.iterations_budget(norm), jnp.float32))
+    curve = np.asarray(fixed.curve)
+  else:
+    if method == "cw_l2":
+      result = attacks.cw_l2(model.apply_fn, model.variables, images, labels,
+                             steps=config.optimiser_steps,
+                             binary_search_steps=config.optimiser_search_steps)
+    elif method == "ead":
+      result = attacks.ead(model.apply_fn, model.variables, images, labels,
+                           steps=config.optimiser_steps,
+                           binary_search_steps=config.optimiser_search_steps)
+    else:
+      result = attacks.deepfool(model.apply_fn, model.variables, images, labels, norm=norm,
+                                steps=config.deepfool_steps)
+    minimal = attacks.optimised_distortion(result, images, norm)
+    success, adversarial = result.success, result.adversarial
+    curve = np.zeros((0, images.shape[0]), bool)
+  norms = attacks.perturbation_norms(adversarial, images)
+  out = {"minimal": np.asarray(minimal), "success": np.asarray(success), "curve": curve}
+  out.update({k: np.asarray(v) for k, v in norms.items()})
+  return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Images and clean predictions.
+
+
+@dataclasses.dataclass
+class Examples:
+  file_names: list[str]
+  labels: np.ndarray     # int32 [N]
+  images: np.ndarray     # float32 [N, H, W, 3] in [0, 1]
+
+
+def source_examples(source: str = "demo", imagenet_dir=None, max_images: int | None = None,
+                    cache_dir=None) -> Examples:
+  """The clean crops of the source images (those the corruption benchmark uses)."""
+  cache = evaluation.ImageCache(
+      evaluation._source_examples(source, imagenet_dir, max_images),  # pylint: disable=protected-access
+      cache_dir)
+  names, labels, crops = [], [], []
+  for chunk in cache:
+    names += list(chunk.file_names)
+    labels.append(chunk.labels)
+    crops.append(chunk.crops)
+  if not names:
+    raise ValueError(f"no source images in {source!r}")
+  return Examples(names, np.concatenate(labels).astype(np.int32),
+                  np.concatenate(crops).astype(np.float32) / 255.0)
+
+
+def _check_examples(images, labels, file_names) -> Examples:
+  images = np.asarray(images)
+  if images.dtype != np.float32 or images.ndim != 4 or images.shape[-1] != 3:
+    raise ValueError(f"images must be float32 [N, H, W, 3], got {images.dtype} {images.shape}")
+  if images.size and (images.min() < 0 or images.max() > 1):
+    raise ValueError("images must be pixels in [0, 1]")
+  labels = np.asarray(labels, np.int32)
+  if labels.shape != (images.shape[0],):
+    raise ValueError(f"labels must be [{images.shape[0]}], got {labels.shape}")
+  file_names = [str(f) for f in (file_names if file_names is not None else
+                                 [f"example_{i:06d}" for i in range(images.shape[0])])]
+  if len(file_names) != images.shape[0] or len(set(file_names)) != len(file_names):
+    raise ValueError("file_names must be unique, one per image")
+  return Examples(file_names, labels, images)
+
+
+def clean_correct(model: Model, examples: Examples) -> np.ndarray:
+  """bool [N]: top-1 of the clean image equals the label."""
+  return np.argmax(model.logits(examples.images), axis=-1) == examples.labels
+
+
+# ----------------------------------------------------------------------------------------------
+# Records: one attack over the attacked examples, streamed in batches.
+
+
+def attack_records(name: str, model: Model, examples: Examples, index: np.ndarray,
+                   config: Config, seed: int) -> dict:
+  """Per-example records of attack ``name`` on ``examples`` rows ``index``."""
+  b = model.batch_size
+  parts = []
+  for start in range(0, len(index), b):
+    rows = index[start:start + b]
+    names = [examples.file_names[i] for i in rows]
+    out = _attack_batch(name, model, _pad(examples.images[rows], b),
+                        _pad(examples.labels[rows], b), _padded_keys(seed, name, names, b), config)
+    parts.append({k: (v[:, :len(rows)] if k == "curve" else v[:len(rows)]) for k, v in out.items()})
+  records = {k: np.concatenate([p[k] for p in parts], axis=1 if k == "curve" else 0)
+             for k in parts[0]} if parts else {}
+  records["file_names"] = np.array([examples.file_names[i] for i in index])
+  return records
+
+
+def _targets(mode: str, model: Model, examples: Examples, index, seed: int):
+  if mode == "untargeted":
+    return None
+  logits = jnp.asarray(model.logits(examples.images[index]))
+  labels = jnp.asarray(examples.labels[index])
+  keys = imagenet_cp.example_keys(seed, "transfer_target", 0, [examples.file_names[i] for i in index])
+  if mode == "random":
+    # One draw per example from its own key, so targets do not depend on the batch.
+    classes = logits.shape[-1]
+    offset = jax.vmap(lambda k: jax.random.randint(k, (), 1, classes))(keys)
+    return np.asarray((labels + offset) % classes, np.int32)
+  return np.asarray(attacks.select_targets(mode, logits, labels), np.int32)
+
+
+def transfer_records(source: Model, targets: Sequence[Model], examples: Examples,
+                     index: np.ndarray, config: Config, seed: int) -> dict:
+  """Adversarials crafted on ``source`` at ``config.transfer_eps``, scored on every target model:
+  fooled bool [M, n] (top-1 != label untargeted; target in top-5 targeted) and whitebox [n]."""
+  method, norm, _ = ATTACKS[config.transfer_attack]
+  attack = _BudgetedAttack(method, source.apply_fn, norm, config.steps)
+  goal = _targets(config.transfer_target, source, examples, index, seed)
+  b = source.batch_size
+  fooled, whitebox = [], []
+  for start in range(0, len(index), b):
+    rows = index[start:start + b]
+    names = [examples.file_names[i] for i in rows]
+    labels = _pad(examples.labels[rows], b)
+    tgt = None if goal is None else source.shard(_pad(goal[start:start + b], b))
+    keys = source.shard(_padded_keys(seed, config.transfer_attack, names, b))
+    result = attack((source.variables, keys), source.shard(_pad(examples.images[rows], b)),
+                    source.shard(labels), eps=jnp.full((b,), config.transfer_eps, jnp.float32),
+                    targets=tgt)
+    adversarial = np.asarray(result.adversarial)[:len(rows)]
+    whitebox.append(np.asarray(result.success)[:len(rows)])
+    fooled.append(np.stack([_fooled(m.logits(adversarial), labels[:len(rows)],
+                                    None if goal is None else goal[start:start + b])
+                            for m in targets]))
+  return {"fooled": np.concatenate(fooled, axis=1) if fooled else np.zeros((len(targets), 0), bool),
+          "whitebox": np.concatenate(whitebox) if whitebox else np.zeros(0, bool),
+          "file_names": np.array([examples.file_names[i] for i in index])}
+
+
+def _fooled(logits: np.ndarray, labels: np.ndarray, goal) -> np.ndarray:
+  if goal is None:
+    return np.argmax(logits, axis=-1) != labels
+  top5 = np.argsort(-logits, axis=-1)[:, :5]
+  return np.any(top5 == goal[:, None], axis=-1)
+
+
+# ----------------------------------------------------------------------------------------------
+# Summaries.
+
+
+def attack_summary(name: str, records: dict, budgets: Sequence[float]) -> dict:
+  """Curves, areas and distortion statistics of one attack's records."""
+  _, norm, kind = ATTACKS[name]
+  budgets = [float(b) for b in budgets]
+  accuracy = attacks.accuracy_vs_budget(records["minimal"], budgets) if len(records["minimal"]) \
+      else np.full(len(budgets), np.nan)
+  norms = {k: records[k] for k in ("l0", "l1", "l2", "linf")}
+  out = {"norm": norm, "minimal_distortion": kind, "examples": int(len(records["minimal"])),
+         "budgets": budgets, "accuracy_vs_budget": accuracy.tolist(),
+         "auc": attacks.area_under_curve(budgets, accuracy) if len(budgets) > 1 else None,
+         "distortion": attacks.distortion_summary(norms, records["success"]),
+         "minimal": [None if not np.isfinite(v) else float(v) for v in records["minimal"]]}
+  curve = records.get("curve")
+  if curve is not None and curve.size:
+    out["accuracy_vs_iterations"] = attacks.accuracy_vs_iterations(curve).tolist()
+  return out
+
+
+def transfer_summary(names: Sequence[str], records: dict[str, dict], config: Config) -> dict:
+  """matrix[i][j]: fraction of model i's adversarials that fool model j."""
+  matrix = [[float(records[s]["fooled"][j].mean()) if records[s]["fooled"].shape[1] else None
+             for j in range(len(names))] for s in names]
+  whitebox = [float(records[s]["whitebox"].mean()) if records[s]["whitebox"].size else None
+              for s in names]
+  any_records = records[names[0]]
+  return {"models": list(names), "matrix": matrix, "whitebox_success": whitebox,
+          "attack": config.transfer_attack, "eps": config.transfer_eps,
+          "target": config.transfer_target,
+          "criterion": "top-1 != label" if config.transfer_target == "untargeted" else
+                       "target in top-5",
+          "examples": int(any_records["file_names"].size),
+          "example_ids": [str(f) for f in any_records["file_names"]]}
+
+
+# ----------------------------------------------------------------------------------------------
+# The public entry points.
+
+
+def evaluate_adversarial(apply_fn: Callable, variables, *,
+                         images=None, labels=None, file_names=None,
+                         source: str = "demo", imagenet_dir=None, max_images: int | None = None,
+                         attack_names: Sequence[str] = DEFAULT_ATTACKS,
+                         budgets: dict | None = None,
+                         config: Config = Config(),
+                         transfer_models: Sequence[tuple] = (),
+                         batch_size: int = 32, seed: int = 0, output_dir=None,
+                         model_name: str = "user model",
+                         log: Callable[[str], None] = print) -> dict:
+  """Adversarial robustness of ``apply_fn``; returns the ``results.json["adversarial"]`` dict.
+
+  Args:
+    apply_fn, variables: ``apply_fn(variables, images float32 [N, H, W, 3] in [0, 1]) -> logits``.
+    images, labels, file_names: your own examples (float32 [N, H, W, 3], int [N], unique ids);
+      else the clean crops of ``source`` ('demo' or 'imagenet', ``max_images`` first ones).
+    attack_names: keys of ``ATTACKS``.
+    budgets: {'linf' | 'l2' | 'l1': budgets /255} of the accuracy-vs-budget curves
+      (``DEFAULT_BUDGETS`` for missing norms).
+    config: a ``Config`` (steps, search, optimiser and transfer settings).
+    transfer_models: [(name, apply_fn, variables)] for the transfer matrix (with this model
+      first when you list it); empty: the matrix of this model alone (its white-box success).
+    output_dir: per-attack records in ``output_dir/adversarial/tasks`` (resumable).
+  """
+  config.check()
+  attack_names = check_attacks(list(attack_names))
+  budgets = {**DEFAULT_BUDGETS, **(budgets or {})}
+  for norm, values in budgets.items():
+    if any(b < 0 for b in values) or list(values) != sorted(values):
+      raise ValueError(f"{norm} budgets must be non-negative and increasing, got {values}")
+  started = time.time()
+  if images is not None:
+    examples = _check_examples(images, labels, file_names)
+    source = "arrays"
+  else:
+    cache_dir = pathlib.Path(output_dir) / "cache" if output_dir is not None else None
+    examples = source_examples(source, imagenet_dir, max_images, cache_dir)
+  model = Model(model_name, apply_fn, variables, batch_size)
+  run_info = {"model": model_name, "source": source, "seed": seed,
+              "images": len(examples.file_names),
+              "file_names_sha256": evaluation._file_digest(examples.file_names)}  # pylint: disable=protected-access
+  store = Store(pathlib.Path(output_dir) / "adversarial", run_info) if output_dir else None
+  correct = clean_correct(model, examples)
+  index = np.flatnonzero(correct)
+  results = {"run": dict(run_info, config=dataclasses.asdict(config)),
+             "clean_accuracy": float(correct.mean()),
+             "attacked_examples": int(index.size),
+             "example_ids": [examples.file_names[i] for i in index], "attacks": {}}
+  for name in attack_names:
+    records = _cached(store, Task("adversarial", name), _config_id(name, config), log,
+                      lambda n=name: attack_records(n, model, examples, index, config, seed))
+    results["attacks"][name] = attack_summary(name, records, budgets[ATTACKS[name][1]])
+  models = [model if n == model_name else Model(n, f, v, batch_size)
+            for n, f, v in transfer_models] or [model]
+  results["transfer"] = transfer_matrix(models, examples, config=config, seed=seed, store=store,
+                                        log=log)
+  results["run"]["seconds"] = round(time.time() - started, 1)
+  if store:
+    store.write_json("results.json", results)
+  return results
+
+
+def transfer_matrix(models: Sequence[Model], examples: Examples, *, config: Config = Config(),
+                    seed: int = 0, store: Store | None = None, log=print) -> dict:
+  """Transfer matrix over ``models`` (``Model`` objects) on the examples all of them classify
+  correctly when clean."""
+  names = [m.name for m in models]
+  if len(set(names)) != len(names):
+    raise ValueError(f"transfer model names must be unique, got {names}")
+  correct = np.all([clean_correct(m, examples) for m in models], axis=0)
+  index = np.flatnonzero(correct)
+  records = {}
+  for m in models:
+    config_id = json.dumps({"targets": names, "attack": config.transfer_attack,
+                            "eps": config.transfer_eps, "steps": config.steps,
+                            "target": config.transfer_target}, sort_keys=True)
+    records[m.name] = _cached(store, Task("transfer", m.name.replace("/", "_").replace(":", "_")),
+                              config_id, log,
+                              lambda m=m: transfer_records(m, models, examples, index, config, seed))
+  return transfer_summary(names, records, config)
+
+
+def _config_id(name: str, config: Config) -> str:
+  kind = ATTACKS[name][2]
+  fields = (("steps", "initial_eps", "doubling_steps", "bisection_steps", "iterations_eps")
+            if kind == "search" else ("optimiser_steps", "optimiser_search_steps", "deepfool_steps"))
+  return json.dumps({f: getattr(config, f) for f in fields}, sort_keys=True)
+
+
+def _cached(store: Store | None, task: Task, config_id: str, log, compute) -> dict:
+  """A saved record with the same settings, or a fresh one (saved atomically at once)."""
+  if store is not None:
+    saved = store.load(task)
+    if saved is not None and str(saved.get("config_id")) == config_id:
+      log(f"resuming: {task.id} already done")
+      return saved
+  records = compute()
+  if store is not None:
+    store.save(task, dict(records, config_id=np.array(config_id)))
+  return records

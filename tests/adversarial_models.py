@@ -1,0 +1,39 @@
+"""Tiny classifiers for the adversarial-suite tests (cheap on 224 crops and on small images)."""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+HIGHEST = jax.lax.Precision.HIGHEST
+
+
+def linear_apply(variables, images):
+  """logits = W^T x + b on flattened pixels (any image size)."""
+  flat = images.reshape(images.shape[0], -1)
+  return jnp.dot(flat, variables["w"], precision=HIGHEST) + variables["b"]
+
+
+def pooled_apply(variables, images):
+  """8x8 average pooling of a 224 crop, then a linear map to 1000 classes."""
+  n = images.shape[0]
+  pooled = images.reshape(n, 8, 28, 8, 28, 3).mean(axis=(2, 4)).reshape(n, -1)
+  return jnp.dot(pooled, variables["w"], precision=HIGHEST) + variables["b"]
+
+
+def demo_classifier():
+  """(apply_fn, variables) for the CLI test: pooled linear model on 224 crops whose labels are
+  the demo photos' (a planted bias makes every demo photo correct when clean)."""
+  from imagenet_cp import sources  # pylint: disable=g-import-not-at-top
+  from imagenet_cp import preprocess  # pylint: disable=g-import-not-at-top
+  examples = sources.demo_examples()
+  crops = np.stack([preprocess(sources.decode(e)) for e in examples]).astype(np.float32) / 255
+  pooled = crops.reshape(len(examples), 8, 28, 8, 28, 3).mean(axis=(2, 4)).reshape(len(examples), -1)
+  centred = pooled - pooled.mean(axis=0)
+  # Each photo's class scores its centred pooled image: photo i wins its own label.
+  w = np.zeros((pooled.shape[1], 1000), np.float32)
+  b = np.full(1000, -0.1, np.float32)
+  for i, example in enumerate(examples):
+    w[:, example.label] = 2.0 * centred[i]
+    b[example.label] = -2.0 * float(centred[i] @ pooled.mean(axis=0))
+  return pooled_apply, {"w": jnp.asarray(w, jnp.float32), "b": jnp.asarray(b)}
