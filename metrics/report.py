@@ -112,6 +112,8 @@ def markdown(results: dict, model: str) -> str:
             f"release JPEG q85 stage: {'on' if run.get('release_jpeg') else 'off'}; "
             f"jax {run.get('jax')}, imagenet_cp {run.get('imagenet_cp')}; "
             f"{run.get('tasks_done')}/{run.get('tasks_planned')} tasks.", ""]
+  if "clean" not in results:
+    return "\n".join(lines + adversarial_markdown(results.get("adversarial")))
   baseline = results.get("baseline", {})
   lines += [f"Normalised by {baseline.get('name')} = 100 ({baseline.get('source')}).", ""]
   lines += ["## Headline", "", "| figure | value | 95% CI (bootstrap over images) |", "|---|---|---|"]
@@ -148,7 +150,53 @@ def markdown(results: dict, model: str) -> str:
               "H.264 videos (difficulty 1 only); our frames are lossless.", ""]
   lines += ["Errors per corruption and severity are in results.csv; every figure lists the "
             "number of images (or videos) behind it in results.json.", ""]
-  return "\n".join(lines)
+  return "\n".join(lines + adversarial_markdown(results.get("adversarial")))
+
+
+def _num(value, digits: int = 2) -> str:
+  return "–" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
+
+
+def adversarial_markdown(adv: dict | None) -> list[str]:
+  """The "Adversarial robustness" section: curves, areas, distortions, transfer matrix."""
+  if not adv:
+    return []
+  lines = ["## Adversarial robustness", "",
+           f"Clean accuracy {_pct(adv['clean_accuracy'])}%; attacked: the "
+           f"{adv['attacked_examples']} examples the model classifies correctly when clean "
+           "(ids in results.json `adversarial.example_ids`).  Accuracies below are over those "
+           "examples; budgets and distortions in /255 (0..255 pixel units).", "",
+           "### Accuracy vs budget (%) and its area (ARES)", "",
+           "| attack | norm | " + "budget: accuracy | " + "AUC | success rate |", "|---|---|---|---|---|"]
+  for name, a in adv["attacks"].items():
+    curve = ", ".join(f"{b:g}: {_pct(acc)}" for b, acc in zip(a["budgets"], a["accuracy_vs_budget"]))
+    lines.append(f"| {name} | {a['norm']} | {curve} | {_pct(a['auc'])} | "
+                 f"{_pct(a['distortion']['success_rate'])} |")
+  iters = {n: a["accuracy_vs_iterations"] for n, a in adv["attacks"].items()
+           if a.get("accuracy_vs_iterations")}
+  if iters:
+    lines += ["", "### Accuracy vs iterations (%) at a fixed budget", "",
+              "| attack | budget | accuracy after 0, 1, ... iterations |", "|---|---|---|"]
+    config = dict(adv["run"]["config"]["iterations_eps"])
+    for n, curve in iters.items():
+      lines.append(f"| {n} | {config.get(adv['attacks'][n]['norm'], '')} | "
+                   f"{', '.join(_pct(v) for v in curve)} |")
+  lines += ["", "### Distortion of successful adversarials (Adversarial_Survey; mean ± std)", "",
+            "| attack | success rate (%) | L0 | L1 | L2 | Linf |", "|---|---|---|---|---|---|"]
+  for name, a in adv["attacks"].items():
+    d = a["distortion"]
+    cells = [f"{_num(d[f'{k}_mean'], 1)} ± {_num(d[f'{k}_std'], 1)}" for k in ("l0", "l1", "l2", "linf")]
+    lines.append(f"| {name} | {_pct(d['success_rate'])} | " + " | ".join(cells) + " |")
+  t = adv.get("transfer")
+  if t:
+    lines += ["", f"### Transfer matrix (%): {t['attack']} at eps {t['eps']:g}/255, {t['target']} "
+                  f"({t['criterion']}), on the {t['examples']} examples every model classifies "
+                  "correctly; row = source, column = target", "",
+              "| source \\ target | " + " | ".join(t["models"]) + " |",
+              "|" + "---|" * (len(t["models"]) + 1)]
+    for name, row in zip(t["models"], t["matrix"]):
+      lines.append(f"| {name} | " + " | ".join(_pct(v) for v in row) + " |")
+  return lines + [""]
 
 
 def plots(results: dict, directory: pathlib.Path) -> list[pathlib.Path]:
@@ -192,6 +240,53 @@ def plots(results: dict, directory: pathlib.Path) -> list[pathlib.Path]:
     ax.set_xticks(np.arange(len(values)), labels, rotation=60, ha="right")
     ax.set_ylabel("flip probability (%)")
     written.append(_save(fig, directory / "flip_probability.png"))
+  if results.get("adversarial"):
+    written += adversarial_plots(results["adversarial"], directory)
+  return written
+
+
+def adversarial_plots(adv: dict, directory: pathlib.Path) -> list[pathlib.Path]:
+  """accuracy_vs_budget.png (one panel per norm), accuracy_vs_iterations.png, transfer_matrix.png."""
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  written = []
+  norms = sorted({a["norm"] for a in adv["attacks"].values()})
+  if norms:
+    fig, axes = plt.subplots(1, len(norms), figsize=(5 * len(norms), 4), squeeze=False)
+    for ax, norm in zip(axes[0], norms):
+      for name, a in adv["attacks"].items():
+        if a["norm"] == norm:
+          ax.plot(a["budgets"], [100 * v for v in a["accuracy_vs_budget"]], marker="o",
+                  label=f"{name} (AUC {_pct(a['auc'])})")
+      ax.set_xlabel(f"{norm} budget (/255)")
+      ax.set_ylabel("accuracy (%)")
+      ax.set_ylim(-2, 102)
+      ax.legend(fontsize=7)
+    written.append(_save(fig, directory / "accuracy_vs_budget.png"))
+  iters = {n: a["accuracy_vs_iterations"] for n, a in adv["attacks"].items()
+           if a.get("accuracy_vs_iterations")}
+  if iters:
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for n, curve in iters.items():
+      ax.plot(np.arange(len(curve)), [100 * v for v in curve], marker=".", label=n)
+    ax.set_xlabel("iterations")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(-2, 102)
+    ax.legend()
+    written.append(_save(fig, directory / "accuracy_vs_iterations.png"))
+  t = adv.get("transfer")
+  if t and t["matrix"]:
+    matrix = np.array([[np.nan if v is None else 100 * v for v in row] for row in t["matrix"]])
+    size = 2 + 0.8 * len(t["models"])
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    image = ax.imshow(matrix, vmin=0, vmax=100, cmap="viridis")
+    for (i, j), v in np.ndenumerate(matrix):
+      ax.text(j, i, "–" if np.isnan(v) else f"{v:.0f}", ha="center", va="center", color="w")
+    ax.set_xticks(np.arange(len(t["models"])), t["models"], rotation=45, ha="right")
+    ax.set_yticks(np.arange(len(t["models"])), t["models"])
+    ax.set_xlabel("target model")
+    ax.set_ylabel("source model")
+    fig.colorbar(image, ax=ax, label="success (%)")
+    written.append(_save(fig, directory / "transfer_matrix.png"))
   return written
 
 

@@ -42,6 +42,28 @@ flags.DEFINE_string("baseline", "alexnet",
 flags.DEFINE_integer("bootstrap", 1000, "Bootstrap resamples for 95% intervals (0: none).")
 flags.DEFINE_integer("max_images", None, "Evaluate only the first N source images.")
 flags.DEFINE_bool("progress", True, "Show a progress bar.")
+flags.DEFINE_enum("suite", "auto", ["auto", "corruption", "adversarial", "all"],
+                  "What to evaluate: corruption (ImageNet-C/P), adversarial (attacks, curves, "
+                  "transfer matrix) or all; auto = all on the demo photos (with a short attack "
+                  "config), corruption on ImageNet.")
+flags.DEFINE_list("attacks", None, "Attacks of the adversarial suite (metrics.adversarial.ATTACKS; "
+                  "default pgd_linf,cw_l2,deepfool_l2).")
+flags.DEFINE_list("budgets_linf", None, "Linf budgets (/255) of the accuracy-vs-budget curves.")
+flags.DEFINE_list("budgets_l2", None, "L2 budgets (/255) of the accuracy-vs-budget curves.")
+flags.DEFINE_list("budgets_l1", None, "L1 budgets (/255) of the accuracy-vs-budget curves.")
+flags.DEFINE_integer("attack_steps", None, "Iterations of PGD/BIM/MIM (default 20; demo 5).")
+flags.DEFINE_integer("optimiser_steps", None, "C&W / EAD iterations per search step (default 100).")
+flags.DEFINE_integer("search_steps", None,
+                     "Doubling steps of the minimal-budget search (default 10; demo 6); "
+                     "bisections: --bisection_steps.")
+flags.DEFINE_integer("bisection_steps", None, "Bisections of the minimal-budget search.")
+flags.DEFINE_list("transfer_models", None,
+                  "Models of the transfer matrix (zoo names or module:function); default: the "
+                  "evaluated model alone.")
+flags.DEFINE_float("transfer_eps", None, "Budget (/255) of the transfer attack (default 4).")
+flags.DEFINE_enum("transfer_target", "untargeted", ["untargeted", "random", "least_likely",
+                                                    "second_most_likely"],
+                  "Transfer attack goal (targeted: success = target in the top-5).")
 flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize() (multi-host).")
 flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (with --distributed).")
 flags.DEFINE_integer("num_processes", None, "Number of processes (with --distributed).")
@@ -177,11 +199,42 @@ def main(argv) -> int:
   except (UsageError, ValueError) as err:
     print(f"error: {err}", file=sys.stderr)
     return 2
+  suite = FLAGS.suite if FLAGS.suite != "auto" else ("all" if source == "demo" else "corruption")
   default_dir = f"out/{model.replace(':', '_')}{'_demo' if source == 'demo' else ''}"
   output_dir = pathlib.Path(FLAGS.output_dir or default_dir)
   if source == "demo":
     print(f"DEMO: {model} on the packaged photos (not ImageNet; not comparable with the paper).")
-  results = evaluation.evaluate(
+  results = {}
+  if suite in ("corruption", "all"):
+    results = corruption_suite(apply_fn, variables, model, source, baseline, corruptions,
+                               perturbations, output_dir)
+  import jax  # pylint: disable=g-import-not-at-top
+  if suite in ("adversarial", "all"):
+    try:
+      results["adversarial"] = adversarial_suite(apply_fn, variables, model, source, output_dir)
+    except (UsageError, ValueError) as err:
+      print(f"error: {err}", file=sys.stderr)
+      return 2
+    if jax.process_index() == 0:
+      results.setdefault("run", {k: v for k, v in results["adversarial"]["run"].items()
+                                 if k != "config"})
+      results["run"].setdefault("warning", None if source != "demo" else
+                                "DEMO on the packaged photos: not ImageNet")
+      # The corruption runner wrote results.json first; it now gains the "adversarial" key.
+      evaluation._atomic_write_text(  # pylint: disable=protected-access
+          output_dir / "results.json", json.dumps(results, indent=2, sort_keys=True,
+                                                  default=evaluation._json_default))  # pylint: disable=protected-access
+  if jax.process_index() == 0:
+    written = report.write_all(results, output_dir, model)
+    print(report.markdown(results, model).split("## Table")[0])
+    print("wrote", output_dir / "results.json", *[str(p) for p in written])
+  return 0
+
+
+def corruption_suite(apply_fn, variables, model, source, baseline, corruptions, perturbations,
+                     output_dir) -> dict:
+  from metrics import evaluation  # pylint: disable=g-import-not-at-top
+  return evaluation.evaluate(
       apply_fn, variables, source=source, imagenet_dir=FLAGS.imagenet_dir,
       corruptions=corruptions, severities=[int(s) for s in FLAGS.severities],
       perturbations=perturbations, difficulty=FLAGS.difficulty, batch_size=FLAGS.batch_size,
@@ -189,12 +242,54 @@ def main(argv) -> int:
       baseline=baseline, bootstrap=FLAGS.bootstrap, max_images=FLAGS.max_images,
       model_name=model, progress=FLAGS.progress, tfds_data_dir=FLAGS.tfds_data_dir,
       tfds_image_format=FLAGS.tfds_image_format)
-  import jax  # pylint: disable=g-import-not-at-top
-  if jax.process_index() == 0:
-    written = report.write_all(results, output_dir, model)
-    print(report.markdown(results, model).split("## Table")[0])
-    print("wrote", output_dir / "results.json", *[str(p) for p in written])
-  return 0
+
+
+def _floats(values, name: str) -> tuple:
+  try:
+    return tuple(float(v) for v in values)
+  except ValueError:
+    raise UsageError(f"--{name}: not numbers: {values}") from None
+
+
+def adversarial_suite(apply_fn, variables, model, source, output_dir) -> dict:
+  """The adversarial suite with the flags' settings (the demo's short config on the demo)."""
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  from metrics import adversarial  # pylint: disable=g-import-not-at-top
+  demo = source == "demo"
+  config = adversarial.DEMO_CONFIG if demo else adversarial.Config()
+  changes = {k: v for k, v in (("steps", FLAGS.attack_steps),
+                               ("optimiser_steps", FLAGS.optimiser_steps),
+                               ("doubling_steps", FLAGS.search_steps),
+                               ("bisection_steps", FLAGS.bisection_steps),
+                               ("transfer_eps", FLAGS.transfer_eps)) if v is not None}
+  config = dataclasses.replace(config, transfer_target=FLAGS.transfer_target, **changes)
+  budgets = dict(adversarial.DEMO_BUDGETS if demo else adversarial.DEFAULT_BUDGETS)
+  for norm in ("linf", "l2", "l1"):
+    if FLAGS[f"budgets_{norm}"].value is not None:
+      budgets[norm] = _floats(FLAGS[f"budgets_{norm}"].value, f"budgets_{norm}")
+  transfer = []
+  for name in FLAGS.transfer_models or ():
+    resolved = name if is_user_model(name) else _resolve(name)
+    transfer.append((resolved,) + tuple(apply_fn_variables(resolved, model, apply_fn, variables)))
+  print(f"adversarial suite: {', '.join(FLAGS.attacks or adversarial.DEFAULT_ATTACKS)} "
+        f"({'demo config' if demo else 'full config'})")
+  return adversarial.evaluate_adversarial(
+      apply_fn, variables, source=source, imagenet_dir=FLAGS.imagenet_dir,
+      max_images=FLAGS.max_images, attack_names=FLAGS.attacks or adversarial.DEFAULT_ATTACKS,
+      budgets=budgets, config=config, transfer_models=transfer, batch_size=FLAGS.batch_size,
+      seed=FLAGS.seed, output_dir=output_dir, model_name=model)
+
+
+def _resolve(name: str) -> str:
+  import models  # pylint: disable=g-import-not-at-top
+  return models.resolve(name)
+
+
+def apply_fn_variables(name: str, model: str, apply_fn, variables):
+  """The evaluated model's own (apply_fn, variables), or another one loaded."""
+  if name == model:
+    return apply_fn, variables
+  return load_classifier(name, None)
 
 
 def run() -> None:

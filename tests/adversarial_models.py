@@ -21,7 +21,7 @@ def pooled_apply(variables, images):
   return jnp.dot(pooled, variables["w"], precision=HIGHEST) + variables["b"]
 
 
-def demo_classifier():
+def demo_classifier(margin: float = 1.0, steepness: float = 3.0):
   """(apply_fn, variables) for the CLI test: pooled linear model on 224 crops whose labels are
   the demo photos' (a planted bias makes every demo photo correct when clean)."""
   from imagenet_cp import sources  # pylint: disable=g-import-not-at-top
@@ -29,11 +29,23 @@ def demo_classifier():
   examples = sources.demo_examples()
   crops = np.stack([preprocess(sources.decode(e)) for e in examples]).astype(np.float32) / 255
   pooled = crops.reshape(len(examples), 8, 28, 8, 28, 3).mean(axis=(2, 4)).reshape(len(examples), -1)
-  centred = pooled - pooled.mean(axis=0)
-  # Each photo's class scores its centred pooled image: photo i wins its own label.
+  # Minimum-norm affine map with logits margin * one_hot(own photo) on the photos: a small
+  # margin puts every photo a few /255 from its decision boundary (attacks succeed).
+  design = np.concatenate([pooled, np.ones((len(examples), 1), np.float32)], axis=1)
+  solution = np.linalg.lstsq(design, margin * np.eye(len(examples)), rcond=None)[0]
+  # Plus a large component orthogonal to the photos (logits on them unchanged, steeper slopes).
+  noise = np.random.default_rng(0).standard_normal(solution.shape)
+  noise -= np.linalg.pinv(design) @ (design @ noise)
+  solution = solution + steepness * noise
   w = np.zeros((pooled.shape[1], 1000), np.float32)
-  b = np.full(1000, -0.1, np.float32)
+  b = np.full(1000, -1e3, np.float32)   # the other classes never win
   for i, example in enumerate(examples):
-    w[:, example.label] = 2.0 * centred[i]
-    b[example.label] = -2.0 * float(centred[i] @ pooled.mean(axis=0))
+    w[:, example.label] = solution[:-1, i]
+    b[example.label] = solution[-1, i]
   return pooled_apply, {"w": jnp.asarray(w, jnp.float32), "b": jnp.asarray(b)}
+
+
+def demo_classifier_sharp():
+  """demo_classifier with logits scaled x3: the same decisions, another model name."""
+  apply_fn, variables = demo_classifier()
+  return apply_fn, {"w": 3.0 * variables["w"], "b": 3.0 * variables["b"]}
