@@ -22,9 +22,9 @@ import jax
 Draws = Any
 
 
-def no_draws(key: jax.Array, severity) -> tuple:
-  """``draw`` for deterministic corruptions."""
-  del key, severity
+def no_draws(key: jax.Array, level) -> tuple:
+  """``draw`` for deterministic corruptions and sequences (level: severity or difficulty)."""
+  del key, level
   return ()
 
 

@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from imagenet_cp.corruptions.base import no_draws  # deterministic sequences draw nothing too
 from imagenet_cp.ops import geometry
 
 CROP = 224
@@ -30,12 +31,6 @@ Draws = Any
 # ToTensor's ``u8.float().div(255)`` exactly (XLA turns a division by a constant into a
 # multiplication by its reciprocal, which is 1 ulp off for some values; a table is exact).
 _UNIT_TABLE = (np.arange(256, dtype=np.float32) / np.float32(255)).astype(np.float32)
-
-
-def no_draws(key: jax.Array, difficulty) -> tuple:
-  """``draw`` for deterministic sequences."""
-  del key, difficulty
-  return ()
 
 
 @dataclasses.dataclass(frozen=True)
