@@ -1,0 +1,156 @@
+"""The adversarial suite (metrics.adversarial, `python -m metrics.run --suite=adversarial`).
+
+Closed form: an affine classifier on 4x4 images (tests/attack_models.linear_problem), whose
+minimal L2 / Linf distances to misclassification are exact.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import attack_models
+from metrics import adversarial
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+# Search: 8 doublings from 1/255, 12 bisections -> bracket <= 128 / 4096 /255 at the largest.
+SEARCH = adversarial.Config(steps=20, initial_eps=1.0, doubling_steps=8, bisection_steps=12,
+                            deepfool_steps=20, iterations_eps=(("linf", 4.0), ("l2", 16.0)),
+                            transfer_eps=4.0)
+BUDGETS = {"linf": (0.0, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0), "l2": (0.0, 4.0, 8.0, 12.0, 16.0, 20.0, 24.0, 32.0)}
+
+
+@pytest.fixture(scope="module")
+def problem():
+  return attack_models.linear_problem(n=6, side=4, classes=2, seed=2)
+
+
+def _evaluate(problem, **kwargs):
+  kwargs = {"attack_names": ("bim_linf", "bim_l2", "deepfool_l2"), "budgets": BUDGETS,
+            "config": SEARCH, "batch_size": 4, "log": lambda _: None, **kwargs}
+  return adversarial.evaluate_adversarial(
+      attack_models.linear_apply, problem.variables, images=problem.images,
+      labels=problem.labels, file_names=[f"x{i}" for i in range(len(problem.labels))], **kwargs)
+
+
+@pytest.fixture(scope="module")
+def results(problem):
+  return _evaluate(problem)
+
+
+def test_minimal_distortion_matches_closed_form(problem, results):
+  assert results["attacked_examples"] == 6 and results["clean_accuracy"] == 1.0
+  assert results["example_ids"] == [f"x{i}" for i in range(6)]
+  for name, exact in (("bim_linf", problem.linf), ("bim_l2", problem.l2)):
+    minimal = np.array(results["attacks"][name]["minimal"], np.float64)
+    # The search returns the smallest successful budget: never below the exact distance,
+    # above it by at most the final bracket.
+    assert np.all(minimal >= exact - 1e-3), (name, minimal, exact)
+    assert np.all(minimal - exact <= 128 / 4096 + 1e-3), (name, minimal - exact)
+  deepfool = np.array(results["attacks"]["deepfool_l2"]["minimal"], np.float64)
+  assert np.all(deepfool >= problem.l2 - 1e-3)
+  assert np.all(deepfool <= 1.02 * problem.l2 + 1e-2)
+
+
+def test_curves_monotone_and_exact(problem, results):
+  for name, exact in (("bim_linf", problem.linf), ("bim_l2", problem.l2)):
+    a = results["attacks"][name]
+    accuracy = np.array(a["accuracy_vs_budget"])
+    assert np.all(np.diff(accuracy) <= 0) and accuracy[0] == 1.0
+    budgets = np.array(a["budgets"])
+    far = np.min(np.abs(exact[None, :] - budgets[:, None]), axis=1) > 0.05
+    expected = (exact[None, :] > budgets[:, None]).mean(axis=1)
+    np.testing.assert_array_equal(accuracy[far], expected[far])
+    assert far.sum() >= 4
+    assert 0.0 <= a["auc"] <= 1.0
+    iterations = np.array(a["accuracy_vs_iterations"])
+    assert iterations.shape == (21,) and np.all(np.diff(iterations) <= 0) and iterations[0] == 1.0
+  linf = results["attacks"]["bim_linf"]["distortion"]
+  assert linf["success_rate"] == 1.0 and linf["count"] == 6
+  np.testing.assert_allclose(linf["linf_mean"], np.mean(results["attacks"]["bim_linf"]["minimal"]),
+                             rtol=1e-3)
+
+
+def test_transfer_matrix_of_a_model_with_itself_is_its_whitebox_success(problem):
+  eps = float(np.median(problem.linf))
+  config = dataclasses.replace(SEARCH, transfer_eps=eps)
+  apply_fn, variables = attack_models.linear_apply, problem.variables
+  out = _evaluate(problem, attack_names=("fgsm_linf",), config=config,
+                  transfer_models=[("a", apply_fn, variables), ("b", apply_fn, variables)],
+                  model_name="a")["transfer"]
+  matrix = np.array(out["matrix"])
+  whitebox = np.array(out["whitebox_success"])
+  # Linf PGD on an affine model succeeds exactly where eps exceeds the exact distance.
+  expected = float((problem.linf < eps).mean())
+  assert 0 < expected < 1
+  np.testing.assert_allclose(whitebox, expected)
+  np.testing.assert_allclose(matrix, expected)
+  assert out["models"] == ["a", "b"] and out["examples"] == 6
+
+
+def test_resume_after_interruption_is_identical(problem, results, tmp_path, monkeypatch):
+  original = adversarial.attack_records
+  calls = []
+
+  def interrupted(name, *args, **kwargs):
+    if name == "deepfool_l2":
+      raise KeyboardInterrupt
+    calls.append(name)
+    return original(name, *args, **kwargs)
+
+  monkeypatch.setattr(adversarial, "attack_records", interrupted)
+  with pytest.raises(KeyboardInterrupt):
+    _evaluate(problem, output_dir=tmp_path)
+  assert calls == ["bim_linf", "bim_l2"]
+  assert len(list((tmp_path / "adversarial" / "tasks").glob("*.npz"))) == 2
+  calls.clear()
+  monkeypatch.setattr(adversarial, "attack_records",
+                      lambda name, *a, **k: calls.append(name) or original(name, *a, **k))
+  resumed = _evaluate(problem, output_dir=tmp_path)
+  assert calls == ["deepfool_l2"]
+  for key in ("attacks", "transfer", "example_ids", "clean_accuracy"):
+    assert json.dumps(resumed[key], sort_keys=True) == json.dumps(results[key], sort_keys=True), key
+  saved = json.loads((tmp_path / "adversarial" / "results.json").read_text())
+  assert saved["attacks"]["bim_l2"]["minimal"] == resumed["attacks"]["bim_l2"]["minimal"]
+
+
+def test_bad_input_is_rejected(problem):
+  with pytest.raises(ValueError, match="unknown or no attack"):
+    _evaluate(problem, attack_names=("nope",))
+  with pytest.raises(ValueError, match="increasing"):
+    _evaluate(problem, budgets={"linf": (4.0, 1.0)})
+  with pytest.raises(ValueError, match="transfer_target"):
+    _evaluate(problem, config=adversarial.Config(transfer_target="sideways"))
+  with pytest.raises(ValueError, match=r"\[0, 1\]"):
+    adversarial.evaluate_adversarial(attack_models.linear_apply, problem.variables,
+                                     images=problem.images * 9, labels=problem.labels)
+
+
+def test_cli_adversarial_suite_on_the_demo(tmp_path):
+  out = tmp_path / "out"
+  proc = subprocess.run(
+      [sys.executable, "-m", "metrics.run", "--suite=adversarial", "--source=demo",
+       "--model=adversarial_models:demo_classifier", "--attacks=pgd_linf,deepfool_l2",
+       "--attack_steps=3", "--search_steps=5", "--bisection_steps=2", "--budgets_linf=0,0.5,1,2",
+       "--transfer_models=adversarial_models:demo_classifier,"
+       "adversarial_models:demo_classifier_sharp",
+       "--batch_size=4", "--noprogress", f"--output_dir={out}"],
+      cwd=tmp_path, capture_output=True, text=True, timeout=300,
+      env={**os.environ, "PYTHONPATH": f"{REPO}:{REPO / 'tests'}"})
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  for name in ("results.json", "report.md", "accuracy_vs_budget.png",
+               "accuracy_vs_iterations.png", "transfer_matrix.png"):
+    assert (out / name).is_file(), name
+  adv = json.loads((out / "results.json").read_text())["adversarial"]
+  assert adv["example_ids"] and all(i.startswith("demo/") for i in adv["example_ids"])
+  assert set(adv["attacks"]) == {"pgd_linf", "deepfool_l2"}
+  assert adv["attacks"]["pgd_linf"]["budgets"] == [0.0, 0.5, 1.0, 2.0]
+  assert len(adv["transfer"]["matrix"]) == 2
+  report = (out / "report.md").read_text()
+  assert "## Adversarial robustness" in report and "Transfer matrix" in report
