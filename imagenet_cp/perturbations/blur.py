@@ -31,22 +31,14 @@ GAUSSIAN_TRUNCATE = 6.0
 
 
 def magick_tap_offsets(angle_degrees: float, width: int) -> tuple[np.ndarray, np.ndarray]:
-  """ImageMagick's tap offsets in float64, as ``MotionBlurImageChannel`` computes them.
+  """ImageMagick's float64 tap offsets for a static frame angle (``ops.motion_blur``).
 
-  ``p = width * (sin a, cos a)``; tap i: column ``ceil(i p_y / |p| - 0.5)``, row
-  ``ceil(i p_x / |p| - 0.5)``.  ImageNet-P's angles are multiples of 4 degrees, among them
-  -30, -60, -120 and -150, where ``i sin`` or ``i cos`` lands exactly on a half integer and the
-  ceil depends on the last bit of the double; ``ops.motion_blur.tap_offsets`` computes in
-  float32 from a traced angle and flips every odd tap there (measured: up to 3.4 grey levels
-  mean on those frames), so the static frame angles get their offsets on the host.
+  ImageNet-P's angles are multiples of 4 degrees, among them -30, -60, -120 and -150, where
+  ``i sin`` or ``i cos`` lands exactly on a half integer: the float32 offsets of a traced angle
+  flip every odd tap there (measured: up to 3.4 grey levels mean on those frames), so the
+  static frame angles get the exact host offsets.
   """
-  a = np.pi * float(angle_degrees) / 180.0
-  px, py = width * np.sin(a), width * np.cos(a)
-  norm = np.hypot(px, py)
-  i = np.arange(width, dtype=np.float64)
-  dy = np.ceil(i * px / norm - 0.5).astype(np.int32)
-  dx = np.ceil(i * py / norm - 0.5).astype(np.int32)
-  return dy, dx
+  return mb.magick_tap_offsets(angle_degrees, width, width)
 
 
 def magick_motion_blur_frames(image_uint8, radius: int, sigma: float, angles) -> jax.Array:
