@@ -62,7 +62,8 @@ class Config:
   ``iterations_eps``: the fixed budget (per norm) of the accuracy-vs-iterations curve;
   search: ``initial_eps`` doubled ``doubling_steps`` times, then ``bisection_steps`` bisections;
   ``optimiser_steps`` / ``optimiser_search_steps``: C&W's and EAD's Adam/FISTA iterations and
-  binary search over c; ``deepfool_steps``; transfer: ``transfer_attack`` at ``transfer_eps``
+  binary search over c; ``deepfool_steps`` and ``deepfool_candidates`` (classes considered, one
+  backward pass each per iteration); transfer: ``transfer_attack`` at ``transfer_eps``
   with ``transfer_target`` ('untargeted', or a target mode of ``attacks.select_targets``)."""
   steps: int = 20
   iterations_eps: tuple = (("linf", 4.0), ("l2", 255.0))
@@ -72,13 +73,14 @@ class Config:
   optimiser_steps: int = 100
   optimiser_search_steps: int = 5
   deepfool_steps: int = 50
+  deepfool_candidates: int = 10
   transfer_attack: str = "pgd_linf"
   transfer_eps: float = 4.0
   transfer_target: str = "untargeted"
 
   def check(self) -> None:
     for name in ("steps", "doubling_steps", "optimiser_steps", "optimiser_search_steps",
-                 "deepfool_steps"):
+                 "deepfool_steps", "deepfool_candidates"):
       if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
         raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
     if self.bisection_steps < 0 or self.initial_eps <= 0 or self.transfer_eps < 0:
@@ -95,8 +97,11 @@ class Config:
     return dict(self.iterations_eps).get(norm, 4.0)
 
 
-DEMO_CONFIG = Config(steps=5, initial_eps=0.25, doubling_steps=6, bisection_steps=3,
-                     optimiser_steps=10, optimiser_search_steps=2, deepfool_steps=5,
+# The demo's short run (4 photos, efficientnet_lite0, 2 CPU cores): ~8 search rounds of 3
+# steps, C&W with 2 x 8 Adam steps, DeepFool 3 steps over 3 candidate classes.
+DEMO_CONFIG = Config(steps=3, initial_eps=0.25, doubling_steps=6, bisection_steps=2,
+                     optimiser_steps=8, optimiser_search_steps=2, deepfool_steps=3,
+                     deepfool_candidates=3,
                      iterations_eps=(("linf", 1.0), ("l2", 64.0)), transfer_eps=1.0)
 DEMO_BUDGETS = {"linf": (0, 0.25, 0.5, 1, 2, 4), "l2": (0, 16, 32, 64, 128, 256),
                 "l1": (0, 500, 1000, 2000, 4000, 8000)}
@@ -126,6 +131,12 @@ class Model:
     self.batch_size = self.parallel.batch_size
     mesh = self.parallel.mesh
     self._sharding = NamedSharding(mesh, PartitionSpec(mesh.axis_names[0]))
+
+  def attack_batch(self, n: int) -> int:
+    """Padded batch of an attack over n examples: the global batch, or n rounded up to the
+    device count when fewer (attacks cost a backward pass per padded row)."""
+    devices = len(self.parallel.mesh.devices.ravel())
+    return max(min(self.batch_size, -(-n // devices) * devices), devices)
 
   @property
   def variables(self):
@@ -201,7 +212,8 @@ def _attack_batch(name: str, model: Model, images, labels, keys, config: Config)
                            binary_search_steps=config.optimiser_search_steps)
     else:
       result = attacks.deepfool(model.apply_fn, model.variables, images, labels, norm=norm,
-                                steps=config.deepfool_steps)
+                                steps=config.deepfool_steps,
+                                candidates=max(config.deepfool_candidates, 2))
     minimal = attacks.optimised_distortion(result, images, norm)
     success, adversarial = result.success, result.adversarial
     curve = np.zeros((0, images.shape[0]), bool)
@@ -267,7 +279,7 @@ def clean_correct(model: Model, examples: Examples) -> np.ndarray:
 def attack_records(name: str, model: Model, examples: Examples, index: np.ndarray,
                    config: Config, seed: int) -> dict:
   """Per-example records of attack ``name`` on ``examples`` rows ``index``."""
-  b = model.batch_size
+  b = model.attack_batch(len(index))
   parts = []
   for start in range(0, len(index), b):
     rows = index[start:start + b]
@@ -302,7 +314,7 @@ def transfer_records(source: Model, targets: Sequence[Model], examples: Examples
   method, norm, _ = ATTACKS[config.transfer_attack]
   attack = _BudgetedAttack(method, source.apply_fn, norm, config.steps)
   goal = _targets(config.transfer_target, source, examples, index, seed)
-  b = source.batch_size
+  b = source.attack_batch(len(index))
   fooled, whitebox = [], []
   for start in range(0, len(index), b):
     rows = index[start:start + b]
@@ -457,7 +469,8 @@ def transfer_matrix(models: Sequence[Model], examples: Examples, *, config: Conf
 def _config_id(name: str, config: Config) -> str:
   kind = ATTACKS[name][2]
   fields = (("steps", "initial_eps", "doubling_steps", "bisection_steps", "iterations_eps")
-            if kind == "search" else ("optimiser_steps", "optimiser_search_steps", "deepfool_steps"))
+            if kind == "search" else ("optimiser_steps", "optimiser_search_steps", "deepfool_steps",
+               "deepfool_candidates"))
   return json.dumps({f: getattr(config, f) for f in fields}, sort_keys=True)
 
 

@@ -200,6 +200,10 @@ def main(argv) -> int:
     print(f"error: {err}", file=sys.stderr)
     return 2
   suite = FLAGS.suite if FLAGS.suite != "auto" else ("all" if source == "demo" else "corruption")
+  if FLAGS.distributed and suite != "corruption":
+    print("error: the adversarial suite runs in one process (all its local devices); "
+          "use --suite=corruption with --distributed", file=sys.stderr)
+    return 2
   default_dir = f"out/{model.replace(':', '_')}{'_demo' if source == 'demo' else ''}"
   output_dir = pathlib.Path(FLAGS.output_dir or default_dir)
   if source == "demo":
