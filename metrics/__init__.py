@@ -38,10 +38,18 @@ def evaluate(apply_fn, variables, **kwargs) -> dict:
   return _evaluate(apply_fn, variables, **kwargs)
 
 
+def evaluate_adversarial(apply_fn, variables, **kwargs) -> dict:
+  """Adversarial robustness of any classifier: minimal distortions, accuracy-vs-budget and
+  -iterations curves, distortion statistics and the transfer matrix (see
+  ``metrics.adversarial.evaluate_adversarial``); the ``results.json["adversarial"]`` dict."""
+  from metrics.adversarial import evaluate_adversarial as _run  # pylint: disable=g-import-not-at-top
+  return _run(apply_fn, variables, **kwargs)
+
+
 __all__ = [
     "ALEXNET", "BENCHMARK_CORRUPTIONS", "DIFFICULTIES", "EXTRA_CORRUPTIONS",
     "NOISE_PERTURBATIONS", "PERTURBATIONS", "TEST_PERTURBATIONS", "Baseline", "ErrorCounts", "SequenceCounts",
-    "baseline_from_counts", "ce", "error_counts", "evaluate", "flip_probability", "fr", "frame_pairs",
+    "baseline_from_counts", "ce", "error_counts", "evaluate", "evaluate_adversarial", "flip_probability", "fr", "frame_pairs",
     "mce", "mean_top5_distance", "mfr", "mt5d", "relative_ce", "relative_mce",
     "sequence_counts", "summarize", "t5d", "top5_distance",
 ]
