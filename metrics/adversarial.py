@@ -356,12 +356,17 @@ def attack_summary(name: str, records: dict, budgets: Sequence[float]) -> dict:
   out = {"norm": norm, "minimal_distortion": kind, "examples": int(len(records["minimal"])),
          "budgets": budgets, "accuracy_vs_budget": accuracy.tolist(),
          "auc": attacks.area_under_curve(budgets, accuracy) if len(budgets) > 1 else None,
-         "distortion": attacks.distortion_summary(norms, records["success"]),
+         "distortion": _finite_or_none(attacks.distortion_summary(norms, records["success"])),
          "minimal": [None if not np.isfinite(v) else float(v) for v in records["minimal"]]}
   curve = records.get("curve")
   if curve is not None and curve.size:
     out["accuracy_vs_iterations"] = attacks.accuracy_vs_iterations(curve).tolist()
   return out
+
+
+def _finite_or_none(summary: dict) -> dict:
+  """NaN (no successful example) -> None, so results.json stays strict JSON."""
+  return {k: None if isinstance(v, float) and not np.isfinite(v) else v for k, v in summary.items()}
 
 
 def transfer_summary(names: Sequence[str], records: dict[str, dict], config: Config) -> dict:
