@@ -2,6 +2,12 @@ r"""Evaluates a model on ImageNet-C and ImageNet-P and writes results, tables an
 
   python -m metrics.run                        # the demo: efficientnet_lite0 on packaged photos
   python -m metrics.run --model=resnext101 --imagenet_dir=/data/imagenet --output_dir=out/rx101
+  python -m metrics.run --suite=adversarial --model=resnet50 --imagenet_dir=/data/imagenet \
+      --max_images=1000 --attacks=pgd_linf,cw_l2 --transfer_models=resnet50,vgg16
+
+--suite: corruption (ImageNet-C/P), adversarial (metrics.adversarial: minimal distortions,
+accuracy-vs-budget / -iterations curves, distortion statistics, transfer matrix) or all;
+the default (auto) is all on the demo photos, corruption on ImageNet.
 
 Writes OUTPUT_DIR/results.json, results.csv, report.md and PNG plots; per-task records in
 OUTPUT_DIR/tasks/ make a rerun with the same OUTPUT_DIR resume where it stopped.
