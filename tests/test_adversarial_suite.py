@@ -154,3 +154,30 @@ def test_cli_adversarial_suite_on_the_demo(tmp_path):
   assert len(adv["transfer"]["matrix"]) == 2
   report = (out / "report.md").read_text()
   assert "## Adversarial robustness" in report and "Transfer matrix" in report
+
+
+_ONE_DEVICE = """
+import json, sys
+sys.path.insert(0, {tests!r})
+import jax
+import test_adversarial_suite as t
+import attack_models
+assert jax.device_count() == 1
+out = t._evaluate(attack_models.linear_problem(n=6, side=4, classes=2, seed=2))
+print(json.dumps({{k: v["minimal"] for k, v in out["attacks"].items()}}))
+"""
+
+
+def test_sharded_over_devices_equals_one_device(results):
+  import jax  # pylint: disable=g-import-not-at-top
+  assert jax.device_count() > 1   # conftest: 4 host devices, so the fixture ran sharded
+  proc = subprocess.run([sys.executable, "-c", _ONE_DEVICE.format(tests=str(REPO / "tests"))],
+                        capture_output=True, text=True, timeout=300, cwd=REPO,
+                        env={**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=1",
+                             "PYTHONPATH": f"{REPO}:{REPO / 'tests'}"})
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  one = json.loads(proc.stdout.strip().splitlines()[-1])
+  for name, minimal in one.items():
+    # Float rounding of the sharded matmuls may flip a decision exactly at the boundary, so
+    # equal up to the search's final bracket (the distortions themselves are 8-24 /255).
+    np.testing.assert_allclose(minimal, results["attacks"][name]["minimal"], atol=128 / 4096)
