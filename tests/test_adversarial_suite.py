@@ -181,3 +181,11 @@ def test_sharded_over_devices_equals_one_device(results):
     # Float rounding of the sharded matmuls may flip a decision exactly at the boundary, so
     # equal up to the search's final bracket (the distortions themselves are 8-24 /255).
     np.testing.assert_allclose(minimal, results["attacks"][name]["minimal"], atol=128 / 4096)
+
+
+def test_transfer_criteria_top1_untargeted_top5_targeted():
+  logits = np.tile(np.arange(10, dtype=np.float32)[::-1], (3, 1))   # class k has rank k
+  labels = np.array([0, 3, 0])
+  np.testing.assert_array_equal(adversarial._fooled(logits, labels, None), [False, True, False])
+  goal = np.array([4, 5, 0])   # rank 5 (in the top-5), rank 6 (out), rank 1
+  np.testing.assert_array_equal(adversarial._fooled(logits, labels, goal), [True, False, True])
