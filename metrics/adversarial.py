@@ -154,12 +154,12 @@ class Model:
 
 
 def _pad(array, n: int):
-  return evaluation._pad(np.asarray(array), n)  # pylint: disable=protected-access
+  return evaluation.pad_batch(np.asarray(array), n)
 
 
 def _padded_keys(seed: int, name: str, file_names: Sequence[str], n: int):
   keys = imagenet_cp.example_keys(seed, name, 0, list(file_names))
-  return evaluation._pad_keys(keys, n)  # pylint: disable=protected-access
+  return evaluation.pad_keys(keys, n)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -238,7 +238,7 @@ def source_examples(source: str = "demo", imagenet_dir=None, max_images: int | N
                     cache_dir=None) -> Examples:
   """The clean crops of the source images (those the corruption benchmark uses)."""
   cache = evaluation.ImageCache(
-      evaluation._source_examples(source, imagenet_dir, max_images),  # pylint: disable=protected-access
+      evaluation.source_examples(source, imagenet_dir, max_images),
       cache_dir)
   names, labels, crops = [], [], []
   for chunk in cache:
@@ -429,7 +429,7 @@ def evaluate_adversarial(apply_fn: Callable, variables, *,
   model = Model(model_name, apply_fn, variables, batch_size)
   run_info = {"model": model_name, "source": source, "seed": seed,
               "images": len(examples.file_names),
-              "file_names_sha256": evaluation._file_digest(examples.file_names)}  # pylint: disable=protected-access
+              "file_names_sha256": evaluation.file_digest(examples.file_names)}
   store = Store(pathlib.Path(output_dir) / "adversarial", run_info) if output_dir else None
   correct = clean_correct(model, examples)
   index = np.flatnonzero(correct)

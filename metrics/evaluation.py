@@ -235,14 +235,16 @@ def _video_records(logits, reference, compared):
   return flips, distance, jnp.any(jnp.isnan(logits), axis=(1, 2))
 
 
-def _pad(array: np.ndarray, n: int) -> np.ndarray:
+def pad_batch(array: np.ndarray, n: int) -> np.ndarray:
+  """Pads a ragged batch to ``n`` rows with copies of its last row (finite; masked by callers)."""
   if array.shape[0] == n:
     return array
   fill = np.repeat(array[-1:], n - array.shape[0], axis=0)
   return np.concatenate([array, fill], axis=0)
 
 
-def _pad_keys(keys: jax.Array, n: int) -> jax.Array:
+def pad_keys(keys: jax.Array, n: int) -> jax.Array:
+  """``pad_batch`` for typed PRNG keys."""
   if keys.shape[0] == n:
     return keys
   return jnp.concatenate([keys, jnp.repeat(keys[-1:], n - keys.shape[0], axis=0)])
@@ -267,11 +269,11 @@ class Options:
 
 def _image_batch(task: Task, chunk: Chunk, start: int, opts: Options, n: int, model: Classifier):
   """uint8 [n_padded, 224, 224, 3] of a clean or corrupted batch (n real, padded to batch)."""
-  crops = model.shard(_pad(chunk.crops[start:start + n], opts.batch_size))
+  crops = model.shard(pad_batch(chunk.crops[start:start + n], opts.batch_size))
   if task.kind == "clean":
     return crops
   names = chunk.file_names[start:start + n]
-  keys = model.shard(_pad_keys(imagenet_cp.example_keys(opts.seed, task.name, task.level, names),
+  keys = model.shard(pad_keys(imagenet_cp.example_keys(opts.seed, task.name, task.level, names),
                                opts.batch_size))
   images = imagenet_cp.corrupt(crops, task.name, task.level, keys)
   return imagenet_cp.release_jpeg(images) if opts.release_jpeg else images
@@ -296,10 +298,10 @@ def _run_videos(task: Task, chunk: Chunk, model: Classifier, opts: Options, tick
   for start in range(0, len(chunk.file_names), opts.video_batch):
     n = min(opts.video_batch, len(chunk.file_names) - start)
     names = chunk.file_names[start:start + n]
-    keys = model.shard(_pad_keys(imagenet_cp.example_keys(opts.seed, task.name, level, names),
+    keys = model.shard(pad_keys(imagenet_cp.example_keys(opts.seed, task.name, level, names),
                                  opts.video_batch))
-    canvas = model.shard(_pad(chunk.canvas[start:start + n], opts.video_batch))
-    sizes = model.shard(_pad(chunk.sizes[start:start + n], opts.video_batch))
+    canvas = model.shard(pad_batch(chunk.canvas[start:start + n], opts.video_batch))
+    sizes = model.shard(pad_batch(chunk.sizes[start:start + n], opts.video_batch))
     frames = _perturbations.perturb_batch(canvas, sizes, task.name, keys, task.level)
     logits = model.logits(frames.reshape((-1,) + frames.shape[2:]))
     f, d, nan = _video_records(logits.reshape(frames.shape[:2] + logits.shape[-1:]),
@@ -384,7 +386,7 @@ class TfdsSource:
   def _records(self, task: Task, examples, model: Classifier, opts: Options) -> dict:
     names = np.array([_text(e["file_name"]) for e in examples])
     if task.kind == "corruption":
-      pixels = model.shard(_pad(np.stack([e["image"] for e in examples]), opts.batch_size))
+      pixels = model.shard(pad_batch(np.stack([e["image"] for e in examples]), opts.batch_size))
       pred, nan = _predictions(model.logits(pixels))
       _raise_if_nan(nan, task, names)
       return {"predictions": np.asarray(pred)[:len(examples)], "file_names": names}
@@ -489,7 +491,8 @@ def _json_default(value):
 # The public entry point.
 
 
-def _source_examples(source: str, imagenet_dir, max_images: int | None):
+def source_examples(source: str, imagenet_dir, max_images: int | None):
+  """The source's examples ('demo' or 'imagenet'), in file-name order, the first ``max_images``."""
   if source == "demo":
     examples = sources.demo_examples()
   elif source == "imagenet":
@@ -501,7 +504,8 @@ def _source_examples(source: str, imagenet_dir, max_images: int | None):
   return examples
 
 
-def _file_digest(file_names: Sequence[str]) -> str:
+def file_digest(file_names: Sequence[str]) -> str:
+  """Short sha256 of the file-name list: which images a run used (recorded in run.json)."""
   return hashlib.sha256("\n".join(file_names).encode()).hexdigest()[:16]
 
 
@@ -559,14 +563,14 @@ def evaluate(apply_fn: Callable, variables, *,
   pid, pcount = jax.process_index(), jax.process_count()
   started = time.time()
   cache_dir = pathlib.Path(output_dir) / "cache" if output_dir is not None else None
-  cache = ImageCache(_source_examples(source, imagenet_dir, max_images), cache_dir, pid, pcount,
+  cache = ImageCache(source_examples(source, imagenet_dir, max_images), cache_dir, pid, pcount,
                      chunk_size)
   model = Classifier(apply_fn, variables, batch_size)
   opts.batch_size = model.batch_size
   opts.video_batch = max(opts.video_batch // model.devices, 1) * model.devices
   names, labels = _gather_names_labels(cache)
   run_info = {"model": model_name, "source": source, "seed": seed, "release_jpeg": release_jpeg,
-              "images": len(names), "file_names_sha256": _file_digest(names),
+              "images": len(names), "file_names_sha256": file_digest(names),
               "data": "on the fly" if opts.tfds is None else
                       f"tfds {opts.tfds.data_dir} ({opts.tfds.image_format})"}
   store = Store(output_dir, run_info) if output_dir is not None and pid == 0 else None
