@@ -213,17 +213,29 @@ def _sequence_counts_from_predictions(predictions, mask, *, noise, difficulty):
 
 
 @functools.partial(jax.jit, static_argnames=("noise", "difficulty"))
-def _sequence_counts_from_logits(logits, mask, *, noise, difficulty):
+def per_video_counts(logits, *, noise: bool, difficulty: int):
+  """Per-video records of a batch of sequences: what the streaming counts sum.
+
+  logits float [B, T, C] -> (flips int32 [B], summed top-5 distance int32 [B], NaN bool [B]),
+  over the frame pairs of ``ranking.frame_pairs(T, noise, difficulty)``.
+  """
   reference, compared = frame_pairs(logits.shape[1], noise, difficulty)
   predictions = jnp.argmax(logits, axis=-1)                                 # [B, T]
-  distance = top5_distance_core(logits[:, reference], logits[:, compared])  # [B, P]
-  nan = jnp.any(jnp.isnan(logits), axis=(1, 2)) & mask
+  flips = jnp.sum(predictions[:, reference] != predictions[:, compared], axis=1, dtype=jnp.int32)
+  distance = jnp.sum(top5_distance_core(logits[:, reference], logits[:, compared]), axis=1,
+                     dtype=jnp.int32)                                       # [B]
+  return flips, distance, jnp.any(jnp.isnan(logits), axis=(1, 2))
+
+
+@functools.partial(jax.jit, static_argnames=("noise", "difficulty"))
+def _sequence_counts_from_logits(logits, mask, *, noise, difficulty):
+  flips, distance, nan = per_video_counts(logits, noise=noise, difficulty=difficulty)
   return SequenceCounts(
       frames=logits.shape[1], noise=noise, difficulty=difficulty,
       videos=jnp.sum(mask, dtype=jnp.int32),
-      flips=_flips(predictions, mask, noise, difficulty),
-      distance=jnp.sum(jnp.where(mask[:, None], distance, 0), dtype=jnp.int32),
-      nonfinite=jnp.sum(nan, dtype=jnp.int32))
+      flips=jnp.sum(jnp.where(mask, flips, 0), dtype=jnp.int32),
+      distance=jnp.sum(jnp.where(mask, distance, 0), dtype=jnp.int32),
+      nonfinite=jnp.sum(nan & mask, dtype=jnp.int32))
 
 
 def sequence_counts(outputs, *, noise: bool, difficulty: int = 1, mask=None) -> SequenceCounts:

@@ -37,8 +37,8 @@ from imagenet_cp.preprocess import center_crop
 from metrics import bootstrap as _bootstrap
 from metrics.baselines import ALEXNET, Baseline, check_difficulty, check_severity
 from metrics.baselines import NOISE_PERTURBATIONS as NOISE_SEQUENCES
-from metrics.counts import ErrorCounts, SequenceCounts
-from metrics.ranking import frame_pairs, top5_distance_core
+from metrics.counts import ErrorCounts, SequenceCounts, per_video_counts
+from metrics.ranking import frame_pairs
 from metrics.scores import summarize
 
 _CORRUPT_NPZ = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile)
@@ -225,16 +225,6 @@ def _predictions(logits):
   return jnp.argmax(logits, axis=-1).astype(jnp.int32), jnp.any(jnp.isnan(logits), axis=-1)
 
 
-@jax.jit
-def _video_records(logits, reference, compared):
-  """logits [B, T, C] -> per-video flips int32 [B], summed top-5 distance int32 [B], NaN [B]."""
-  predictions = jnp.argmax(logits, axis=-1)
-  flips = jnp.sum(predictions[:, reference] != predictions[:, compared], axis=1, dtype=jnp.int32)
-  distance = jnp.sum(top5_distance_core(logits[:, reference], logits[:, compared]), axis=1,
-                     dtype=jnp.int32)
-  return flips, distance, jnp.any(jnp.isnan(logits), axis=(1, 2))
-
-
 def pad_batch(array: np.ndarray, n: int) -> np.ndarray:
   """Pads a ragged batch to ``n`` rows with copies of its last row (finite; masked by callers)."""
   if array.shape[0] == n:
@@ -290,28 +280,41 @@ def _run_images(task: Task, chunk: Chunk, model: Classifier, opts: Options, tick
   return {"predictions": np.concatenate(predictions)}
 
 
+def video_records(task: Task, frames, names, model: Classifier) -> dict:
+  """Frames of a batch of videos (uint8 [B, T, 224, 224, 3], the first ``len(names)`` real) ->
+  their per-video flips and summed top-5 distances (what both data sources record)."""
+  count = frames.shape[1]
+  logits = model.logits(jnp.reshape(frames, (-1,) + frames.shape[2:]))
+  flips, distance, nan = per_video_counts(
+      jnp.reshape(logits, frames.shape[:2] + logits.shape[-1:]),
+      noise=task.name in NOISE_SEQUENCES, difficulty=task.level)
+  _raise_if_nan(nan, task, names)
+  n = len(names)
+  pairs = len(frame_pairs(count, task.name in NOISE_SEQUENCES, task.level)[0])
+  return {"flips": np.asarray(flips)[:n], "distance": np.asarray(distance)[:n],
+          "pairs_per_video": np.int64(pairs), "frames": np.int64(count)}
+
+
 def _run_videos(task: Task, chunk: Chunk, model: Classifier, opts: Options, tick) -> dict:
-  frames_count = _perturbations.num_frames(task.name)
-  reference, compared = frame_pairs(frames_count, task.name in NOISE_SEQUENCES, task.level)
   level = sequence_key_level(task.name, task.level)
-  flips, distance = [], []
+  parts = []
   for start in range(0, len(chunk.file_names), opts.video_batch):
     n = min(opts.video_batch, len(chunk.file_names) - start)
     names = chunk.file_names[start:start + n]
     keys = model.shard(pad_keys(imagenet_cp.example_keys(opts.seed, task.name, level, names),
-                                 opts.video_batch))
+                                opts.video_batch))
     canvas = model.shard(pad_batch(chunk.canvas[start:start + n], opts.video_batch))
     sizes = model.shard(pad_batch(chunk.sizes[start:start + n], opts.video_batch))
     frames = _perturbations.perturb_batch(canvas, sizes, task.name, keys, task.level)
-    logits = model.logits(frames.reshape((-1,) + frames.shape[2:]))
-    f, d, nan = _video_records(logits.reshape(frames.shape[:2] + logits.shape[-1:]),
-                               reference, compared)
-    _raise_if_nan(nan, task, names)
-    flips.append(np.asarray(f)[:n])
-    distance.append(np.asarray(d)[:n])
+    parts.append(video_records(task, frames, names, model))
     tick(n)
-  return {"flips": np.concatenate(flips), "distance": np.concatenate(distance),
-          "pairs_per_video": np.int64(len(reference)), "frames": np.int64(frames_count)}
+  return _concat_records(parts)
+
+
+def _concat_records(parts: list[dict]) -> dict:
+  """Per-example arrays concatenated; per-task scalars (pairs_per_video, frames) kept."""
+  return {k: (np.concatenate([p[k] for p in parts]) if np.ndim(parts[0][k]) else parts[0][k])
+          for k in parts[0]}
 
 
 def run_task(task: Task, cache: ImageCache, model: Classifier, opts: Options, tick) -> dict:
@@ -319,10 +322,8 @@ def run_task(task: Task, cache: ImageCache, model: Classifier, opts: Options, ti
   if opts.tfds is not None and task.kind != "clean":
     return opts.tfds.run(task, model, opts, tick)
   run = _run_videos if task.kind == "perturbation" else _run_images
-  parts = [dict(run(task, chunk, model, opts, tick), file_names=np.array(chunk.file_names))
-           for chunk in cache]
-  return {k: (np.concatenate([p[k] for p in parts]) if np.ndim(parts[0][k]) else parts[0][k])
-          for k in parts[0]}
+  return _concat_records([dict(run(task, chunk, model, opts, tick),
+                               file_names=np.array(chunk.file_names)) for chunk in cache])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -380,8 +381,7 @@ class TfdsSource:
       examples = [source[i] for i in mine[start:start + step]]
       parts.append(self._records(task, examples, model, opts))
       tick(len(examples))
-    return {k: (np.concatenate([p[k] for p in parts]) if np.ndim(parts[0][k]) else parts[0][k])
-            for k in parts[0]}
+    return _concat_records(parts)
 
   def _records(self, task: Task, examples, model: Classifier, opts: Options) -> dict:
     names = np.array([_text(e["file_name"]) for e in examples])
@@ -390,14 +390,8 @@ class TfdsSource:
       pred, nan = _predictions(model.logits(pixels))
       _raise_if_nan(nan, task, names)
       return {"predictions": np.asarray(pred)[:len(examples)], "file_names": names}
-    frames = np.stack([np.asarray(e["frames"]) for e in examples])           # [B, T, 224, 224, 3]
-    count = frames.shape[1]
-    reference, compared = frame_pairs(count, task.name in NOISE_SEQUENCES, task.level)
-    logits = model.logits(jnp.asarray(frames.reshape((-1,) + frames.shape[2:])))
-    f, d, nan = _video_records(logits.reshape((len(examples), count, -1)), reference, compared)
-    _raise_if_nan(nan, task, names)
-    return {"flips": np.asarray(f), "distance": np.asarray(d), "file_names": names,
-            "pairs_per_video": np.int64(len(reference)), "frames": np.int64(count)}
+    frames = jnp.asarray(np.stack([np.asarray(e["frames"]) for e in examples]))  # [B, T, 224, 224, 3]
+    return dict(video_records(task, frames, names, model), file_names=names)
 
 
 def _text(value) -> str:

@@ -77,11 +77,6 @@ def test_translate_difficulty_2_uses_39_pairs(planted):
 
 def test_resume_after_interruption_gives_identical_results(planted, tmp_path):
   plan = planted
-  calls = {"n": 0}
-
-  def flaky_apply(variables, images):
-    return pm.apply_fn(variables, images)
-
   kwargs = dict(corruptions=("contrast",), severities=(1,), perturbations=("translate",),
                 batch_size=4, bootstrap=20, progress=False, source="demo", max_images=2)
   full = ev.evaluate(pm.apply_fn, plan.variables(), **kwargs)
@@ -89,7 +84,6 @@ def test_resume_after_interruption_gives_identical_results(planted, tmp_path):
   original = ev.run_task
 
   def interrupted(task, *args, **kw):
-    calls["n"] += 1
     if task.kind == "perturbation":
       raise KeyboardInterrupt
     return original(task, *args, **kw)
@@ -97,7 +91,7 @@ def test_resume_after_interruption_gives_identical_results(planted, tmp_path):
   ev.run_task = interrupted
   try:
     with pytest.raises(KeyboardInterrupt):
-      ev.evaluate(flaky_apply, plan.variables(), output_dir=tmp_path, **kwargs)
+      ev.evaluate(pm.apply_fn, plan.variables(), output_dir=tmp_path, **kwargs)
   finally:
     ev.run_task = original
   saved = json.loads((tmp_path / "results.json").read_text())
