@@ -127,8 +127,8 @@ _REAL_PREPARE = (
 _SKETCH_PREPARE = (
     "run `tfds build imagenet_sketch --data_dir={data_dir}`; it downloads ImageNet-Sketch.zip "
     "(7.6 GB) from Google Drive, which often refuses: then download ImageNet-Sketch.zip yourself "
-    "(github.com/HaohanWang/ImageNet-Sketch), put it in a folder MANUAL_DIR under that name and add "
-    "`--manual_dir=MANUAL_DIR`")
+    "(github.com/HaohanWang/ImageNet-Sketch), put it in a folder MANUAL_DIR under that name and "
+    "add `--manual_dir=MANUAL_DIR`")
 
 
 def dataset(name: str) -> Dataset:
