@@ -1,6 +1,7 @@
 """ImageNet-P API: shapes, keys and draws, batching on a padded canvas, difficulty, bad input."""
 import numpy as np
 import pytest
+import scipy.special
 import scipy.stats
 
 import jax
@@ -21,18 +22,36 @@ def test_registry_lists_the_papers_sequences():
       n: 41 if n == "translate" else 31 for n in P.PERTURBATIONS}
 
 
+def _lowbias32_np(x):
+  """Wellons' lowbias32 in NumPy uint32 arithmetic (independent of the JAX code)."""
+  x = x.astype(np.uint32)
+  x ^= x >> np.uint32(16)
+  x *= np.uint32(0x7FEB352D)
+  x ^= x >> np.uint32(15)
+  x *= np.uint32(0x846CA68B)
+  x ^= x >> np.uint32(16)
+  return x
+
+
 def test_frame_draws_come_from_fold_in():
+  """Frame t's words: lowbias32(lowbias32(i + k0) ^ k1), (k0, k1) = fold_in(key, t)'s data;
+  normals sqrt(2) erfinv(2u - 1) and uniforms u from the top 23 bits (jax.random's mapping)."""
   key = jax.random.key(3)
   normals = P.draw("gaussian_noise", key)
   uniforms = P.draw("shot_noise", key)
   assert normals.shape == uniforms.shape == (30, 224, 224, 3)
   assert normals.dtype == uniforms.dtype == jnp.float32
-  # The noise frames' bits are JAX's threefry as drawn in non-partitionable mode.
-  with jax.threefry_partitionable(False):
-    for t in (1, 17, 30):
-      frame_key = jax.random.fold_in(key, t)
-      np.testing.assert_array_equal(normals[t - 1], jax.random.normal(frame_key, (224, 224, 3)))
-      np.testing.assert_array_equal(uniforms[t - 1], jax.random.uniform(frame_key, (224, 224, 3)))
+  counters = np.arange(224 * 224 * 3, dtype=np.uint32)
+  for t in (1, 17, 30):
+    k0, k1 = np.asarray(jax.random.key_data(jax.random.fold_in(key, t)))
+    with np.errstate(over="ignore"):
+      words = _lowbias32_np(_lowbias32_np(counters + k0) ^ k1).reshape(224, 224, 3)
+    u = (words >> 9).astype(np.float64) / 2.0 ** 23
+    np.testing.assert_array_equal(uniforms[t - 1], u.astype(np.float32))
+    lo = np.nextafter(np.float32(-1), np.float32(0))  # (-1, 1) in float32, as jax.random does
+    v = np.maximum(u.astype(np.float32) * (np.float32(1) - lo) + lo, lo).astype(np.float64)
+    np.testing.assert_allclose(normals[t - 1], np.sqrt(2) * scipy.special.erfinv(v),
+                               rtol=2e-5, atol=2e-6)
   layer = P.draw("snow", key)
   np.testing.assert_array_equal(layer, jax.random.normal(key, (224, 224)))
 
@@ -44,6 +63,40 @@ def test_normal_draws_are_standard_and_independent_per_frame():
   assert abs(z.std() - 1) < 0.005
   corr = np.corrcoef(z[0].ravel(), z[1].ravel())[0, 1]
   assert abs(corr) < 5 / np.sqrt(n)
+
+
+def test_normal_draws_moments_tails_and_neighbours():
+  """4.5 M normals of one key: the first four moments, the tails out to 4.5 sigma, and no
+  correlation between neighbouring values (channels, columns, rows), frames, or keys."""
+  key = jax.random.key(12)
+  z = np.asarray(P.draw("gaussian_noise", key), np.float64)
+  m = z.size
+  assert abs(z.mean()) < 5 / np.sqrt(m)
+  assert abs(z.var() - 1) < 5 * np.sqrt(2 / m)
+  assert abs(scipy.stats.skew(z.ravel())) < 5 * np.sqrt(6 / m)
+  assert abs(scipy.stats.kurtosis(z.ravel())) < 5 * np.sqrt(24 / m)
+  for k in (1.0, 2.0, 3.0, 4.0, 4.5):  # two-sided tail counts against the binomial spread
+    p = 2 * scipy.stats.norm.sf(k)
+    assert abs((np.abs(z) > k).sum() - m * p) < 5 * np.sqrt(m * p * (1 - p)) + 1, k
+  assert np.abs(z).max() < 6.5  # 23-bit uniforms reach 5.3 sigma; nothing spurious beyond
+  other = np.asarray(P.draw("gaussian_noise", jax.random.fold_in(key, 1)), np.float64)
+  pairs = {"channel": (z[..., :-1], z[..., 1:]), "column": (z[:, :, :-1], z[:, :, 1:]),
+           "row": (z[:, :-1], z[:, 1:]), "frame": (z[:-1], z[1:]), "key": (z, other),
+           "index 2^k apart": (z.reshape(-1)[:-4096], z.reshape(-1)[4096:])}
+  for what, (a, b) in pairs.items():
+    corr = np.corrcoef(a.ravel(), b.ravel())[0, 1]
+    assert abs(corr) < 5 / np.sqrt(a.size), (what, corr)
+
+
+def test_uniform_draws_are_uniform_in_every_byte():
+  """The uniforms' 23 bits: each of the top two bytes and the low 7 bits, chi-square."""
+  u = np.asarray(P.draw("shot_noise", jax.random.key(13)), np.float64).ravel()
+  bits = np.round(u * 2.0 ** 23).astype(np.int64)
+  for shift, levels in ((15, 256), (7, 256), (0, 128)):
+    observed = np.bincount((bits >> shift) % levels, minlength=levels)
+    expected = u.size / levels
+    chi2 = ((observed - expected) ** 2 / expected).sum()
+    assert chi2 < scipy.stats.chi2.ppf(0.9999, levels - 1), (shift, chi2)
 
 
 def test_poisson_counts_have_the_poisson_distribution():

@@ -30,51 +30,37 @@ POISSON_BITS = 9
 POISSON_MAX = 1 << POISSON_BITS
 
 
-# Threefry-2x32 (Random123, 20 rounds): rotation constants of the even / odd groups of four
-# rounds, and the key-schedule parity constant.
-_THREEFRY_ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
-_THREEFRY_PARITY = np.uint32(0x1BD11BDA)
+# The frames' random words: a counter-based generator keyed by the frame's threefry key.
+# Wellons' lowbias32 (hash-prospector: xorshift-multiply, bias 0.17, a bijection of uint32),
+# twice, with one key word folded in before each round.
+_LOWBIAS32 = ((16, 0x7FEB352D), (15, 0x846CA68B), (16, None))
 
 
-def threefry2x32_block(k0, k1, x0, x1):
-  """Threefry-2x32 of counter words (x0, x1) under key (k0, k1), all uint32: the algorithm of
-  ``jax.extend.random.threefry_2x32``, written as plain integer arithmetic.
+def lowbias32(x) -> jax.Array:
+  """Wellons' lowbias32 integer hash of uint32 ``x`` (elementwise, a bijection)."""
+  for shift, multiplier in _LOWBIAS32:
+    x = x ^ (x >> np.uint32(shift))
+    if multiplier is not None:
+      x = x * np.uint32(multiplier)
+  return x
 
-  Same bits (tests/test_perturbations.py), but XLA on CPU fuses this into one vectorised loop,
-  where the library's lowering ran 4x slower here; the noise sequences are bound by their
-  4.5 M random words.
+
+def hash_words(k0, k1, counters) -> jax.Array:
+  """``lowbias32(lowbias32(counters + k0) ^ k1)``: uint32 words, one per counter.
+
+  A counter-based generator: the per-frame key (k0, k1) comes from threefry
+  (``fold_in(key, t)``), and each value's word is a keyed bijective hash of its own index, so
+  a word depends on nothing but (key, index) and XLA fuses it into the consumer (no 18 MB
+  array of draws per image and sequence; see docs/fidelity/perturbations.md, "Randomness").
   """
-  ks = (k0, k1, k0 ^ k1 ^ _THREEFRY_PARITY)
-  x0, x1 = x0 + ks[0], x1 + ks[1]
-  for group in range(5):
-    for r in _THREEFRY_ROTATIONS[group % 2]:
-      x0 = x0 + x1
-      x1 = (x1 << np.uint32(r)) | (x1 >> np.uint32(32 - r))
-      x1 = x1 ^ x0
-    x0 = x0 + ks[(group + 1) % 3]
-    x1 = x1 + ks[(group + 2) % 3] + np.uint32(group + 1)
-  return x0, x1
+  return lowbias32(lowbias32(counters + k0) ^ k1)
 
 
 def frame_bits(frame_key: jax.Array) -> jax.Array:
-  """uint32 [224, 224, 3]: ``threefry_2x32(key, iota)``, both output words used.
-
-  This is ``jax.random.bits(frame_key, SHAPE)`` as JAX draws it with
-  ``jax_threefry_partitionable=False`` (one threefry block per two words; today's default,
-  partitionable mode, spends one block per word plus a counter hash and was 4-5x slower here):
-  the counters 0..n-1 are split in halves, block i takes (i, i + n/2), and the first output
-  words come first.
-  """
-  count = int(np.prod(SHAPE))
-  assert count % 2 == 0  # jax pads odd counts; SHAPE never needs it
-  half = count // 2
+  """uint32 [224, 224, 3]: ``hash_words(key_data(frame_key), 0..150527)`` in HWC order."""
   k0, k1 = jax.random.key_data(frame_key)
-  counters = jnp.arange(half, dtype=jnp.uint32)
-  first, second = threefry2x32_block(k0, k1, counters, counters + np.uint32(half))
-  # The barrier keeps the block's loop to itself: fused with the concatenation and the
-  # consumers (erf_inv), XLA's CPU loop ran 2-5x slower here.
-  first, second = jax.lax.optimization_barrier((first, second))
-  return jnp.reshape(jnp.concatenate([first, second]), SHAPE)
+  counters = jnp.arange(int(np.prod(SHAPE)), dtype=jnp.uint32)
+  return jnp.reshape(hash_words(k0, k1, counters), SHAPE)
 
 
 def bits_to_uniform(bits) -> jax.Array:
@@ -94,8 +80,7 @@ def bits_to_normal(bits) -> jax.Array:
 def standard_normal_draws(key: jax.Array, difficulty) -> jax.Array:
   """Frames 1..30 of standard normals, float32 [30, 224, 224, 3]; frame t from fold_in(key, t).
 
-  Equal to ``jax.random.normal(fold_in(key, t), (224, 224, 3))`` under
-  ``jax.threefry_partitionable(False)`` (tests/test_perturbations.py).
+  ``jax.random.normal``'s mapping of the words (``bits_to_normal``) applied to ``frame_bits``.
   """
   del difficulty
   return jax.vmap(lambda k: bits_to_normal(frame_bits(k)))(base.frame_keys(key, NOISY_FRAMES))
@@ -186,8 +171,13 @@ def shot_frames_from_counts(crop_uint8, counts, difficulty) -> jax.Array:
 def shot_noise(canvas, height, width, uniforms, difficulty) -> jax.Array:
   """``np.uint8(255 * clip(poisson(x * lambda) / lambda, 0, 1))``, x = crop / 255."""
   crop = base.center_crop(canvas, height, width)
-  counts = poisson_counts(uniforms, crop, difficulty)
-  return shot_frames_from_counts(crop, counts, difficulty)
+  lam = base.pick(SHOT_LAMBDA, difficulty)
+
+  def frame(u):
+    counts = poisson_counts(u, crop, difficulty)
+    return base.truncate_uint8(255.0 * jnp.clip(counts.astype(jnp.float32) / lam, 0.0, 1.0))
+
+  return base.with_clean_frame(crop, jax.lax.map(frame, uniforms))
 
 
 def shot_counts(canvas, height, width, uniforms, difficulty) -> jax.Array:
