@@ -21,18 +21,18 @@ from attacks.ead import ead
 from attacks.gradient import bim, fgsm, mim, pgd
 from attacks.losses import cross_entropy, dlr, dlr_targeted, margin
 from attacks.norms import distortion, perturbation_norms
-from attacks.search import (BudgetSearch, accuracy_vs_budget, accuracy_vs_iterations,
-                            accuracy_vs_queries, area_under_curve, distortion_summary,
-                            optimised_distortion, search_budget)
+from attacks.search import (BudgetSearch, accuracy_after_queries, accuracy_vs_budget,
+                            accuracy_vs_iterations, accuracy_vs_queries, area_under_curve,
+                            distortion_summary, optimised_distortion, search_budget)
 from attacks.targets import TARGET_MODES, select_targets
 
 ifgsm = bim  # Adversarial_Survey's name for the basic iterative method
 
 __all__ = [
-    "AttackResult", "BudgetSearch", "TARGET_MODES", "accuracy_vs_budget", "accuracy_vs_iterations",
-    "accuracy_vs_queries", "apgd", "apgd_checkpoints", "apgd_t", "area_under_curve", "bim",
-    "cross_entropy", "cw_l2", "deepfool", "distortion", "distortion_summary", "dlr",
-    "dlr_targeted", "ead", "fgsm", "ifgsm", "is_success", "margin", "mim", "nes",
-    "optimised_distortion", "perturbation_norms", "pgd", "queries_at", "search_budget",
-    "select_targets", "spsa",
+    "AttackResult", "BudgetSearch", "TARGET_MODES", "accuracy_after_queries", "accuracy_vs_budget",
+    "accuracy_vs_iterations", "accuracy_vs_queries", "apgd", "apgd_checkpoints", "apgd_t",
+    "area_under_curve", "bim", "cross_entropy", "cw_l2", "deepfool", "distortion",
+    "distortion_summary", "dlr", "dlr_targeted", "ead", "fgsm", "ifgsm", "is_success", "margin",
+    "mim", "nes", "optimised_distortion", "perturbation_norms", "pgd", "queries_at",
+    "search_budget", "select_targets", "spsa",
 ]

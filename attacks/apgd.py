@@ -154,7 +154,8 @@ def apgd_t(apply_fn, variables, images, labels, *, eps, key, n_iter=100, norm="l
            n_target_classes=9):
   """AutoAttack's APGD-T (untargeted goal): targeted-DLR runs towards the 2nd .. (n+1)-th most
   likely clean classes, in that order; an example keeps its first successful adversarial.
-  Curve rows: success after each run (row 0: clean)."""
+  Curve rows: success after each iteration, counted over the runs one after another (row
+  r * n_iter + k: after k iterations of the (r + 1)-th run; row 0: clean)."""
   images, labels, _, eps01, n_iter = _check(images, labels, None, eps, n_iter, norm)
   n_target_classes = core.check_positive_int(n_target_classes, "n_target_classes")
   keys = core.example_keys(key, images.shape[0])
@@ -177,8 +178,10 @@ def _apgd_t(apply_fn, variables, images, labels, eps, keys, *, n_iter, norm, n_t
                       loss="dlr_targeted", start=True, untargeted_goal=True)
     ok = result.success
     adv = jnp.where(core.per_example(ok & ~fooled, adv), result.adversarial, adv)
-    return (adv, fooled | ok), fooled | ok
+    # Success by each iteration of this run, counting the earlier runs' successes.
+    return (adv, fooled | ok), fooled[None] | result.curve[1:]
 
   ranks = jnp.arange(1, n_target_classes + 1)
   (adv, fooled), curve = jax.lax.scan(run, (images, ok0), ranks)
+  curve = curve.reshape((n_target_classes * n_iter,) + curve.shape[2:])
   return core.AttackResult(adv, fooled, jnp.concatenate([ok0[None], curve], axis=0))

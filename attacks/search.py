@@ -118,6 +118,22 @@ def accuracy_vs_queries(result: core.AttackResult, samples: int):
   return blackbox.queries_at(np.arange(steps + 1), samples), accuracy_vs_iterations(result.curve)
 
 
+def accuracy_after_queries(queries, success, grid) -> np.ndarray:
+  """Accuracy after q queries for each q of ``grid``, from one black-box run per example:
+  queries int [N] (the query at which the example was fooled, exact; what it spent where it
+  was not), success bool [N] -> float64 [len(grid)], monotone non-increasing in q.  An example
+  counts as fooled after q queries iff it succeeded with at most q."""
+  queries = np.asarray(queries, np.int64)
+  success = np.asarray(success, bool)
+  grid = np.asarray(grid, np.int64)
+  if queries.shape != success.shape or queries.ndim != 1:
+    raise ValueError("queries and success must both be [N]")
+  if np.any(grid < 0):
+    raise ValueError("query counts must be non-negative")
+  fooled = success[None, :] & (queries[None, :] <= grid[:, None])
+  return 1.0 - fooled.mean(axis=1) if success.size else np.full(grid.shape, np.nan)
+
+
 def area_under_curve(x, y) -> float:
   """Trapezoidal area under y(x), normalised by the x range (a mean accuracy)."""
   x = np.asarray(x, np.float64)

@@ -1,8 +1,11 @@
 """Multi-host evaluation: every process evaluates its own share of the images (cache chunks
 round-robin), then per-example records are all-gathered so every process holds the full table.
 
-Records are integers (predictions, flips, summed distances), so the combined figures are exact
-and independent of how the images were split.  Process 0 writes the files.
+Records are integers (predictions, flips, summed distances) or per-example values computed from
+that example alone (the adversarial suite's distortions and query counts), so the combined
+figures are exact and independent of how the images were split.  Process 0 writes the files.
+Used by the corruption suite (``metrics.evaluation``) and the adversarial suite
+(``metrics.adversarial``).
 
 Set-up: ``python -m metrics.run --distributed [--coordinator_address=HOST:PORT
 --num_processes=N --process_id=I]`` calls ``jax.distributed.initialize`` (on GPU clusters, SLURM
@@ -52,8 +55,13 @@ def gather_names_labels(names: Sequence[str], labels: np.ndarray):
   return [all_names[i] for i in order], all_labels[order]
 
 
-def gather_records(local: dict, names: Sequence[str]) -> dict:
-  """One task's per-example records from every process, aligned with ``names`` (global order)."""
+def gather_records(local: dict, names: Sequence[str], axes: dict | None = None) -> dict:
+  """One task's per-example records from every process, aligned with ``names`` (global order).
+
+  axes: {key: axis} for records whose example axis is not the first (e.g. a curve [T + 1, N]
+  has its examples on axis 1); every process must hold the same keys with the same trailing
+  shapes and dtypes (collectives run key by key)."""
+  axes = axes or {}
   gathered_names = _decode_names(_allgather_ragged(_encode_names(list(local["file_names"]))))
   position = {name: i for i, name in enumerate(gathered_names)}
   order = np.array([position[n] for n in names], np.int64)
@@ -64,5 +72,13 @@ def gather_records(local: dict, names: Sequence[str]) -> dict:
     elif np.ndim(value) == 0:
       out[key] = value
     else:
-      out[key] = _allgather_ragged(value)[order]
+      axis = axes.get(key, 0)
+      moved = np.moveaxis(np.asarray(value), axis, 0)
+      out[key] = np.moveaxis(_allgather_ragged(moved)[order], 0, axis)
   return out
+
+
+def broadcast_from_first(value: bool) -> bool:
+  """Process 0's flag on every process (e.g. whether a task is already saved: only process 0
+  reads the output directory)."""
+  return bool(multihost_utils.broadcast_one_to_all(np.bool_(value)))

@@ -137,7 +137,11 @@ def test_apgd_t_is_an_untargeted_attack(mlp):
   predicted = np.asarray(am.mlp_apply(variables, result.adversarial)).argmax(1)
   np.testing.assert_array_equal(np.asarray(result.success), predicted != labels)
   assert np.asarray(result.success).mean() > 0.5
-  assert np.asarray(result.curve).shape == (4, 8)
+  curve = np.asarray(result.curve)
+  assert curve.shape == (3 * 20 + 1, 8)
+  # Cumulative over the runs: monotone, ending at the returned success.
+  assert np.all(np.diff(curve.astype(int), axis=0) >= 0)
+  np.testing.assert_array_equal(curve[-1], np.asarray(result.success))
 
 
 class _CountingApply:
