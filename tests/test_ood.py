@@ -268,3 +268,39 @@ def test_plot_writes_a_png(results, tmp_path):
   paths = ood.plot(results, tmp_path)
   assert [p.name for p in paths] == ["ood_accuracy.png"]
   assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_model_sees_torchvision_resize_crop_of_the_stored_images(tmp_path):
+  """Real photos (one grayscale) through imagenet_v2/topimages: the model's input must equal
+  torchvision's Resize(256) + CenterCrop(224) of the PIL-decoded stored JPEG, pixel for pixel."""
+  import io
+  import jax.numpy as jnp
+  from PIL import Image
+  from conftest import import_torchvision, photo
+  from planted_model import fingerprint
+  tv = import_torchvision()
+  crop = tv.transforms.Compose([tv.transforms.Resize(256), tv.transforms.CenterCrop(224)])
+  files, fps, labels = {}, [], []
+  for label, name in ((3, "chelsea"), (4, "coffee"), (5, "rocket"), (6, "astronaut")):
+    image = Image.fromarray(photo(name))
+    if name == "astronaut":
+      image = image.convert("L")
+    buf = io.BytesIO()
+    image.save(buf, format="JPEG", quality=90)
+    files[f"imagenetv2-top-images-format-val/{label}/{name}.jpeg"] = buf.getvalue()
+    expected = np.asarray(crop(Image.open(io.BytesIO(buf.getvalue())).convert("RGB")))
+    fps.append(int(fingerprint(expected)))
+    labels.append(label)
+  standin.build("imagenet_v2/topimages", tmp_path / "data",
+                extract=standin.write_folder(tmp_path / "src", files))
+
+  def exact_match(variables, images):
+    fp = fingerprint(jnp.round(images * 255.0))
+    match = fp[:, None] == variables["fps"][None, :]
+    label = jnp.max(jnp.where(match, variables["labels"][None, :], -1), axis=1)
+    return jax.nn.one_hot(label, 1000)          # no match: all zeros, argmax 0 (wrong)
+
+  variables = {"fps": jnp.array(fps, jnp.int32), "labels": jnp.array(labels, jnp.int32)}
+  out = ood.evaluate_ood(exact_match, variables, datasets=["imagenet_v2/topimages"],
+                         data_dir=tmp_path / "data", batch_size=4, log=lambda _: None)
+  assert out["datasets"]["imagenet_v2/topimages"]["correct"] == 4
