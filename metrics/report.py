@@ -57,6 +57,13 @@ def csv_rows(results: dict) -> list[dict]:
     for d, value in (results.get(metric) or {}).items():
       if value is not None:
         rows.append(dict(kind="summary", name=metric, level=d, metric=metric, value=value, n=""))
+  for name, a in ((results.get("adversarial") or {}).get("attacks") or {}).items():
+    for metric, value in (("success_rate", a["distortion"]["success_rate"]), ("auc", a.get("auc")),
+                          ("auc_iterations", a.get("auc_iterations")),
+                          ("auc_queries", a.get("auc_queries"))):
+      if value is not None:
+        rows.append(dict(kind="adversarial", name=name, level=a["norm"], metric=metric,
+                         value=value, n=a["examples"]))
   return rows
 
 
@@ -169,18 +176,12 @@ def adversarial_markdown(adv: dict | None) -> list[str]:
            "### Accuracy vs budget (%) and its area (ARES)", "",
            "| attack | norm | " + "budget: accuracy | " + "AUC | success rate |", "|---|---|---|---|---|"]
   for name, a in adv["attacks"].items():
+    if a.get("accuracy_vs_budget") is None:
+      continue
     curve = ", ".join(f"{b:g}: {_pct(acc)}" for b, acc in zip(a["budgets"], a["accuracy_vs_budget"]))
     lines.append(f"| {name} | {a['norm']} | {curve} | {_pct(a['auc'])} | "
                  f"{_pct(a['distortion']['success_rate'])} |")
-  iters = {n: a["accuracy_vs_iterations"] for n, a in adv["attacks"].items()
-           if a.get("accuracy_vs_iterations")}
-  if iters:
-    lines += ["", "### Accuracy vs iterations (%) at a fixed budget", "",
-              "| attack | budget | accuracy after 0, 1, ... iterations |", "|---|---|---|"]
-    config = dict(adv["run"]["config"]["iterations_eps"])
-    for n, curve in iters.items():
-      lines.append(f"| {n} | {config.get(adv['attacks'][n]['norm'], '')} | "
-                   f"{', '.join(_pct(v) for v in curve)} |")
+  lines += _iterations_table(adv) + _queries_table(adv)
   lines += ["", "### Distortion of successful adversarials (Adversarial_Survey; mean ± std)", "",
             "| attack | success rate (%) | L0 | L1 | L2 | Linf |", "|---|---|---|---|---|---|"]
   for name, a in adv["attacks"].items():
@@ -197,6 +198,58 @@ def adversarial_markdown(adv: dict | None) -> list[str]:
     for name, row in zip(t["models"], t["matrix"]):
       lines.append(f"| {name} | " + " | ".join(_pct(v) for v in row) + " |")
   return lines + [""]
+
+
+def _strength_budget(adv: dict, a: dict):
+  """The fixed budget a strength curve was run at (/255)."""
+  return a.get("eps", dict(adv["run"]["config"]["iterations_eps"]).get(a["norm"]))
+
+
+def _shown_points(x: list, marks=None, most: int = 11) -> list[int]:
+  """Indices of a long curve to print: the marks (APGD's checkpoints) if given, else about
+  ``most`` evenly spaced points, always the first and the last."""
+  if marks is not None:
+    return [x.index(m) for m in marks if m in x]
+  if len(x) <= most:
+    return list(range(len(x)))
+  return sorted(set(np.linspace(0, len(x) - 1, most).round().astype(int).tolist()))
+
+
+def _iterations_table(adv: dict) -> list[str]:
+  """Accuracy vs iterations at a fixed budget (PGD/BIM/MIM/FGSM, APGD at its checkpoints)."""
+  rows = {n: a for n, a in adv["attacks"].items() if a.get("accuracy_vs_iterations")}
+  if not rows:
+    return []
+  lines = ["", "### Accuracy vs iterations (%) at a fixed budget, and its area", "",
+           "| attack | budget | iterations: accuracy | AUC |", "|---|---|---|---|"]
+  for n, a in rows.items():
+    x = a.get("iterations") or list(range(len(a["accuracy_vs_iterations"])))
+    shown = _shown_points(x, a.get("checkpoints"))
+    curve = ", ".join(f"{x[i]}: {_pct(a['accuracy_vs_iterations'][i])}" for i in shown)
+    lines.append(f"| {n} | {_strength_budget(adv, a)} | {curve} | {_pct(a.get('auc_iterations'))} |")
+  if any(a.get("checkpoints") for a in rows.values()):
+    lines += ["", "APGD rows: accuracy at APGD's checkpoints; APGD-T counts the iterations of its "
+              "target-class runs one after another."]
+  return lines
+
+
+def _queries_table(adv: dict) -> list[str]:
+  """Accuracy vs queries (NES, SPSA) at a fixed budget (ARES's black-box strength curve)."""
+  rows = {n: a for n, a in adv["attacks"].items() if a.get("accuracy_vs_queries")}
+  if not rows:
+    return []
+  lines = ["", "### Accuracy vs queries (%) at a fixed budget (score-based black-box)", "",
+           "| attack | budget | queries: accuracy | AUC | success rate | median queries of "
+           "successes |", "|---|---|---|---|---|---|"]
+  for n, a in rows.items():
+    shown = _shown_points(a["queries"])
+    curve = ", ".join(f"{a['queries'][i]}: {_pct(a['accuracy_vs_queries'][i])}" for i in shown)
+    lines.append(f"| {n} | {_strength_budget(adv, a)} | {curve} | {_pct(a.get('auc_queries'))} | "
+                 f"{_pct(a['distortion']['success_rate'])} | "
+                 f"{_num(a['queries_of_successes']['median'], 0)} |")
+  lines += ["", "Queries per example: 1 for the clean image, then 2 x samples + 1 per iteration; "
+            "an example stops when fooled, so each example's fooling query is exact."]
+  return lines
 
 
 def plots(results: dict, directory: pathlib.Path) -> list[pathlib.Path]:
@@ -246,15 +299,16 @@ def plots(results: dict, directory: pathlib.Path) -> list[pathlib.Path]:
 
 
 def adversarial_plots(adv: dict, directory: pathlib.Path) -> list[pathlib.Path]:
-  """accuracy_vs_budget.png (one panel per norm), accuracy_vs_iterations.png, transfer_matrix.png."""
+  """accuracy_vs_budget.png (one panel per norm), accuracy_vs_iterations.png,
+  accuracy_vs_queries.png, transfer_matrix.png."""
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   written = []
-  norms = sorted({a["norm"] for a in adv["attacks"].values()})
+  norms = sorted({a["norm"] for a in adv["attacks"].values() if a.get("accuracy_vs_budget")})
   if norms:
     fig, axes = plt.subplots(1, len(norms), figsize=(5 * len(norms), 4), squeeze=False)
     for ax, norm in zip(axes[0], norms):
       for name, a in adv["attacks"].items():
-        if a["norm"] == norm:
+        if a["norm"] == norm and a.get("accuracy_vs_budget"):
           ax.plot(a["budgets"], [100 * v for v in a["accuracy_vs_budget"]], marker="o",
                   label=f"{name} (AUC {_pct(a['auc'])})")
       ax.set_xlabel(f"{norm} budget (/255)")
@@ -262,17 +316,23 @@ def adversarial_plots(adv: dict, directory: pathlib.Path) -> list[pathlib.Path]:
       ax.set_ylim(-2, 102)
       ax.legend(fontsize=7)
     written.append(_save(fig, directory / "accuracy_vs_budget.png"))
-  iters = {n: a["accuracy_vs_iterations"] for n, a in adv["attacks"].items()
-           if a.get("accuracy_vs_iterations")}
-  if iters:
+  for key, x_key, label, log_x in (("accuracy_vs_iterations", "iterations", "iterations", False),
+                                   ("accuracy_vs_queries", "queries", "queries", True)):
+    curves = {n: a for n, a in adv["attacks"].items() if a.get(key)}
+    if not curves:
+      continue
     fig, ax = plt.subplots(figsize=(6, 4))
-    for n, curve in iters.items():
-      ax.plot(np.arange(len(curve)), [100 * v for v in curve], marker=".", label=n)
-    ax.set_xlabel("iterations")
+    for n, a in curves.items():
+      x = a.get(x_key) or list(range(len(a[key])))
+      ax.plot(x, [100 * v for v in a[key]], marker="." if len(x) < 60 else None,
+              label=f"{n} at {_strength_budget(adv, a)}/255")
+    if log_x:
+      ax.set_xscale("symlog", linthresh=1)
+    ax.set_xlabel(label)
     ax.set_ylabel("accuracy (%)")
     ax.set_ylim(-2, 102)
-    ax.legend()
-    written.append(_save(fig, directory / "accuracy_vs_iterations.png"))
+    ax.legend(fontsize=7)
+    written.append(_save(fig, directory / f"{key}.png"))
   t = adv.get("transfer")
   if t and t["matrix"]:
     matrix = np.array([[np.nan if v is None else 100 * v for v in row] for row in t["matrix"]])

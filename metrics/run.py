@@ -6,8 +6,9 @@ r"""Evaluates a model on ImageNet-C and ImageNet-P and writes results, tables an
       --max_images=1000 --attacks=pgd_linf,cw_l2 --transfer_models=resnet50,vgg16
 
 --suite: corruption (ImageNet-C/P), adversarial (metrics.adversarial: minimal distortions,
-accuracy-vs-budget / -iterations curves, distortion statistics, transfer matrix) or all;
-the default (auto) is all on the demo photos, corruption on ImageNet.
+accuracy-vs-budget / -iterations / -queries curves, distortion statistics, transfer matrix) or
+all; the default (auto) is all on the demo photos, corruption on ImageNet.  Every suite runs
+with --distributed (examples split over the processes, process 0 writes).
 
 Writes OUTPUT_DIR/results.json, results.csv, report.md and PNG plots; per-task records in
 OUTPUT_DIR/tasks/ make a rerun with the same OUTPUT_DIR resume where it stopped.
@@ -53,7 +54,8 @@ flags.DEFINE_enum("suite", "auto", ["auto", "corruption", "adversarial", "all"],
                   "transfer matrix) or all; auto = all on the demo photos (with a short attack "
                   "config), corruption on ImageNet.")
 flags.DEFINE_list("attacks", None, "Attacks of the adversarial suite (metrics.adversarial.ATTACKS; "
-                  "default pgd_linf,cw_l2,deepfool_l2).")
+                  "default metrics.adversarial.DEFAULT_ATTACKS: pgd_linf, cw_l2, deepfool_l2, "
+                  "apgd_ce_linf, apgd_t_linf, nes_linf, spsa_linf; the demo: DEMO_ATTACKS).")
 flags.DEFINE_list("budgets_linf", None, "Linf budgets (/255) of the accuracy-vs-budget curves.")
 flags.DEFINE_list("budgets_l2", None, "L2 budgets (/255) of the accuracy-vs-budget curves.")
 flags.DEFINE_list("budgets_l1", None, "L1 budgets (/255) of the accuracy-vs-budget curves.")
@@ -63,6 +65,11 @@ flags.DEFINE_integer("search_steps", None,
                      "Doubling steps of the minimal-budget search (default 10; demo 6); "
                      "bisections: --bisection_steps.")
 flags.DEFINE_integer("bisection_steps", None, "Bisections of the minimal-budget search.")
+flags.DEFINE_integer("apgd_iterations", None,
+                     "APGD-CE iterations, and APGD-T's per target class (default 100; demo 5).")
+flags.DEFINE_integer("blackbox_steps", None, "NES / SPSA iterations (default 100; demo 3).")
+flags.DEFINE_list("query_grid", None,
+                  "Query counts of the accuracy-vs-queries curves (default: after each iteration).")
 flags.DEFINE_list("transfer_models", None,
                   "Models of the transfer matrix (zoo names or module:function); default: the "
                   "evaluated model alone.")
@@ -206,10 +213,6 @@ def main(argv) -> int:
     print(f"error: {err}", file=sys.stderr)
     return 2
   suite = FLAGS.suite if FLAGS.suite != "auto" else ("all" if source == "demo" else "corruption")
-  if FLAGS.distributed and suite != "corruption":
-    print("error: the adversarial suite runs in one process (all its local devices); "
-          "use --suite=corruption with --distributed", file=sys.stderr)
-    return 2
   default_dir = f"out/{model.replace(':', '_')}{'_demo' if source == 'demo' else ''}"
   output_dir = pathlib.Path(FLAGS.output_dir or default_dir)
   if source == "demo":
@@ -219,26 +222,34 @@ def main(argv) -> int:
     results = corruption_suite(apply_fn, variables, model, source, baseline, corruptions,
                                perturbations, output_dir)
   import jax  # pylint: disable=g-import-not-at-top
-  if suite in ("adversarial", "all"):
+  for key, runner in EXTRA_SUITES.items():
+    if suite not in (key, "all"):
+      continue
     try:
-      results["adversarial"] = adversarial_suite(apply_fn, variables, model, source, output_dir)
+      results[key] = runner(apply_fn, variables, model, source, output_dir)
     except (UsageError, ValueError) as err:
       print(f"error: {err}", file=sys.stderr)
       return 2
     if jax.process_index() == 0:
-      results.setdefault("run", {k: v for k, v in results["adversarial"]["run"].items()
-                                 if k != "config"})
-      results["run"].setdefault("warning", None if source != "demo" else
-                                "DEMO on the packaged photos: not ImageNet")
-      # The corruption runner wrote results.json first; it now gains the "adversarial" key.
-      evaluation._atomic_write_text(  # pylint: disable=protected-access
-          output_dir / "results.json", json.dumps(results, indent=2, sort_keys=True,
-                                                  default=evaluation._json_default))  # pylint: disable=protected-access
+      add_section(results, key, source, output_dir)
   if jax.process_index() == 0:
     written = report.write_all(results, output_dir, model)
     print(report.markdown(results, model).split("## Table")[0])
     print("wrote", output_dir / "results.json", *[str(p) for p in written])
   return 0
+
+
+def add_section(results: dict, key: str, source: str, output_dir: pathlib.Path) -> None:
+  """results.json gains a suite's section (the corruption runner, if it ran, wrote the file
+  first; without it the section's own run info becomes the file's)."""
+  from metrics import evaluation  # pylint: disable=g-import-not-at-top
+  results.setdefault("run", {k: v for k, v in results[key].get("run", {}).items()
+                             if k != "config"})
+  results["run"].setdefault("warning", None if source != "demo" else
+                            "DEMO on the packaged photos: not ImageNet")
+  evaluation._atomic_write_text(  # pylint: disable=protected-access
+      output_dir / "results.json", json.dumps(results, indent=2, sort_keys=True,
+                                              default=evaluation._json_default))  # pylint: disable=protected-access
 
 
 def corruption_suite(apply_fn, variables, model, source, baseline, corruptions, perturbations,
@@ -271,7 +282,11 @@ def adversarial_suite(apply_fn, variables, model, source, output_dir) -> dict:
                                ("optimiser_steps", FLAGS.optimiser_steps),
                                ("doubling_steps", FLAGS.search_steps),
                                ("bisection_steps", FLAGS.bisection_steps),
+                               ("apgd_iterations", FLAGS.apgd_iterations),
+                               ("blackbox_steps", FLAGS.blackbox_steps),
                                ("transfer_eps", FLAGS.transfer_eps)) if v is not None}
+  if FLAGS.query_grid is not None:
+    changes["query_grid"] = tuple(int(q) for q in _floats(FLAGS.query_grid, "query_grid"))
   config = dataclasses.replace(config, transfer_target=FLAGS.transfer_target, **changes)
   budgets = dict(adversarial.DEMO_BUDGETS if demo else adversarial.DEFAULT_BUDGETS)
   for norm in ("linf", "l2", "l1"):
@@ -281,11 +296,11 @@ def adversarial_suite(apply_fn, variables, model, source, output_dir) -> dict:
   for name in FLAGS.transfer_models or ():
     resolved = name if is_user_model(name) else _resolve(name)
     transfer.append((resolved,) + tuple(apply_fn_variables(resolved, model, apply_fn, variables)))
-  print(f"adversarial suite: {', '.join(FLAGS.attacks or adversarial.DEFAULT_ATTACKS)} "
-        f"({'demo config' if demo else 'full config'})")
+  names = FLAGS.attacks or (adversarial.DEMO_ATTACKS if demo else adversarial.DEFAULT_ATTACKS)
+  print(f"adversarial suite: {', '.join(names)} ({'demo config' if demo else 'full config'})")
   return adversarial.evaluate_adversarial(
       apply_fn, variables, source=source, imagenet_dir=FLAGS.imagenet_dir,
-      max_images=FLAGS.max_images, attack_names=FLAGS.attacks or adversarial.DEFAULT_ATTACKS,
+      max_images=FLAGS.max_images, attack_names=names,
       budgets=budgets, config=config, transfer_models=transfer, batch_size=FLAGS.batch_size,
       seed=FLAGS.seed, output_dir=output_dir, model_name=model)
 
@@ -300,6 +315,12 @@ def apply_fn_variables(name: str, model: str, apply_fn, variables):
   if name == model:
     return apply_fn, variables
   return load_classifier(name, None)
+
+
+# Suites besides the corruption one: results.json key -> runner(apply_fn, variables, model,
+# source, output_dir) -> that section (--suite=KEY runs it alone, --suite=all after the
+# corruption suite).
+EXTRA_SUITES = {"adversarial": adversarial_suite}
 
 
 def run() -> None:
