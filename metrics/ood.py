@@ -26,9 +26,10 @@ results.  Every process computes everything; process 0 writes.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import io
-import json
+import os
 import pathlib
 import time
 from typing import Callable, Sequence
@@ -44,6 +45,7 @@ from metrics.evaluation import Store, Task, file_digest
 OOD_DATASETS = ("imagenet2012_real", "imagenet_v2", "imagenet_a", "imagenet_r", "imagenet_sketch")
 IMAGENET_V2_CONFIGS = ("matched-frequency", "threshold-0.7", "topimages")
 CHUNK = 1024   # examples per saved slice (the unit of resumption)
+DECODE_THREADS = min(8, os.cpu_count() or 1)   # PIL decodes and resizes outside the GIL
 
 # The 200 classes of ImageNet-A (its folder names; timm's imagenet_a_synsets.txt) and of
 # ImageNet-R (the wnid set of hendrycks/imagenet-r eval.py), sorted.  Their ImageNet-1k
@@ -278,22 +280,27 @@ def slice_records(ds: Dataset, examples, model: Model, subset: np.ndarray | None
   ``real_sizes`` [n] and ``real_labels`` (every image's set, concatenated)."""
   parts = {"file_names": [], "labels": [], "top1": [], "top1_subset": [], "real_sizes": [],
            "real_labels": []}
-  for batch in _batches(examples, model.batch_size):
-    names = [_text(e["file_name"]) for e in batch]
-    pixels = np.stack([decode_preprocess(e["image"], n) for e, n in zip(batch, names)])
-    sub, full = model.top1(pixels, subset, names)
-    parts["file_names"] += names
-    parts["top1"].append(full)
-    parts["top1_subset"].append(sub)
-    if ds.real:
-      parts["labels"].append(np.array([e["original_label"] for e in batch], np.int32))
-      sets = [np.asarray(e["real_label"], np.int32).reshape(-1) for e in batch]
-      parts["real_sizes"].append(np.array([len(s) for s in sets], np.int32))
-      parts["real_labels"] += sets
-    else:
-      parts["labels"].append(np.array([e["label"] for e in batch], np.int32))
-    tick(len(batch))
+  with concurrent.futures.ThreadPoolExecutor(DECODE_THREADS) as pool:
+    for batch in _batches(examples, model.batch_size):
+      names = [_text(e["file_name"]) for e in batch]
+      pixels = np.stack(list(pool.map(decode_preprocess, [e["image"] for e in batch], names)))
+      _add_batch(ds, parts, batch, names, model.top1(pixels, subset, names))
+      tick(len(batch))
   return _finish_records(ds, parts)
+
+
+def _add_batch(ds: Dataset, parts: dict, batch, names, predictions) -> None:
+  sub, full = predictions
+  parts["file_names"] += names
+  parts["top1"].append(full)
+  parts["top1_subset"].append(sub)
+  if ds.real:
+    parts["labels"].append(np.array([e["original_label"] for e in batch], np.int32))
+    sets = [np.asarray(e["real_label"], np.int32).reshape(-1) for e in batch]
+    parts["real_sizes"].append(np.array([len(s) for s in sets], np.int32))
+    parts["real_labels"] += sets
+  else:
+    parts["labels"].append(np.array([e["label"] for e in batch], np.int32))
 
 
 def _finish_records(ds: Dataset, parts: dict) -> dict:
@@ -389,7 +396,8 @@ def evaluate_ood(apply_fn: Callable, variables, *,
       [N, 224, 224, 3] pixels in [0, 1] (``models.classifier`` gives one for every zoo model).
     variables: the model's variables.
     datasets: names of ``OOD_DATASETS`` (``imagenet_v2`` = matched-frequency) or
-      ``imagenet_v2/<config>``; all are checked to be built before any work starts.
+      ``imagenet_v2/<config>``, a list or a comma-separated string; all are checked to be
+      built before any work starts.
     data_dir: the TFDS data_dir they were built in (None: TFDS's default).
     batch_size: global batch (rounded up to a multiple of the device count).
     output_dir: per-slice records in ``output_dir/ood/tasks`` (resumable), the figures in
@@ -412,6 +420,8 @@ def evaluate_ood(apply_fn: Callable, variables, *,
     raise ValueError(f"max_images must be >= 1, got {max_images}")
   if chunk_size < 1:
     raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+  if isinstance(datasets, str):
+    datasets = [name for name in datasets.split(",") if name]
   specs = [dataset(name) for name in dict.fromkeys(datasets)]
   if not specs:
     raise ValueError(f"no OOD dataset given; expected some of {', '.join(OOD_DATASETS)}")

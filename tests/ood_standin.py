@@ -62,7 +62,7 @@ def planted_apply(variables, images):
 
 
 def planted_variables(rankings: dict) -> dict:
-  """{code: ranking} -> the planted classifier's variables (unplanted codes: ranking (0, 1, ...))."""
+  """{code: ranking} -> the planted classifier's variables (other codes rank 0, 1, 2, ...)."""
   table = np.stack([ranked_logits(())] * LEVELS ** 3)
   for code, ranking in rankings.items():
     table[code] = ranked_logits(ranking)

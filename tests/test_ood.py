@@ -44,7 +44,7 @@ def real_plan():
   other = lambda label, k: (label + k) % 1000
   return [
       (40, o[0], [o[0]], (o[0],)),                                           # both right
-      (41, o[1], [], (o[1],)),                                               # excluded; original right
+      (41, o[1], [], (o[1],)),                                               # excluded; orig. right
       (42, o[2], [other(o[2], 100), other(o[2], 200)], (other(o[2], 200),)),  # ReaL right only
       (43, o[3], [other(o[3], 100)], (o[3],)),                               # original right only
       (44, o[4], [], (other(o[4], 100),)),                                   # excluded; wrong
@@ -60,7 +60,8 @@ def standin_val_name(index: int) -> str:
 def _validation_labels(imagenet_common, names):
   """The original labels (wnids) TFDS assigns to these val file names."""
   import tensorflow_datasets as tfds
-  labels = tfds.core.tfds_path(imagenet_common._VALIDATION_LABELS_FNAME).read_text().split()  # pylint: disable=protected-access
+  path = tfds.core.tfds_path(imagenet_common._VALIDATION_LABELS_FNAME)  # pylint: disable=protected-access
+  labels = path.read_text().split()
   return {n: labels[int(n[15:23]) - 1] for n in names}
 
 
@@ -68,7 +69,8 @@ def build_all(data_dir: pathlib.Path, src: pathlib.Path) -> None:
   w = wnids()
   a = {f"imagenet-a/{w[label]}/a_{code}.jpg": standin.jpeg(code) for code, label, _ in A_PLAN}
   standin.build("imagenet_a", data_dir, extract=standin.write_folder(src / "a", a))
-  r = {f"imagenet-r/{w[label]}/r_{code}.jpg": standin.jpeg(code, (64, 48)) for code, label, _ in R_PLAN}
+  r = {f"imagenet-r/{w[label]}/r_{code}.jpg": standin.jpeg(code, (64, 48))
+       for code, label, _ in R_PLAN}
   standin.build("imagenet_r", data_dir, extract=standin.write_folder(src / "r", r))
   v2 = {f"imagenetv2-matched-frequency-format-val/{label}/{code}.jpeg": standin.jpeg(code)
         for code, label, _ in V2_PLAN}
@@ -191,19 +193,19 @@ def test_resume_after_interrupt_gives_identical_results(data_dir, variables, tmp
                 chunk_size=2, log=lambda _: None)
   full = ood.evaluate_ood(standin.planted_apply, variables, output_dir=tmp_path / "full", **kwargs)
   real_slice_records = ood.slice_records
-  calls = []
+  calls, interrupt_at = [], [3]
 
-  def interrupted(*args, **kw):
+  def counted(*args, **kw):
     calls.append(1)
-    if len(calls) == 3:
+    if len(calls) == interrupt_at[0]:
       raise KeyboardInterrupt
     return real_slice_records(*args, **kw)
 
-  monkeypatch.setattr(ood, "slice_records", interrupted)
+  monkeypatch.setattr(ood, "slice_records", counted)
   with pytest.raises(KeyboardInterrupt):
     ood.evaluate_ood(standin.planted_apply, variables, output_dir=tmp_path / "resumed", **kwargs)
   calls.clear()
-  monkeypatch.setattr(ood, "slice_records", lambda *a, **kw: (calls.append(1), real_slice_records(*a, **kw))[1])
+  interrupt_at[0] = None
   resumed = ood.evaluate_ood(standin.planted_apply, variables, output_dir=tmp_path / "resumed",
                              **kwargs)
   assert len(calls) == 4 + 4 - 2          # 7 + 7 examples in slices of 2; 2 slices were saved
@@ -214,7 +216,7 @@ def test_resume_after_interrupt_gives_identical_results(data_dir, variables, tmp
 
 def test_one_device_equals_four(data_dir, variables):
   assert jax.local_device_count() == 4
-  kwargs = dict(datasets=["imagenet_a", "imagenet_r"], data_dir=data_dir, batch_size=3,
+  kwargs = dict(datasets="imagenet_a,imagenet_r", data_dir=data_dir, batch_size=3,
                 log=lambda _: None)
   four = ood.evaluate_ood(standin.planted_apply, variables, **kwargs)
   one = ood.evaluate_ood(standin.planted_apply, variables, devices=jax.local_devices()[:1],
@@ -250,7 +252,8 @@ def test_markdown_table_and_mce_beside_it(results):
   text = ood.markdown(results)
   assert "| ImageNet-A | test | 200 classes | 7 | 71.43 | 28.57 |" in text
   assert "| ImageNet-ReaL (ReaL labels) | validation | 1000 classes | 5 | 60.00 | 40.00 |" in text
-  assert "| ImageNet-ReaL (original labels) | validation | 1000 classes | 7 | 42.86 | 57.14 |" in text
+  assert ("| ImageNet-ReaL (original labels) | validation | 1000 classes | 7 | 42.86 | 57.14 |"
+          in text)
   assert "| ImageNet-V2 (matched-frequency) | test | 1000 classes | 5 | 60.00 | 40.00 |" in text
   assert "1000-way accuracy is 14.29%" in text and "2 of 7 images have an empty" in text
   corruption = {"clean": {"error": 0.25, "examples": 8}, "mce": 87.5,
