@@ -224,8 +224,9 @@ def _text(value) -> str:
 
 @jax.jit
 def _top1(logits, subset):
-  """logits [N, 1000] -> (1000-way argmax, argmax over ``subset`` as an ImageNet-1k index,
-  whether a row holds NaN); without a subset the second equals the first."""
+  """logits [N, 1000] -> (argmax over ``subset`` as an ImageNet-1k index, 1000-way argmax,
+  whether a row holds NaN), int32 / int32 / bool [N]; without a subset the first two agree.
+  Ties go to the lowest index either way, since ``subset`` is ascending."""
   full = jnp.argmax(logits, axis=-1).astype(jnp.int32)
   nan = jnp.any(jnp.isnan(logits), axis=-1)
   if subset is None:
@@ -460,6 +461,8 @@ def _dataset_size(ds: Dataset, builder, max_images: int | None) -> int:
 def dataset_records(ds: Dataset, builder, n: int, model: Model, store: Store | None,
                     chunk_size: int, tick, log) -> dict:
   """Records of the first ``n`` examples, slice by slice; saved slices are loaded, not redone."""
+  if n == 0:
+    raise ValueError(f"{ds.tfds_name} has no examples in its {ds.split} split")
   subset = subset_indices(ds.subset) if ds.subset else None
   parts, resumed = [], 0
   for index, start in enumerate(range(0, n, chunk_size)):
