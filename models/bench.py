@@ -4,7 +4,9 @@ r"""Images/s of each zoo model: Flax (jit, XLA) vs PyTorch on CPU, same process,
 
 PyTorch runs with its default NCHW layout and with channels_last, under ``inference_mode``.
 The three are timed interleaved (one run of each per round, median over rounds) so that load
-from other processes hits all of them alike; ratios are Flax / PyTorch.  The Flax model gets
+from other processes hits all of them alike; ratios are Flax / PyTorch, by wall clock and by
+CPU time (process time over all threads, the steadier figure on a shared machine); each row
+ends with the load average when it finished.  The Flax model gets
 the torch model's (random) weights through the real converter, so the script also prints the
 relative logit difference.  torch, torchvision and (for efficientnet_lite0) the
 efficientnet-lite-pytorch package are needed here only.
@@ -37,14 +39,17 @@ def torch_model(name: str):
   return getattr(import_torchvision().models, name)(weights=None).eval()
 
 
-def _median_time(fn) -> float:
-  start = time.perf_counter()
+def _timed(fn) -> tuple[float, float]:
+  """-> (wall seconds, CPU seconds of this process over all its threads) of one call."""
+  wall, cpu = time.perf_counter(), time.process_time()
   fn()
-  return time.perf_counter() - start
+  return time.perf_counter() - wall, time.process_time() - cpu
 
 
 def measure(name: str, batch: int, size: int, runs: int) -> dict:
-  """-> images/s for torch NCHW, torch channels_last and Flax, plus compile time and parity."""
+  """-> images/s for torch NCHW, torch channels_last and Flax (wall clock, and ``<key>_cpu``:
+  images per CPU-second, the steadier figure when other processes share the cores), plus
+  compile time and parity."""
   import torch
   model = torch_model(name)
   shapes = convert.variable_shapes(models.build(name), size)
@@ -73,8 +78,9 @@ def measure(name: str, batch: int, size: int, runs: int) -> dict:
     times = {k: [] for k in steps}
     for _ in range(runs):
       for k, fn in steps.items():
-        times[k].append(_median_time(fn))
-  rate = {k: batch / float(np.median(v)) for k, v in times.items()}
+        times[k].append(_timed(fn))
+  rate = {k: batch / float(np.median([t[0] for t in v])) for k, v in times.items()}
+  rate.update({f"{k}_cpu": batch / float(np.median([t[1] for t in v])) for k, v in times.items()})
   rate["compile_s"] = compile_s
   rate["rel_err"] = float(np.max(np.abs(flax_logits - ref)) / np.max(np.abs(ref)))
   return rate
@@ -88,14 +94,25 @@ def main(argv):
   names = [models.resolve(n) for n in (FLAGS.models or models.names())]
   print(f"batch {FLAGS.batch}, {FLAGS.size}px, torch {torch.__version__} "
         f"({torch.get_num_threads()} threads), jax {jax.__version__} on "
-        f"{jax.devices()[0].platform}, load avg {open('/proc/loadavg').read().split()[0]}")
+        f"{jax.devices()[0].platform}, load avg {_load()}")
   print(f"{'model':18s} {'torch':>8s} {'torch_cl':>8s} {'flax':>8s} {'x torch':>8s} "
-        f"{'x cl':>6s} {'compile':>8s} {'rel err':>8s}")
+        f"{'x cl':>6s} {'compile':>8s} {'rel err':>8s} {'cpu: x torch':>12s} {'x cl':>6s} {'load':>5s}")
   for name in names:
     r = measure(name, FLAGS.batch, FLAGS.size, FLAGS.runs)
     print(f"{name:18s} {r['torch']:8.2f} {r['torch_cl']:8.2f} {r['flax']:8.2f} "
           f"{r['flax'] / r['torch']:8.2f} {r['flax'] / r['torch_cl']:6.2f} "
-          f"{r['compile_s']:7.1f}s {r['rel_err']:8.1e}", flush=True)
+          f"{r['compile_s']:7.1f}s {r['rel_err']:8.1e} "
+          f"{r['flax_cpu'] / r['torch_cpu']:12.2f} {r['flax_cpu'] / r['torch_cl_cpu']:6.2f} "
+          f"{_load():5.1f}", flush=True)
+
+
+def _load() -> float:
+  """The 1-minute load average (Linux), or NaN where /proc is absent."""
+  try:
+    with open("/proc/loadavg") as f:
+      return float(f.read().split()[0])
+  except OSError:
+    return float("nan")
 
 
 if __name__ == "__main__":

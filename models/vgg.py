@@ -10,7 +10,7 @@ from typing import Sequence
 import flax.linen as nn
 import jax
 
-from models import layers
+from models import layers, winograd
 
 # torchvision's cfgs: an int is a 3x3 conv (pad 1, with bias) of that width, "M" a 2x2 max-pool.
 CFG_A = (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M")
@@ -32,16 +32,32 @@ class VGG(nn.Module):
         x = layers.max_pool(x, 2, 2)
         index += 1
         continue
-      x = layers.conv(item, 3, 1, 1, name=f"features.{index}")(x)
-      if self.batch_norm:
-        x = layers.batch_norm(name=f"features.{index + 1}")(x)
-      x = layers.relu(x)
+      x = self._conv_relu(x, item, index)
       index += 3 if self.batch_norm else 2
     x = layers.flatten_chw(layers.adaptive_avg_pool(x, 7, 7))
     # Dropout (classifier.2, classifier.5) acts only in training.
     x = layers.relu(layers.dense(4096, name="classifier.0")(x))
     x = layers.relu(layers.dense(4096, name="classifier.3")(x))
     return layers.dense(self.num_classes, name="classifier.6")(x)
+
+  def _conv_relu(self, x: jax.Array, features: int, index: int) -> jax.Array:
+    """features.<index> (3x3 conv, pad 1) [+ BatchNorm features.<index+1>] + ReLU."""
+    name = f"features.{index}"
+    if not use_winograd(x.shape[-1]):
+      x = layers.conv(features, 3, 1, 1, name=name)(x)
+    elif self.batch_norm:
+      x = winograd.Conv3x3(features, name=name)(x)
+    else:
+      return winograd.Conv3x3(features, activation=layers.relu, name=name)(x)
+    if self.batch_norm:
+      x = layers.batch_norm(name=f"features.{index + 1}")(x)
+    return layers.relu(x)
+
+
+def use_winograd(in_channels: int) -> bool:
+  """Whether a VGG 3x3 conv runs as Winograd F(2x2, 3x3) (models/winograd.py): all but the
+  first (3 input channels, where the GEMMs would be 3 deep)."""
+  return in_channels >= 64
 
 
 VGG11 = functools.partial(VGG, cfg=CFG_A)

@@ -104,3 +104,20 @@ def test_fast_grouped_conv_equals_feature_group_count(cin, groups, cout, stride)
   got = grouped.grouped_conv(x, k, groups, stride, 1)
   assert got.shape == want.shape
   np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+
+
+@pytest.mark.parametrize("n,side,cin,cout,chunk", [
+    (2, 9, 64, 32, 4), (6, 8, 16, 24, 4), (5, 7, 8, 8, 2), (3, 1, 4, 4, 4), (4, 10, 3, 5, 1)])
+def test_winograd_conv3x3_equals_direct_convolution(n, side, cin, cout, chunk):
+  from models import winograd
+  rng = np.random.default_rng(0)
+  x = rng.standard_normal((n, side, side + 3, cin)).astype(np.float32)
+  k = rng.standard_normal((3, 3, cin, cout)).astype(np.float32)
+  b = rng.standard_normal(cout).astype(np.float32)
+  want = jax.lax.conv_general_dilated(
+      x, k, (1, 1), ((1, 1), (1, 1)), dimension_numbers=("NHWC", "HWIO", "NHWC"),
+      precision=jax.lax.Precision.HIGHEST) + b
+  got = winograd.conv3x3(x, k, b, activation=jax.nn.relu, chunk=chunk)
+  assert got.shape == want.shape
+  np.testing.assert_allclose(got, np.maximum(want, 0), rtol=1e-5, atol=1e-5 * np.abs(want).max())
+  assert winograd.chunk_size(n, chunk) <= chunk and n % winograd.chunk_size(n, chunk) == 0
