@@ -307,3 +307,26 @@ def test_model_sees_torchvision_resize_crop_of_the_stored_images(tmp_path):
   out = ood.evaluate_ood(exact_match, variables, datasets=["imagenet_v2/topimages"],
                          data_dir=tmp_path / "data", batch_size=4, log=lambda _: None)
   assert out["datasets"]["imagenet_v2/topimages"]["correct"] == 4
+
+
+def test_label_outside_the_200_classes_is_refused(tmp_path, variables):
+  outside = wnids()[0]                      # n01440764 (tench) is not an ImageNet-A class
+  files = {f"imagenet-a/{outside}/x.jpg": standin.jpeg(1)}
+  standin.build("imagenet_a", tmp_path / "data",
+                extract=standin.write_folder(tmp_path / "src", files))
+  with pytest.raises(ValueError, match="x.jpg is labelled 0, outside the dataset's 200 classes"):
+    ood.evaluate_ood(standin.planted_apply, variables, datasets=["imagenet_a"],
+                     data_dir=tmp_path / "data", log=lambda _: None)
+
+
+def test_nan_logits_and_wrong_class_count_are_refused(data_dir, variables):
+  def nan_where_top1_is_13(v, x):           # one ImageNet-A image (code 6)
+    logits = standin.planted_apply(v, x)
+    return jax.numpy.where((jax.numpy.argmax(logits, -1) == 13)[:, None], jax.numpy.nan, logits)
+
+  with pytest.raises(ValueError, match="NaN logits for 1 images"):
+    ood.evaluate_ood(nan_where_top1_is_13, variables, datasets=["imagenet_a"], data_dir=data_dir,
+                     batch_size=4, log=lambda _: None)
+  with pytest.raises(ValueError, match="returned 10 logits per image"):
+    ood.evaluate_ood(lambda v, x: standin.planted_apply(v, x)[:, :10], variables,
+                     datasets=["imagenet_v2"], data_dir=data_dir, log=lambda _: None)
