@@ -166,6 +166,8 @@ def apgd_t(apply_fn, variables, images, labels, *, eps, key, n_iter=100, norm="l
 @functools.partial(jax.jit, static_argnames=("apply_fn", "n_iter", "norm", "n_target_classes"))
 def _apgd_t(apply_fn, variables, images, labels, eps, keys, *, n_iter, norm, n_target_classes):
   clean = apply_fn(variables, images)
+  if clean.shape[-1] < 4:
+    raise ValueError(f"APGD-T's targeted DLR loss needs at least 4 classes, got {clean.shape[-1]}")
   ranked = jnp.argsort(-clean, axis=1)
   ok0 = core.is_success(clean, labels, None)
   n_target_classes = min(n_target_classes, clean.shape[-1] - 1)

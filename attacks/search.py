@@ -131,7 +131,7 @@ def accuracy_after_queries(queries, success, grid) -> np.ndarray:
   if np.any(grid < 0):
     raise ValueError("query counts must be non-negative")
   fooled = success[None, :] & (queries[None, :] <= grid[:, None])
-  return 1.0 - fooled.mean(axis=1) if success.size else np.full(grid.shape, np.nan)
+  return (~fooled).mean(axis=1) if success.size else np.full(grid.shape, np.nan)
 
 
 def area_under_curve(x, y) -> float:

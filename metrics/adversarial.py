@@ -549,6 +549,8 @@ def _queries_summary(method: str, records: dict, config: Config) -> dict:
           "queries": grid.tolist(), "accuracy_vs_queries": accuracy.tolist(),
           "auc_queries": attacks.area_under_curve(grid, accuracy)
                          if len(grid) > 1 and success.size else None,
+          "first_success_query": [int(q) if ok else None
+                                  for q, ok in zip(records["queries"], success)],
           "queries_of_successes": _finite_or_none({
               "mean": float(spent.mean()) if spent.size else float("nan"),
               "median": float(np.median(spent)) if spent.size else float("nan")})}

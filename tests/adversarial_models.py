@@ -49,3 +49,22 @@ def demo_classifier_sharp():
   """demo_classifier with logits scaled x3: the same decisions, another model name."""
   apply_fn, variables = demo_classifier()
   return apply_fn, {"w": 3.0 * variables["w"], "b": 3.0 * variables["b"]}
+
+
+def flip_problem(flip_iterations=(1, 2, 3, 5, 12), step: float = 4.0, slope: float = 10.0):
+  """(variables, images [N, 1, 1, 3], labels) of a model that NES flips at known iterations.
+
+  logits = (0, slope (x_r + x_g + x_b - 1.5)): class 0 (the label) while the pixel sum is
+  below 1.5.  Example i starts (t_i - 1/2) ``step`` /255 below 0.5 in every channel, so a
+  Linf NES run whose signed steps of ``step`` all go up (the loss rises with every channel;
+  with enough samples the estimate's signs are right) crosses the boundary at iteration t_i
+  exactly, i.e. after ``attacks.queries_at(t_i, samples)`` queries, unless its budget stops it
+  first (t_i * step > eps).
+  """
+  t = np.asarray(flip_iterations, np.float32)
+  start = 0.5 - (t - 0.5) * step / 255.0
+  images = np.repeat(start[:, None], 3, axis=1).reshape(-1, 1, 1, 3).astype(np.float32)
+  w = np.zeros((3, 2), np.float32)
+  w[:, 1] = slope
+  variables = {"w": jnp.asarray(w), "b": jnp.asarray([0.0, -1.5 * slope], jnp.float32)}
+  return variables, images, np.zeros(len(t), np.int32)

@@ -189,3 +189,97 @@ def test_transfer_criteria_top1_untargeted_top5_targeted():
   np.testing.assert_array_equal(adversarial._fooled(logits, labels, None), [False, True, False])
   goal = np.array([4, 5, 0])   # rank 5 (in the top-5), rank 6 (out), rank 1
   np.testing.assert_array_equal(adversarial._fooled(logits, labels, goal), [True, False, True])
+
+
+# ----------------------------------------------------------------------------------------------
+# Fixed-budget attacks: APGD (accuracy vs iterations) and NES / SPSA (accuracy vs queries).
+
+FLIPS = (1, 2, 3, 5, 12)      # NES iterations at which adversarial_models.flip_problem flips
+SAMPLES = 100
+STRENGTH = dataclasses.replace(SEARCH, iterations_eps=(("linf", 40.0), ("l2", 16.0)),
+                               blackbox_steps=8, nes_samples=SAMPLES, spsa_samples=SAMPLES,
+                               apgd_iterations=10, apgd_target_classes=3)
+
+
+def _strength(output_dir, config=STRENGTH):
+  import adversarial_models  # pylint: disable=g-import-not-at-top
+  variables, images, labels = adversarial_models.flip_problem(FLIPS, step=4.0)
+  return adversarial.evaluate_adversarial(
+      adversarial_models.linear_apply, variables, images=images, labels=labels,
+      file_names=[f"f{t}" for t in FLIPS], attack_names=("nes_linf", "spsa_linf"),
+      config=config, batch_size=4, output_dir=output_dir, log=lambda _: None)
+
+
+@pytest.fixture(scope="module")
+def strength(tmp_path_factory):
+  out = tmp_path_factory.mktemp("strength")
+  return out, _strength(out)
+
+
+def test_nes_records_the_exact_query_of_a_known_flip(strength):
+  import attacks  # pylint: disable=g-import-not-at-top
+  _, results = strength
+  nes = results["attacks"]["nes_linf"]
+  # eps 40 /255 = 10 NES steps of 4: the example that needs 12 is never fooled.
+  expected = [int(attacks.queries_at(t, SAMPLES)) if t <= 8 else None for t in FLIPS]
+  assert nes["first_success_query"] == expected
+  assert nes["queries"] == [int(attacks.queries_at(t, SAMPLES)) for t in range(9)]
+  fooled = np.array([q if q is not None else np.inf for q in expected])
+  exact = [(fooled > q).mean() for q in nes["queries"]]
+  np.testing.assert_array_equal(nes["accuracy_vs_queries"], exact)
+  assert nes["query_budget"] == attacks.queries_at(8, SAMPLES) and nes["eps"] == 40.0
+  assert nes["distortion"]["success_rate"] == 0.8
+  # The successes moved every channel up by t steps of 4 /255.
+  np.testing.assert_allclose(nes["distortion"]["linf_mean"], 4.0 * np.mean(FLIPS[:4]), rtol=1e-4)
+  assert nes["queries_of_successes"]["median"] == np.median(expected[:4])
+  np.testing.assert_allclose(nes["auc_queries"], attacks.area_under_curve(nes["queries"], exact))
+
+
+def test_accuracy_vs_queries_is_monotone_on_any_grid(strength):
+  out, results = strength
+  spsa = results["attacks"]["spsa_linf"]
+  assert np.all(np.diff(spsa["accuracy_vs_queries"]) <= 0)
+  # A grid between the iteration boundaries: the same first-success records, read exactly.
+  grid = (0, 1, 150, 201, 202, 500, 1000, 1608, 5000)
+  again = _strength(out, dataclasses.replace(STRENGTH, query_grid=grid))
+  for name in ("nes_linf", "spsa_linf"):
+    a = again["attacks"][name]
+    first = np.array([np.inf if q is None else q for q in a["first_success_query"]])
+    assert a["queries"] == list(grid)
+    np.testing.assert_array_equal(a["accuracy_vs_queries"], [(first > q).mean() for q in grid])
+    assert np.all(np.diff(a["accuracy_vs_queries"]) <= 0) and a["accuracy_vs_queries"][0] == 1.0
+
+
+def test_apgd_accuracy_vs_iterations_is_monotone_with_its_checkpoints(problem):
+  import attacks  # pylint: disable=g-import-not-at-top
+  five = attack_models.linear_problem(n=6, side=4, classes=5, seed=3)
+  for name, case, runs in (("apgd_ce_linf", problem, 1), ("apgd_t_linf", five, 3)):
+    eps = float(np.median(case.linf))
+    config = dataclasses.replace(STRENGTH, iterations_eps=(("linf", eps), ("l2", 16.0)))
+    a = _evaluate(case, attack_names=(name,), config=config)["attacks"][name]
+    curve = np.array(a["accuracy_vs_iterations"])
+    assert curve.shape == (10 * runs + 1,) and curve[0] == 1.0 and np.all(np.diff(curve) <= 0)
+    assert curve[-1] == 1 - a["distortion"]["success_rate"]
+    # On an affine model no attack fools an example whose exact Linf distance exceeds eps, and
+    # APGD-CE fools every other one.
+    beyond = (case.linf >= eps).mean()
+    assert (curve[-1] == beyond) if name == "apgd_ce_linf" else (beyond <= curve[-1] < 1)
+    points = sorted({r * 10 + c for r in range(runs) for c in attacks.apgd_checkpoints(10)} |
+                    {10 * runs})
+    assert a["checkpoints"] == points and a["iterations"] == list(range(10 * runs + 1))
+    np.testing.assert_array_equal(a["accuracy_at_checkpoints"], curve[points])
+    assert 0 < a["auc_iterations"] < 1 and a["eps"] == eps
+  with pytest.raises(ValueError, match="at least 4 classes"):
+    _evaluate(problem, attack_names=("apgd_t_linf",), config=STRENGTH)
+
+
+def test_fixed_budget_attacks_resume_identically(strength, monkeypatch):
+  out, results = strength
+
+  def never(*args, **kwargs):
+    raise AssertionError("recomputed an attack that was saved")
+
+  monkeypatch.setattr(adversarial, "attack_records", never)
+  resumed = _strength(out)
+  assert json.dumps(resumed["attacks"], sort_keys=True) == json.dumps(results["attacks"],
+                                                                      sort_keys=True)
