@@ -74,6 +74,34 @@ def test_dct_pair_is_near_inverse():
   assert np.abs(back - 128 - blocks).max() <= 1
 
 
+def test_fdct_coefficients_stay_below_2_to_14():
+  # The float32 quantiser is proven exact below 2^16 (next test); bound the islow FDCT's output
+  # for any block of level-shifted samples in -128..127 by its passes' integer matrices.
+  rows, row_shifts = jpeg.FDCT_ROWS
+  cols, col_shifts = jpeg.FDCT_COLS
+  row_max = (128 * np.abs(rows).sum(1) + (1 << row_shifts) // 2) >> row_shifts
+  col_max = (np.abs(cols) @ np.full(8, row_max.max()) + (1 << col_shifts) // 2) >> col_shifts
+  assert col_max.max() < 2**14
+
+
+def test_float_quantiser_is_exact_for_every_step():
+  # floor((|c| + 4t + 1/2) * fl(1 / 8t)) == (|c| + 4t) // 8t for every t and |c| < 2^16, in
+  # float32 as numpy rounds it; then the jitted quantiser on every table entry 1..255 and
+  # coefficients around every multiple of the step (where a rounding slip would show).
+  t = np.arange(1, 256)[:, None]
+  c = np.arange(1 << 16)[None, :]
+  half = (4 * t + 0.5).astype(np.float32)
+  recip = np.float32(1) / (8 * t).astype(np.float32)
+  got = np.floor((c.astype(np.float32) + half) * recip)
+  np.testing.assert_array_equal(got, (c + 4 * t) // (8 * t))
+  steps = np.repeat(np.arange(1, 256), 40).reshape(-1, 40)
+  k = np.arange(40) - 20
+  coefs = np.clip(steps * 4 * (2 * (k // 2) + 1) + (k % 3) - 1, -(1 << 14), 1 << 14)
+  want = np.sign(coefs) * ((np.abs(coefs) + 4 * steps) // (8 * steps))
+  got = jax.jit(jpeg.quantize)(jnp.asarray(coefs, jnp.int32), jnp.asarray(steps, jnp.int32))
+  np.testing.assert_array_equal(np.asarray(got), want)
+
+
 def test_leading_axes_and_release_stage(test_images):
   batch = test_images[:4].reshape(2, 2, 224, 224, 3)
   out = np.asarray(release_jpeg(batch))

@@ -350,7 +350,11 @@ def lossy_blocks(rows, table, half_step, reciprocal):
   """
   x = _row_pass(rows - 128, _fdct_butterfly, False)
   x = _dct_pass(x, _fdct_butterfly, True, -2)
-  x = quantize(x, table, half_step, reciprocal) * table
+  # Materialised (a one-trip loop, ``fusion.computed_apart``; the trip count comes from the
+  # table, t >= 1): fused into the IDCT's column pass, the quantiser ran once per tap, 8 times
+  # per coefficient (measured 0.55 -> 0.44 ms of CPU per image).
+  x = fusion.computed_apart(
+      lambda c: quantize(c, table, half_step, reciprocal) * table, jnp.ravel(table)[0], x)
   x = _dct_pass(x, _idct_butterfly, False, -2)
   return _range_limit(_row_pass(x, _idct_butterfly, True))
 
