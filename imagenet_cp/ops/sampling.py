@@ -183,6 +183,40 @@ def cv2_remap_fixed(image, ix, iy, border: str, cval: float = 0.0) -> jnp.ndarra
   return out[..., 0] if squeeze else out
 
 
+def zero_padded_taps(image):
+  """``image`` [H, W, C] with a 1-pixel black border, flattened, then a block of black pixels:
+  [(H + 2) (W + 2) + W + 4, C].  Pixel (y, x), y in [-1, H], x in [-1, W], is row
+  ``(y + 1) (W + 2) + x + 1``; the 2x2 taps from row ``(H + 2) (W + 2)`` on are all black."""
+  h, w, c = image.shape
+  padded = jnp.pad(image, ((1, 1), (1, 1), (0, 0)))
+  return jnp.concatenate([jnp.reshape(padded, (-1, c)), jnp.zeros((w + 4, c), image.dtype)])
+
+
+def cv2_remap_fixed_black(image, ix, iy) -> jnp.ndarray:
+  """``cv2_remap_fixed(image, ix, iy, 'constant', 0)`` for uint8 [H, W, C] images.
+
+  The same values without per-tap border tests: taps come from ``zero_padded_taps`` (built
+  once, e.g. outside a vmap over frames of one image), a sample whose 2x2 neighbourhood lies
+  wholly outside reads the black block.  int32 ix, iy in 1/32 pixel, shape S; returns uint8
+  [*S, C].
+  """
+  h, w, _ = image.shape
+  padded = zero_padded_taps(image)
+  x0, ax = ix >> INTER_BITS, ix & (INTER_TAB_SIZE - 1)
+  y0, ay = iy >> INTER_BITS, iy & (INTER_TAB_SIZE - 1)
+  near = (x0 >= -1) & (x0 < w) & (y0 >= -1) & (y0 < h)
+  stride = w + 2
+  tap = jnp.where(near, (y0 + 1) * stride + x0 + 1, (h + 2) * stride)
+  # Products and sums stay below 2**24 (255 * 2**15), so float32 is exact here and cheaper
+  # than int32 multiplies on CPU; 2**-15 is exact too.
+  pixel = lambda i: jnp.take(padded, i, axis=0, mode="clip").astype(jnp.float32)
+  corners = (pixel(tap), pixel(tap + 1), pixel(tap + stride), pixel(tap + stride + 1))
+  weights = [wt.astype(jnp.float32)[..., None] for wt in _cv2_fixed_weights(ay, ax)]
+  acc = sum(v * wt for v, wt in zip(corners, weights))
+  out = jnp.floor((acc + (1 << (_REMAP_COEF_BITS - 1))) * (1.0 / (1 << _REMAP_COEF_BITS)))
+  return jnp.clip(out, 0, 255).astype(jnp.uint8)
+
+
 def _cv2_exact(image, map_x, map_y, border, cval):
   """OpenCV >= 4.11: bilinear at the float coordinates; uint8 results rounded half to even."""
   image, squeeze = _as_hwc(image)
@@ -209,9 +243,13 @@ def cv2_remap_bilinear(image, map_x, map_y, border: str = "reflect101", cval: fl
   """
   if not quantize:
     return _cv2_exact(image, map_x, map_y, border, cval)
-  ix = _cv2_round(jnp.asarray(map_x, jnp.float32) * INTER_TAB_SIZE)
-  iy = _cv2_round(jnp.asarray(map_y, jnp.float32) * INTER_TAB_SIZE)
+  ix, iy = cv2_quantize(map_x), cv2_quantize(map_y)
   return cv2_remap_fixed(image, ix, iy, border, cval)
+
+
+def cv2_quantize(coordinate):
+  """A float source coordinate in cv2's 1/32-pixel fixed point (cvRound), int32."""
+  return _cv2_round(jnp.asarray(coordinate, jnp.float32) * INTER_TAB_SIZE)
 
 
 def _cv2_round(v):

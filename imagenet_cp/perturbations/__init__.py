@@ -137,6 +137,8 @@ def _perturb_canvas(images, sizes, keys, difficulty, *, name):
   def one(canvas, size, key):
     return seq.apply(canvas, size[0], size[1], seq.draw(key, difficulty), difficulty)
 
+  if seq.one_image_at_a_time:
+    return jax.lax.map(lambda args: one(*args), (images, sizes, keys))
   return jax.vmap(one)(images, sizes, keys)
 
 

@@ -93,7 +93,8 @@ def tilt(canvas, height, width, draws, difficulty) -> jax.Array:
 
   The canvas beyond the true size is zeroed, so reading it equals OpenCV's constant border.
   Source coordinates are quantised to 1/32 pixel with 15-bit weights, as the original's
-  OpenCV 3.4 did (``sampling.cv2_remap_bilinear(quantize=True)``).
+  OpenCV 3.4 did (``sampling.cv2_remap_bilinear(quantize=True)``; here its black-border
+  special case ``cv2_remap_fixed_black``, the same values at 2x less CPU).
   """
   del draws, difficulty
   image = geometry.zero_outside(canvas, height, width)
@@ -101,7 +102,8 @@ def tilt(canvas, height, width, draws, difficulty) -> jax.Array:
 
   def frame(rotation):
     map_x, map_y = geometry.tilt_source(height, width, rotation)
-    return sampling.cv2_remap_bilinear(image, map_x, map_y, "constant", 0.0, quantize=True)
+    return sampling.cv2_remap_fixed_black(image, sampling.cv2_quantize(map_x),
+                                          sampling.cv2_quantize(map_y))
 
   return jax.vmap(frame)(jnp.asarray(rotations))
 
@@ -111,5 +113,6 @@ PERTURBATIONS = {
     "rotate": base.Perturbation("rotate", NUM_FRAMES, rotate),
     "scale": base.Perturbation("scale", NUM_FRAMES, scale),
     "shear": base.Perturbation("shear", NUM_FRAMES, shear),
-    "tilt": base.Perturbation("tilt", NUM_FRAMES, tilt),
+    "tilt": base.Perturbation("tilt", NUM_FRAMES, tilt,
+                              one_image_at_a_time=True),
 }

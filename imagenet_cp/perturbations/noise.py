@@ -189,7 +189,8 @@ def shot_counts(canvas, height, width, uniforms, difficulty) -> jax.Array:
 PERTURBATIONS = {
     "gaussian_noise": base.Perturbation("gaussian_noise", NUM_FRAMES, gaussian_noise,
                                         standard_normal_draws),
-    "shot_noise": base.Perturbation("shot_noise", NUM_FRAMES, shot_noise, shot_noise_draws),
+    "shot_noise": base.Perturbation("shot_noise", NUM_FRAMES, shot_noise, shot_noise_draws,
+                                    one_image_at_a_time=True),
     "speckle_noise": base.Perturbation("speckle_noise", NUM_FRAMES, speckle_noise,
                                        standard_normal_draws),
 }

@@ -93,6 +93,7 @@ def spatter(canvas, height, width, normals, difficulty) -> jax.Array:
 
 
 PERTURBATIONS = {
-    "snow": base.Perturbation("snow", NUM_FRAMES, snow, layer_draw),
+    "snow": base.Perturbation("snow", NUM_FRAMES, snow, layer_draw,
+                              one_image_at_a_time=True),
     "spatter": base.Perturbation("spatter", NUM_FRAMES, spatter, layer_draw),
 }
