@@ -145,7 +145,8 @@ DEMO_CONFIG = Config(steps=3, initial_eps=0.25, doubling_steps=6, bisection_step
                      iterations_eps=(("linf", 1.0), ("l2", 64.0)), transfer_eps=1.0,
                      apgd_iterations=5, apgd_target_classes=2, blackbox_steps=3, nes_samples=4,
                      spsa_samples=4)
-DEMO_ATTACKS = DEFAULT_ATTACKS
+# APGD-T and SPSA would add about 25 s more to the demo (measured: docs/attacks.md).
+DEMO_ATTACKS = ("pgd_linf", "cw_l2", "deepfool_l2", "apgd_ce_linf", "nes_linf")
 DEMO_BUDGETS = {"linf": (0, 0.25, 0.5, 1, 2, 4), "l2": (0, 16, 32, 64, 128, 256),
                 "l1": (0, 500, 1000, 2000, 4000, 8000)}
 
@@ -367,12 +368,15 @@ def _share(n: int) -> np.ndarray:
   return np.arange(jax.process_index(), n, jax.process_count())
 
 
-def _global_names(local: Examples) -> list[str]:
-  """The ids of every process's source examples, in the sources' order."""
+def _global_names(local: Examples, chunk_size: int) -> list[str]:
+  """The ids of every process's source examples, in the sources' order (the one process's
+  order): process p holds cache chunks p, p + P, ... of ``chunk_size`` examples."""
   if jax.process_count() == 1:
     return list(local.file_names)
   from metrics import distributed  # pylint: disable=g-import-not-at-top
-  return distributed.gather_names_labels(local.file_names, local.labels)[0]
+  j = np.arange(len(local.file_names))
+  chunk = jax.process_index() + (j // chunk_size) * jax.process_count()
+  return distributed.gather_ordered_names(local.file_names, chunk * chunk_size + j % chunk_size)
 
 
 def _gather(records: dict, names: Sequence[str], axes: dict | None = None) -> dict:
@@ -625,7 +629,7 @@ def evaluate_adversarial(apply_fn: Callable, variables, *,
     cache_dir = pathlib.Path(output_dir) / "cache" if output_dir is not None else None
     examples = source_examples(source, imagenet_dir, max_images, cache_dir, pid, pcount,
                                chunk_size)
-    names = _global_names(examples)
+    names = _global_names(examples, chunk_size)
   model = Model(model_name, apply_fn, variables, batch_size)
   run_info = {"model": model_name, "source": source, "seed": seed, "images": len(names),
               "file_names_sha256": evaluation.file_digest(names)}

@@ -55,6 +55,13 @@ def gather_names_labels(names: Sequence[str], labels: np.ndarray):
   return [all_names[i] for i in order], all_labels[order]
 
 
+def gather_ordered_names(names: Sequence[str], positions) -> list[str]:
+  """All processes' names in the order of their global ``positions`` (int, one per name)."""
+  all_names = _decode_names(_allgather_ragged(_encode_names(names)))
+  all_positions = _allgather_ragged(np.asarray(positions, np.int64))
+  return [all_names[i] for i in np.argsort(all_positions, kind="stable")]
+
+
 def gather_records(local: dict, names: Sequence[str], axes: dict | None = None) -> dict:
   """One task's per-example records from every process, aligned with ``names`` (global order).
 

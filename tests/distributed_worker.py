@@ -1,4 +1,4 @@
-"""One process of a two-process CPU evaluation (tests/test_distributed.py)."""
+"""One process of a two-process CPU evaluation, both suites (tests/test_distributed.py)."""
 import json
 import sys
 
@@ -23,6 +23,30 @@ EVAL_KWARGS = dict(source="demo", max_images=4, corruptions=("contrast",), sever
                    progress=False, chunk_size=1)
 
 
+def adversarial_kwargs() -> dict:
+  """The adversarial suite's settings (a budget search, a fixed-budget white-box and a black-box
+  attack, a two-model transfer matrix), cheap on the 4 demo photos."""
+  from metrics import adversarial
+  import adversarial_models
+  config = adversarial.Config(steps=3, initial_eps=0.25, doubling_steps=5, bisection_steps=2,
+                              apgd_iterations=4,
+                              blackbox_steps=2, nes_samples=2,
+                              iterations_eps=(("linf", 1.0), ("l2", 64.0)), transfer_eps=1.0)
+  transfer = [("demo", *adversarial_models.demo_classifier()),
+              ("sharp", *adversarial_models.demo_classifier_sharp())]
+  return dict(source="demo", max_images=4, chunk_size=1, batch_size=4, config=config,
+              attack_names=("pgd_linf", "apgd_ce_linf", "nes_linf"),
+              transfer_models=transfer, model_name="demo", log=lambda _: None)
+
+
+def adversarial_results() -> dict:
+  """The adversarial suite on the demo classifier (tests/adversarial_models.py)."""
+  from metrics import adversarial
+  import adversarial_models
+  apply_fn, variables = adversarial_models.demo_classifier()
+  return adversarial.evaluate_adversarial(apply_fn, variables, **adversarial_kwargs())
+
+
 def main(port: int, process_id: int, out_path: str) -> None:
   jax.config.update("jax_cpu_collectives_implementation", "gloo")
   jax.distributed.initialize(f"127.0.0.1:{port}", num_processes=2, process_id=process_id,
@@ -30,6 +54,7 @@ def main(port: int, process_id: int, out_path: str) -> None:
   from metrics import evaluation
   apply_fn, variables = tiny_classifier()
   results = evaluation.evaluate(apply_fn, variables, **EVAL_KWARGS)
+  results["adversarial"] = adversarial_results()
   if process_id == 0:
     with open(out_path, "w") as f:
       json.dump(results, f)

@@ -1,4 +1,5 @@
-"""Two CPU processes on 127.0.0.1 give exactly the single-process results."""
+"""Two CPU processes on 127.0.0.1 give exactly the single-process results (the corruption and
+the adversarial suite, in the one two-process run)."""
 import json
 import os
 import pathlib
@@ -6,7 +7,7 @@ import socket
 import subprocess
 import sys
 
-from distributed_worker import EVAL_KWARGS, tiny_classifier
+from distributed_worker import EVAL_KWARGS, adversarial_results, tiny_classifier
 from metrics import evaluation
 
 TESTS = pathlib.Path(__file__).resolve().parent
@@ -34,3 +35,8 @@ def test_two_processes_equal_one(tmp_path):
   for key in ("clean", "corruptions", "perturbations"):
     assert multi[key] == single[key], key
   assert multi["clean"]["examples"] == 4
+  adv_multi, adv_single = multi["adversarial"], json.loads(json.dumps(adversarial_results()))
+  assert adv_multi["run"]["processes"] == 2 and adv_single["run"]["processes"] == 1
+  assert adv_single["attacked_examples"] == 4 and len(adv_single["attacks"]) == 3
+  for key in ("clean_accuracy", "example_ids", "attacks", "transfer"):
+    assert adv_multi[key] == adv_single[key], key
