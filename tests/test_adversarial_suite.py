@@ -136,8 +136,9 @@ def test_cli_adversarial_suite_on_the_demo(tmp_path):
   out = tmp_path / "out"
   proc = subprocess.run(
       [sys.executable, "-m", "metrics.run", "--suite=adversarial", "--source=demo",
-       "--model=adversarial_models:demo_classifier", "--attacks=pgd_linf,deepfool_l2",
+       "--model=adversarial_models:demo_classifier", "--attacks=pgd_linf,deepfool_l2,nes_linf",
        "--attack_steps=3", "--search_steps=5", "--bisection_steps=2", "--budgets_linf=0,0.5,1,2",
+       "--blackbox_steps=2", "--query_grid=1,5,10,19",
        "--transfer_models=adversarial_models:demo_classifier,"
        "adversarial_models:demo_classifier_sharp",
        "--batch_size=4", "--noprogress", f"--output_dir={out}"],
@@ -145,15 +146,19 @@ def test_cli_adversarial_suite_on_the_demo(tmp_path):
       env={**os.environ, "PYTHONPATH": f"{REPO}:{REPO / 'tests'}"})
   assert proc.returncode == 0, proc.stderr[-3000:]
   for name in ("results.json", "report.md", "accuracy_vs_budget.png",
-               "accuracy_vs_iterations.png", "transfer_matrix.png"):
+               "accuracy_vs_iterations.png", "accuracy_vs_queries.png", "transfer_matrix.png"):
     assert (out / name).is_file(), name
   adv = json.loads((out / "results.json").read_text())["adversarial"]
   assert adv["example_ids"] and all(i.startswith("demo/") for i in adv["example_ids"])
-  assert set(adv["attacks"]) == {"pgd_linf", "deepfool_l2"}
+  assert set(adv["attacks"]) == {"pgd_linf", "deepfool_l2", "nes_linf"}
+  # The demo config's NES (4 samples: 9 queries per iteration), 2 iterations, the given grid.
+  assert adv["attacks"]["nes_linf"]["queries"] == [1, 5, 10, 19]
+  assert adv["attacks"]["nes_linf"]["query_budget"] == 19
   assert adv["attacks"]["pgd_linf"]["budgets"] == [0.0, 0.5, 1.0, 2.0]
   assert len(adv["transfer"]["matrix"]) == 2
   report = (out / "report.md").read_text()
   assert "## Adversarial robustness" in report and "Transfer matrix" in report
+  assert "Accuracy vs queries" in report and "| nes_linf | 1.0 | 1: " in report
 
 
 _ONE_DEVICE = """
