@@ -126,6 +126,23 @@ def test_poisson_counts_have_the_poisson_distribution():
     assert chi2 < scipy.stats.chi2.ppf(0.999, keep.sum() - 1), (difficulty, level, chi2)
 
 
+def test_poisson_guided_search_equals_full_search():
+  """The guide table + short search gives #{k : CDF(k) <= u} exactly, at the buckets' edges,
+  both tails and random uniforms, for every difficulty."""
+  rng = np.random.default_rng(0)
+  powers = 1 << np.arange(23)
+  m = np.concatenate([np.arange(64), (1 << 23) - 1 - np.arange(64), powers, powers - 1,
+                      (1 << 23) - powers, (1 << 22) + np.arange(-64, 64),
+                      rng.integers(0, 1 << 23, 20000)])
+  u = m.astype(np.float32) * np.float32(2.0 ** -23)
+  cdf = noise.poisson_cdf_table()
+  for difficulty in (1, 2, 3):
+    pixels = rng.integers(0, 256, u.size).astype(np.uint8)
+    got = np.asarray(jax.jit(noise.poisson_counts)(u, pixels, jnp.int32(difficulty)))
+    want = [np.searchsorted(cdf[difficulty - 1, p], x, side="right") for p, x in zip(pixels, u)]
+    np.testing.assert_array_equal(got, want)
+
+
 def test_noise_frames_are_drawn_from_the_clean_frame():
   """Each noisy frame = f(clean crop, its own draw); frame 0 is the clean crop."""
   image = photo_256("rocket")

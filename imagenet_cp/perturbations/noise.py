@@ -112,45 +112,95 @@ def speckle_noise(canvas, height, width, normals, difficulty) -> jax.Array:
 
 @functools.lru_cache(maxsize=None)
 def poisson_cdf_table() -> np.ndarray:
-  """CDFs of Poisson(lambda_d * u / 255), float32 [3, 256, POISSON_MAX]; last entry forced to 1."""
+  """CDFs of Poisson(lambda_d * u / 255), float32 [3, 256, POISSON_MAX]; last entry forced to 1,
+  subnormal entries to 0."""
   k = np.arange(POISSON_MAX, dtype=np.float64)
   rates = np.asarray(SHOT_LAMBDA)[:, None] * (np.arange(256) / 255.0)[None, :]
   cdf = scipy.stats.poisson.cdf(k[None, None, :], rates[..., None])
   cdf[..., -1] = 1.0
-  return cdf.astype(np.float32)
+  cdf = cdf.astype(np.float32)
+  # XLA on CPU compares subnormals as zero; flushed here, host and device searches agree.
+  cdf[cdf < np.finfo(np.float32).tiny] = 0.0
+  return cdf
 
 
-# The first steps of the binary search compare against entries that depend on the pixel only,
-# so they are looked up once per pixel rather than once per frame and value.
-POISSON_PIXEL_STEPS = 3
+# Where to start the search: the 23-bit uniform m = u 2^23 is bucketed by its distance to the
+# nearer end of [0, 1) (mm = m, or 2^23 - 1 - m in the upper half): mm < 16 exactly, then 16
+# buckets per octave of mm.  The buckets shrink toward both tails, as the Poisson quantiles
+# spread there, and within one bucket a rate's count takes at most GUIDE_STEPS + 1 values.
+_UNIFORM_BITS = 23
+_HALF = 1 << (_UNIFORM_BITS - 1)
+_GUIDE_SUB_BITS = 4
+_GUIDE_KEYS_PER_HALF = (1 << _GUIDE_SUB_BITS) * (_UNIFORM_BITS - 1 - _GUIDE_SUB_BITS + 1)
+
+
+def _guide_buckets() -> tuple[np.ndarray, np.ndarray]:
+  """The smallest and largest m of every bucket, int64 [2 * _GUIDE_KEYS_PER_HALF] each."""
+  n = 1 << _GUIDE_SUB_BITS
+  lo = list(range(n))
+  hi = list(range(n))
+  for p in range(_GUIDE_SUB_BITS, _UNIFORM_BITS - 1):
+    for sub in range(n):
+      lo.append((n + sub) << (p - _GUIDE_SUB_BITS))
+      hi.append(((n + sub + 1) << (p - _GUIDE_SUB_BITS)) - 1)
+  lo, hi = np.array(lo), np.array(hi)
+  top = 2 * _HALF - 1
+  return np.concatenate([lo, top - hi]), np.concatenate([hi, top - lo])
+
+
+def uniform_bucket(uniforms) -> jax.Array:
+  """The guide-table key of float32 uniforms (multiples of 2^-23 in [0, 1)), int32."""
+  m = (uniforms * np.float32(1 << _UNIFORM_BITS)).astype(jnp.int32)
+  upper = m >= _HALF
+  mm = jnp.where(upper, 2 * _HALF - 1 - m, m)
+  octave = (jax.lax.bitcast_convert_type(mm.astype(jnp.float32), jnp.int32) >> 23) - 127
+  shift = jnp.maximum(octave - _GUIDE_SUB_BITS, 0)
+  n = 1 << _GUIDE_SUB_BITS
+  key = jnp.where(mm < n, mm, n + shift * n + ((mm >> shift) & (n - 1)))
+  return key + jnp.where(upper, _GUIDE_KEYS_PER_HALF, 0)
+
+
+@functools.lru_cache(maxsize=None)
+def poisson_guide_table() -> tuple[np.ndarray, int]:
+  """Per difficulty, pixel value and bucket, the count at the bucket's smallest uniform:
+  int16 [3, 256, 2 * _GUIDE_KEYS_PER_HALF]; and the search steps that every bucket's range
+  of counts needs (computed here, so the search is exact by construction)."""
+  cdf = poisson_cdf_table()
+  lo, hi = _guide_buckets()
+  scale = np.float32(2.0 ** -_UNIFORM_BITS)
+  u_lo, u_hi = lo.astype(np.float32) * scale, hi.astype(np.float32) * scale
+  start = np.empty(cdf.shape[:2] + lo.shape, np.int16)
+  span = 0
+  for d in range(cdf.shape[0]):
+    for u in range(cdf.shape[1]):
+      first = np.searchsorted(cdf[d, u], u_lo, side="right")
+      last = np.searchsorted(cdf[d, u], u_hi, side="right")
+      start[d, u] = first
+      span = max(span, int((last - first).max()))
+  return start, span.bit_length()
 
 
 def poisson_counts(uniforms, pixels_uint8, difficulty) -> jax.Array:
   """Poisson(lambda * u / 255) counts by inverse CDF: #{k : CDF(k) <= uniform}, int32.
 
-  A binary search over the tabulated CDF (POISSON_BITS steps); exact in distribution up to
-  the float32 CDF.  uniforms float32 [..., H, W, C] in [0, 1) (e.g. one row per frame),
-  pixels uint8 [H, W, C] (or uniforms' shape).  The first ``POISSON_PIXEL_STEPS`` steps can
-  only reach 2^steps - 1 table entries per pixel: those are gathered once per pixel and
-  selected per value (the same comparisons, far fewer gathers); the rest gather per value.
+  Exact in distribution up to the float32 CDF.  uniforms float32 [..., H, W, C] in [0, 1)
+  (multiples of 2^-23, as ``bits_to_uniform`` makes them), pixels uint8 [H, W, C] (or
+  uniforms' shape).  A guide table (``poisson_guide_table``) gives the count at the start of
+  the uniform's bucket; the count is at most ``steps`` further, settled by a binary search of
+  that many comparisons (1 for these tables): 2 gathers per value, where a plain binary search
+  over the 512 entries needs 9.
   """
-  table = jnp.asarray(poisson_cdf_table())[jnp.clip(difficulty, 1, 3) - 1].reshape(-1)
-  row = pixels_uint8.astype(jnp.int32) * POISSON_MAX
-  count = jnp.zeros(uniforms.shape, jnp.int32)
-  for level in range(POISSON_PIXEL_STEPS):
-    step = 1 << (POISSON_BITS - 1 - level)
-    # Candidates of this step, in order of the count reached so far (0, 2 step, 4 step, ...).
-    candidates = [table[row + base + (step - 1)] for base in range(0, POISSON_MAX, 2 * step)]
-    while len(candidates) > 1:  # select by the bits decided so far, most significant first
-      decided = count & (1 << (POISSON_BITS - 1 - level + len(candidates).bit_length() - 1))
-      half = len(candidates) // 2
-      candidates = [jnp.where(decided != 0, hi, lo)
-                    for lo, hi in zip(candidates[:half], candidates[half:])]
-    count = jnp.where(candidates[0] <= uniforms, count + step, count)
-  for bit in reversed(range(POISSON_BITS - POISSON_PIXEL_STEPS)):
+  d = jnp.clip(difficulty, 1, 3) - 1
+  guide, steps = poisson_guide_table()
+  guide = jnp.asarray(guide)[d].reshape(-1)
+  table = jnp.asarray(poisson_cdf_table())[d].reshape(-1)
+  pixel = pixels_uint8.astype(jnp.int32)
+  count = guide[pixel * (2 * _GUIDE_KEYS_PER_HALF) + uniform_bucket(uniforms)].astype(jnp.int32)
+  row = pixel * POISSON_MAX
+  for bit in reversed(range(steps)):
     step = 1 << bit
-    below = table[row + count + (step - 1)] <= uniforms
-    count = jnp.where(below, count + step, count)
+    entry = table[row + jnp.minimum(count + (step - 1), POISSON_MAX - 1)]
+    count = jnp.where(entry <= uniforms, count + step, count)
   return count
 
 
