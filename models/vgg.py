@@ -43,21 +43,10 @@ class VGG(nn.Module):
   def _conv_relu(self, x: jax.Array, features: int, index: int) -> jax.Array:
     """features.<index> (3x3 conv, pad 1) [+ BatchNorm features.<index+1>] + ReLU."""
     name = f"features.{index}"
-    if not use_winograd(x.shape[-1]):
-      x = layers.conv(features, 3, 1, 1, name=name)(x)
-    elif self.batch_norm:
-      x = winograd.Conv3x3(features, name=name)(x)
-    else:
+    if not self.batch_norm:
       return winograd.Conv3x3(features, activation=layers.relu, name=name)(x)
-    if self.batch_norm:
-      x = layers.batch_norm(name=f"features.{index + 1}")(x)
-    return layers.relu(x)
-
-
-def use_winograd(in_channels: int) -> bool:
-  """Whether a VGG 3x3 conv runs as Winograd F(2x2, 3x3) (models/winograd.py): all but the
-  first (3 input channels, where the GEMMs would be 3 deep)."""
-  return in_channels >= 64
+    x = winograd.Conv3x3(features, name=name)(x)
+    return layers.relu(layers.batch_norm(name=f"features.{index + 1}")(x))
 
 
 VGG11 = functools.partial(VGG, cfg=CFG_A)

@@ -30,8 +30,9 @@ with 2 images per loop iteration):
    28   512->512        748        1028           550
    14   512->512        193         229           176
 
-Chunks of 1/2/4/8 images: 2 was best or tied on every shape.  Winograd is used for every VGG
-3x3 conv except the first (3 input channels: 3-deep GEMMs).
+Chunks of 1/2/4/8 images: 2 was best or tied on every shape.  Which layers use it:
+``use_winograd`` (all VGG 3x3 convs but the first; ResNet, DenseNet and SqueezeNet 3x3 stride-1
+convs from 14x14 up).
 """
 from __future__ import annotations
 
@@ -49,7 +50,8 @@ A_T = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], np.float32)
 TILE = 4   # input tile side
 OUT = 2    # output tile side
 
-CHUNK_IMAGES = 2  # images per loop iteration (best or tied of 1/2/4/8 on every VGG shape)
+CHUNK_IMAGES = 2  # images per loop iteration (best or tied of 1/2/4/8 on every VGG shape) ...
+MIN_TILES = 512   # ... but at least this many tiles (GEMM rows) per iteration on small images
 
 
 def transform_kernel(kernel: jax.Array) -> jax.Array:
@@ -99,9 +101,10 @@ def output_tiles(m: jax.Array, n: int, h: int, w: int) -> jax.Array:
   return y[:, :h, :w]
 
 
-def chunk_size(batch: int, chunk: int = CHUNK_IMAGES) -> int:
-  """The largest divisor of ``batch`` that is at most ``chunk`` (images per loop iteration)."""
-  size = max(1, min(batch, chunk))
+def chunk_size(batch: int, tiles: int, chunk: int = CHUNK_IMAGES) -> int:
+  """Images per loop iteration: the largest divisor of ``batch`` that is at most
+  max(chunk, ceil(MIN_TILES / tiles)), ``tiles`` being the 2x2 output tiles of one image."""
+  size = max(1, min(batch, max(chunk, -(-MIN_TILES // tiles))))
   while batch % size:
     size -= 1
   return size
@@ -125,19 +128,32 @@ def conv3x3(x: jax.Array, kernel: jax.Array, bias: jax.Array | None = None,
       y = y + bias
     return activation(y) if activation is not None else y
 
-  size = chunk_size(n, chunk)
+  size = chunk_size(n, -(-h // OUT) * -(-w // OUT), chunk)
   if size == n:
     return block(x)
   ys = jax.lax.map(block, x.reshape(n // size, size, h, w, c))
   return ys.reshape(n, *ys.shape[2:])
 
 
-class Conv3x3(nn.Module):
-  """``torch.nn.Conv2d(c, features, 3, stride=1, padding=1, bias)`` on NHWC via Winograd F(2x2, 3x3).
+def use_winograd(h: int, w: int, in_channels: int) -> bool:
+  """Whether a 3x3 stride-1 conv on [N, h, w, in_channels] runs as Winograd (else XLA's conv).
 
-  Same parameters as ``nn.Conv(features, (3, 3))``: ``kernel`` (3, 3, cin, features) and
-  ``bias`` (features,), so checkpoints convert unchanged.  ``activation`` (e.g. ``nn.relu``)
-  is fused into the output transform.
+  A static rule from the per-layer measurements (CPU ms, batch 32, load ~6; XLA conv vs
+  Winograd): it wins from 14x14 up (ResNet 56x56x64: 61 vs 41, 28x28x128: 46 vs 30,
+  14x14x256: 48 vs 35; DenseNet-121 56x56 128->32: 73 vs 46; SqueezeNet 27x27 32->128: 18 vs
+  10) but loses at 7x7, where 2x2 tiles pad 7 to 8 and the GEMMs are small (512->512: 63 vs
+  102), and it is pointless for RGB input (3-deep GEMMs).
+  """
+  return min(h, w) >= 14 and in_channels >= 16
+
+
+class Conv3x3(nn.Module):
+  """``torch.nn.Conv2d(c, features, 3, stride=1, padding=1, bias)`` on NHWC.
+
+  Winograd F(2x2, 3x3) where ``use_winograd`` says so, else ``lax.conv_general_dilated``.  Same
+  parameters as ``nn.Conv(features, (3, 3))``: ``kernel`` (3, 3, cin, features) and ``bias``
+  (features,), so checkpoints convert unchanged.  ``activation`` (e.g. ``nn.relu``) is applied
+  last (fused into the output transform on the Winograd path).
   """
   features: int
   use_bias: bool = True
@@ -149,4 +165,10 @@ class Conv3x3(nn.Module):
                         (3, 3, x.shape[-1], self.features), x.dtype)
     bias = (self.param("bias", nn.initializers.zeros_init(), (self.features,), x.dtype)
             if self.use_bias else None)
-    return conv3x3(x, kernel, bias, self.activation)
+    if use_winograd(x.shape[1], x.shape[2], x.shape[3]):
+      return conv3x3(x, kernel, bias, self.activation)
+    y = jax.lax.conv_general_dilated(x, kernel, (1, 1), layers.pads(1),
+                                     dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                                     precision=layers.HIGHEST)
+    y = y if bias is None else y + bias
+    return y if self.activation is None else self.activation(y)
