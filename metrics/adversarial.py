@@ -511,7 +511,7 @@ def _budget_summary(kind: str, minimal, budgets) -> dict:
   budgets = [float(b) for b in budgets]
   accuracy = attacks.accuracy_vs_budget(minimal, budgets) if len(minimal) \
       else np.full(len(budgets), np.nan)
-  return {"minimal_distortion": kind, "budgets": budgets, "accuracy_vs_budget": accuracy.tolist(),
+  return {"minimal_distortion": kind, "budgets": budgets, "accuracy_vs_budget": _floats(accuracy),
           "auc": attacks.area_under_curve(budgets, accuracy) if len(budgets) > 1 else None,
           "minimal": [None if not np.isfinite(v) else float(v) for v in minimal]}
 
@@ -550,7 +550,7 @@ def _queries_summary(method: str, records: dict, config: Config) -> dict:
   accuracy = attacks.accuracy_after_queries(records["queries"], success, grid)
   spent = np.asarray(records["queries"], np.float64)[success]
   return {"samples": samples, "steps": config.blackbox_steps, "query_budget": budget,
-          "queries": grid.tolist(), "accuracy_vs_queries": accuracy.tolist(),
+          "queries": grid.tolist(), "accuracy_vs_queries": _floats(accuracy),
           "auc_queries": attacks.area_under_curve(grid, accuracy)
                          if len(grid) > 1 and success.size else None,
           "first_success_query": [int(q) if ok else None
@@ -558,6 +558,11 @@ def _queries_summary(method: str, records: dict, config: Config) -> dict:
           "queries_of_successes": _finite_or_none({
               "mean": float(spent.mean()) if spent.size else float("nan"),
               "median": float(np.median(spent)) if spent.size else float("nan")})}
+
+
+def _floats(values) -> list:
+  """A curve as JSON numbers (NaN, i.e. no examples: None)."""
+  return [float(v) if np.isfinite(v) else None for v in np.asarray(values, np.float64)]
 
 
 def _finite_or_none(summary: dict) -> dict:

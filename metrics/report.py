@@ -175,9 +175,10 @@ def adversarial_markdown(adv: dict | None) -> list[str]:
            "examples; budgets and distortions in /255 (0..255 pixel units).", "",
            "### Accuracy vs budget (%) and its area (ARES)", "",
            "| attack | norm | " + "budget: accuracy | " + "AUC | success rate |", "|---|---|---|---|---|"]
-  for name, a in adv["attacks"].items():
-    if a.get("accuracy_vs_budget") is None:
-      continue
+  budgeted = {n: a for n, a in adv["attacks"].items() if a.get("accuracy_vs_budget") is not None}
+  if not budgeted:
+    lines = lines[:-4]
+  for name, a in budgeted.items():
     curve = ", ".join(f"{b:g}: {_pct(acc)}" for b, acc in zip(a["budgets"], a["accuracy_vs_budget"]))
     lines.append(f"| {name} | {a['norm']} | {curve} | {_pct(a['auc'])} | "
                  f"{_pct(a['distortion']['success_rate'])} |")
@@ -303,6 +304,8 @@ def adversarial_plots(adv: dict, directory: pathlib.Path) -> list[pathlib.Path]:
   accuracy_vs_queries.png, transfer_matrix.png."""
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   written = []
+  # Curves over no attacked example are all None: nothing to draw.
+  adv = dict(adv, attacks={n: a for n, a in adv["attacks"].items() if a.get("examples")})
   norms = sorted({a["norm"] for a in adv["attacks"].values() if a.get("accuracy_vs_budget")})
   if norms:
     fig, axes = plt.subplots(1, len(norms), figsize=(5 * len(norms), 4), squeeze=False)
