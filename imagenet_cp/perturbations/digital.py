@@ -46,9 +46,14 @@ def brightness(canvas, height, width, draws, difficulty) -> jax.Array:
   del draws, difficulty
   hsv = color.rgb2hsv(base.to_unit(base.center_crop(canvas, height, width)))
   factors = hsv_channel_factors(hsv)
-  offsets = jnp.asarray(OFFSETS, jnp.float32)[:, None, None, None]
-  value = jnp.clip(hsv[None, ..., 2:3] + offsets, 0.0, 1.0)
-  return base.truncate_uint8((value * factors[None]) * 255.0)
+  value = hsv[..., 2:3]
+
+  # A loop over the frames keeps the HSV factors in memory: written as one broadcast, XLA
+  # fused their computation into every frame (same frames, 1.5x the CPU).
+  def frame(offset):
+    return base.truncate_uint8((jnp.clip(value + offset, 0.0, 1.0) * factors) * 255.0)
+
+  return jax.lax.map(frame, jnp.asarray(OFFSETS, jnp.float32))
 
 
 PERTURBATIONS = {"brightness": base.Perturbation("brightness", NUM_FRAMES, brightness)}
