@@ -6,6 +6,7 @@ the 4 photos at once; the original runs per photo, with our draws replayed throu
 ``uniform(-45, 45)``).  motion_blur's oracle is ImageMagick itself through Wand.
 """
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -111,6 +112,24 @@ def test_defocus_kernels_are_the_original_disks():
     p = (21 - theirs.shape[0]) // 2
     np.testing.assert_array_equal(stacked[s, p:21 - p, p:21 - p], theirs)
     assert stacked[s].sum() == pytest.approx(theirs.sum())
+
+
+def test_defocus_s1_value_formula_equals_the_table():
+  # The float32 ceiling formula replaces the float64 table for every possible disk sum.
+  mask, table = blur.defocus_s1_tables()
+  total = jnp.arange(table.size, dtype=jnp.int32)
+  got = np.asarray(jax.jit(blur._disk_s1_value, static_argnums=1)(total, int(mask.sum())))
+  np.testing.assert_array_equal(got, table)
+
+
+def test_defocus_spectra_are_the_kernels():
+  # Inverse FFT of each host spectrum gives back the (conjugated) zero-padded kernel.
+  kernels = blur.defocus_kernels()
+  spectra = blur.defocus_spectra()
+  for kernel, spectrum in zip(kernels, spectra):
+    taps = np.fft.irfft2(np.conj(spectrum.astype(np.complex128)), s=(250, 250))
+    np.testing.assert_allclose(taps[:21, :21], kernel, atol=1e-7)
+    assert np.abs(taps[21:]).max() < 1e-7 and np.abs(taps[:, 21:]).max() < 1e-7
 
 
 def test_defocus_flat_images_s1_s4_s5():

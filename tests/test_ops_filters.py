@@ -87,6 +87,18 @@ def test_filter2d_reflect101_matches_cv2(method):
   np.testing.assert_allclose(gray, cv2.filter2D(x[..., 0], -1, np.ones((3, 3)) / 9), atol=1e-6)
 
 
+def test_filter2d_with_host_spectrum_matches_cv2():
+  rng = np.random.default_rng(6)
+  x = rng.random((100, 77, 3))
+  for shape in ((3, 3), (21, 21), (5, 9)):
+    kernel = rng.random(shape)
+    theirs = np.stack([cv2.filter2D(x[..., c], -1, kernel) for c in range(3)], axis=-1)
+    spectrum = filters.correlation_spectrum(kernel, 100, 77)
+    ours = np.asarray(jax.jit(filters.filter2d_reflect101_spectrum, static_argnums=2)(
+        x, spectrum, shape))
+    np.testing.assert_allclose(ours, theirs, atol=2e-5 * np.abs(kernel).sum(), err_msg=str(shape))
+
+
 def test_box_blur_matches_cv2():
   rng = np.random.default_rng(5)
   u8 = rng.integers(0, 256, (50, 61), dtype=np.uint8)

@@ -219,6 +219,39 @@ def _correlate_fft(padded: jax.Array, kernel: jax.Array) -> jax.Array:
   return jnp.fft.irfft2(spectrum, s=(f_h, f_w), axes=(0, 1))[:n_h, :n_w]
 
 
+def correlation_spectrum(kernel: np.ndarray, height: int, width: int) -> np.ndarray:
+  """Host constant for ``filter2d_reflect101_spectrum``: the conjugate 2-D real FFT of
+  ``kernel`` [kh, kw] zero-extended to the FFT lengths used for a [height, width] image,
+  complex64 [f_h, f_w // 2 + 1] (computed in float64)."""
+  kh, kw = kernel.shape
+  f_h, f_w = _smooth_length(height + kh - 1), _smooth_length(width + kw - 1)
+  taps = np.zeros((f_h, f_w), np.float64)
+  taps[:kh, :kw] = kernel
+  return np.conj(np.fft.rfft2(taps)).astype(np.complex64)
+
+
+def filter2d_reflect101_spectrum(x, spectrum, ksize: tuple[int, int]) -> jax.Array:
+  """``filter2d_reflect101(x, kernel, method='fft')`` with the kernel's spectrum precomputed
+  on the host (``correlation_spectrum``; it may be picked from a stack by a traced index):
+  one forward and one inverse FFT per channel instead of also transforming the kernel.
+
+  Args:
+    x: [H, W, C] float.
+    spectrum: complex64 [f_h, f_w // 2 + 1] from ``correlation_spectrum(kernel, H, W)``.
+    ksize: the kernel's (kh, kw), odd.
+
+  Returns:
+    float32 [H, W, C].
+  """
+  kh, kw = ksize
+  x = jnp.asarray(x, jnp.float32)
+  h, w, _ = x.shape
+  padded = pad_axis(pad_axis(x, kh // 2, 0, "mirror"), kw // 2, 1, "mirror")
+  f_h, f_w = _smooth_length(h + kh - 1), _smooth_length(w + kw - 1)
+  freq = jnp.fft.rfft2(padded, s=(f_h, f_w), axes=(0, 1)) * spectrum[..., None]
+  return jnp.fft.irfft2(freq, s=(f_h, f_w), axes=(0, 1))[:h, :w]
+
+
 def _smooth_length(n: int) -> int:
   """The smallest m >= n whose prime factors are all 2, 3 or 5 (a fast FFT length)."""
   m = n
