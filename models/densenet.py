@@ -13,7 +13,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from models import layers, winograd
+from models import layers
 
 
 class DenseLayer(nn.Module):
@@ -26,7 +26,7 @@ class DenseLayer(nn.Module):
     y = layers.relu(layers.batch_norm(name="norm1")(x))
     y = layers.conv(self.bn_size * self.growth_rate, 1, bias=False, name="conv1")(y)
     y = layers.relu(layers.batch_norm(name="norm2")(y))
-    return winograd.Conv3x3(self.growth_rate, use_bias=False, name="conv2")(y)
+    return layers.conv(self.growth_rate, 3, 1, 1, bias=False, name="conv2")(y)
 
 
 class DenseNet(nn.Module):

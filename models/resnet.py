@@ -13,7 +13,7 @@ from typing import Sequence
 import flax.linen as nn
 import jax
 
-from models import grouped, layers, winograd
+from models import grouped, layers
 
 
 class BasicBlock(nn.Module):
@@ -26,8 +26,9 @@ class BasicBlock(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    y = layers.relu(layers.batch_norm(name="bn1")(conv3x3(x, self.planes, self.stride, "conv1")))
-    y = layers.batch_norm(name="bn2")(conv3x3(y, self.planes, 1, "conv2"))
+    y = layers.relu(layers.batch_norm(name="bn1")(
+        layers.conv(self.planes, 3, self.stride, 1, bias=False, name="conv1")(x)))
+    y = layers.batch_norm(name="bn2")(layers.conv(self.planes, 3, 1, 1, bias=False, name="conv2")(y))
     return layers.relu(y + _shortcut(x, self.planes, self.stride))
 
 
@@ -44,19 +45,12 @@ class Bottleneck(nn.Module):
     width = int(self.planes * self.width_per_group / 64) * self.groups
     y = layers.relu(layers.batch_norm(name="bn1")(layers.conv(width, 1, bias=False, name="conv1")(x)))
     if self.groups == 1:
-      y = conv3x3(y, width, self.stride, "conv2")
+      y = layers.conv(width, 3, self.stride, 1, bias=False, name="conv2")(y)
     else:
       y = grouped.GroupedConv3x3(width, self.groups, self.stride, name="conv2")(y)
     y = layers.relu(layers.batch_norm(name="bn2")(y))
     y = layers.batch_norm(name="bn3")(layers.conv(self.planes * 4, 1, bias=False, name="conv3")(y))
     return layers.relu(y + _shortcut(x, self.planes * 4, self.stride))
-
-
-def conv3x3(x: jax.Array, features: int, stride: int, name: str) -> jax.Array:
-  """Bias-free 3x3 conv, padding 1: Winograd where it is faster (models/winograd.py), if stride 1."""
-  if stride == 1:
-    return winograd.Conv3x3(features, use_bias=False, name=name)(x)
-  return layers.conv(features, 3, stride, 1, bias=False, name=name)(x)
 
 
 def _shortcut(x: jax.Array, features: int, stride: int) -> jax.Array:

@@ -11,7 +11,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from models import layers, winograd
+from models import layers
 
 
 class Fire(nn.Module):
@@ -24,7 +24,7 @@ class Fire(nn.Module):
   def __call__(self, x: jax.Array) -> jax.Array:
     x = layers.relu(layers.conv(self.squeeze, 1, name="squeeze")(x))
     a = layers.relu(layers.conv(self.expand1x1, 1, name="expand1x1")(x))
-    b = winograd.Conv3x3(self.expand3x3, activation=layers.relu, name="expand3x3")(x)
+    b = layers.relu(layers.conv(self.expand3x3, 3, 1, 1, name="expand3x3")(x))
     return jnp.concatenate([a, b], axis=-1)
 
 

@@ -9,10 +9,10 @@ a 4x4 input tile with 16 elementwise products instead of 36, so the convolution 
   16 matmuls        M[t] = V[t] @ U[t],  U = G g G^T (the kernel, transformed once per call)
   output transform  Y = A^T M A   -> the 2x2 output tile, + bias (+ an activation), fused
 
-i.e. 2.25x fewer multiply-adds than direct convolution, all of them in GEMMs.  Materializing
-V and M for a whole batch of 32 at 224 px is ~1.6 GB each, and first-touching that memory cost
-more than the saved arithmetic; the batch is therefore processed ``chunk`` images at a time in a
-``lax.map`` loop, whose buffers are reused between iterations.
+i.e. 2.25x fewer multiply-adds than direct convolution, all of them in GEMMs.  For a whole
+batch of 32 at 224 px, V and M are ~1.6 GB each, and that form measured 2-4x slower than XLA's
+convolution (224x224x64: 5.1 s vs 1.3 s chunked, wall, load ~4); the batch is therefore
+processed a few images at a time in a ``lax.map`` loop, whose buffers are reused.
 
 F(2x2, 3x3)'s transforms only add, subtract and halve, so it is as accurate as direct float32
 convolution (measured max|diff| / max|out| ~ 5e-7 per layer, same as XLA's convolution);
@@ -30,9 +30,12 @@ with 2 images per loop iteration):
    28   512->512        748        1028           550
    14   512->512        193         229           176
 
-Chunks of 1/2/4/8 images: 2 was best or tied on every shape.  Which layers use it:
-``use_winograd`` (all VGG 3x3 convs but the first; ResNet, DenseNet and SqueezeNet 3x3 stride-1
-convs from 14x14 up).
+Chunks of 1/2/4/8 images: 2 was best or tied on every shape.  Used by VGG (every 3x3 conv
+allowed by ``use_winograd``: all but the first at 224 px).  ResNet-18/34/50, DenseNet-121 and
+SqueezeNet-1.1 with their stride-1 3x3 convs switched to it measured no faster as whole models
+(same-process A/B at load 6-7, img per CPU-second lax vs Winograd: ResNet-34 21.1 vs 20.8,
+ResNet-50 13.4 vs 13.4, DenseNet-121 17.4 vs 17.2, SqueezeNet-1.1 74.7 vs 70.9) -- those convs
+are a small share of their time -- so they keep XLA's convolution.
 """
 from __future__ import annotations
 
@@ -138,11 +141,10 @@ def conv3x3(x: jax.Array, kernel: jax.Array, bias: jax.Array | None = None,
 def use_winograd(h: int, w: int, in_channels: int) -> bool:
   """Whether a 3x3 stride-1 conv on [N, h, w, in_channels] runs as Winograd (else XLA's conv).
 
-  A static rule from the per-layer measurements (CPU ms, batch 32, load ~6; XLA conv vs
-  Winograd): it wins from 14x14 up (ResNet 56x56x64: 61 vs 41, 28x28x128: 46 vs 30,
-  14x14x256: 48 vs 35; DenseNet-121 56x56 128->32: 73 vs 46; SqueezeNet 27x27 32->128: 18 vs
-  10) but loses at 7x7, where 2x2 tiles pad 7 to 8 and the GEMMs are small (512->512: 63 vs
-  102), and it is pointless for RGB input (3-deep GEMMs).
+  A static rule from per-layer measurements (CPU ms, batch 32, load ~6; XLA conv vs Winograd):
+  Winograd wins from 14x14 up (also on ResNet/DenseNet/SqueezeNet shapes, e.g. 56x56x64: 61
+  vs 41, 14x14x256: 48 vs 35) but loses at 7x7, where 2x2 tiles pad 7 to 8 and the GEMMs are
+  small (512->512: 63 vs 102), and is pointless on RGB input (3-deep GEMMs).
   """
   return min(h, w) >= 14 and in_channels >= 16
 
