@@ -51,9 +51,21 @@ def test_frame_draws_come_from_fold_in():
     lo = np.nextafter(np.float32(-1), np.float32(0))  # (-1, 1) in float32, as jax.random does
     v = np.maximum(u.astype(np.float32) * (np.float32(1) - lo) + lo, lo).astype(np.float64)
     np.testing.assert_allclose(normals[t - 1], np.sqrt(2) * scipy.special.erfinv(v),
-                               rtol=2e-5, atol=2e-6)
+                               rtol=1e-6, atol=1e-9)
   layer = P.draw("snow", key)
   np.testing.assert_array_equal(layer, jax.random.normal(key, (224, 224)))
+
+
+def test_normals_match_scipy_erfinv_on_every_uniform():
+  """bits_to_normal on all 2^23 values of the 23-bit uniform, against float64 SciPy."""
+  bits = np.arange(1 << 23, dtype=np.uint32) << np.uint32(9)
+  z = np.asarray(jax.jit(noise.bits_to_normal)(bits), np.float64)
+  lo = np.nextafter(np.float32(-1), np.float32(0))
+  u = (bits >> np.uint32(9)).astype(np.float32) * np.float32(2.0 ** -23)
+  v = np.maximum(u * (np.float32(1) - lo) + lo, lo).astype(np.float64)
+  want = np.sqrt(2) * scipy.special.erfinv(v)
+  assert np.all(np.abs(z - want) <= 1e-6 * np.maximum(np.abs(want), 1e-3))
+  assert z.min() < -5.2 and z.max() > 5.2 and np.all(np.diff(z) >= 0)
 
 
 def test_normal_draws_are_standard_and_independent_per_frame():
