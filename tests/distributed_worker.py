@@ -47,6 +47,21 @@ def adversarial_results() -> dict:
   return adversarial.evaluate_adversarial(apply_fn, variables, **adversarial_kwargs())
 
 
+def arrays_results() -> dict:
+  """The adversarial suite on one given example (an affine model on a 4x4 image): the second
+  process has no row, so it attacks nothing and still joins every gather."""
+  from metrics import adversarial
+  import attack_models
+  case = attack_models.linear_problem(n=1, side=4, classes=2, seed=2)
+  config = adversarial.Config(steps=5, initial_eps=1.0, doubling_steps=6, bisection_steps=4,
+                              blackbox_steps=2, nes_samples=2, transfer_eps=4.0,
+                              iterations_eps=(("linf", 4.0), ("l2", 16.0)))
+  return adversarial.evaluate_adversarial(
+      attack_models.linear_apply, case.variables, images=case.images, labels=case.labels,
+      file_names=["only"], attack_names=("bim_linf", "nes_linf"), config=config, batch_size=2,
+      log=lambda _: None)
+
+
 def main(port: int, process_id: int, out_path: str) -> None:
   jax.config.update("jax_cpu_collectives_implementation", "gloo")
   jax.distributed.initialize(f"127.0.0.1:{port}", num_processes=2, process_id=process_id,
@@ -55,6 +70,7 @@ def main(port: int, process_id: int, out_path: str) -> None:
   apply_fn, variables = tiny_classifier()
   results = evaluation.evaluate(apply_fn, variables, **EVAL_KWARGS)
   results["adversarial"] = adversarial_results()
+  results["adversarial_arrays"] = arrays_results()
   if process_id == 0:
     with open(out_path, "w") as f:
       json.dump(results, f)

@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 
-from distributed_worker import EVAL_KWARGS, adversarial_results, tiny_classifier
+from distributed_worker import EVAL_KWARGS, adversarial_results, arrays_results, tiny_classifier
 from metrics import evaluation
 
 TESTS = pathlib.Path(__file__).resolve().parent
@@ -40,3 +40,7 @@ def test_two_processes_equal_one(tmp_path):
   assert adv_single["attacked_examples"] == 4 and len(adv_single["attacks"]) == 3
   for key in ("clean_accuracy", "example_ids", "attacks", "transfer"):
     assert adv_multi[key] == adv_single[key], key
+  one_multi, one_single = multi["adversarial_arrays"], json.loads(json.dumps(arrays_results()))
+  assert one_single["attacked_examples"] == 1 and one_multi["run"]["processes"] == 2
+  for key in ("example_ids", "attacks", "transfer"):
+    assert one_multi[key] == one_single[key], key
