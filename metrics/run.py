@@ -197,7 +197,7 @@ def main(argv) -> int:
   del argv
   import imagenet_cp  # pylint: disable=g-import-not-at-top
   import models  # pylint: disable=g-import-not-at-top
-  from metrics import evaluation, report  # pylint: disable=g-import-not-at-top
+  from metrics import report  # pylint: disable=g-import-not-at-top
   try:
     if FLAGS.distributed:
       _init_distributed()
@@ -272,6 +272,13 @@ def _floats(values, name: str) -> tuple:
     raise UsageError(f"--{name}: not numbers: {values}") from None
 
 
+def _query_grid(values) -> tuple:
+  try:
+    return tuple(int(v) for v in values)
+  except ValueError:
+    raise UsageError(f"--query_grid: not whole numbers of queries: {values}") from None
+
+
 def adversarial_suite(apply_fn, variables, model, source, output_dir) -> dict:
   """The adversarial suite with the flags' settings (the demo's short config on the demo)."""
   import dataclasses  # pylint: disable=g-import-not-at-top
@@ -286,7 +293,7 @@ def adversarial_suite(apply_fn, variables, model, source, output_dir) -> dict:
                                ("blackbox_steps", FLAGS.blackbox_steps),
                                ("transfer_eps", FLAGS.transfer_eps)) if v is not None}
   if FLAGS.query_grid is not None:
-    changes["query_grid"] = tuple(int(q) for q in _floats(FLAGS.query_grid, "query_grid"))
+    changes["query_grid"] = _query_grid(FLAGS.query_grid)
   config = dataclasses.replace(config, transfer_target=FLAGS.transfer_target, **changes)
   budgets = dict(adversarial.DEMO_BUDGETS if demo else adversarial.DEFAULT_BUDGETS)
   for norm in ("linf", "l2", "l1"):
