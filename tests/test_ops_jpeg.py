@@ -74,7 +74,7 @@ def test_dct_pair_is_near_inverse():
   assert np.abs(back - 128 - blocks).max() <= 1
 
 
-def test_fdct_coefficients_stay_below_2_to_14():
+def test_dct_magnitudes_fit_the_quantiser_and_int32():
   # The float32 quantiser is proven exact below 2^16 (next test); bound the islow FDCT's output
   # for any block of level-shifted samples in -128..127 by its passes' integer matrices.
   rows, row_shifts = jpeg.FDCT_ROWS
@@ -82,6 +82,14 @@ def test_fdct_coefficients_stay_below_2_to_14():
   row_max = (128 * np.abs(rows).sum(1) + (1 << row_shifts) // 2) >> row_shifts
   col_max = (np.abs(cols) @ np.full(8, row_max.max()) + (1 << col_shifts) // 2) >> col_shifts
   assert col_max.max() < 2**14
+  # The IDCT's int32 sums cannot overflow: dequantised coefficients are at most
+  # max|c| / 8 + t / 2 <= 1152 in magnitude.
+  dq_max = col_max.max() // 8 + 255 // 2 + 1
+  idct_cols, idct_col_shifts = jpeg.IDCT_COLS
+  idct_rows, _ = jpeg.IDCT_ROWS
+  col_sums = np.abs(idct_cols).sum(1) * dq_max
+  row_sums = np.abs(idct_rows).sum(1) * ((col_sums.max() >> idct_col_shifts.min()) + 1)
+  assert max(col_sums.max(), row_sums.max()) < 2**31
 
 
 def test_float_quantiser_is_exact_for_every_step():

@@ -170,18 +170,13 @@ def upsample_phases(plane):
   return out
 
 
-def _interleave(phases, ndim_rest: int = 0):
+def _interleave(phases, ndim_rest: int):
   """``phases[a][b]`` [..., H, W, *rest] -> [..., 2H, 2W, *rest] (sample (2i + a, 2j + b));
   ``rest`` has ``ndim_rest`` axes."""
   rows = [jnp.stack(phases[a], axis=-1 - ndim_rest) for a in (0, 1)]  # [..., H, W, 2, *rest]
   out = jnp.stack(rows, axis=-3 - ndim_rest)  # [..., H, 2, W, 2, *rest]
   *lead, h, _, w, _ = out.shape[:out.ndim - ndim_rest]
   return jnp.reshape(out, (*lead, 2 * h, 2 * w) + out.shape[out.ndim - ndim_rest:])
-
-
-def upsample_h2v2_fancy(plane):
-  """jdsample.c h2v2_fancy_upsample: int32 [..., H, W] -> [..., 2H, 2W] (edges replicated)."""
-  return _interleave(upsample_phases(plane))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -359,14 +354,6 @@ def lossy_blocks(rows, table, half_step, reciprocal):
   return _range_limit(_row_pass(x, _idct_butterfly, True))
 
 
-def lossy_plane(plane, table):
-  """Level shift, FDCT, quantise, dequantise, IDCT of int32 [..., 8m, 8n] with table [8, 8]."""
-  *lead, h, w = plane.shape
-  tiled = jnp.tile(jnp.asarray(table), (1, w // 8))
-  rows = jnp.reshape(plane, (*lead, h // 8, 8, w))
-  return jnp.reshape(lossy_blocks(rows, tiled, None, None), plane.shape)
-
-
 def _pad_edge(plane, h, w):
   """Replicate the last row / column of [..., H, W] up to [..., h, w]."""
   ph, pw = h - plane.shape[-2], w - plane.shape[-1]
@@ -419,7 +406,8 @@ def _encode_planes(images):
   # replicated before downsampling, up to whole chroma blocks; rows only up to an even count
   # before downsampling, then each component's last row is replicated up to whole blocks.
   wp = -(-w // 16) * 16
-  hy, hc = -(-h // 8) * 8, -(-(-(-h // 2)) // 8) * 8
+  ch = -(-h // 2)  # chroma rows
+  hy, hc = -(-h // 8) * 8, -(-ch // 8) * 8
   y, cb, cr = (_pad_edge(p, h + h % 2, wp) for p in rgb_to_ycc(images))
   chroma = [_pad_edge(downsample_h2v2(p), hc, wp // 2) for p in (cb, cr)]
   planes = jnp.concatenate([_pad_edge(y, hy, wp), jnp.concatenate(chroma, axis=-1)], axis=-2)
