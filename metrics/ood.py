@@ -194,6 +194,18 @@ def open_builder(ds: Dataset, data_dir):
   return builder
 
 
+def built_datasets(datasets: Sequence[str] | str, data_dir) -> tuple[list, dict]:
+  """The ``Dataset`` specs of ``datasets`` (a list or a comma-separated string, duplicates
+  dropped) and their opened builders; ValueError naming the first that is unknown or not built,
+  so a run can check everything before it starts any work."""
+  if isinstance(datasets, str):
+    datasets = [name for name in datasets.split(",") if name]
+  specs = [dataset(name) for name in dict.fromkeys(datasets)]
+  if not specs:
+    raise ValueError(f"no OOD dataset given; expected some of {', '.join(OOD_DATASETS)}")
+  return specs, {ds.name: open_builder(ds, data_dir) for ds in specs}
+
+
 def read_slice(builder, split: str, start: int, stop: int):
   """Examples ``start:stop`` of ``split`` (TFDS split slicing: a fixed set on every read),
   images left encoded; yields NumPy dicts."""
@@ -421,12 +433,7 @@ def evaluate_ood(apply_fn: Callable, variables, *,
     raise ValueError(f"max_images must be >= 1, got {max_images}")
   if chunk_size < 1:
     raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
-  if isinstance(datasets, str):
-    datasets = [name for name in datasets.split(",") if name]
-  specs = [dataset(name) for name in dict.fromkeys(datasets)]
-  if not specs:
-    raise ValueError(f"no OOD dataset given; expected some of {', '.join(OOD_DATASETS)}")
-  builders = {ds.name: open_builder(ds, data_dir) for ds in specs}
+  specs, builders = built_datasets(datasets, data_dir)
   started = time.time()
   model = Model(apply_fn, variables, batch_size, devices)
   run_info = {"model": model_name, "max_images": max_images, "chunk_size": chunk_size,

@@ -64,6 +64,12 @@ def csv_rows(results: dict) -> list[dict]:
       if value is not None:
         rows.append(dict(kind="adversarial", name=name, level=a["norm"], metric=metric,
                          value=value, n=a["examples"]))
+  for name, d in ((results.get("ood") or {}).get("datasets") or {}).items():
+    rows.append(dict(kind="ood", name=name, level=d["label_space"], metric="accuracy",
+                     value=d["accuracy"], n=d.get("real_images", d["images"])))
+    if "original" in d:
+      rows.append(dict(kind="ood", name=name, level="original labels", metric="accuracy",
+                       value=d["original"]["accuracy"], n=d["images"]))
   return rows
 
 
@@ -120,7 +126,7 @@ def markdown(results: dict, model: str) -> str:
             f"jax {run.get('jax')}, imagenet_cp {run.get('imagenet_cp')}; "
             f"{run.get('tasks_done')}/{run.get('tasks_planned')} tasks.", ""]
   if "clean" not in results:
-    return "\n".join(lines + adversarial_markdown(results.get("adversarial")))
+    return "\n".join(lines + suite_sections(results))
   baseline = results.get("baseline", {})
   lines += [f"Normalised by {baseline.get('name')} = 100 ({baseline.get('source')}).", ""]
   lines += ["## Headline", "", "| figure | value | 95% CI (bootstrap over images) |", "|---|---|---|"]
@@ -157,7 +163,17 @@ def markdown(results: dict, model: str) -> str:
               "H.264 videos (difficulty 1 only); our frames are lossless.", ""]
   lines += ["Errors per corruption and severity are in results.csv; every figure lists the "
             "number of images (or videos) behind it in results.json.", ""]
-  return "\n".join(lines + adversarial_markdown(results.get("adversarial")))
+  return "\n".join(lines + suite_sections(results))
+
+
+def suite_sections(results: dict) -> list[str]:
+  """report.md's sections of the adversarial and OOD suites (those that ran)."""
+  lines = adversarial_markdown(results.get("adversarial"))
+  if results.get("ood"):
+    from metrics import ood  # pylint: disable=g-import-not-at-top
+    corruption = results if "clean" in results else None
+    lines += ["", ood.markdown(results["ood"], corruption)]
+  return lines
 
 
 def _num(value, digits: int = 2) -> str:
@@ -296,6 +312,9 @@ def plots(results: dict, directory: pathlib.Path) -> list[pathlib.Path]:
     written.append(_save(fig, directory / "flip_probability.png"))
   if results.get("adversarial"):
     written += adversarial_plots(results["adversarial"], directory)
+  if results.get("ood"):
+    from metrics import ood  # pylint: disable=g-import-not-at-top
+    written += ood.plot(results["ood"], directory)
   return written
 
 

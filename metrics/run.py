@@ -5,9 +5,12 @@ r"""Evaluates a model on ImageNet-C and ImageNet-P and writes results, tables an
   python -m metrics.run --suite=adversarial --model=resnet50 --imagenet_dir=/data/imagenet \
       --max_images=1000 --attacks=pgd_linf,cw_l2 --transfer_models=resnet50,vgg16
 
+  python -m metrics.run --suite=ood --model=resnet50 --tfds_data_dir=~/tensorflow_datasets
+
 --suite: corruption (ImageNet-C/P), adversarial (metrics.adversarial: minimal distortions,
-accuracy-vs-budget / -iterations / -queries curves, distortion statistics, transfer matrix) or
-all; the default (auto) is all on the demo photos, corruption on ImageNet.  Every suite runs
+accuracy-vs-budget / -iterations / -queries curves, distortion statistics, transfer matrix),
+ood (metrics.ood: ImageNet-ReaL/-V2/-A/-R/-Sketch built with TFDS) or all; the default (auto)
+is corruption + adversarial on the demo photos, corruption on ImageNet.  Every suite runs
 with --distributed (examples split over the processes, process 0 writes).
 
 Writes OUTPUT_DIR/results.json, results.csv, report.md and PNG plots; per-task records in
@@ -49,10 +52,15 @@ flags.DEFINE_string("baseline", "alexnet",
 flags.DEFINE_integer("bootstrap", 1000, "Bootstrap resamples for 95% intervals (0: none).")
 flags.DEFINE_integer("max_images", None, "Evaluate only the first N source images.")
 flags.DEFINE_bool("progress", True, "Show a progress bar.")
-flags.DEFINE_enum("suite", "auto", ["auto", "corruption", "adversarial", "all"],
+flags.DEFINE_enum("suite", "auto", ["auto", "corruption", "adversarial", "ood", "all"],
                   "What to evaluate: corruption (ImageNet-C/P), adversarial (attacks, curves, "
-                  "transfer matrix) or all; auto = all on the demo photos (with a short attack "
-                  "config), corruption on ImageNet.")
+                  "transfer matrix), ood (TFDS ImageNet-ReaL/-V2/-A/-R/-Sketch) or all; auto = "
+                  "corruption + adversarial on the demo photos (with a short attack config), "
+                  "corruption on ImageNet.")
+flags.DEFINE_list("ood_datasets", None, "Datasets of the ood suite (metrics.ood.OOD_DATASETS, or "
+                  "imagenet_v2/<config>); default: all five.")
+flags.DEFINE_string("ood_data_dir", None, "TFDS data_dir holding the built OOD datasets (default: "
+                    "--tfds_data_dir, else TFDS's default ~/tensorflow_datasets).")
 flags.DEFINE_list("attacks", None, "Attacks of the adversarial suite (metrics.adversarial.ATTACKS; "
                   "default metrics.adversarial.DEFAULT_ATTACKS: pgd_linf, cw_l2, deepfool_l2, "
                   "apgd_ce_linf, apgd_t_linf, nes_linf, spsa_linf; the demo: DEMO_ATTACKS).")
@@ -208,22 +216,27 @@ def main(argv) -> int:
     perturbations = _names(FLAGS.perturbations, imagenet_cp.PERTURBATIONS, {
         "all": imagenet_cp.PERTURBATIONS, "test": imagenet_cp.TEST_PERTURBATIONS, "none": ()})
     baseline = load_baseline(FLAGS.baseline)
+    suites = selected_suites(FLAGS.suite, source)
+    if suites == ("ood",):
+      source = "tfds"  # The OOD suite reads only the TFDS datasets: no demo photos, no ImageNet.
+    if "ood" in suites:  # Every OOD dataset must be built before hours go into other suites.
+      from metrics import ood  # pylint: disable=g-import-not-at-top
+      ood.built_datasets(ood_names(), ood_data_dir())
     apply_fn, variables = load_classifier(model, FLAGS.checkpoint)
   except (UsageError, ValueError) as err:
     print(f"error: {err}", file=sys.stderr)
     return 2
-  suite = FLAGS.suite if FLAGS.suite != "auto" else ("all" if source == "demo" else "corruption")
   default_dir = f"out/{model.replace(':', '_')}{'_demo' if source == 'demo' else ''}"
   output_dir = pathlib.Path(FLAGS.output_dir or default_dir)
   if source == "demo":
     print(f"DEMO: {model} on the packaged photos (not ImageNet; not comparable with the paper).")
   results = {}
-  if suite in ("corruption", "all"):
+  if "corruption" in suites:
     results = corruption_suite(apply_fn, variables, model, source, baseline, corruptions,
                                perturbations, output_dir)
   import jax  # pylint: disable=g-import-not-at-top
   for key, runner in EXTRA_SUITES.items():
-    if suite not in (key, "all"):
+    if key not in suites:
       continue
     try:
       results[key] = runner(apply_fn, variables, model, source, output_dir)
@@ -237,6 +250,16 @@ def main(argv) -> int:
     print(report.markdown(results, model).split("## Table")[0])
     print("wrote", output_dir / "results.json", *[str(p) for p in written])
   return 0
+
+
+def selected_suites(suite: str, source: str) -> tuple[str, ...]:
+  """The suites a --suite value runs: auto is corruption + adversarial on the demo photos (there
+  is no demo OOD data), corruption alone on ImageNet; all is every suite."""
+  if suite == "auto":
+    return ("corruption", "adversarial") if source == "demo" else ("corruption",)
+  if suite == "all":
+    return ("corruption",) + tuple(EXTRA_SUITES)
+  return (suite,)
 
 
 def add_section(results: dict, key: str, source: str, output_dir: pathlib.Path) -> None:
@@ -324,10 +347,30 @@ def apply_fn_variables(name: str, model: str, apply_fn, variables):
   return load_classifier(name, None)
 
 
+def ood_names() -> tuple[str, ...]:
+  from metrics import ood  # pylint: disable=g-import-not-at-top
+  return tuple(FLAGS.ood_datasets or ood.OOD_DATASETS)
+
+
+def ood_data_dir():
+  return FLAGS.ood_data_dir or FLAGS.tfds_data_dir
+
+
+def ood_suite(apply_fn, variables, model, source, output_dir) -> dict:
+  """The natural-robustness suite on the TFDS OOD datasets (independent of --source)."""
+  del source
+  from metrics import ood  # pylint: disable=g-import-not-at-top
+  print(f"ood suite: {', '.join(ood_names())}")
+  return ood.evaluate_ood(
+      apply_fn, variables, datasets=ood_names(), data_dir=ood_data_dir(),
+      batch_size=FLAGS.batch_size, output_dir=output_dir, max_images=FLAGS.max_images,
+      model_name=model, progress=FLAGS.progress)
+
+
 # Suites besides the corruption one: results.json key -> runner(apply_fn, variables, model,
 # source, output_dir) -> that section (--suite=KEY runs it alone, --suite=all after the
 # corruption suite).
-EXTRA_SUITES = {"adversarial": adversarial_suite}
+EXTRA_SUITES = {"adversarial": adversarial_suite, "ood": ood_suite}
 
 
 def run() -> None:

@@ -6,7 +6,10 @@ right over the 200 classes and wrong over 1000; ReaL images cover a hit outside 
 label, a miss on the original label, and empty label sets (excluded).
 """
 import json
+import os
 import pathlib
+import subprocess
+import sys
 
 import jax
 import numpy as np
@@ -330,3 +333,44 @@ def test_nan_logits_and_wrong_class_count_are_refused(data_dir, variables):
   with pytest.raises(ValueError, match="returned 10 logits per image"):
     ood.evaluate_ood(lambda v, x: standin.planted_apply(v, x)[:, :10], variables,
                      datasets=["imagenet_v2"], data_dir=data_dir, log=lambda _: None)
+
+
+def cli_classifier():
+  """``--model=test_ood:cli_classifier``: the planted classifier as a user model."""
+  return standin.planted_apply, planted_variables()
+
+
+def _run_cli(*args, cwd):
+  repo = pathlib.Path(__file__).resolve().parents[1]
+  env = {**os.environ, "PYTHONPATH": f"{repo}:{repo / 'tests'}"}
+  return subprocess.run([sys.executable, "-m", "metrics.run", *args], cwd=cwd, env=env,
+                        capture_output=True, text=True, timeout=600)
+
+
+def test_cli_ood_suite_writes_results_report_csv_and_plot(data_dir, results, tmp_path):
+  out = tmp_path / "out"
+  proc = _run_cli("--suite=ood", "--model=test_ood:cli_classifier", f"--ood_data_dir={data_dir}",
+                  "--ood_datasets=imagenet_a,imagenet2012_real", "--batch_size=4",
+                  "--noprogress", f"--output_dir={out}", cwd=tmp_path)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  saved = json.loads((out / "results.json").read_text())
+  assert set(saved["ood"]["datasets"]) == {"imagenet_a", "imagenet2012_real"}
+  for name in ("imagenet_a", "imagenet2012_real"):
+    assert (comparable(saved["ood"])["datasets"][name]
+            == comparable(results)["datasets"][name])
+  assert saved["run"]["warning"] is None and "DEMO" not in proc.stdout
+  report = (out / "report.md").read_text()
+  assert "## Natural robustness" in report and "ImageNet-A" in report
+  rows = [r.split(",") for r in (out / "results.csv").read_text().splitlines()]
+  assert [r[1] for r in rows if r[0] == "ood"] == ["imagenet_a", "imagenet2012_real",
+                                                  "imagenet2012_real"]
+  assert (out / "ood_accuracy.png").is_file()
+
+
+def test_cli_refuses_a_missing_ood_dataset_before_any_work(data_dir, tmp_path):
+  proc = _run_cli("--suite=all", "--model=test_ood:cli_classifier", f"--ood_data_dir={data_dir}",
+                  "--ood_datasets=imagenet_a,imagenet_v2/topimages", "--noprogress",
+                  f"--output_dir={tmp_path / 'out'}", cwd=tmp_path)
+  assert proc.returncode == 2
+  assert "imagenet_v2/topimages" in proc.stderr and "tfds build" in proc.stderr
+  assert not (tmp_path / "out").exists()
