@@ -151,7 +151,8 @@ def gaussian_blur(canvas, height, width, draws, difficulty) -> jax.Array:
 
 
 PERTURBATIONS = {
-    "motion_blur": base.Perturbation("motion_blur", NUM_FRAMES, motion_blur),
+    "motion_blur": base.Perturbation("motion_blur", NUM_FRAMES, motion_blur,
+                                     one_image_at_a_time=True),
     "zoom_blur": base.Perturbation("zoom_blur", NUM_FRAMES, zoom_blur),
     "gaussian_blur": base.Perturbation("gaussian_blur", NUM_FRAMES, gaussian_blur,
                                        one_image_at_a_time=True),

@@ -56,4 +56,5 @@ def brightness(canvas, height, width, draws, difficulty) -> jax.Array:
   return jax.lax.map(frame, jnp.asarray(OFFSETS, jnp.float32))
 
 
-PERTURBATIONS = {"brightness": base.Perturbation("brightness", NUM_FRAMES, brightness)}
+PERTURBATIONS = {"brightness": base.Perturbation("brightness", NUM_FRAMES, brightness,
+                                                 one_image_at_a_time=True)}
