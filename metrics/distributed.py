@@ -4,8 +4,9 @@ round-robin), then per-example records are all-gathered so every process holds t
 Records are integers (predictions, flips, summed distances) or per-example values computed from
 that example alone (the adversarial suite's distortions and query counts), so the combined
 figures are exact and independent of how the images were split.  Process 0 writes the files.
-Used by the corruption suite (``metrics.evaluation``) and the adversarial suite
-(``metrics.adversarial``).
+Used by the corruption suite (``metrics.evaluation``), the adversarial suite
+(``metrics.adversarial``) and the OOD suite (``metrics.ood``: dataset slices round-robin,
+gathered whole with ``gather_parts``).
 
 Set-up: ``python -m metrics.run --distributed [--coordinator_address=HOST:PORT
 --num_processes=N --process_id=I]`` calls ``jax.distributed.initialize`` (on GPU clusters, SLURM
@@ -83,6 +84,51 @@ def gather_records(local: dict, names: Sequence[str], axes: dict | None = None) 
       moved = np.moveaxis(np.asarray(value), axis, 0)
       out[key] = np.moveaxis(_allgather_ragged(moved)[order], 0, axis)
   return out
+
+
+def gather_parts(parts: dict, template: dict) -> dict:
+  """Every process's numbered parts, on every process: {part index: records} -> the union.
+
+  records: {key: array} with a leading axis whose length may differ between keys of one part
+  (e.g. a flattened ragged list beside per-example values); string arrays travel as UTF-8 names
+  (at most ``NAME_BYTES`` each).  template: records with the keys, dtypes and trailing shapes
+  (e.g. empty ones), so that a process without parts joins every collective the same way.
+  Part indices must be unique over the processes; values arrive exactly."""
+  indices = sorted(parts)
+  gathered_indices = [int(i) for i in _allgather_ragged(np.array(indices, np.int64))]
+  out = {i: {} for i in gathered_indices}
+  for key, empty in template.items():
+    pieces = [np.asarray(parts[i][key]) for i in indices]
+    lengths = _allgather_ragged(np.array([p.shape[0] for p in pieces], np.int64))
+    local = np.concatenate(pieces) if pieces else np.asarray(empty)
+    text = local.dtype.kind in "US"
+    flat = _allgather_ragged(_encode_names(list(local)) if text else local)
+    if text:
+      flat = np.array(_decode_names(flat), dtype=str)
+    for i, piece in zip(gathered_indices, np.split(flat, np.cumsum(lengths)[:-1])):
+      out[i][key] = piece
+  return out
+
+
+def _allgather_bytes(data: bytes) -> list[bytes]:
+  """Every process's bytes, in process order."""
+  lengths = _allgather_ragged(np.array([len(data)], np.int64))
+  flat = _allgather_ragged(np.frombuffer(data, np.uint8))
+  return [bytes(piece) for piece in np.split(flat, np.cumsum(lengths)[:-1])]
+
+
+def raise_together(message: str | None) -> None:
+  """ValueError on every process when any process has an error message (the first process's,
+  named), so that no process is left waiting in a collective for one that failed."""
+  messages = _allgather_bytes((message or "").encode("utf-8"))
+  for process, raw in enumerate(messages):
+    if raw:
+      raise ValueError(f"process {process}: {raw.decode('utf-8')}")
+
+
+def total(value: int) -> int:
+  """The sum of an integer over the processes (e.g. the devices in use)."""
+  return int(np.asarray(multihost_utils.process_allgather(np.int32(value))).sum())
 
 
 def broadcast_from_first(value: bool) -> bool:

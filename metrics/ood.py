@@ -22,7 +22,14 @@ torchvision), as for ImageNet-C.  The model runs data-parallel over the local de
 examples (TFDS split slicing, ``test[a:b]``); each finished slice's per-example records (ids,
 labels, predictions) are saved atomically with ``metrics.evaluation.Store`` under
 ``output_dir/ood/tasks/``, so an interrupted run resumes where it stopped and gives identical
-results.  Every process computes everything; process 0 writes.
+results.
+
+With several processes (``jax.distributed``) each process reads and scores its own slices (the
+slices not yet saved, dealt round-robin), on its local devices; each round's records are
+all-gathered (``metrics.distributed.gather_parts``), so every process ends with the records of
+one process's run, in the same order, and identical results.  Process 0 alone reads and writes
+``output_dir``; saved slices are numbered by dataset and position, not by process, so a rerun
+with any number of processes reuses them.  Every process reads the TFDS data_dir itself.
 """
 from __future__ import annotations
 
@@ -287,12 +294,14 @@ def _batches(examples, size: int):
     yield batch
 
 
+_PARTS = ("file_names", "labels", "top1", "top1_subset", "real_sizes", "real_labels")
+
+
 def slice_records(ds: Dataset, examples, model: Model, subset: np.ndarray | None, tick) -> dict:
   """Per-example records of a slice: ``file_names``, ``labels`` (ImageNet-1k, the original
   label for ReaL), ``top1`` (1000-way), ``top1_subset`` (subset datasets) and, for ReaL,
   ``real_sizes`` [n] and ``real_labels`` (every image's set, concatenated)."""
-  parts = {"file_names": [], "labels": [], "top1": [], "top1_subset": [], "real_sizes": [],
-           "real_labels": []}
+  parts = {k: [] for k in _PARTS}
   with concurrent.futures.ThreadPoolExecutor(DECODE_THREADS) as pool:
     for batch in _batches(examples, model.batch_size):
       names = [_text(e["file_name"]) for e in batch]
@@ -418,7 +427,12 @@ def evaluate_ood(apply_fn: Callable, variables, *,
       None keeps everything in memory.
     max_images: only the first N examples of each dataset (in TFDS's stored order).
     chunk_size: examples per saved slice (the unit of resumption).
-    devices: the devices to shard over (default: all local devices).
+    devices: this process's devices to shard over (default: all its local devices).
+
+  With several processes (``jax.distributed``) every process calls this with the same
+  arguments; the slices are split over the processes, every process returns the complete,
+  identical results (``run.processes``; ``run.devices`` counts all processes' devices) and
+  process 0 writes the files.  A ValueError on one process is raised on all.
 
   Returns:
     ``{"datasets": {name: {...}}, "run": {...}}``; per dataset: ``images``, ``accuracy``,
@@ -426,9 +440,6 @@ def evaluate_ood(apply_fn: Callable, variables, *,
     ``subset_indices`` + ``accuracy_1000`` (ImageNet-A/-R) or ``real_images``,
     ``excluded_empty`` + ``original`` (ReaL; ``accuracy`` is then the ReaL accuracy).
   """
-  if jax.process_count() > 1:
-    raise ValueError("the OOD suite runs in one process (over all its local devices); run it "
-                     "without --distributed")
   if max_images is not None and max_images < 1:
     raise ValueError(f"max_images must be >= 1, got {max_images}")
   if chunk_size < 1:
@@ -438,9 +449,12 @@ def evaluate_ood(apply_fn: Callable, variables, *,
   model = Model(apply_fn, variables, batch_size, devices)
   run_info = {"model": model_name, "max_images": max_images, "chunk_size": chunk_size,
               "preprocess": "PIL RGB, Resize(256) + CenterCrop(224)"}
-  store = Store(pathlib.Path(output_dir) / "ood", run_info) if output_dir is not None else None
+  first = jax.process_index() == 0
+  root = pathlib.Path(output_dir) / "ood" if output_dir is not None else None
+  store = _on_every_process(lambda: Store(root, run_info) if root is not None and first else None)
   sizes = {ds.name: _dataset_size(ds, builders[ds.name], max_images) for ds in specs}
-  bar = _progress(sum(sizes.values()), progress)
+  bar = _progress(sum(sizes.values()), progress and first)
+  devices_used = _devices_everywhere(model)
   results = {"datasets": {}, "run": {}}
   for ds in specs:
     builder = builders[ds.name]
@@ -450,14 +464,24 @@ def evaluate_ood(apply_fn: Callable, variables, *,
     _check_labels(ds, records)
     summary = dataset_summary(ds, records, str(builder.version),
                               builder.info.splits[ds.split].num_examples)
+    if root is not None:
+      summary["example_ids_file"] = str(_ids_path(root, ds))
     if store:
-      summary["example_ids_file"] = str(_write_ids(store, ds, records["file_names"]))
+      _write_ids(_ids_path(root, ds), records["file_names"])
     results["datasets"][ds.name] = summary
-    results["run"] = _run_summary(run_info, data_dir, model, started)
+    results["run"] = _run_summary(run_info, data_dir, model, devices_used, started)
     if store:
       store.write_json("results.json", results)
   bar.close()
   return results
+
+
+def _devices_everywhere(model: Model) -> int:
+  """The devices evaluating, over all processes."""
+  if jax.process_count() == 1:
+    return model.devices
+  from metrics import distributed  # pylint: disable=g-import-not-at-top
+  return distributed.total(model.devices)
 
 
 def _dataset_size(ds: Dataset, builder, max_images: int | None) -> int:
@@ -467,53 +491,105 @@ def _dataset_size(ds: Dataset, builder, max_images: int | None) -> int:
 
 def dataset_records(ds: Dataset, builder, n: int, model: Model, store: Store | None,
                     chunk_size: int, tick, log) -> dict:
-  """Records of the first ``n`` examples, slice by slice; saved slices are loaded, not redone."""
+  """Records of the first ``n`` examples, slice by slice; saved slices are loaded, not redone.
+
+  With several processes only process 0 holds the store: it says which slices are saved and
+  shares them; the slices left are dealt round-robin over the processes, one per process a
+  round, and each round's records are gathered, so process 0 saves them at once and every
+  process ends with every record, in slice order."""
   if n == 0:
     raise ValueError(f"{ds.tfds_name} has no examples in its {ds.split} split")
+  bounds = [(start, min(start + chunk_size, n)) for start in range(0, n, chunk_size)]
+  parts = _shared(ds, _on_every_process(lambda: saved_slices(ds, builder, bounds, store)))
+  if parts:
+    log(f"{ds.name}: resumed {len(parts)} saved slice(s)")
+    tick(sum(p["labels"].shape[0] for p in parts.values()))
+  todo = [index for index in range(len(bounds)) if index not in parts]
+  mine = todo[jax.process_index()::jax.process_count()]
   subset = subset_indices(ds.subset) if ds.subset else None
-  parts, resumed = [], 0
-  for index, start in enumerate(range(0, n, chunk_size)):
-    stop = min(start + chunk_size, n)
+  for turn in range(-(-len(todo) // jax.process_count())):
+    index = mine[turn] if turn < len(mine) else None
+    local = _on_every_process(
+        lambda: {} if index is None else
+        {index: computed_slice(ds, builder, bounds[index], model, subset, tick)})
+    done = _shared(ds, local)
+    tick(sum(p["labels"].shape[0] for i, p in done.items() if i not in local))
+    for i, records in sorted(done.items()):
+      if store:
+        store.save(Task("ood", ds.name, i), dict(records, version=np.array(str(builder.version))))
+      parts[i] = records
+  return concat_records([parts[i] for i in range(len(bounds))])
+
+
+def saved_slices(ds: Dataset, builder, bounds, store: Store | None) -> dict:
+  """{slice index: records} of the slices saved in ``store`` (none without one); ValueError for
+  a saved slice whose size or dataset version differs."""
+  parts = {}
+  for index, (start, stop) in enumerate(bounds):
     task = Task("ood", ds.name, index)
     saved = store.load(task) if store else None
-    if saved is not None and _slice_matches(saved, stop - start, builder.version):
-      parts.append({k: v for k, v in saved.items() if k != "version"})
-      resumed += 1
-      tick(stop - start)
+    if saved is None:
       continue
-    if saved is not None:
+    if not _slice_matches(saved, stop - start, builder.version):
       raise ValueError(f"{store.task_path(task)} holds {saved['labels'].shape[0]} examples of "
                        f"version {saved.get('version')}, expected {stop - start} of "
                        f"{builder.version}: the dataset changed; delete that file")
-    records = slice_records(ds, read_slice(builder, ds.split, start, stop), model, subset, tick)
-    if records["labels"].shape[0] != stop - start:
-      raise ValueError(f"{ds.tfds_name}[{start}:{stop}] gave {records['labels'].shape[0]} "
-                       "examples: the build is incomplete")
-    if store:
-      store.save(task, dict(records, version=np.array(str(builder.version))))
-    parts.append(records)
-  if resumed:
-    log(f"{ds.name}: resumed {resumed} saved slice(s)")
-  return concat_records(parts)
+    parts[index] = {k: v for k, v in saved.items() if k != "version"}
+  return parts
+
+
+def computed_slice(ds: Dataset, builder, bound, model: Model, subset, tick) -> dict:
+  """Records of examples ``bound = (start, stop)``, read and scored now."""
+  start, stop = bound
+  records = slice_records(ds, read_slice(builder, ds.split, start, stop), model, subset, tick)
+  if records["labels"].shape[0] != stop - start:
+    raise ValueError(f"{ds.tfds_name}[{start}:{stop}] gave {records['labels'].shape[0]} "
+                     "examples: the build is incomplete")
+  return records
+
+
+def _on_every_process(compute: Callable):
+  """``compute()``; with several processes a ValueError on any one is raised on every one, so
+  no process is left waiting in the next collective."""
+  if jax.process_count() == 1:
+    return compute()
+  from metrics import distributed  # pylint: disable=g-import-not-at-top
+  value, message = {}, None
+  try:
+    value = compute()
+  except ValueError as err:
+    message = str(err)
+  distributed.raise_together(message)
+  return value
+
+
+def _shared(ds: Dataset, parts: dict) -> dict:
+  """Every process's {slice index: records} on every process (one process: ``parts``)."""
+  if jax.process_count() == 1:
+    return parts
+  from metrics import distributed  # pylint: disable=g-import-not-at-top
+  return distributed.gather_parts(parts, _finish_records(ds, {k: [] for k in _PARTS}))
 
 
 def _slice_matches(saved: dict, n: int, version) -> bool:
   return saved["labels"].shape[0] == n and str(saved.get("version")) == str(version)
 
 
-def _write_ids(store: Store, ds: Dataset, file_names) -> pathlib.Path:
-  path = store.root / "example_ids" / (ds.name.replace("/", "__") + ".txt")
+def _ids_path(root: pathlib.Path, ds: Dataset) -> pathlib.Path:
+  return root / "example_ids" / (ds.name.replace("/", "__") + ".txt")
+
+
+def _write_ids(path: pathlib.Path, file_names) -> None:
   path.parent.mkdir(parents=True, exist_ok=True)
   tmp = path.with_suffix(".tmp")
   tmp.write_text("".join(f"{name}\n" for name in file_names), encoding="utf-8")
   tmp.replace(path)
-  return path
 
 
-def _run_summary(run_info: dict, data_dir, model: Model, started: float) -> dict:
+def _run_summary(run_info: dict, data_dir, model: Model, devices: int, started: float) -> dict:
   return dict(run_info, data_dir=None if data_dir is None else str(data_dir),
               jax=jax.__version__, imagenet_cp=imagenet_cp.__version__,
-              devices=model.devices,
+              processes=jax.process_count(), devices=devices,
               batch_size=model.batch_size, seconds=round(time.time() - started, 1))
 
 
