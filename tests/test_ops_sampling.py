@@ -153,3 +153,16 @@ def test_warp_affine_quantized_coordinates_follow_opencv_4():
   err = np.abs(got_x - ix / 32.0)[inside]
   assert err.max() <= 1 / 32 + 1e-5
   assert (err > 1e-5).mean() < 0.01
+
+
+def test_remap_fixed_black_equals_the_constant_border_remap():
+  """The zero-padded fast path gives cv2_remap_fixed(..., 'constant', 0) exactly, for samples
+  inside, across the edges and far outside (both sides, both axes)."""
+  rng = np.random.default_rng(3)
+  image = rng.integers(0, 256, (37, 53, 3), dtype=np.uint8)
+  ix = rng.integers(-40 * 32, 95 * 32, (64, 64)).astype(np.int32)
+  iy = rng.integers(-30 * 32, 70 * 32, (64, 64)).astype(np.int32)
+  want = np.asarray(sampling.cv2_remap_fixed(image, ix, iy, "constant", 0.0))
+  got = np.asarray(sampling.cv2_remap_fixed_black(image, ix, iy))
+  np.testing.assert_array_equal(got, want)
+  assert 0 < (want == 0).all(axis=-1).mean() < 1  # some samples are outside, some inside
