@@ -1,4 +1,4 @@
-"""One process of a two-process CPU evaluation, both suites (tests/test_distributed.py)."""
+"""One process of a two-process CPU evaluation, all three suites (tests/test_distributed.py)."""
 import json
 import sys
 
@@ -62,7 +62,38 @@ def arrays_results() -> dict:
       log=lambda _: None)
 
 
-def main(port: int, process_id: int, out_path: str) -> None:
+OOD_DATASETS = ("imagenet_a", "imagenet2012_real")
+
+
+def ood_kwargs(data_dir) -> dict:
+  """The OOD suite's settings on the stand-ins of ``OOD_DATASETS`` (7 + 7 examples, 4 + 4
+  slices of 2) built by tests/test_distributed.py."""
+  return dict(datasets=OOD_DATASETS, data_dir=data_dir, batch_size=2, chunk_size=2,
+              model_name="planted", log=lambda _: None)
+
+
+def ood_results(data_dir, output_dir, datasets=OOD_DATASETS) -> dict:
+  """The OOD suite with the planted classifier, and how many slices this process scored."""
+  import ood_standin
+  import test_ood
+  from metrics import ood
+  scored, score = [], ood.slice_records
+
+  def counted(*args, **kwargs):
+    scored.append(1)
+    return score(*args, **kwargs)
+
+  ood.slice_records = counted
+  try:
+    results = ood.evaluate_ood(ood_standin.planted_apply, test_ood.planted_variables(),
+                               output_dir=output_dir, **dict(ood_kwargs(data_dir),
+                                                             datasets=datasets))
+  finally:
+    ood.slice_records = score
+  return {"results": results, "scored_slices": len(scored)}
+
+
+def main(port: int, process_id: int, out_path: str, ood_data_dir: str, ood_output_dir: str) -> None:
   jax.config.update("jax_cpu_collectives_implementation", "gloo")
   jax.distributed.initialize(f"127.0.0.1:{port}", num_processes=2, process_id=process_id,
                              initialization_timeout=120)
@@ -74,8 +105,10 @@ def main(port: int, process_id: int, out_path: str) -> None:
   if process_id == 0:
     with open(out_path, "w") as f:
       json.dump(results, f)
+  with open(f"{out_path}.ood{process_id}", "w") as f:   # every process's: all hold the results
+    json.dump(ood_results(ood_data_dir, ood_output_dir), f)
   jax.distributed.shutdown()
 
 
 if __name__ == "__main__":
-  main(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3])
+  main(int(sys.argv[1]), int(sys.argv[2]), *sys.argv[3:6])

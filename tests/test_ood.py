@@ -68,26 +68,50 @@ def _validation_labels(imagenet_common, names):
   return {n: labels[int(n[15:23]) - 1] for n in names}
 
 
-def build_all(data_dir: pathlib.Path, src: pathlib.Path) -> None:
+def build_a(data_dir: pathlib.Path, src: pathlib.Path) -> None:
   w = wnids()
   a = {f"imagenet-a/{w[label]}/a_{code}.jpg": standin.jpeg(code) for code, label, _ in A_PLAN}
   standin.build("imagenet_a", data_dir, extract=standin.write_folder(src / "a", a))
+
+
+def build_r(data_dir: pathlib.Path, src: pathlib.Path) -> None:
+  w = wnids()
   r = {f"imagenet-r/{w[label]}/r_{code}.jpg": standin.jpeg(code, (64, 48))
        for code, label, _ in R_PLAN}
   standin.build("imagenet_r", data_dir, extract=standin.write_folder(src / "r", r))
+
+
+def build_v2(data_dir: pathlib.Path, src: pathlib.Path) -> None:
   v2 = {f"imagenetv2-matched-frequency-format-val/{label}/{code}.jpeg": standin.jpeg(code)
         for code, label, _ in V2_PLAN}
   standin.build("imagenet_v2/matched-frequency", data_dir,
                 extract=standin.write_folder(src / "v2", v2))
+
+
+def build_sketch(data_dir: pathlib.Path, src: pathlib.Path) -> None:
+  w = wnids()
   sketch = {f"sketch/{w[label]}/sketch_{code}.JPEG": standin.jpeg(code, gray=code == GRAY)
             for code, label, _ in SKETCH_PLAN}
   standin.build("imagenet_sketch", data_dir,
                 download=standin.write_zip(src / "sketch" / "ImageNet-Sketch.zip", sketch))
+
+
+def build_real(data_dir: pathlib.Path, src: pathlib.Path) -> None:
   plan = real_plan()
   tar = {standin_val_name(i + 1): standin.jpeg(p[0]) for i, p in enumerate(plan)}
   standin.write_tar(src / "manual" / "ILSVRC2012_img_val.tar", tar)
   real_json = standin.write_real_json(src / "real.json", {i + 1: p[2] for i, p in enumerate(plan)})
   standin.build("imagenet2012_real", data_dir, download=real_json, manual_dir=src / "manual")
+
+
+BUILDERS = {"imagenet2012_real": build_real, "imagenet_v2": build_v2, "imagenet_a": build_a,
+            "imagenet_r": build_r, "imagenet_sketch": build_sketch}
+
+
+def build_all(data_dir: pathlib.Path, src: pathlib.Path, names=ood.OOD_DATASETS) -> None:
+  """Stand-ins of ``names`` (keys of ``BUILDERS``) built into ``data_dir``."""
+  for name in names:
+    BUILDERS[name](data_dir, src)
 
 
 def planted_variables():
