@@ -212,12 +212,19 @@ def elastic_transform(image, draws, severity, *, quantize: bool = True):
   x = fusion.computed_apart(
       lambda x, m: sampling.cv2_warp_affine(x, m, (SIZE, SIZE), "reflect101", quantize=quantize),
       severity, x, matrix)
-  dx = _displacement(draws["dx"], severity)
-  dy = _displacement(draws["dy"], severity)
+  # The sampling coordinates computed apart too: fused, their arithmetic ran again in each of
+  # map_coordinates' four taps (measured 4.2-5.5 vs 3.8-4.9 ms/image).
+  y, x_coords = fusion.computed_apart(
+      _sample_coordinates, severity, draws["dx"], draws["dy"], severity)
+  out = sampling.map_coordinates_order1(x, y, x_coords, mode="reflect")
+  return _to_uint8(out)
+
+
+def _sample_coordinates(u_dx, u_dy, severity):
+  """map_coordinates' (rows + dy, cols + dx), float32 [224, 224] each."""
   rows = jnp.arange(SIZE, dtype=jnp.float32)[:, None]
   cols = jnp.arange(SIZE, dtype=jnp.float32)[None, :]
-  out = sampling.map_coordinates_order1(x, rows + dy, cols + dx, mode="reflect")
-  return _to_uint8(out)
+  return rows + _displacement(u_dy, severity), cols + _displacement(u_dx, severity)
 
 
 CORRUPTIONS: dict[str, Corruption] = {
