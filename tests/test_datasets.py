@@ -224,6 +224,9 @@ def test_imagenet_p_demo_frames_are_lossless(tmp_path):
   for i, name in enumerate(names):
     assert len(stored[name]["frames"]) == 31
     np.testing.assert_array_equal(np.stack(stored[name]["frames"]), frames[i])
+  builder = tfds.builder("imagenet_p_demo/brightness", data_dir=str(tmp_path))
+  meta = json.loads((pathlib.Path(builder.data_path) / "metadata.json").read_text())
+  assert str(builder.version) == "1.1.0" and "lowbias32" in meta["noise_generator"]
 
 
 # ----------------------------------------------------------------------------------------------

@@ -79,13 +79,24 @@ def parse_config(name: str) -> ImagenetPConfig | None:
   return None
 
 
+NOISE_GENERATOR = (
+    "noise sequences: frame t's key = fold_in(example key, t); each value i (HWC order) gets the "
+    "uint32 word lowbias32(lowbias32(i + k0) ^ k1), (k0, k1) = key_data(frame key) "
+    "(imagenet_cp.perturbations.noise.hash_words); normals via the word's uniform and "
+    "imagenet_cp's own erfinv, Poisson counts by a guide-table inverse CDF")
+
+
 class Builder(tfds.core.GeneratorBasedBuilder):
   """ImageNet-P from the ImageNet validation set (manual download)."""
 
-  VERSION = tfds.core.Version("1.0.0")
+  VERSION = tfds.core.Version("1.1.0")
   RELEASE_NOTES = {
       "1.0.0": "First release: 14 sequences (+ noise levels 2, 3) generated in JAX from "
                "per-example keys (root seed 0); lossless PNG frames, JPEG q85 option.",
+      "1.1.0": "Noise sequences (gaussian, shot, speckle) draw each value from a keyed "
+               "lowbias32 counter hash of the frame's threefry key (metadata "
+               "noise_generator): same distributions, different frames than 1.0.0; the other "
+               "sequences' frames are unchanged.",
   }
   MANUAL_DOWNLOAD_INSTRUCTIONS = sources.MANUAL_DOWNLOAD_INSTRUCTIONS
   BUILDER_CONFIGS = [parse_config(config_name(p, d)) for p, d in sequence_configs()]
@@ -113,7 +124,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             self.SOURCE, dataset=self.name, perturbation=config.perturbation,
             difficulty=config.difficulty, frames=frames, frame_format=config.frame_format,
             stored_frames=STORED_FRAMES[config.frame_format],
-            input="Resize(256) image (shorter side 256), padded canvas + true sizes")),
+            input="Resize(256) image (shorter side 256), padded canvas + true sizes",
+            noise_generator=NOISE_GENERATOR)),
     )
 
   def _download_and_prepare(self, dl_manager, download_config):
