@@ -421,7 +421,7 @@ def evaluate_ood(apply_fn: Callable, variables, *,
       ``imagenet_v2/<config>``, a list or a comma-separated string; all are checked to be
       built before any work starts.
     data_dir: the TFDS data_dir they were built in (None: TFDS's default).
-    batch_size: global batch (rounded up to a multiple of the device count).
+    batch_size: each process's batch per step (rounded up to a multiple of its device count).
     output_dir: per-slice records in ``output_dir/ood/tasks`` (resumable), the figures in
       ``output_dir/ood/results.json`` and the evaluated ids in ``output_dir/ood/example_ids/``;
       None keeps everything in memory.
