@@ -444,7 +444,7 @@ def evaluate_ood(apply_fn: Callable, variables, *,
     raise ValueError(f"max_images must be >= 1, got {max_images}")
   if chunk_size < 1:
     raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
-  specs, builders = built_datasets(datasets, data_dir)
+  specs, builders = _on_every_process(lambda: built_datasets(datasets, data_dir))
   started = time.time()
   model = Model(apply_fn, variables, batch_size, devices)
   run_info = {"model": model_name, "max_images": max_images, "chunk_size": chunk_size,
