@@ -60,6 +60,20 @@ def test_gaussian_filter_switch_selects_by_traced_index():
         np.asarray(f(x, i)), ndi.gaussian_filter(x, (sigma, sigma, 0), mode="nearest"), atol=2e-6)
 
 
+def test_gaussian_planes_transposed_is_the_transposed_filter():
+  """[C, A, B] channels-first planes, a traced sigma index, a non-square shape: transposed
+  ``ndi.gaussian_filter`` per plane; applied twice, the planes come back upright."""
+  x = np.random.default_rng(4).random((3, 30, 37)).astype(np.float32)
+  f = jax.jit(lambda x, i: filters.gaussian_planes_transposed(x, (0.7, 2.5), i))
+  for i, sigma in enumerate((0.7, 2.5)):
+    once = np.asarray(f(x, i))
+    assert once.shape == (3, 37, 30)
+    theirs = ndi.gaussian_filter(x, (0, sigma, sigma), mode="nearest")
+    np.testing.assert_allclose(once, np.swapaxes(theirs, 1, 2), atol=2e-6)
+    twice = ndi.gaussian_filter(theirs, (0, sigma, sigma), mode="nearest")
+    np.testing.assert_allclose(np.asarray(f(once, i)), twice, atol=2e-6)
+
+
 def test_border_index_modes():
   k = np.arange(-5, 9)
   np.testing.assert_array_equal(filters.border_index(k, 4, "nearest"), np.clip(k, 0, 3))

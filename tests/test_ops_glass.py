@@ -74,3 +74,14 @@ def test_vmapped_with_traced_d_and_iterations():
   out = jax.jit(jax.vmap(glass.shuffle))(x, offsets, np.array([1, 3]), np.array([2, 1]))
   np.testing.assert_array_equal(np.asarray(out[0]), sequential_shuffle(x[0], offsets[0], 1, 2))
   np.testing.assert_array_equal(np.asarray(out[1]), sequential_shuffle(x[1], offsets[1], 3, 1))
+
+
+def test_transposed_index_shuffles_the_transposed_image():
+  """``image.T.flat[transposed_index(index)] == image.flat[index].T`` on a non-square image."""
+  rng = np.random.default_rng(11)
+  h, w = 5, 7
+  image = rng.integers(0, 1000, (h, w))
+  index = rng.integers(0, h * w, h * w).astype(np.int32)
+  shuffled = image.reshape(-1)[index].reshape(h, w)
+  index_t = np.asarray(glass.transposed_index(index, h, w))
+  np.testing.assert_array_equal(image.T.reshape(-1)[index_t].reshape(w, h), shuffled.T)

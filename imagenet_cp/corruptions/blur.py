@@ -150,11 +150,6 @@ def defocus_blur_apply(image, draws, severity) -> jax.Array:
 # --- glass_blur ---------------------------------------------------------------------------------
 
 
-def _gaussian_by_severity(x, sigmas, severity) -> jax.Array:
-  """skimage ``gaussian(x, sigmas[severity-1], channel_axis=-1)`` (nearest, truncate 4)."""
-  return filters.gaussian_filter_switch(x, sigmas, jnp.asarray(severity) - 1)
-
-
 def glass_blur_draw(key, severity) -> jax.Array:
   """Per-pixel offsets ``randint(-d, d)`` as (dx, dy): int32 [3, 224, 224, 2] (3 = the most
   iterations; only the loop region d < h, w <= 224 - d of the first ``iterations`` is used).
@@ -181,14 +176,23 @@ def glass_blur_draw(key, severity) -> jax.Array:
 
 def glass_blur_apply(image, offsets, severity) -> jax.Array:
   """``x = uint8(gaussian(x01, s) * 255)``; the original's shuffle passes (``ops.glass``);
-  ``np.uint8(clip(gaussian(x / 255, s), 0, 1) * 255)``."""
+  ``np.uint8(clip(gaussian(x / 255, s), 0, 1) * 255)``.
+
+  Channels-first: the first Gaussian leaves the planes transposed, the shuffle runs on them with
+  the transposed index map, and the second Gaussian transposes them back
+  (``filters.gaussian_planes_transposed``; only uint8 images are transposed, ~10% less CPU).
+  """
   sigmas = [g[0] for g in GLASS]
+  index = jnp.asarray(severity) - 1
   d = _pick([g[1] for g in GLASS], severity, np.int32)
   iterations = _pick([g[2] for g in GLASS], severity, np.int32)
   # gaussian(x/255)*255 == gaussian(x) (linear): work in 0..255 units.
-  blurred = jnp.floor(_gaussian_by_severity(image.astype(jnp.float32), sigmas, severity))
-  shuffled = glass.shuffle(blurred, offsets, d, iterations)
-  return _to_uint8(_gaussian_by_severity(shuffled, sigmas, severity))
+  planes = jnp.transpose(image, (2, 0, 1)).astype(jnp.float32)
+  blurred_t = jnp.floor(filters.gaussian_planes_transposed(planes, sigmas, index))
+  shuffle_t = glass.transposed_index(glass.shuffle_index(offsets, d, iterations), SIZE, SIZE)
+  shuffled_t = jnp.take(blurred_t.reshape(3, -1), shuffle_t, axis=1).reshape(blurred_t.shape)
+  out = filters.gaussian_planes_transposed(shuffled_t, sigmas, index)
+  return jnp.transpose(_to_uint8(out), (1, 2, 0))
 
 
 # --- motion_blur --------------------------------------------------------------------------------
@@ -273,7 +277,9 @@ def zoom_blur_apply(image, draws, severity) -> jax.Array:
 def gaussian_blur_apply(image, draws, severity) -> jax.Array:
   """``np.uint8(clip(gaussian(x01, sigma, channel_axis=-1), 0, 1) * 255)``."""
   del draws
-  return _to_uint8(_gaussian_by_severity(image.astype(jnp.float32), GAUSSIAN_SIGMA, severity))
+  planes = jnp.transpose(image, (2, 0, 1)).astype(jnp.float32)
+  out_t = filters.gaussian_planes_transposed(planes, GAUSSIAN_SIGMA, jnp.asarray(severity) - 1)
+  return jnp.transpose(_to_uint8(out_t), (2, 1, 0))
 
 
 CORRUPTIONS: dict[str, Corruption] = {
