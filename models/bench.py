@@ -96,7 +96,8 @@ def main(argv):
         f"({torch.get_num_threads()} threads), jax {jax.__version__} on "
         f"{jax.devices()[0].platform}, load avg {_load()}")
   print(f"{'model':18s} {'torch':>8s} {'torch_cl':>8s} {'flax':>8s} {'x torch':>8s} "
-        f"{'x cl':>6s} {'compile':>8s} {'rel err':>8s} {'cpu: x torch':>12s} {'x cl':>6s} {'load':>5s}")
+        f"{'x cl':>6s} {'compile':>8s} {'rel err':>8s} {'cpu: x torch':>12s} {'x cl':>6s} "
+        f"{'load':>5s}")
   for name in names:
     r = measure(name, FLAGS.batch, FLAGS.size, FLAGS.runs)
     print(f"{name:18s} {r['torch']:8.2f} {r['torch_cl']:8.2f} {r['flax']:8.2f} "

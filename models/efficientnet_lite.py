@@ -4,6 +4,7 @@ ReLU6, no squeeze-excite, fixed stem (32) and head (1280), BatchNorm eps 1e-3, T
 padding (computed explicitly from the static input size: before = total // 2, after = rest,
 which is what the package's ``Conv2dStaticSamePadding`` bakes in for 224 px).  Submodules are
 named after the package's state-dict paths (``_conv_stem``, ``_blocks.3._depthwise_conv`` ...).
+Depthwise convs are computed as shifted multiply-adds (models/depthwise.py), for speed.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Sequence
 import flax.linen as nn
 import jax
 
-from models import layers
+from models import depthwise, layers
 
 # (repeats, kernel, stride, expand_ratio, in, out) per stage: efficientnet_lite_builder's
 # 'r1_k3_s11_e1_i32_o16' ... strings for lite0.
@@ -33,10 +34,10 @@ def same_pads(size: Sequence[int], kernel: int, stride: int) -> tuple[tuple[int,
   return tuple(out)
 
 
-def _conv(x, features, kernel, stride=1, groups=1, name=None):
+def _conv(x, features, kernel, stride=1, name=None):
   return nn.Conv(features, (kernel, kernel), strides=(stride, stride),
                  padding=same_pads(x.shape[1:3], kernel, stride), use_bias=False,
-                 feature_group_count=groups, precision=layers.HIGHEST, name=name)(x)
+                 precision=layers.HIGHEST, name=name)(x)
 
 
 class MBConv(nn.Module):
@@ -53,7 +54,8 @@ class MBConv(nn.Module):
     if self.expand_ratio != 1:
       y = _conv(y, cin * self.expand_ratio, 1, name="_expand_conv")
       y = layers.relu6(layers.batch_norm(BN_EPS, name="_bn0")(y))
-    y = _conv(y, y.shape[-1], self.kernel, self.stride, groups=y.shape[-1], name="_depthwise_conv")
+    pads = same_pads(y.shape[1:3], self.kernel, self.stride)
+    y = depthwise.DepthwiseConv(self.kernel, self.stride, pads, name="_depthwise_conv")(y)
     y = layers.relu6(layers.batch_norm(BN_EPS, name="_bn1")(y))
     y = layers.batch_norm(BN_EPS, name="_bn2")(_conv(y, self.out, 1, name="_project_conv"))
     if self.stride == 1 and cin == self.out:

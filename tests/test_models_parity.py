@@ -122,3 +122,18 @@ def test_winograd_conv3x3_equals_direct_convolution(n, side, cin, cout, chunk):
   np.testing.assert_allclose(got, np.maximum(want, 0), rtol=1e-5, atol=1e-5 * np.abs(want).max())
   size = winograd.chunk_size(32, tiles=49, chunk=chunk)
   assert 32 % size == 0 and size >= min(chunk, 8)
+
+
+@pytest.mark.parametrize("side,c,k,stride,pad", [
+    (9, 8, 3, 1, ((1, 1), (1, 1))), (10, 6, 5, 2, ((1, 2), (1, 2))), (7, 4, 3, 2, ((0, 1), (0, 1)))])
+def test_depthwise_taps_equal_feature_group_count(side, c, k, stride, pad):
+  from models import depthwise
+  rng = np.random.default_rng(0)
+  x = rng.standard_normal((3, side, side + 1, c)).astype(np.float32)
+  w = rng.standard_normal((k, k, 1, c)).astype(np.float32)
+  want = jax.lax.conv_general_dilated(
+      x, w, (stride, stride), pad, dimension_numbers=("NHWC", "HWIO", "NHWC"),
+      feature_group_count=c, precision=jax.lax.Precision.HIGHEST)
+  got = depthwise.depthwise_conv(x, w, stride, pad)
+  assert got.shape == want.shape
+  np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
