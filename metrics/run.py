@@ -67,7 +67,7 @@ flags.DEFINE_list("attacks", None, "Attacks of the adversarial suite (metrics.ad
 flags.DEFINE_list("budgets_linf", None, "Linf budgets (/255) of the accuracy-vs-budget curves.")
 flags.DEFINE_list("budgets_l2", None, "L2 budgets (/255) of the accuracy-vs-budget curves.")
 flags.DEFINE_list("budgets_l1", None, "L1 budgets (/255) of the accuracy-vs-budget curves.")
-flags.DEFINE_integer("attack_steps", None, "Iterations of PGD/BIM/MIM (default 20; demo 5).")
+flags.DEFINE_integer("attack_steps", None, "Iterations of PGD/BIM/MIM (default 20; demo 3).")
 flags.DEFINE_integer("optimiser_steps", None, "C&W / EAD iterations per search step (default 100).")
 flags.DEFINE_integer("search_steps", None,
                      "Doubling steps of the minimal-budget search (default 10; demo 6); "
@@ -210,18 +210,17 @@ def main(argv) -> int:
     if FLAGS.distributed:
       _init_distributed()
     model = FLAGS.model if is_user_model(FLAGS.model) else models.resolve(FLAGS.model)
-    source = resolve_source(model, FLAGS.source, FLAGS.imagenet_dir)
+    # The OOD suite alone reads only the TFDS datasets: no demo photos, no ImageNet.
+    source = "tfds" if FLAGS.suite == "ood" else resolve_source(model, FLAGS.source,
+                                                                 FLAGS.imagenet_dir)
     corruptions = _names(FLAGS.corruptions, imagenet_cp.CORRUPTIONS, {
         "all": imagenet_cp.CORRUPTIONS, "benchmark": imagenet_cp.BENCHMARK_CORRUPTIONS, "none": ()})
     perturbations = _names(FLAGS.perturbations, imagenet_cp.PERTURBATIONS, {
         "all": imagenet_cp.PERTURBATIONS, "test": imagenet_cp.TEST_PERTURBATIONS, "none": ()})
     baseline = load_baseline(FLAGS.baseline)
     suites = selected_suites(FLAGS.suite, source)
-    if suites == ("ood",):
-      source = "tfds"  # The OOD suite reads only the TFDS datasets: no demo photos, no ImageNet.
-    if "ood" in suites:  # Every OOD dataset must be built before hours go into other suites.
-      from metrics import ood  # pylint: disable=g-import-not-at-top
-      ood.built_datasets(ood_names(), ood_data_dir())
+    if "ood" in suites:
+      check_ood_built()
     apply_fn, variables = load_classifier(model, FLAGS.checkpoint)
   except (UsageError, ValueError) as err:
     print(f"error: {err}", file=sys.stderr)
@@ -354,6 +353,22 @@ def ood_names() -> tuple[str, ...]:
 
 def ood_data_dir():
   return FLAGS.ood_data_dir or FLAGS.tfds_data_dir
+
+
+def check_ood_built() -> None:
+  """ValueError unless every OOD dataset is built, before hours go into the other suites; with
+  several processes, a dataset missing on any host stops them all (none waits in a collective)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from metrics import distributed, ood  # pylint: disable=g-import-not-at-top
+  try:
+    ood.built_datasets(ood_names(), ood_data_dir())
+    message = None
+  except ValueError as err:
+    message = str(err)
+  if jax.process_count() > 1:
+    distributed.raise_together(message)
+  elif message:
+    raise ValueError(message)
 
 
 def ood_suite(apply_fn, variables, model, source, output_dir) -> dict:

@@ -398,3 +398,9 @@ def test_cli_refuses_a_missing_ood_dataset_before_any_work(data_dir, tmp_path):
   assert proc.returncode == 2
   assert "imagenet_v2/topimages" in proc.stderr and "tfds build" in proc.stderr
   assert not (tmp_path / "out").exists()
+  # A zoo model with --suite=ood needs neither ImageNet nor the demo photos: the error is the
+  # missing OOD dataset, not "no ImageNet".
+  proc = _run_cli("--suite=ood", "--model=resnet50", f"--ood_data_dir={tmp_path / 'empty'}",
+                  "--ood_datasets=imagenet_r", cwd=tmp_path)
+  assert proc.returncode == 2 and "imagenet_r" in proc.stderr and "tfds build" in proc.stderr
+  assert "ImageNet validation" not in proc.stderr
