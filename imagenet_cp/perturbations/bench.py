@@ -12,6 +12,12 @@ with the original's own RNG calls) one image at a time, in the same process.  Th
 sequences (31 frames, translate 41) per wall-clock second.  The whole set's ratio is the time
 of one pass over all the sequences for one image, reference over ours.  Neither side includes
 I/O; the original additionally spent 2.0-2.6 s of CPU per sequence in x264 (not timed here).
+
+ALLOCATOR: by default (``--malloc=reuse``) the process keeps freed memory in its heap
+(``keep_freed_memory``), for both sides.  glibc otherwise maps every block above 32 MB afresh
+and returns it on free; a batch of 8 sequences is 37-49 MB of frames, so each call page-faults
+its whole output again (1,140-1,510 faults, 2-3 ms of kernel time per image on the development
+VM: more than translate's own work).  ``--malloc=default`` measures without it.
 """
 from __future__ import annotations
 
@@ -51,6 +57,23 @@ def photos_256(n: int) -> list[np.ndarray]:
   base = [resize_short_side(np.asarray(getattr(skimage.data, p)())[..., :3]) for p in PHOTOS]
   base.append(np.ascontiguousarray(base[1].transpose(1, 0, 2)))  # portrait
   return [base[i % len(base)] for i in range(n)]
+
+
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # mallopt parameters (malloc.h)
+
+
+def keep_freed_memory(limit: int = 1 << 30) -> bool:
+  """Raises glibc's mmap and trim thresholds to ``limit`` so that large blocks come from the
+  heap and stay there once freed (repeated calls reuse their output buffers instead of
+  page-faulting them in again).  Process-wide; True where glibc accepted both settings."""
+  import ctypes
+  import ctypes.util
+  try:
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    return bool(libc.mallopt(M_MMAP_THRESHOLD, limit)) and bool(libc.mallopt(M_TRIM_THRESHOLD,
+                                                                                limit))
+  except (OSError, AttributeError):  # not glibc
+    return False
 
 
 def _median_time(fn, repeats: int, min_seconds: float = 0.5) -> tuple[float, float]:
@@ -101,21 +124,24 @@ def format_row(row: Row) -> str:
 
 
 def main_rows(names: Sequence[str] | None = None, batch: int = 8, repeats: int = 3,
-              ref_images: int = 2) -> Iterator[str]:
+              ref_images: int = 2, malloc: str = "reuse") -> Iterator[str]:
   """The benchmark as printable lines (``imagenet_cp.bench --suite=p`` prints them).
 
   The reference's torch runs single-threaded: the original works on one 3x224x224 tensor at a
   time, where extra threads only wait for each other on a shared machine (with default
-  threads the gaussian_noise reference took seconds per sequence here).
+  threads the gaussian_noise reference took seconds per sequence here).  ``malloc``: 'reuse'
+  (``keep_freed_memory``, see the module docstring) or 'default'.
   """
   import os
   import torch
   from imagenet_cp import perturbations as P
   torch.set_num_threads(1)
   names = list(names or P.PERTURBATIONS)
+  kept = malloc == "reuse" and keep_freed_memory()
   yield (f"ImageNet-P: batch {batch} (padded canvas), median of >= {repeats} warm calls; "
          f"reference on {ref_images} image(s) per sequence; {os.cpu_count()} CPU(s), load "
-         f"average {os.getloadavg()[0]:.1f} at start")
+         f"average {os.getloadavg()[0]:.1f} at start; freed memory "
+         f"{'kept in the heap' if kept else 'returned (default allocator)'}")
   yield HEADER
   rows = []
   for name in names:
@@ -139,11 +165,13 @@ def main(argv: Sequence[str] | None = None) -> None:
   parser.add_argument("--batch", type=int, default=8)
   parser.add_argument("--repeats", type=int, default=3)
   parser.add_argument("--ref_images", type=int, default=2)
+  parser.add_argument("--malloc", choices=("reuse", "default"), default="reuse",
+                      help="keep freed memory in the heap for both sides (default) or not")
   args = parser.parse_args(argv)
   import jax
   print(f"jax {jax.__version__}, backend {jax.default_backend()}, devices {jax.devices()}")
   names = [n for n in args.names.split(",") if n] or None
-  for line in main_rows(names, args.batch, args.repeats, args.ref_images):
+  for line in main_rows(names, args.batch, args.repeats, args.ref_images, args.malloc):
     print(line, flush=True)
 
 

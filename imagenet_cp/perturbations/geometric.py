@@ -61,15 +61,27 @@ def translate(canvas, height, width, draws, difficulty) -> jax.Array:
   """
   del draws, difficulty
   shift = max(abs(t[0]) for _, t, _, _ in TRANSLATE_PARAMS)
-  padded = jnp.pad(geometry.zero_outside(canvas, height, width), ((0, 0), (shift, shift), (0, 0)))
-  top, left = geometry.center_crop_offsets(height, width)
+  band = translate_band(canvas, height, width, shift)
 
   def frame(tx):
-    return jax.lax.dynamic_slice(padded, (top, left + shift - tx, 0), (base.CROP, base.CROP, 3))
+    return jax.lax.dynamic_slice(band, (0, 3 * (shift - tx)), (base.CROP, 3 * base.CROP))
 
   # A loop of plain slices (with one image at a time, see PERTURBATIONS): vmapped, the traced
-  # slices became a gather of every byte (1.3x the CPU).
-  return jax.lax.map(frame, jnp.asarray([t[0] for _, t, _, _ in TRANSLATE_PARAMS], jnp.int32))
+  # slices became a gather of every byte (1.3x the CPU).  Rows of bytes rather than [224, 224, 3]
+  # pixels: XLA copies each row as one run instead of looping over a trailing axis of 3
+  # (1.3-1.4x less CPU, same frames).
+  frames = jax.lax.map(frame, jnp.asarray([t[0] for _, t, _, _ in TRANSLATE_PARAMS], jnp.int32))
+  return frames.reshape(len(TRANSLATE_PARAMS), base.CROP, base.CROP, 3)
+
+
+def translate_band(canvas, height, width, shift: int) -> jax.Array:
+  """The crop's rows widened by ``shift`` black-or-image pixels on each side, as bytes:
+  uint8 [224, (224 + 2 shift) * 3]; frame ``tx`` is the window starting at byte
+  ``3 (shift - tx)``."""
+  padded = jnp.pad(geometry.zero_outside(canvas, height, width), ((0, 0), (shift, shift), (0, 0)))
+  top, left = geometry.center_crop_offsets(height, width)
+  band = jax.lax.dynamic_slice(padded, (top, left, 0), (base.CROP, base.CROP + 2 * shift, 3))
+  return band.reshape(base.CROP, (base.CROP + 2 * shift) * 3)
 
 
 def rotate(canvas, height, width, draws, difficulty) -> jax.Array:
