@@ -155,3 +155,14 @@ def test_batch_axes_and_independence(batch):
     np.testing.assert_array_equal(permuted, flat[perm], err_msg=name)
     nested = imagenet_cp.corrupt(batch.reshape(2, 2, *SHAPE), name, 4, keys.reshape(2, 2))
     np.testing.assert_array_equal(np.asarray(nested).reshape(flat.shape), flat, err_msg=name)
+
+
+def test_chunked_batches_of_any_size(batch):
+  """glass_blur runs in 2-image chunks (odd batches padded): outputs do not depend on the batch
+  size, for batches of 1, 3 and 4."""
+  assert imagenet_cp.corruptions.get("glass_blur").chunk == 2
+  keys = _keys(9)
+  four = np.asarray(imagenet_cp.corrupt(batch, "glass_blur", 2, keys))
+  for n in (1, 3):
+    part = np.asarray(imagenet_cp.corrupt(batch[:n], "glass_blur", 2, keys[:n]))
+    np.testing.assert_array_equal(part, four[:n], err_msg=f"batch of {n}")

@@ -79,7 +79,28 @@ def _corrupt_flat(images, keys, severity, *, name, static_severity):
   def one(image, key):
     return corruption.apply(image, corruption.draw(key, sev), sev)
 
+  if corruption.chunk:
+    return _in_chunks(jax.vmap(one), images, keys, corruption.chunk)
   return jax.vmap(one)(images, keys)
+
+
+def _in_chunks(batched_fn, images, keys, chunk: int) -> jax.Array:
+  """``batched_fn(images, keys)`` over a loop of ``chunk``-image slices.
+
+  The batch is padded to a multiple of ``chunk`` (with copies of its first image and key; their
+  outputs are dropped), so every image goes through the same ``chunk``-wide program whatever the
+  batch size.
+  """
+  n = images.shape[0]
+  pad = -n % chunk
+  if pad:
+    images = jnp.concatenate([images, jnp.repeat(images[:1], pad, axis=0)])
+    keys = jnp.concatenate([keys, jnp.repeat(keys[:1], pad, axis=0)])
+  steps = (n + pad) // chunk
+  out = jax.lax.map(lambda args: batched_fn(*args),
+                    (images.reshape(steps, chunk, *images.shape[1:]),
+                     keys.reshape(steps, chunk, *keys.shape[1:])))
+  return out.reshape(steps * chunk, *out.shape[2:])[:n]
 
 
 def corrupt(images, name: str, severity: int, key) -> jax.Array:

@@ -283,9 +283,9 @@ def gaussian_blur_apply(image, draws, severity) -> jax.Array:
 
 
 CORRUPTIONS: dict[str, Corruption] = {
-    "defocus_blur": Corruption("defocus_blur", defocus_blur_apply),
-    "glass_blur": Corruption("glass_blur", glass_blur_apply, glass_blur_draw),
-    "motion_blur": Corruption("motion_blur", motion_blur_apply, motion_blur_draw),
+    "defocus_blur": Corruption("defocus_blur", defocus_blur_apply, chunk=2),
+    "glass_blur": Corruption("glass_blur", glass_blur_apply, glass_blur_draw, chunk=2),
+    "motion_blur": Corruption("motion_blur", motion_blur_apply, motion_blur_draw, chunk=2),
     "zoom_blur": Corruption("zoom_blur", zoom_blur_apply),
-    "gaussian_blur": Corruption("gaussian_blur", gaussian_blur_apply),
+    "gaussian_blur": Corruption("gaussian_blur", gaussian_blur_apply, chunk=2),
 }

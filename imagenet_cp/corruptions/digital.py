@@ -230,8 +230,8 @@ def _sample_coordinates(u_dx, u_dy, severity):
 CORRUPTIONS: dict[str, Corruption] = {
     "brightness": Corruption("brightness", brightness),
     "contrast": Corruption("contrast", contrast),
-    "elastic_transform": Corruption("elastic_transform", elastic_transform, elastic_draws),
-    "pixelate": Corruption("pixelate", pixelate),
+    "elastic_transform": Corruption("elastic_transform", elastic_transform, elastic_draws, chunk=2),
+    "pixelate": Corruption("pixelate", pixelate, chunk=2),
     "jpeg_compression": Corruption("jpeg_compression", jpeg_compression),
-    "saturate": Corruption("saturate", saturate),
+    "saturate": Corruption("saturate", saturate, chunk=2),
 }

@@ -278,8 +278,8 @@ def spatter_apply(image: jax.Array, z: jax.Array, severity) -> jax.Array:
 
 
 CORRUPTIONS: dict[str, Corruption] = {
-    "snow": Corruption("snow", snow_apply, snow_draw),
+    "snow": Corruption("snow", snow_apply, snow_draw, chunk=2),
     "frost": Corruption("frost", frost_apply, frost_draw),
     "fog": Corruption("fog", fog_apply, fog_draw),
-    "spatter": Corruption("spatter", spatter_apply, spatter_draw),
+    "spatter": Corruption("spatter", spatter_apply, spatter_draw, chunk=2),
 }
