@@ -15,8 +15,8 @@ turn a thresholded liquid layer ``L`` (float, [H, W]) into a water mask with thi
     out  = clip(x + m * (175, 238, 238) / 255, 0, 1) * 255
 
 Canny, equalizeHist, filter2D and the uint8 blur are integer arithmetic in OpenCV and are
-reproduced bit for bit; the distance transform is a float32 chamfer sweep in OpenCV 5, reproduced
-up to 1-2 ulps on raw distances and exactly after the truncation, blur and uint8 cast; the float32
+reproduced bit for bit; the distance transform is OpenCV 5's two float32 raster passes of the
+chamfer mask, reproduced bit for bit below the truncation (``chamfer_distance``); the float32
 tail follows the original's order of float32 operations.  Each piece is tested against cv2 itself
 on random inputs (tests/test_corruptions_weather.py); docs/fidelity/weather.md has the details.
 
@@ -189,42 +189,74 @@ def canny(image_u8: jax.Array, low: float = 50, high: float = 150) -> jax.Array:
   return jnp.where(hysteresis(weak, strong), jnp.uint8(255), jnp.uint8(0))
 
 
-def _chamfer_relax(d: jax.Array, big) -> jax.Array:
-  """One parallel relaxation ``d(p) = min(d(p), min_q fl32(d(q) + w(p, q)))`` of the 5x5 mask.
+def _row_chain(t: jax.Array, big, steps: int, from_right: bool) -> jax.Array:
+  """``d[c] = min(t[c], fl32(d[c -+ 1] + 1))`` along the last axis, swept from the left (or the
+  right), exact wherever ``d <= steps``.
 
-  ``fl32(x + w)`` is monotone in x, so the minimum over the moves of one weight is taken before
-  the single addition: the same float32 values as adding per move.
+  The sequential sweep's value at c is the minimum over k of ``t[c - k]`` plus k axial moves
+  (float32 additions one at a time, monotone); the last ``steps`` of those chains are unrolled
+  over windows of the once-padded row (slices, no per-step pad, so XLA vectorises the chain), and
+  longer chains only give values > steps.
   """
-  h, w = d.shape
-  p = jnp.pad(d, 2, constant_values=big)
-  c1 = jnp.minimum(p[:, 1:w + 1], p[:, 3:w + 3])  # columns c -+ 1, all padded rows
-  c2 = jnp.minimum(p[:, 0:w], p[:, 4:w + 4])      # columns c -+ 2
-  c0 = p[:, 2:w + 2]
-  row = lambda a, k: a[2 + k:2 + k + h]  # noqa: E731  (rows r + k)
-  axial = jnp.minimum(jnp.minimum(row(c0, -1), row(c0, 1)), row(c1, 0))
-  diagonal = jnp.minimum(row(c1, -1), row(c1, 1))
-  knight = jnp.minimum(jnp.minimum(row(c2, -1), row(c2, 1)), jnp.minimum(row(c1, -2), row(c1, 2)))
-  best = jnp.minimum(axial + jnp.float32(_W_AXIAL), diagonal + jnp.float32(_W_DIAG))
-  best = jnp.minimum(best, knight + jnp.float32(_W_KNIGHT))
-  return jnp.minimum(jnp.minimum(d, best), big)
+  pad = [(0, 0)] * (t.ndim - 1) + [(0, steps) if from_right else (steps, 0)]
+  tp = jnp.pad(t, pad, constant_values=big)
+  d = tp
+  n = tp.shape[-1]
+  for k in range(1, steps + 1):
+    if from_right:
+      d = jnp.minimum(tp[..., :n - k], d[..., 1:] + jnp.float32(_W_AXIAL))
+    else:
+      d = jnp.minimum(tp[..., k:], d[..., :-1] + jnp.float32(_W_AXIAL))
+  return d
+
+
+def _chamfer_sweep(rows: jax.Array, big, steps: int, reverse: bool) -> jax.Array:
+  """One of OpenCV's two raster passes of the 5x5 mask over ``rows`` [H, ..., W].
+
+  Forward (top to bottom, left to right): each pixel takes the minimum of itself, the pixel
+  to its left + 1 and, from the two rows above, (r-1, c) + 1, (r-1, c-+1) + 1.4, (r-1, c-+2)
+  and (r-2, c-+1) + 2.1969.  Backward (``reverse``): the mirrored mask, bottom to top, right to
+  left.  One ``lax.scan`` step per row, vectorised over the columns and the leading batch axes.
+  """
+  w = rows.shape[-1]
+  pad = [(0, 0)] * (rows.ndim - 2) + [(2, 2)]
+
+  def row(carry, current):
+    far, near = carry
+    pn = jnp.pad(near, pad, constant_values=big)
+    pf = jnp.pad(far, pad, constant_values=big)
+    axial = pn[..., 2:w + 2]
+    diagonal = jnp.minimum(pn[..., 1:w + 1], pn[..., 3:w + 3])
+    knight = jnp.minimum(jnp.minimum(pn[..., 0:w], pn[..., 4:w + 4]),
+                         jnp.minimum(pf[..., 1:w + 1], pf[..., 3:w + 3]))
+    t = jnp.minimum(jnp.minimum(current, axial + jnp.float32(_W_AXIAL)),
+                    jnp.minimum(diagonal + jnp.float32(_W_DIAG), knight + jnp.float32(_W_KNIGHT)))
+    out = _row_chain(t, big, steps, from_right=reverse)
+    return (near, out), out
+
+  outside = jnp.full(rows.shape[1:], big, jnp.float32)
+  _, swept = jax.lax.scan(row, (outside, outside), rows, reverse=reverse)
+  return swept
 
 
 def chamfer_distance(zero: jax.Array, cap: float = 20.0) -> jax.Array:
-  """``min(cv2.distanceTransform(src, DIST_L2, 5), cap)``: float32 [H, W].
+  """``min(cv2.distanceTransform(src, DIST_L2, 5), cap)``: float32 [..., H, W].
 
-  ``zero`` is bool [H, W], True where ``src == 0``.  OpenCV sweeps the 5x5 chamfer mask
-  (weights 1, 1.4, 2.1969 for axial, diagonal and knight moves) forward and backward in float32;
-  the result is the fixed point of ``d(p) = min_q fl32(d(q) + w(p, q))`` (pixels outside the image
-  are never zero).  Every move costs >= 1, so any distance <= ``cap`` comes from a path of at
-  most ``ceil(cap)`` moves: that many rounds of parallel relaxation (the same float32 additions)
-  give every distance <= cap exactly, and larger ones stay > cap, so the truncation is exact too.
+  ``zero`` is bool [..., H, W] (any leading batch axes), True where ``src == 0``.  OpenCV's own
+  algorithm: a forward and a backward raster pass of the 5x5 chamfer mask (weights 1, 1.4,
+  2.1969 for axial, diagonal and knight moves) in float32, with the same additions in the same
+  order, so the distances <= ``cap`` are OpenCV's bit for bit and the larger ones stay > cap
+  (pixels outside the image are never zero).  The scan runs over the rows; within a row the
+  left-to-right dependence is unrolled ``ceil(cap)`` moves deep (``_row_chain``): ~5x fewer
+  operations than ``ceil(cap)`` rounds of parallel relaxation over the whole 5x5 mask (the
+  previous version, equal to within 2 ulps), 1.2-1.3x less CPU; batching more frames into one
+  call did not help (the per-row work is compute-bound, not loop overhead).
   """
-  big = jnp.float32(cap + 8.0)  # anything > cap
-  d0 = jnp.where(zero, jnp.float32(0), big)
-  # A fixed number of rounds: an early exit would rarely help (open areas keep the frontier
-  # moving for all ceil(cap) rounds) and costs a reduction per round.
-  d = jax.lax.fori_loop(0, int(np.ceil(cap)), lambda _, d: _chamfer_relax(d, big), d0)
-  return jnp.minimum(d, jnp.float32(cap))
+  steps = int(np.ceil(cap))
+  big = jnp.float32(cap + 8.0)  # anything > cap; + any weight stays > cap
+  d0 = jnp.moveaxis(jnp.where(zero, jnp.float32(0), big), -2, 0)
+  d = _chamfer_sweep(_chamfer_sweep(d0, big, steps, False), big, steps, True)
+  return jnp.minimum(jnp.moveaxis(d, 0, -2), jnp.float32(cap))
 
 
 def _round_up_margin(max_value: int) -> np.ndarray:
