@@ -79,7 +79,8 @@ def _corrupt_flat(images, keys, severity, *, name, static_severity):
   def one(image, key):
     return corruption.apply(image, corruption.draw(key, sev), sev)
 
-  if corruption.chunk:
+  # Chunks are a CPU cache measure; accelerators want the whole batch in one program.
+  if corruption.chunk and jax.default_backend() == "cpu":
     return _in_chunks(jax.vmap(one), images, keys, corruption.chunk)
   return jax.vmap(one)(images, keys)
 

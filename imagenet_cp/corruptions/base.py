@@ -11,7 +11,7 @@ random numbers.  Both work on ONE image; ``imagenet_cp.corrupt`` vmaps them over
   [224, 224, 3].  ``severity`` is an int32 scalar in 1..5: traced when
   ``static_severity`` is False (parameters are selected inside the program, one compile for
   all five severities), a Python int when True (the algorithm's shapes depend on it).
-- ``chunk``: images per step when ``corrupt`` loops over the batch (0: the whole batch at once).
+- ``chunk``: images per step when ``corrupt`` loops over the batch on CPU (0: the whole batch).
 """
 from __future__ import annotations
 
@@ -35,7 +35,8 @@ class Corruption:
   apply: Callable[[jax.Array, Draws, Any], jax.Array]
   draw: Callable[[jax.Array, Any], Draws] = no_draws
   static_severity: bool = False
-  # > 0: ``corrupt`` runs the batch as a loop over slices of this many images (each slice
-  # vmapped) instead of one vmap over the whole batch, which keeps each stage's intermediates in
-  # the CPU caches (measured per corruption, docs/speed.md); 0: one vmap.
+  # > 0: on CPU, ``corrupt`` runs the batch as a loop over slices of this many images (each
+  # slice vmapped) instead of one vmap over the whole batch, which keeps each stage's
+  # intermediates in the caches (measured per corruption, docs/speed.md); 0: one vmap.  Other
+  # backends always take the whole batch.
   chunk: int = 0
