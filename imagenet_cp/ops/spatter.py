@@ -46,14 +46,6 @@ MUD_COLOR = (63, 42, 20)  # ImageNet-C's mud mode (corruptions/weather.py)
 WATER_KERNEL = np.array([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]], np.int32)
 
 
-def _shift(x: jax.Array, dr: int, dc: int, fill) -> jax.Array:
-  """``out[r, c] = x[r + dr, c + dc]``, ``fill`` outside the image."""
-  h, w = x.shape[:2]
-  p = max(abs(dr), abs(dc))
-  padded = jnp.pad(x, ((p, p), (p, p)), constant_values=fill)
-  return jax.lax.slice(padded, (p + dr, p + dc), (p + dr + h, p + dc + w))
-
-
 _NUMPY_PAD = {"nearest": "edge", "mirror": "reflect"}  # numpy 'reflect' = BORDER_REFLECT_101
 
 
@@ -135,7 +127,9 @@ def canny_candidates(image_u8: jax.Array, low: float, high: float):
   """
   dx, dy = sobel3(image_u8)
   mag = jnp.abs(dx) + jnp.abs(dy)
-  m = lambda dr, dc: _shift(mag, dr, dc, 0)  # noqa: E731
+  h, w = mag.shape
+  padded = jnp.pad(mag, 1)  # one pad, eight windows (a pad per shift cost 5-15% more CPU)
+  m = lambda dr, dc: padded[1 + dr:1 + dr + h, 1 + dc:1 + dc + w]  # noqa: E731
   ax = jnp.abs(dx)
   ay = jnp.abs(dy) << _CANNY_SHIFT
   tg22x = ax * _TG22
