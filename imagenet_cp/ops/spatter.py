@@ -297,27 +297,37 @@ def distance_blur_u8(zero: jax.Array, cap: float = 20.0) -> jax.Array:
   return blur3_trunc_u8(chamfer_distance(zero, cap), int(cap))
 
 
-def equalize_hist(image_u8: jax.Array) -> jax.Array:
+def equalize_hist(image_u8: jax.Array, levels: int = 256) -> jax.Array:
   """``cv2.equalizeHist``: uint8 [H, W] -> uint8 [H, W].
 
   With ``i`` the lowest occupied level: ``lut[i] = 0``, ``lut[j] = cvRound(float32(sum of
   hist[i+1..j]) * float32(255 / (total - hist[i])))`` (round half to even); a constant image is
-  returned as it is.
+  returned as it is.  ``levels``: a bound on the values (all < levels; the water mask's blurred
+  distances are <= 20); below 256 the LUT is applied as a chain of selects, not a gather.
   """
   v = image_u8.astype(jnp.int32)
-  hist = jnp.bincount(v.reshape(-1), length=256)
+  hist = jnp.bincount(v.reshape(-1), length=levels)
   total = v.size
   first = jnp.argmax(hist > 0)
   h_first = hist[first]
   scale = jnp.float32(255.0) / (total - h_first).astype(jnp.float32)
   running = (jnp.cumsum(hist) - h_first).astype(jnp.float32)
   lut = jnp.clip(jnp.round(running * scale), 0, 255)
-  lut = jnp.where(jnp.arange(256) <= first, 0, lut).astype(jnp.uint8)
+  lut = jnp.where(jnp.arange(levels) <= first, 0, lut).astype(jnp.uint8)
+
+  def apply(_, x):
+    if levels == 256:
+      return lut[v]
+    out = jnp.full_like(x, lut[levels - 1])
+    for level in range(levels - 2, -1, -1):
+      out = jnp.where(x <= level, lut[level], out)
+    return out
+
   # A loop of 0 trips (constant image: returned as it is) or 1 (the LUT applied), not a select:
   # the loop's result is kept in memory, where a select let XLA fuse the LUT gather and the
   # distance blur before it into every tap of the 3x3 filters that follow (~0.9 ms/image).
   trips = (h_first != total).astype(jnp.int32)
-  return jax.lax.fori_loop(0, trips, lambda _, x: lut[v], image_u8)
+  return jax.lax.fori_loop(0, trips, apply, image_u8)
 
 
 def filter2d_u8(image_u8: jax.Array, kernel: np.ndarray) -> jax.Array:
@@ -346,7 +356,7 @@ def water_dist(liquid_u8: jax.Array) -> jax.Array:
   """The float32 ``dist`` of the water mask (everything between Canny and the last blur)."""
   edges = canny(liquid_u8, 50, 150)
   dist = distance_blur_u8(edges == 255, 20.0)
-  dist = equalize_hist(dist)
+  dist = equalize_hist(dist, levels=21)
   dist = filter2d_u8(dist, WATER_KERNEL)
   return box_blur3_u8(dist).astype(jnp.float32)
 
