@@ -229,7 +229,9 @@ def _chamfer_sweep(rows: jax.Array, big, steps: int, reverse: bool) -> jax.Array
     return (near, out), out
 
   outside = jnp.full(rows.shape[1:], big, jnp.float32)
-  _, swept = jax.lax.scan(row, (outside, outside), rows, reverse=reverse)
+  # Two rows per loop trip: ~10% less CPU (fewer loop and copy steps); 3 or 4 rows were 5-10x
+  # slower (XLA fused the chains of consecutive rows and recomputed them).
+  _, swept = jax.lax.scan(row, (outside, outside), rows, reverse=reverse, unroll=2)
   return swept
 
 
