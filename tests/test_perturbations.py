@@ -178,6 +178,28 @@ def test_spatter_drift_is_np_convolve_same():
   np.testing.assert_allclose(ours, want, atol=1e-6)
 
 
+def test_spatter_chamfer_equals_cv2_distance_transform_bit_for_bit():
+  """OpenCV's two raster passes with the in-row dependence unrolled 20 moves deep: every
+  distance <= 20 is cv2's float32 value exactly, larger ones are capped, on drifting spatter
+  layers (frames 0, 10, 30) and on a few isolated sources (long chains along rows)."""
+  cv2 = pytest.importorskip("cv2")
+  from imagenet_cp.ops import spatter as sp
+  layer = weather.liquid_layer(weather.layer_draw(jax.random.key(3), 1))
+  layers = []
+  for t in range(31):
+    if t in (0, 10, 30):
+      layers.append(np.asarray(sp.liquid_to_u8(layer)))
+    layer = weather.drift_down(layer)
+  edges = [cv2.Canny(x, 50, 150) == 255 for x in layers]
+  edges.append(np.random.default_rng(4).random((224, 224)) > 0.9995)
+  zero = np.stack(edges)
+  ours = np.asarray(jax.jit(jax.vmap(sp.chamfer_distance))(zero))
+  for i, z in enumerate(zero):
+    want = np.minimum(cv2.distanceTransform(np.where(z, 0, 255).astype(np.uint8),
+                                            cv2.DIST_L2, 5), np.float32(20))
+    np.testing.assert_array_equal(ours[i], want, err_msg=f"layer {i}")
+
+
 def test_magick_offsets_at_exact_half_angles():
   """-60 degrees: i cos(a) = i / 2 exactly; ImageMagick's double arithmetic decides the ceil."""
   dy, dx = blur.magick_tap_offsets(-60.0, 21)
