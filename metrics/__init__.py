@@ -46,10 +46,18 @@ def evaluate_adversarial(apply_fn, variables, **kwargs) -> dict:
   return _run(apply_fn, variables, **kwargs)
 
 
+def evaluate_ood(apply_fn, variables, **kwargs) -> dict:
+  """Natural robustness of any classifier on the TFDS builds of ImageNet-ReaL, -V2, -A, -R (over
+  their 200 classes) and -Sketch (see ``metrics.ood.evaluate_ood``); the
+  ``results.json["ood"]`` dict."""
+  from metrics.ood import evaluate_ood as _run  # pylint: disable=g-import-not-at-top
+  return _run(apply_fn, variables, **kwargs)
+
+
 __all__ = [
     "ALEXNET", "BENCHMARK_CORRUPTIONS", "DIFFICULTIES", "EXTRA_CORRUPTIONS",
     "NOISE_PERTURBATIONS", "PERTURBATIONS", "TEST_PERTURBATIONS", "Baseline", "ErrorCounts", "SequenceCounts",
-    "baseline_from_counts", "ce", "error_counts", "evaluate", "evaluate_adversarial", "flip_probability", "fr", "frame_pairs",
+    "baseline_from_counts", "ce", "error_counts", "evaluate", "evaluate_adversarial", "evaluate_ood", "flip_probability", "fr", "frame_pairs",
     "mce", "mean_top5_distance", "mfr", "mt5d", "relative_ce", "relative_mce",
     "sequence_counts", "summarize", "t5d", "top5_distance",
 ]

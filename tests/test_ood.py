@@ -404,3 +404,11 @@ def test_cli_refuses_a_missing_ood_dataset_before_any_work(data_dir, tmp_path):
                   "--ood_datasets=imagenet_r", cwd=tmp_path)
   assert proc.returncode == 2 and "imagenet_r" in proc.stderr and "tfds build" in proc.stderr
   assert "ImageNet validation" not in proc.stderr
+
+
+def test_public_metrics_evaluate_ood_gives_the_same_results(data_dir, variables, results):
+  import metrics
+  again = metrics.evaluate_ood(standin.planted_apply, variables, datasets=["imagenet_r"],
+                               data_dir=data_dir, batch_size=3, chunk_size=3, log=lambda _: None)
+  assert (comparable(again)["datasets"]["imagenet_r"]
+          == comparable(results)["datasets"]["imagenet_r"])
