@@ -148,33 +148,59 @@ def canny_candidates(image_u8: jax.Array, low: float, high: float):
   return weak, strong
 
 
-def _dilate8(x: jax.Array) -> jax.Array:
-  """Boolean 3x3 dilation (8-neighbourhood), False outside; separable (rows, then columns)."""
-  p = jnp.pad(x, 1)
+_WORD = 32  # rows per packed uint32 word
+
+
+def pack_rows(x: jax.Array) -> jax.Array:
+  """bool [H, W] -> uint32 [ceil(H / 32), W]: bit b of word j in column c is row 32 j + b
+  (rows past H are 0)."""
   h, w = x.shape
-  rows = p[:, :w] | p[:, 1:w + 1] | p[:, 2:]
-  return rows[:h] | rows[1:h + 1] | rows[2:]
+  n = -(-h // _WORD)
+  x = jnp.pad(x, ((0, n * _WORD - h), (0, 0))).reshape(n, _WORD, w).astype(jnp.uint32)
+  # An OR of 32 slices, not a reduction over the middle axis: XLA fuses the producer (Canny's
+  # candidates) into either, and ran it as scalar code inside the reduction (Canny 1.6x slower).
+  words = x[:, 0]
+  for b in range(1, _WORD):
+    words = words | (x[:, b] << b)
+  return words
 
 
-def hysteresis(weak: jax.Array, strong: jax.Array, steps_per_check: int = 4) -> jax.Array:
+def unpack_rows(words: jax.Array, h: int) -> jax.Array:
+  """The inverse of ``pack_rows``: uint32 [n, W] -> bool [h, W]."""
+  bits = jnp.arange(_WORD, dtype=jnp.uint32)[:, None]
+  x = (words[:, None, :] >> bits) & 1
+  return x.reshape(-1, words.shape[-1])[:h] != 0
+
+
+def _dilate8_packed(x: jax.Array) -> jax.Array:
+  """Boolean 3x3 dilation (8-neighbourhood, False outside) of a ``pack_rows`` image: the
+  vertical neighbours are the word's bits shifted by one (with the bit that crosses into the
+  word above or below), the horizontal ones the neighbouring columns."""
+  n, w = x.shape
+  p = jnp.pad(x, ((1, 1), (0, 0)))
+  v = x | (x << 1) | (x >> 1) | (p[:n] >> (_WORD - 1)) | (p[2:] << (_WORD - 1))
+  q = jnp.pad(v, ((0, 0), (1, 1)))
+  return q[:, :w] | q[:, 1:w + 1] | q[:, 2:]
+
+
+def hysteresis(weak: jax.Array, strong: jax.Array) -> jax.Array:
   """Pixels of ``weak`` 8-connected (through ``weak``) to a ``strong`` pixel, bool [H, W].
 
   OpenCV grows edges from a stack; the fixed point of ``edges = weak & dilate(edges)`` from
-  ``strong`` is the same set, reached here with a ``lax.while_loop`` (``steps_per_check``
-  dilations between convergence checks).
+  ``strong`` is the same set, reached here with a ``lax.while_loop`` of one dilation per trip
+  on the rows packed 32 to a uint32 word (``pack_rows``): 8-9x less CPU than the same loop on
+  bool pixels with 4 dilations per check (more dilations per trip were slower: XLA fused
+  them and recomputed the earlier ones for every neighbour).
   """
-  def grow(edges):
-    for _ in range(steps_per_check):
-      edges = weak & _dilate8(edges)
-    return edges
+  weak_words = pack_rows(weak)
 
   def body(state):
     edges, _ = state
-    new = grow(edges)
+    new = weak_words & _dilate8_packed(edges)
     return new, jnp.any(new != edges)
 
-  edges, _ = jax.lax.while_loop(lambda s: s[1], body, (strong, jnp.bool_(True)))
-  return edges
+  edges, _ = jax.lax.while_loop(lambda s: s[1], body, (pack_rows(strong), jnp.bool_(True)))
+  return unpack_rows(edges, weak.shape[0])
 
 
 def canny(image_u8: jax.Array, low: float = 50, high: float = 150) -> jax.Array:
