@@ -15,6 +15,7 @@ import imagenet_cp
 from imagenet_cp import reference as ref
 from imagenet_cp.corruptions import draw as draw_one
 from imagenet_cp.corruptions import noise
+from imagenet_cp.ops import poisson
 
 from conftest import PHOTO_NAMES
 
@@ -156,7 +157,7 @@ def test_shot_counts_guide_search_is_exact():
   """The guided search gives #{k : CDF(k) <= u} of the host table for uniforms on a stride of
   the 23-bit grid and at every bucket's ends, at all severities, for dark, mid and bright
   pixels."""
-  lo, hi = noise._bucket_bounds()
+  lo, hi = poisson.bucket_bounds()
   m = np.unique(np.concatenate([np.arange(0, 1 << 23, 61), lo, hi]))
   u = (m * 2.0 ** -23).astype(np.float32)
   counts = jax.jit(noise.shot_counts, static_argnums=2)

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from imagenet_cp.corruptions.base import Corruption
-from imagenet_cp.ops import rng
+from imagenet_cp.ops import poisson, rng
 
 SHAPE = (224, 224, 3)
 
@@ -89,81 +89,26 @@ def shot_cdf_table() -> np.ndarray:
   return table
 
 
-# Where shot_counts starts its search: the 23-bit uniform m = u 2^23 is bucketed by its distance
-# to the nearer end of [0, 1) (mm = m, or 2^23 - 1 - m in the upper half): mm < 16 exactly, then
-# 16 buckets per octave of mm.  The buckets shrink toward both tails, where the Poisson
-# quantiles spread, so within a bucket a count takes few values (the same scheme as
-# imagenet_cp.perturbations.noise; equal-width buckets left up to 34 values even at 2^14).
-_UNIFORM_BITS = 23
-_HALF = 1 << (_UNIFORM_BITS - 1)
-_SUB_BITS = 4
-_KEYS_PER_HALF = (1 << _SUB_BITS) * (_UNIFORM_BITS - _SUB_BITS)
-
-
-def _bucket_bounds() -> tuple[np.ndarray, np.ndarray]:
-  """The smallest and largest m of every bucket, int64 [2 * _KEYS_PER_HALF] each."""
-  n = 1 << _SUB_BITS
-  lo, hi = list(range(n)), list(range(n))
-  for octave in range(_SUB_BITS, _UNIFORM_BITS - 1):
-    for sub in range(n):
-      lo.append((n + sub) << (octave - _SUB_BITS))
-      hi.append(((n + sub + 1) << (octave - _SUB_BITS)) - 1)
-  lo, hi = np.array(lo), np.array(hi)
-  top = 2 * _HALF - 1
-  return np.concatenate([lo, top - hi]), np.concatenate([hi, top - lo])
-
-
-def uniform_bucket(u) -> jax.Array:
-  """The bucket of float32 uniforms (multiples of 2^-23 in [0, 1), as ``rng.uniform``), int32."""
-  m = (u * np.float32(1 << _UNIFORM_BITS)).astype(jnp.int32)
-  upper = m >= _HALF
-  mm = jnp.where(upper, 2 * _HALF - 1 - m, m)
-  octave = (jax.lax.bitcast_convert_type(mm.astype(jnp.float32), jnp.int32) >> 23) - 127
-  shift = jnp.maximum(octave - _SUB_BITS, 0)
-  n = 1 << _SUB_BITS
-  key = jnp.where(mm < n, mm, n + shift * n + ((mm >> shift) & (n - 1)))
-  return key + jnp.where(upper, _KEYS_PER_HALF, 0)
-
-
 @functools.lru_cache(maxsize=None)
 def shot_guide_table() -> tuple[np.ndarray, int]:
-  """The count at every bucket's smallest uniform, int8 [5, 256, 2 * _KEYS_PER_HALF], and the
-  comparisons that settle the count within any bucket (computed from the tables, so the search
-  is exact by construction)."""
-  table = shot_cdf_table()
-  lo, hi = _bucket_bounds()
-  scale = np.float32(2.0 ** -_UNIFORM_BITS)
-  u_lo, u_hi = lo.astype(np.float32) * scale, hi.astype(np.float32) * scale
-  start = np.empty(table.shape[:2] + lo.shape, np.int8)
-  span = 0
-  for s in range(table.shape[0]):
-    for v in range(table.shape[1]):
-      first = np.searchsorted(table[s, v], u_lo, side="right")
-      start[s, v] = first
-      span = max(span, int((np.searchsorted(table[s, v], u_hi, side="right") - first).max()))
-  return start, span.bit_length()
+  """``ops.poisson.guide_table`` of ``shot_cdf_table``: int8 [5, 256, poisson.BUCKETS] and the
+  search steps."""
+  return poisson.guide_table(shot_cdf_table(), np.int8)
 
 
 def shot_counts(image, u, severity) -> jax.Array:
   """``min(poisson(x01 * c), c + 1)`` by CDF inversion, int32 [224, 224, 3].
 
   Only counts up to c matter (``k / c`` is clipped to 1).  The grey level has 256 values, so the
-  CDFs are tabulated on the host in float64 (``shot_cdf_table``): count = #{k <= c : CDF(k) <= u}.
-  The uniform's bucket gives the count at the bucket's start (``shot_guide_table``) and a short
-  binary search the rest: 1 + steps gathers per value instead of a 6-step bisection (the same
-  counts; ~2x less CPU for the corruption).
+  CDFs are tabulated on the host in float64 (``shot_cdf_table``): count = #{k <= c : CDF(k) <= u},
+  found by ``ops.poisson.guided_counts`` (the count at the uniform's bucket, then a short binary
+  search: 1 + steps gathers per value instead of a 6-step bisection; the same counts).
   """
   guide, steps = shot_guide_table()
   row = (jnp.asarray(severity) - 1) * 256 + image.astype(jnp.int32)
-  start = jnp.asarray(guide.reshape(-1))[row * (2 * _KEYS_PER_HALF) + uniform_bucket(u)]
-  count = start.astype(jnp.int32)
-  table = jnp.asarray(shot_cdf_table().reshape(-1))
-  for bit in reversed(range(steps)):
-    # Invariant: the first `count` entries are <= u; probe entry count + step - 1.
-    step = 1 << bit
-    take = table[row * SHOT_TABLE_WIDTH + jnp.minimum(count + step - 1, SHOT_TABLE_WIDTH - 1)] <= u
-    count = count + jnp.where(take, step, 0)
-  return count
+  table = shot_cdf_table()
+  return poisson.guided_counts(jnp.asarray(table.reshape(-1, table.shape[-1])),
+                               jnp.asarray(guide.reshape(-1, poisson.BUCKETS)), row, u, steps)
 
 
 def shot_lut() -> np.ndarray:

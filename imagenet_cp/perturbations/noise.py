@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.stats
 
+from imagenet_cp.ops import poisson
 from imagenet_cp.perturbations import base
 
 NUM_FRAMES = 31
@@ -153,60 +154,11 @@ def poisson_cdf_table() -> np.ndarray:
   return cdf
 
 
-# Where to start the search: the 23-bit uniform m = u 2^23 is bucketed by its distance to the
-# nearer end of [0, 1) (mm = m, or 2^23 - 1 - m in the upper half): mm < 16 exactly, then 16
-# buckets per octave of mm.  The buckets shrink toward both tails, as the Poisson quantiles
-# spread there, and within one bucket a rate's count takes at most GUIDE_STEPS + 1 values.
-_UNIFORM_BITS = 23
-_HALF = 1 << (_UNIFORM_BITS - 1)
-_GUIDE_SUB_BITS = 4
-_GUIDE_KEYS_PER_HALF = (1 << _GUIDE_SUB_BITS) * (_UNIFORM_BITS - 1 - _GUIDE_SUB_BITS + 1)
-
-
-def _guide_buckets() -> tuple[np.ndarray, np.ndarray]:
-  """The smallest and largest m of every bucket, int64 [2 * _GUIDE_KEYS_PER_HALF] each."""
-  n = 1 << _GUIDE_SUB_BITS
-  lo = list(range(n))
-  hi = list(range(n))
-  for p in range(_GUIDE_SUB_BITS, _UNIFORM_BITS - 1):
-    for sub in range(n):
-      lo.append((n + sub) << (p - _GUIDE_SUB_BITS))
-      hi.append(((n + sub + 1) << (p - _GUIDE_SUB_BITS)) - 1)
-  lo, hi = np.array(lo), np.array(hi)
-  top = 2 * _HALF - 1
-  return np.concatenate([lo, top - hi]), np.concatenate([hi, top - lo])
-
-
-def uniform_bucket(uniforms) -> jax.Array:
-  """The guide-table key of float32 uniforms (multiples of 2^-23 in [0, 1)), int32."""
-  m = (uniforms * np.float32(1 << _UNIFORM_BITS)).astype(jnp.int32)
-  upper = m >= _HALF
-  mm = jnp.where(upper, 2 * _HALF - 1 - m, m)
-  octave = (jax.lax.bitcast_convert_type(mm.astype(jnp.float32), jnp.int32) >> 23) - 127
-  shift = jnp.maximum(octave - _GUIDE_SUB_BITS, 0)
-  n = 1 << _GUIDE_SUB_BITS
-  key = jnp.where(mm < n, mm, n + shift * n + ((mm >> shift) & (n - 1)))
-  return key + jnp.where(upper, _GUIDE_KEYS_PER_HALF, 0)
-
-
 @functools.lru_cache(maxsize=None)
 def poisson_guide_table() -> tuple[np.ndarray, int]:
-  """Per difficulty, pixel value and bucket, the count at the bucket's smallest uniform:
-  int16 [3, 256, 2 * _GUIDE_KEYS_PER_HALF]; and the search steps that every bucket's range
-  of counts needs (computed here, so the search is exact by construction)."""
-  cdf = poisson_cdf_table()
-  lo, hi = _guide_buckets()
-  scale = np.float32(2.0 ** -_UNIFORM_BITS)
-  u_lo, u_hi = lo.astype(np.float32) * scale, hi.astype(np.float32) * scale
-  start = np.empty(cdf.shape[:2] + lo.shape, np.int16)
-  span = 0
-  for d in range(cdf.shape[0]):
-    for u in range(cdf.shape[1]):
-      first = np.searchsorted(cdf[d, u], u_lo, side="right")
-      last = np.searchsorted(cdf[d, u], u_hi, side="right")
-      start[d, u] = first
-      span = max(span, int((last - first).max()))
-  return start, span.bit_length()
+  """``ops.poisson.guide_table`` of ``poisson_cdf_table``: int16 [3, 256, poisson.BUCKETS] and
+  the search steps."""
+  return poisson.guide_table(poisson_cdf_table(), np.int16)
 
 
 def poisson_counts(uniforms, pixels_uint8, difficulty) -> jax.Array:
@@ -214,23 +166,17 @@ def poisson_counts(uniforms, pixels_uint8, difficulty) -> jax.Array:
 
   Exact in distribution up to the float32 CDF.  uniforms float32 [..., H, W, C] in [0, 1)
   (multiples of 2^-23, as ``bits_to_uniform`` makes them), pixels uint8 [H, W, C] (or
-  uniforms' shape).  A guide table (``poisson_guide_table``) gives the count at the start of
-  the uniform's bucket; the count is at most ``steps`` further, settled by a binary search of
-  that many comparisons (1 for these tables): 2 gathers per value, where a plain binary search
-  over the 512 entries needs 9.
+  uniforms' shape).  ``ops.poisson.guided_counts``: the count at the start of the uniform's
+  bucket from the guide table, then a short binary search (1 step for these tables): 2 gathers
+  per value, where a plain binary search over the 512 entries needs 9.
   """
   d = jnp.clip(difficulty, 1, 3) - 1
   guide, steps = poisson_guide_table()
-  guide = jnp.asarray(guide)[d].reshape(-1)
-  table = jnp.asarray(poisson_cdf_table())[d].reshape(-1)
-  pixel = pixels_uint8.astype(jnp.int32)
-  count = guide[pixel * (2 * _GUIDE_KEYS_PER_HALF) + uniform_bucket(uniforms)].astype(jnp.int32)
-  row = pixel * POISSON_MAX
-  for bit in reversed(range(steps)):
-    step = 1 << bit
-    entry = table[row + jnp.minimum(count + (step - 1), POISSON_MAX - 1)]
-    count = jnp.where(entry <= uniforms, count + step, count)
-  return count
+  table = poisson_cdf_table()
+  row = d * 256 + pixels_uint8.astype(jnp.int32)
+  return poisson.guided_counts(jnp.asarray(table.reshape(-1, POISSON_MAX)),
+                               jnp.asarray(guide.reshape(-1, poisson.BUCKETS)), row, uniforms,
+                               steps)
 
 
 def shot_noise_draws(key: jax.Array, difficulty) -> jax.Array:
