@@ -113,7 +113,8 @@ def _chunk_from_examples(examples: Sequence[sources.Example]) -> Chunk:
                crops, canvas, sizes)
 
 
-def _batched(items: Iterable, size: int) -> Iterator[list]:
+def batched(items: Iterable, size: int) -> Iterator[list]:
+  """Lists of ``size`` consecutive items (the last one shorter); itertools.batched is 3.12+."""
   batch = []
   for item in items:
     batch.append(item)
@@ -132,7 +133,7 @@ class ImageCache:
     self._dir = directory
     self._memory: list[Chunk] = []
     self._paths: list[pathlib.Path] = []
-    for index, batch in enumerate(_batched(examples, chunk_size)):
+    for index, batch in enumerate(batched(examples, chunk_size)):
       if index % process_count != process_index:
         continue
       self._add(index, batch)

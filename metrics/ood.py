@@ -47,7 +47,7 @@ import numpy as np
 from PIL import Image
 
 import imagenet_cp
-from metrics.evaluation import Store, Task, file_digest
+from metrics.evaluation import Store, Task, batched, file_digest
 
 OOD_DATASETS = ("imagenet2012_real", "imagenet_v2", "imagenet_a", "imagenet_r", "imagenet_sketch")
 IMAGENET_V2_CONFIGS = ("matched-frequency", "threshold-0.7", "topimages")
@@ -283,17 +283,6 @@ class Model:
 # Per-example records of one slice.
 
 
-def _batches(examples, size: int):
-  batch = []
-  for example in examples:
-    batch.append(example)
-    if len(batch) == size:
-      yield batch
-      batch = []
-  if batch:
-    yield batch
-
-
 _PARTS = ("file_names", "labels", "top1", "top1_subset", "real_sizes", "real_labels")
 
 
@@ -303,7 +292,7 @@ def slice_records(ds: Dataset, examples, model: Model, subset: np.ndarray | None
   ``real_sizes`` [n] and ``real_labels`` (every image's set, concatenated)."""
   parts = {k: [] for k in _PARTS}
   with concurrent.futures.ThreadPoolExecutor(DECODE_THREADS) as pool:
-    for batch in _batches(examples, model.batch_size):
+    for batch in batched(examples, model.batch_size):
       names = [_text(e["file_name"]) for e in batch]
       pixels = np.stack(list(pool.map(decode_preprocess, [e["image"] for e in batch], names)))
       _add_batch(ds, parts, batch, names, model.top1(pixels, subset, names))
