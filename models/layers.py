@@ -27,6 +27,27 @@ def conv(features: int, kernel: int, stride: int = 1, padding: int = 0, *, bias:
                  use_bias=bias, feature_group_count=groups, precision=HIGHEST, name=name)
 
 
+class Conv1x1(nn.Module):
+  """torch ``Conv2d(c, features, 1, stride, bias=False)`` on NHWC as a matrix product.
+
+  Same parameter as ``conv(features, 1, stride, bias=False)`` (``kernel`` (1, 1, c,
+  features)), but computed as ``[N*H*W, c] @ [c, features]`` (``jnp.dot``) on the strided
+  input: XLA:CPU's convolution ran 1x1 convs ~2x slower than its dot (ResNeXt-101-64x4d's
+  1024->1024 at 14x14, batch 32: 83 vs 44 ms wall, 144 vs 81 ms CPU).  Whole ResNeXt-101-64x4d,
+  batch 32, same-process A/B at load ~3 on 2 cores: 11.4 -> 8.7 CPU-s per batch (1.31x).
+  """
+  features: int
+  stride: int = 1
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    kernel = self.param("kernel", nn.initializers.lecun_normal(),
+                        (1, 1, x.shape[-1], self.features), x.dtype)
+    if self.stride > 1:
+      x = x[:, ::self.stride, ::self.stride, :]
+    return jnp.dot(x, kernel[0, 0], precision=HIGHEST)
+
+
 def dense(features: int, *, name: str | None = None) -> nn.Dense:
   """``torch.nn.Linear(.., features)``; kernel (in, out) = torch weight transposed."""
   return nn.Dense(features, precision=HIGHEST, name=name)

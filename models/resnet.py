@@ -12,7 +12,6 @@ from typing import Sequence
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 
 from models import grouped, layers
 
@@ -44,35 +43,14 @@ class Bottleneck(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     width = int(self.planes * self.width_per_group / 64) * self.groups
-    y = layers.relu(layers.batch_norm(name="bn1")(Conv1x1(width, name="conv1")(x)))
+    y = layers.relu(layers.batch_norm(name="bn1")(layers.Conv1x1(width, name="conv1")(x)))
     if self.groups == 1:
       y = layers.conv(width, 3, self.stride, 1, bias=False, name="conv2")(y)
     else:
       y = grouped.GroupedConv3x3(width, self.groups, self.stride, name="conv2")(y)
     y = layers.relu(layers.batch_norm(name="bn2")(y))
-    y = layers.batch_norm(name="bn3")(Conv1x1(self.planes * 4, name="conv3")(y))
+    y = layers.batch_norm(name="bn3")(layers.Conv1x1(self.planes * 4, name="conv3")(y))
     return layers.relu(y + _shortcut(x, self.planes * 4, self.stride))
-
-
-class Conv1x1(nn.Module):
-  """torch ``Conv2d(c, features, 1, stride, bias=False)`` on NHWC as a matrix product.
-
-  Same parameter as ``layers.conv(features, 1, stride, bias=False)`` (``kernel`` (1, 1, c,
-  features)), but computed as ``[N*H*W, c] @ [c, features]`` (``jnp.dot``) on the strided
-  input: XLA:CPU's convolution ran 1x1 convs ~2x slower than its dot (ResNeXt-101-64x4d's
-  1024->1024 at 14x14, batch 32: 83 vs 44 ms wall, 144 vs 81 ms CPU).  Whole ResNeXt-101-64x4d,
-  batch 32, same-process A/B at load ~3 on 2 cores: 11.4 -> 8.7 CPU-s per batch (1.31x).
-  """
-  features: int
-  stride: int = 1
-
-  @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
-    kernel = self.param("kernel", nn.initializers.lecun_normal(),
-                        (1, 1, x.shape[-1], self.features), x.dtype)
-    if self.stride > 1:
-      x = x[:, ::self.stride, ::self.stride, :]
-    return jnp.dot(x, kernel[0, 0], precision=layers.HIGHEST)
 
 
 def _shortcut(x: jax.Array, features: int, stride: int) -> jax.Array:
@@ -82,7 +60,7 @@ def _shortcut(x: jax.Array, features: int, stride: int) -> jax.Array:
   """
   if stride == 1 and x.shape[-1] == features:
     return x
-  y = Conv1x1(features, stride, name="downsample.0")(x)
+  y = layers.Conv1x1(features, stride, name="downsample.0")(x)
   return layers.batch_norm(name="downsample.1")(y)
 
 

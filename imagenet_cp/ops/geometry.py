@@ -186,23 +186,6 @@ def tv02_affine_crop(canvas, height, width, linear, translate, *, bilinear: bool
 # tilt: the original's perspective matrix and cv2.warpPerspective's inverse map
 
 
-def tilt_matrix(width, height, degrees: float) -> np.ndarray:
-  """The original's ``mat = P2 @ T @ RX @ RY @ P1`` (float64 [3, 3]; host side, for the reference).
-
-  ``phi = theta = deg2rad(degrees)``; ``f = sqrt(w^2 + h^2)``.
-  """
-  theta = phi = np.deg2rad(degrees)
-  f = np.sqrt(width ** 2 + height ** 2)
-  p1 = np.array([[1, 0, -width / 2], [0, 1, -height / 2], [0, 0, 1], [0, 0, 1]])
-  rx = np.array([[1, 0, 0, 0], [0, np.cos(theta), -np.sin(theta), 0],
-                 [0, np.sin(theta), np.cos(theta), 0], [0, 0, 0, 1]])
-  ry = np.array([[np.cos(phi), 0, -np.sin(phi), 0], [0, 1, 0, 0],
-                 [np.sin(phi), 0, np.cos(phi), 0], [0, 0, 0, 1]])
-  t = np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, f], [0, 0, 0, 1]])
-  p2 = np.array([[f, 0, width / 2, 0], [0, f, height / 2, 0], [0, 0, 1, 0]])
-  return p2 @ t @ rx @ ry @ p1
-
-
 def tilt_rotation(degrees: float) -> np.ndarray:
   """``(RX @ RY)[:3, :3]`` of the original, ``phi = theta = deg2rad(degrees)``: float64 [3, 3]."""
   t = np.deg2rad(degrees)

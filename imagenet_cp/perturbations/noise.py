@@ -186,13 +186,6 @@ def shot_noise_draws(key: jax.Array, difficulty) -> jax.Array:
   return jax.vmap(lambda k: bits_to_uniform(frame_bits(k)))(base.frame_keys(key, NOISY_FRAMES))
 
 
-def shot_frames_from_counts(crop_uint8, counts, difficulty) -> jax.Array:
-  """``np.uint8(255 * clip(counts / lambda, 0, 1))`` with the clean crop as frame 0."""
-  lam = base.pick(SHOT_LAMBDA, difficulty)
-  noisy = jnp.clip(counts.astype(jnp.float32) / lam, 0.0, 1.0)
-  return base.with_clean_frame(crop_uint8, base.truncate_uint8(255.0 * noisy))
-
-
 def shot_noise(canvas, height, width, uniforms, difficulty) -> jax.Array:
   """``np.uint8(255 * clip(poisson(x * lambda) / lambda, 0, 1))``, x = crop / 255."""
   crop = base.center_crop(canvas, height, width)
