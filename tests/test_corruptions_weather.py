@@ -194,14 +194,28 @@ def test_spatter_opencv_steps_match_cv2():
 
 
 def test_chamfer_distance_matches_cv2_below_cap():
+  # Sparse sources (long in-row runs, up to the cap) to dense ones, bit for bit below the cap.
   rng = np.random.default_rng(3)
-  zero = rng.random((2, 224, 224)) > 0.9995  # a few isolated sources: long distances
+  zero = np.concatenate([rng.random((2, 224, 224)) > p for p in (0.9995, 0.999, 0.99, 0.9, 0.5)])
   ours = np.asarray(jax.jit(jax.vmap(sp.chamfer_distance))(zero))
-  for i in range(2):
+  for i in range(len(zero)):
     d = cv2.distanceTransform(np.where(zero[i], 0, 255).astype(np.uint8), cv2.DIST_L2, 5)
-    theirs = np.minimum(d, 20)
-    assert np.abs(ours[i] - theirs).max() <= 4e-6  # float32 sums in another order: <= 2 ulp
-    np.testing.assert_array_equal(ours[i] == 20, theirs == 20)
+    np.testing.assert_array_equal(ours[i], np.minimum(d, 20), err_msg=f"frame {i}")
+
+
+def test_one_float32_addition_of_up_to_six_rounds_like_that_many_additions_of_one():
+  """What the chamfer's doubling relies on (``spatter._EXACT_AXIAL_JUMP``), over every float32
+  in [1, 48): y + m == ((y + 1) + 1) ... for m <= 6; m = 7 differs (so the bound is tight)."""
+  first, stop = np.float32(1).view(np.uint32), np.float32(48).view(np.uint32)
+  differs = {}
+  for start in range(int(first), int(stop), 1 << 22):
+    y = np.arange(start, min(start + (1 << 22), int(stop)), dtype=np.uint32).view(np.float32)
+    one_at_a_time = y.copy()
+    for m in range(1, sp._EXACT_AXIAL_JUMP + 2):
+      one_at_a_time += np.float32(1)
+      differs[m] = differs.get(m, 0) + int(np.count_nonzero(one_at_a_time != y + np.float32(m)))
+  assert all(differs[m] == 0 for m in range(1, sp._EXACT_AXIAL_JUMP + 1)), differs
+  assert differs[sp._EXACT_AXIAL_JUMP + 1] > 0
 
 
 def test_liquid_to_u8_wraps_like_numpy():

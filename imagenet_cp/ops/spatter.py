@@ -209,34 +209,49 @@ def canny(image_u8: jax.Array, low: float = 50, high: float = 150) -> jax.Array:
   return jnp.where(hysteresis(weak, strong), jnp.uint8(255), jnp.uint8(0))
 
 
-def _row_chain(t: jax.Array, big, steps: int, from_right: bool) -> jax.Array:
+# Float32 y + m equals m additions of 1 one at a time (OpenCV's in-row moves) for every float32 y
+# in {0} U [1, 48) and m <= 6; m = 7 differs for 2**20 values of y (checked exhaustively,
+# tests/test_corruptions_weather.py): the sum crosses at most one power of two that rounds apart.
+_EXACT_AXIAL_JUMP = 6
+
+
+def _doubling_jumps(reach: int) -> list[int]:
+  """Jumps m_1, m_2, ... of a doubling min-plus chain that covers 0..``reach`` moves.
+
+  After jumps m_1..m_k every run of 0..(m_1 + .. + m_k) moves is represented, so a jump may be
+  at most one more than the runs covered so far; jumps are capped at ``_EXACT_AXIAL_JUMP``.
+  """
+  jumps, covered = [], 0
+  while covered < reach:
+    m = min(_EXACT_AXIAL_JUMP, covered + 1, reach - covered)
+    jumps.append(m)
+    covered += m
+  return jumps
+
+
+def _row_chain(t: jax.Array, big, reach: int, from_right: bool) -> jax.Array:
   """``d[c] = min(t[c], fl32(d[c -+ 1] + 1))`` along the last axis, swept from the left (or the
-  right), exact wherever ``d <= steps``.
+  right), exact wherever ``d < reach + 1``.
 
   The sequential sweep's value at c is the minimum over k of ``t[c - k]`` plus k axial moves
-  (float32 additions one at a time, monotone); the last ``steps`` of those chains are unrolled
-  over windows of the once-padded row (slices, no per-step pad, so XLA vectorises the chain), and
-  longer chains only give values > steps.
-
-  Not by doubling (``min(d[c], d[c - m] + 1 + ... + 1)`` for m = 1, 2, 4, 8, 5): XLA's simplifier
-  folds the m constant additions into one addition of m, which rounds once where OpenCV rounds
-  m times (1.9x faster, but not exact by construction); with the 1 as a value of the data, the
-  additions stay one at a time and the fused doubling steps, recomputed for each use, were 2x
-  slower than this chain.
+  (float32 additions of 1 one at a time; monotone, so they commute with the minimum).  Doubling
+  computes it in ``len(_doubling_jumps(reach))`` steps instead of ``reach``: step m takes
+  ``min(d[c], d[c - m] + m)``, and one float32 addition of m <= 6 rounds exactly as m additions
+  of 1 (``_EXACT_AXIAL_JUMP``), so the result is OpenCV's bit for bit, by construction.  Runs of
+  more than ``reach`` moves only give values > reach.  (An earlier doubling with jumps up to 8
+  was not exact: y + 8 rounds once where 8 additions of 1 round up to four times.)
   """
-  pad = [(0, 0)] * (t.ndim - 1) + [(0, steps) if from_right else (steps, 0)]
-  tp = jnp.pad(t, pad, constant_values=big)
-  d = tp
-  n = tp.shape[-1]
-  for k in range(1, steps + 1):
+  pad = [(0, 0)] * (t.ndim - 1) + [(0, reach) if from_right else (reach, 0)]
+  d = jnp.pad(t, pad, constant_values=big)
+  for m in _doubling_jumps(reach):
     if from_right:
-      d = jnp.minimum(tp[..., :n - k], d[..., 1:] + jnp.float32(_W_AXIAL))
+      d = jnp.minimum(d[..., :-m], d[..., m:] + jnp.float32(m * _W_AXIAL))
     else:
-      d = jnp.minimum(tp[..., k:], d[..., :-1] + jnp.float32(_W_AXIAL))
+      d = jnp.minimum(d[..., m:], d[..., :-m] + jnp.float32(m * _W_AXIAL))
   return d
 
 
-def _chamfer_sweep(rows: jax.Array, big, steps: int, reverse: bool) -> jax.Array:
+def _chamfer_sweep(rows: jax.Array, big, reach: int, reverse: bool) -> jax.Array:
   """One of OpenCV's two raster passes of the 5x5 mask over ``rows`` [H, ..., W].
 
   Forward (top to bottom, left to right): each pixel takes the minimum of itself, the pixel
@@ -257,7 +272,7 @@ def _chamfer_sweep(rows: jax.Array, big, steps: int, reverse: bool) -> jax.Array
                          jnp.minimum(pf[..., 1:w + 1], pf[..., 3:w + 3]))
     t = jnp.minimum(jnp.minimum(current, axial + jnp.float32(_W_AXIAL)),
                     jnp.minimum(diagonal + jnp.float32(_W_DIAG), knight + jnp.float32(_W_KNIGHT)))
-    out = _row_chain(t, big, steps, from_right=reverse)
+    out = _row_chain(t, big, reach, from_right=reverse)
     return (near, out), out
 
   outside = jnp.full(rows.shape[1:], big, jnp.float32)
@@ -275,15 +290,17 @@ def chamfer_distance(zero: jax.Array, cap: float = 20.0) -> jax.Array:
   2.1969 for axial, diagonal and knight moves) in float32, with the same additions in the same
   order, so the distances <= ``cap`` are OpenCV's bit for bit and the larger ones stay > cap
   (pixels outside the image are never zero).  The scan runs over the rows; within a row the
-  left-to-right dependence is unrolled ``ceil(cap)`` moves deep (``_row_chain``), far fewer
-  operations than ``ceil(cap)`` rounds of parallel relaxation over the whole 5x5 mask
-  (an earlier version, equal to within 2 ulps); batching more frames into one call did not help
-  (the per-row work is compute-bound, not loop overhead).
+  left-to-right dependence is resolved by doubling over runs of up to ``ceil(cap) - 1`` moves
+  (``_row_chain``), far fewer operations than ``ceil(cap)`` rounds of parallel relaxation over
+  the whole 5x5 mask (an earlier version, equal to within 2 ulps); batching more frames into one
+  call did not help (the per-row work is compute-bound, not loop overhead).
   """
-  steps = int(np.ceil(cap))
+  # A distance below cap is a path of fewer than cap moves (each adds >= 1); longer in-row runs
+  # give values >= cap, which the cap maps to cap whatever they are.
+  reach = int(np.ceil(cap)) - 1
   big = jnp.float32(cap + 8.0)  # anything > cap; + any weight stays > cap
   d0 = jnp.moveaxis(jnp.where(zero, jnp.float32(0), big), -2, 0)
-  d = _chamfer_sweep(_chamfer_sweep(d0, big, steps, False), big, steps, True)
+  d = _chamfer_sweep(_chamfer_sweep(d0, big, reach, False), big, reach, True)
   return jnp.minimum(jnp.moveaxis(d, 0, -2), jnp.float32(cap))
 
 
