@@ -193,6 +193,20 @@ def test_spatter_opencv_steps_match_cv2():
     np.testing.assert_array_equal(dist[i], d, err_msg=f"water dist {i}")
 
 
+def test_sobel_matches_cv2_on_extremes():
+  # 0/255 noise reaches |d| = 1020, the int16 range OpenCV's CV_16S result needs.
+  rng = np.random.default_rng(5)
+  images = np.concatenate([rng.integers(0, 256, (2, 37, 53)),
+                           255 * rng.integers(0, 2, (2, 37, 53))]).astype(np.uint8)
+  dx, dy = jax.jit(jax.vmap(sp.sobel3))(images)
+  for i, image in enumerate(images):
+    np.testing.assert_array_equal(dx[i], cv2.Sobel(image, cv2.CV_16S, 1, 0, ksize=3,
+                                                   borderType=cv2.BORDER_REPLICATE))
+    np.testing.assert_array_equal(dy[i], cv2.Sobel(image, cv2.CV_16S, 0, 1, ksize=3,
+                                                   borderType=cv2.BORDER_REPLICATE))
+  assert np.abs(np.asarray(dx)).max() == 1020
+
+
 def test_chamfer_distance_matches_cv2_below_cap():
   # Sparse sources (long in-row runs, up to the cap) to dense ones, bit for bit below the cap.
   rng = np.random.default_rng(3)

@@ -112,10 +112,16 @@ def gaussian_nearest_indexed(x: jax.Array, sigmas, index) -> jax.Array:
 
 
 def sobel3(image_u8: jax.Array) -> tuple[jax.Array, jax.Array]:
-  """``cv2.Sobel(img, CV_16S, 1, 0, 3)`` and ``(0, 1)`` with BORDER_REPLICATE: int32 (dx, dy)."""
-  x = image_u8.astype(jnp.int32)
-  kx = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]])
-  return _correlate3x3_int(x, kx, "nearest"), _correlate3x3_int(x, kx.T, "nearest")
+  """``cv2.Sobel(img, CV_16S, 1, 0, 3)`` and ``(0, 1)`` with BORDER_REPLICATE: int16 (dx, dy).
+
+  Separable ([1, 2, 1] smoothing across, [-1, 0, 1] along) in int16, like OpenCV's CV_16S
+  result (|d| <= 1020): half the bytes of int32 per vector, ~5% less CPU for the whole
+  ImageNet-P spatter sequence (same edges).
+  """
+  p = jnp.pad(image_u8.astype(jnp.int16), 1, mode="edge")
+  across_rows = p[:-2] + 2 * p[1:-1] + p[2:]           # [H, W + 2]
+  across_cols = p[:, :-2] + 2 * p[:, 1:-1] + p[:, 2:]  # [H + 2, W]
+  return across_rows[:, 2:] - across_rows[:, :-2], across_cols[2:] - across_cols[:-2]
 
 
 def canny_candidates(image_u8: jax.Array, low: float, high: float):
@@ -124,14 +130,15 @@ def canny_candidates(image_u8: jax.Array, low: float, high: float):
   ``weak``: pixels with ``|dx| + |dy| > floor(low)`` that are a maximum along the gradient's
   sector (OpenCV's integer test with ``tan 22.5`` in Q15; ``>`` on one side, ``>=`` on the other;
   magnitudes outside the image count as 0).  ``strong``: those with magnitude ``> floor(high)``.
+  Magnitudes (<= 2040) stay int16; only the Q15 sector test needs int32.
   """
   dx, dy = sobel3(image_u8)
   mag = jnp.abs(dx) + jnp.abs(dy)
   h, w = mag.shape
   padded = jnp.pad(mag, 1)  # one pad, eight windows (a pad per shift cost 5-15% more CPU)
   m = lambda dr, dc: padded[1 + dr:1 + dr + h, 1 + dc:1 + dc + w]  # noqa: E731
-  ax = jnp.abs(dx)
-  ay = jnp.abs(dy) << _CANNY_SHIFT
+  ax = jnp.abs(dx).astype(jnp.int32)
+  ay = jnp.abs(dy).astype(jnp.int32) << _CANNY_SHIFT
   tg22x = ax * _TG22
   tg67x = tg22x + (ax << (_CANNY_SHIFT + 1))
   horizontal = ay < tg22x
