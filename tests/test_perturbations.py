@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import imagenet_cp
 from conftest import photo_256
 from imagenet_cp import perturbations as P
-from imagenet_cp.ops import geometry
+from imagenet_cp.ops import geometry, poisson
 from imagenet_cp.perturbations import blur, geometric, noise, weather
 
 
@@ -153,6 +153,48 @@ def test_poisson_guided_search_equals_full_search():
     got = np.asarray(jax.jit(noise.poisson_counts)(u, pixels, jnp.int32(difficulty)))
     want = [np.searchsorted(cdf[difficulty - 1, p], x, side="right") for p, x in zip(pixels, u)]
     np.testing.assert_array_equal(got, want)
+
+
+def test_shot_step_table_steps_where_the_full_search_does():
+  """Every bucket of every difficulty and grey level: the count (byte) at the bucket's first and
+  last uniform and on both sides of its step equals the full search's, so (counts being
+  monotone in u) every one of the 2^23 uniforms gets the full search's count."""
+  lo, hi = poisson.bucket_bounds()
+  cdf = noise.poisson_cdf_table()
+  count, position = poisson.step_table(cdf)
+  table = noise.shot_step_table()
+  byte = noise.shot_frame_bytes()
+  rows_table = jnp.asarray(table.reshape(-1, poisson.BUCKETS))
+  lookup = jax.jit(lambda u, row: poisson.stepped_lookup(rows_table, row, u))
+  for difficulty in (1, 2, 3):
+    rows = cdf[difficulty - 1]
+    step = np.minimum(lo[None] + position[difficulty - 1], hi[None])
+    for m in (np.broadcast_to(lo, step.shape), np.broadcast_to(hi, step.shape),
+              np.maximum(step - 1, lo[None]), step):
+      u = m.astype(np.float32) * np.float32(2.0 ** -23)
+      want = np.stack([np.searchsorted(r, x, side="right") for r, x in zip(rows, u)])
+      got = count[difficulty - 1] + (m - lo[None] >= position[difficulty - 1])
+      np.testing.assert_array_equal(got, want)
+      levels = (difficulty - 1) * 256 + np.arange(256)[:, None]
+      payload, stepped = map(np.asarray, lookup(u, np.broadcast_to(levels, u.shape)))
+      frame = (payload >> noise.GROWTH_BITS) + np.where(stepped, payload & 7, 0)
+      np.testing.assert_array_equal(frame, byte[difficulty - 1, want])
+
+
+def test_shot_frames_are_the_bytes_of_the_searched_counts():
+  """shot_noise's one-look-up frames equal the original's ``np.uint8(255 * clip(k / lam, 0, 1))``
+  of the guided search's counts, bit for bit, at every difficulty; those bytes equal the
+  float32 formula too."""
+  image = photo_256("chelsea")
+  h, w = image.shape[:2]
+  for difficulty, lam in zip((1, 2, 3), noise.SHOT_LAMBDA):
+    k = np.arange(noise.POISSON_MAX, dtype=np.float32)
+    f32 = np.floor(np.float32(255) * np.clip(k / np.float32(lam), 0, 1)).astype(np.uint8)
+    np.testing.assert_array_equal(noise.shot_frame_bytes()[difficulty - 1], f32)
+    uniforms = P.draw("shot_noise", jax.random.key(11), difficulty)
+    counts = np.asarray(noise.shot_counts(image, h, w, uniforms, difficulty))
+    frames = np.asarray(P.apply(image, "shot_noise", uniforms, difficulty))
+    np.testing.assert_array_equal(frames[1:], noise.shot_frame_bytes()[difficulty - 1][counts])
 
 
 def test_noise_frames_are_drawn_from_the_clean_frame():

@@ -186,16 +186,60 @@ def shot_noise_draws(key: jax.Array, difficulty) -> jax.Array:
   return jax.vmap(lambda k: bits_to_uniform(frame_bits(k)))(base.frame_keys(key, NOISY_FRAMES))
 
 
+# ``shot_step_table``'s payload: the frame byte of the bucket's count, then how much the byte
+# grows at the bucket's step (at most ceil(255 / 60) = 5), in GROWTH_BITS bits.
+GROWTH_BITS = 3
+
+
+@functools.lru_cache(maxsize=None)
+def shot_frame_bytes() -> np.ndarray:
+  """The original's frame value ``np.uint8(255 * clip(k / lam, 0, 1))`` (float64) of every
+  count k < POISSON_MAX: uint8 [3, POISSON_MAX] (the float32 formula gives the same bytes)."""
+  k = np.arange(POISSON_MAX, dtype=np.float64)
+  return np.stack([np.uint8(255 * np.clip(k / lam, 0, 1)) for lam in SHOT_LAMBDA])
+
+
+@functools.lru_cache(maxsize=None)
+def shot_step_table() -> np.ndarray:
+  """int32 [3, 256, poisson.BUCKETS]: for every difficulty, grey level and uniform bucket, the
+  frame byte of the bucket's count and its growth at the bucket's step, packed with the step's
+  position (``ops.poisson.step_table``; every bucket of these tables holds at most two counts)."""
+  count, position = poisson.step_table(poisson_cdf_table())
+  byte = shot_frame_bytes().astype(np.int64)
+  d = np.arange(len(SHOT_LAMBDA))[:, None, None]
+  first = byte[d, count]
+  growth = byte[d, np.minimum(count + 1, POISSON_MAX - 1)] - first
+  assert growth.min() >= 0 and growth.max() < 1 << GROWTH_BITS
+  return poisson.pack_steps((first << GROWTH_BITS) | growth, position)
+
+
+def shot_frame(uniforms, pixels_uint8, difficulty) -> jax.Array:
+  """``np.uint8(255 * clip(poisson(x * lambda) / lambda, 0, 1))`` of uniforms float32
+  [..., H, W, C] (the ``shot_noise_draws``), pixels uint8 [H, W, C]: uint8.
+
+  The count by inverse CDF (``poisson_counts``) turned into the frame byte in one table
+  look-up per value (``ops.poisson.stepped_lookup`` of ``shot_step_table``): the bucket's byte,
+  plus its growth where the uniform lies past the bucket's step.  The same bytes as the count
+  search followed by the division (``shot_counts``, tests), for 1.7x less CPU: one gather
+  instead of two, and no float work per value.
+  """
+  d = jnp.clip(difficulty, 1, 3) - 1
+  row = d * 256 + pixels_uint8.astype(jnp.int32)
+  table = jnp.asarray(shot_step_table().reshape(-1, poisson.BUCKETS))
+  payload, stepped = poisson.stepped_lookup(table, row, uniforms)
+  growth = jnp.where(stepped, payload & ((1 << GROWTH_BITS) - 1), 0)
+  return ((payload >> GROWTH_BITS) + growth).astype(jnp.uint8)
+
+
 def shot_noise(canvas, height, width, uniforms, difficulty) -> jax.Array:
-  """``np.uint8(255 * clip(poisson(x * lambda) / lambda, 0, 1))``, x = crop / 255."""
+  """``np.uint8(255 * clip(poisson(x * lambda) / lambda, 0, 1))``, x = crop / 255.
+
+  One frame at a time (``lax.map``) over the materialised uniforms: fused with the hash, the
+  table look-up ran as scalar code (measured 1.5-1.9x slower).
+  """
   crop = base.center_crop(canvas, height, width)
-  lam = base.pick(SHOT_LAMBDA, difficulty)
-
-  def frame(u):
-    counts = poisson_counts(u, crop, difficulty)
-    return base.truncate_uint8(255.0 * jnp.clip(counts.astype(jnp.float32) / lam, 0.0, 1.0))
-
-  return base.with_clean_frame(crop, jax.lax.map(frame, uniforms))
+  frames = jax.lax.map(lambda u: shot_frame(u, crop, difficulty), uniforms)
+  return base.with_clean_frame(crop, frames)
 
 
 def shot_counts(canvas, height, width, uniforms, difficulty) -> jax.Array:
