@@ -157,7 +157,9 @@ def gaussian_blur(canvas, height, width, draws, difficulty) -> jax.Array:
 PERTURBATIONS = {
     "motion_blur": base.Perturbation("motion_blur", NUM_FRAMES, motion_blur,
                                      one_image_at_a_time=True),
-    "zoom_blur": base.Perturbation("zoom_blur", NUM_FRAMES, zoom_blur),
+    # One image at a time: vmapped, the batch's running sums and frames fall out of the caches
+    # during the scan (same frames, 1.2-1.4x less CPU measured; the plain warps stay vmapped).
+    "zoom_blur": base.Perturbation("zoom_blur", NUM_FRAMES, zoom_blur, one_image_at_a_time=True),
     "gaussian_blur": base.Perturbation("gaussian_blur", NUM_FRAMES, gaussian_blur,
                                        one_image_at_a_time=True),
 }
