@@ -17,7 +17,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from imagenet_cp.ops import color, filters, spatter as spatter_ops, zoom
+from imagenet_cp.ops import color, filters, fusion, spatter as spatter_ops, zoom
 from imagenet_cp.perturbations import base, blur
 
 NUM_FRAMES = 31
@@ -42,12 +42,21 @@ def snow_layer_uint8(normals) -> jax.Array:
   return base.truncate_uint8(jnp.clip(layer, 0.0, 1.0) * 255.0)
 
 
-def snow(canvas, height, width, normals, difficulty) -> jax.Array:
-  """uint8 [31, 224, 224, 3]."""
-  del difficulty
-  x = base.to_unit(base.center_crop(canvas, height, width))
+def snow_scene(crop_uint8) -> jax.Array:
+  """``0.85 x + 0.15 max(x, gray(x) * 1.5 + 0.5)``, x = crop / 255: float32 [224, 224, 3]."""
+  x = base.to_unit(crop_uint8)
   gray = color.rgb2gray(x)[..., None]
-  z = 0.85 * x + (1 - 0.85) * jnp.maximum(x, gray * 1.5 + 0.5)
+  return 0.85 * x + (1 - 0.85) * jnp.maximum(x, gray * 1.5 + 0.5)
+
+
+def snow(canvas, height, width, normals, difficulty) -> jax.Array:
+  """uint8 [31, 224, 224, 3].
+
+  The scene ``z`` is computed once, apart (``ops.fusion.computed_apart``): otherwise XLA fuses
+  its grey level into the frames and recomputes it for each of the 31 (same frames, 1.1x
+  less CPU measured).
+  """
+  z = fusion.computed_apart(snow_scene, difficulty, base.center_crop(canvas, height, width))
   layers = blur.magick_motion_blur_frames(
       snow_layer_uint8(normals), SNOW_RADIUS, SNOW_SIGMA, SNOW_ANGLES)
 
