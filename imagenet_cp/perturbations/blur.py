@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from imagenet_cp.ops import filters
+from imagenet_cp.ops import filters, fusion
 from imagenet_cp.ops import motion_blur as mb
 from imagenet_cp.perturbations import base, geometric
 
@@ -116,42 +116,51 @@ def gaussian_weight_table() -> np.ndarray:
   return table.astype(np.float32)
 
 
-def _blur_axis(x, weights: np.ndarray, axis: int):
-  """Each frame's 1-D correlation along ``axis``, mode 'nearest': x [T or 1, ...] -> [T, ...].
+def _correlate_symmetric(src, weights: np.ndarray, axis: int, step: int, size: int):
+  """One frame's 1-D correlation with a symmetric kernel along ``axis`` of the padded ``src``.
 
-  ``out[t] = sum_j weights[t, j] x[t][clip(n + j - R)]`` over frame t's own nonzero taps only
-  (the small sigmas have 5-11 taps of the 17), the symmetric kernel's pairs added before their
-  one multiplication, centre first.  Static loops of multiply-adds over shifted windows of the
-  edge-padded frames are far faster on CPU than an einsum over stacked shifted copies.  (Both
-  changes moved single values by 1 grey level, well inside the fidelity bound, for 1.4x less
-  CPU.)
+  ``out[n] = sum_j weights[j] src[n + j * step]`` along ``axis`` (windows ``step`` values
+  apart, ``size`` long) over the kernel's nonzero taps only (the small sigmas have 5-11 taps of
+  the 17), the pairs added before their one multiplication, centre first.  Static loops of
+  multiply-adds over shifted windows are far faster on CPU than an einsum over stacked shifted
+  copies.  (Both changes moved single values by 1 grey level, well inside the fidelity bound,
+  for 1.4x less CPU.)
   """
-  n = x.shape[axis]
-  taps = weights.shape[1]
-  radius = (taps - 1) // 2
-  pads = [(0, 0)] * x.ndim
-  pads[axis] = (radius, radius)
-  padded = jnp.pad(x, pads, mode="edge")  # 'nearest' = edge replication
-  frames = []
-  for t in range(weights.shape[0]):
-    src = padded[t] if x.shape[0] > 1 else padded[0]
-    window = lambda j: jax.lax.slice_in_dim(src, j, j + n, axis=axis - 1)
-    out = np.float32(weights[t, radius]) * window(radius)
-    for j in range(radius - 1, -1, -1):
-      if weights[t, j] != 0:  # symmetric kernel: one multiplication per pair of taps
-        out = out + np.float32(weights[t, j]) * (window(j) + window(2 * radius - j))
-    frames.append(out)
-  return jnp.stack(frames)
+  radius = (len(weights) - 1) // 2
+  window = lambda j: jax.lax.slice_in_dim(src, j * step, j * step + size, axis=axis)
+  out = np.float32(weights[radius]) * window(radius)
+  for j in range(radius - 1, -1, -1):
+    if weights[j] != 0:  # symmetric kernel: one multiplication per pair of taps
+      out = out + np.float32(weights[j]) * (window(j) + window(2 * radius - j))
+  return out
 
 
 def gaussian_blur(canvas, height, width, draws, difficulty) -> jax.Array:
-  """skimage ``gaussian`` of the crop at 31 sigmas: uint8 [31, 224, 224, 3]."""
-  del draws, difficulty
+  """skimage ``gaussian`` of the crop at 31 sigmas: uint8 [31, 224, 224, 3].
+
+  SciPy's order: rows (axis 0) then columns (axis 1), mode 'nearest'.  The crop is
+  edge-padded on all four sides once, held as rows of values ``[H + 2R, (W + 2R) C]``; each
+  frame's row pass runs over all padded columns, which gives the column pass its 'nearest'
+  padding directly (a padded column is a copy of the edge column, so is its blur), and is
+  computed apart (``ops.fusion.computed_apart``: fused, XLA recomputed it for every column
+  tap); the column pass then reads windows ``C`` values apart.  Same frames as a pass over
+  the stacked frames with a padding copy in between, 1.3x less CPU (measured same-process).
+  """
+  del draws
   x = base.to_unit(base.center_crop(canvas, height, width))
   weights = gaussian_weight_table()
-  rows = _blur_axis(x[None], weights, axis=1)  # [T, H, W, C]
-  blurred = _blur_axis(rows, weights, axis=2)
-  return base.truncate_uint8(255.0 * blurred)
+  radius = (weights.shape[1] - 1) // 2
+  h, w, c = x.shape
+  padded = jnp.pad(x, ((radius, radius), (radius, radius), (0, 0)), mode="edge")
+  rows = padded.reshape(h + 2 * radius, (w + 2 * radius) * c)
+
+  def frame(kernel):
+    blurred_rows = fusion.computed_apart(
+        lambda r: _correlate_symmetric(r, kernel, axis=0, step=1, size=h), difficulty, rows)
+    blurred = _correlate_symmetric(blurred_rows, kernel, axis=1, step=c, size=w * c)
+    return base.truncate_uint8(255.0 * blurred).reshape(h, w, c)
+
+  return jnp.stack([frame(kernel) for kernel in weights])
 
 
 PERTURBATIONS = {
