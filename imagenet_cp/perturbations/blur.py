@@ -71,9 +71,9 @@ def magick_motion_blur_frames(image_uint8, radius: int, sigma: float, angles) ->
       start = (pad + dy, (pad + dx) * c)
       window = jax.lax.slice(rows, start, (start[0] + h, start[1] + w * c))
       out = weights[i] * window if out is None else out + weights[i] * window
-    return mb.quantize_q16_to_uint8(out).reshape(h, w, c)
+    return mb.quantize_q16_to_uint8(out)
 
-  out = jnp.stack([frame(a) for a in angles])
+  out = jnp.stack([frame(a) for a in angles]).reshape(len(angles), h, w, c)
   return out[..., 0] if squeeze else out
 
 
@@ -158,9 +158,9 @@ def gaussian_blur(canvas, height, width, draws, difficulty) -> jax.Array:
     blurred_rows = fusion.computed_apart(
         lambda r: _correlate_symmetric(r, kernel, axis=0, step=1, size=h), difficulty, rows)
     blurred = _correlate_symmetric(blurred_rows, kernel, axis=1, step=c, size=w * c)
-    return base.truncate_uint8(255.0 * blurred).reshape(h, w, c)
+    return base.truncate_uint8(255.0 * blurred)
 
-  return jnp.stack([frame(kernel) for kernel in weights])
+  return jnp.stack([frame(kernel) for kernel in weights]).reshape(len(weights), h, w, c)
 
 
 PERTURBATIONS = {
