@@ -197,6 +197,21 @@ def test_shot_frames_are_the_bytes_of_the_searched_counts():
     np.testing.assert_array_equal(frames[1:], noise.shot_frame_bytes()[difficulty - 1][counts])
 
 
+def test_to_unit_by_parts_is_the_correctly_rounded_division():
+  """zoom_blur's ``u * head + u * tail`` equals ToTensor's float32 ``u / 255`` for all 256 u,
+  compiled, and with the head's product fused into the sum (an FMA) as well."""
+  u = np.arange(256, dtype=np.float32)
+  want = u / np.float32(255)
+  np.testing.assert_array_equal(np.asarray(jax.jit(blur.to_unit_by_parts)(u.astype(np.uint8))),
+                                want)
+  exact_head = u.astype(np.float64) * np.float64(blur.UNIT_HEAD)
+  assert np.all(exact_head.astype(np.float32) == exact_head)  # u * head is exact
+  fused = (exact_head + (u * blur.UNIT_TAIL).astype(np.float64)).astype(np.float32)
+  np.testing.assert_array_equal(fused, want)
+  exact = exact_head + u.astype(np.float64) * np.float64(blur.UNIT_TAIL)  # the tail's FMA
+  np.testing.assert_array_equal(exact.astype(np.float32), want)
+
+
 def test_noise_frames_are_drawn_from_the_clean_frame():
   """Each noisy frame = f(clean crop, its own draw); frame 0 is the clean crop."""
   image = photo_256("rocket")
