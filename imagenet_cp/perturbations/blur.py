@@ -50,10 +50,12 @@ def magick_motion_blur_frames(image_uint8, radius: int, sigma: float, angles) ->
   shifted windows of the edge-padded image, taps in ImageMagick's order: 21-29 multiply-adds
   per value, measured 1.5-2.7x less CPU than the FFT correlation per angle it replaced (same
   frames on the test photos).  The image is held as rows of values ``[H, W * C]`` (a window
-  shifted by ``dx`` pixels starts ``dx * C`` values along its row): XLA runs each row as one
-  stretch instead of looping over a trailing axis of 3 (same sums, 1.3x less CPU).
+  shifted by ``dx`` pixels starts ``dx * C`` values along its row), frames stacked as such
+  rows: XLA runs each row as one stretch instead of looping over a trailing axis of 3 (same
+  sums, 1.3-1.4x less CPU); and as bytes, converted to float32 per window: the 21-29 windows
+  per value are read from a quarter of the memory (same values, 1.3x less CPU).
   """
-  x = jnp.asarray(image_uint8, jnp.float32)
+  x = jnp.asarray(image_uint8)
   squeeze = x.ndim == 2
   if squeeze:
     x = x[..., None]
@@ -69,7 +71,7 @@ def magick_motion_blur_frames(image_uint8, radius: int, sigma: float, angles) ->
     out = None
     for i, (dy, dx) in enumerate(zip(dys.tolist(), dxs.tolist())):
       start = (pad + dy, (pad + dx) * c)
-      window = jax.lax.slice(rows, start, (start[0] + h, start[1] + w * c))
+      window = jax.lax.slice(rows, start, (start[0] + h, start[1] + w * c)).astype(jnp.float32)
       out = weights[i] * window if out is None else out + weights[i] * window
     return mb.quantize_q16_to_uint8(out)
 
