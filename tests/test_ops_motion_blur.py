@@ -69,3 +69,14 @@ def test_quantisation_is_q16_round_then_truncate():
   v = np.array([0.0, 0.5, 1.0 - 1 / 514 + 1e-6, 1.0 - 1 / 514 - 1e-6, 254.999, 255.0, 300.0, -3.0])
   q = np.floor(np.clip(v * 257, 0, 65535) + 0.5)
   np.testing.assert_array_equal(np.asarray(mb.quantize_q16_to_uint8(v)), (q // 257).astype(np.uint8))
+
+
+def test_quantisation_divides_every_q16_value_exactly():
+  """``q // 257`` as a float32 floor of ``(q + 0.5) / 257``, compiled, for all 65536 q (each is
+  ``257 v`` rounded for v = q / 257, which the rounding maps back to q)."""
+  q = np.arange(65536)
+  got = np.asarray(jax.jit(mb.quantize_q16_to_uint8)(q.astype(np.float32) / np.float32(257)))
+  v = q.astype(np.float32) / np.float32(257)
+  rounded = np.floor(np.clip(v * np.float32(257), 0, 65535) + np.float32(0.5)).astype(np.int64)
+  np.testing.assert_array_equal(rounded, q)
+  np.testing.assert_array_equal(got, q // 257)

