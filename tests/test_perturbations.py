@@ -155,6 +155,18 @@ def test_poisson_guided_search_equals_full_search():
     np.testing.assert_array_equal(got, want)
 
 
+def test_bucket_and_position_of_every_uniform():
+  """All 2^23 uniforms of the grid: the bucket whose bounds hold ``m`` and ``m`` minus its
+  smallest ``m`` (``ops.poisson.bucket_and_position`` reads ``m`` from the bits of u + 1)."""
+  m = np.arange(1 << 23)
+  u = (m * 2.0 ** -23).astype(np.float32)
+  bucket, position = map(np.asarray, jax.jit(poisson.bucket_and_position)(u))
+  lo, hi = poisson.bucket_bounds()
+  np.testing.assert_array_equal(np.asarray(jax.jit(poisson.uniform_bucket)(u)), bucket)
+  assert np.all((lo[bucket] <= m) & (m <= hi[bucket]))
+  np.testing.assert_array_equal(position, m - lo[bucket])
+
+
 def test_shot_step_table_steps_where_the_full_search_does():
   """Every bucket of every difficulty and grey level: the count (byte) at the bucket's first and
   last uniform and on both sides of its step equals the full search's, so (counts being
