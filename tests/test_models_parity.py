@@ -60,7 +60,7 @@ def _old_densenet_keys(state_dict):
   return out
 
 
-def _torch_reference(name, size, path):
+def _torch_reference(name, size, path, batch=BATCH):
   """Builds torchvision's model, saves its state dict to ``path``; returns (input, logits)."""
   torch = pytest.importorskip("torch")
   tv = import_torchvision()
@@ -71,7 +71,7 @@ def _torch_reference(name, size, path):
   if name.startswith("densenet"):
     state_dict = _old_densenet_keys(state_dict)
   torch.save(state_dict, path)
-  x = np.random.default_rng(0).standard_normal((BATCH, size, size, 3)).astype(np.float32)
+  x = np.random.default_rng(0).standard_normal((batch, size, size, 3)).astype(np.float32)
   with torch.inference_mode():
     logits = model(torch.from_numpy(x.transpose(0, 3, 1, 2).copy())).numpy()
   return x, logits
@@ -89,6 +89,24 @@ def test_logits_match_torchvision(name, size, tmp_path):
   err = np.max(np.abs(got - expected)) / np.max(np.abs(expected))
   assert err <= REL_TOL, f"{name}: relative max logit error {err:.2e}"
   np.testing.assert_array_equal(got.argmax(-1), expected.argmax(-1))
+
+
+def test_resnet_cpu_loops_match_unrolled_graph_and_torchvision(tmp_path, monkeypatch):
+  """ResNet-34 at batch 8: the CPU formulation of ``models/resnet.py`` (4-image ``lax.map``
+  chunks, each stage's repeated blocks as a scan + switch loop) gives the logits of the plain
+  unrolled whole-batch graph, and torchvision's."""
+  from models import resnet
+  path = tmp_path / "resnet34.pth"
+  x, expected = _torch_reference("resnet34", 64, path, batch=8)
+  module, variables, _ = models.load("resnet34", checkpoint=path)
+  assert resnet.batch_chunk(8) == 4 and jax.default_backend() == "cpu"
+  got = np.asarray(jax.jit(lambda v, x: module.apply(v, x))(variables, x))
+  monkeypatch.setattr(resnet, "BATCH_CHUNK", 10**6)
+  monkeypatch.setattr(resnet, "LOOP_MIN_BLOCKS", 10**6)
+  unrolled = np.asarray(jax.jit(lambda v, x: module.apply(v, x))(variables, x))
+  np.testing.assert_allclose(got, unrolled, rtol=1e-6, atol=1e-6 * np.abs(unrolled).max())
+  err = np.max(np.abs(got - expected)) / np.max(np.abs(expected))
+  assert err <= REL_TOL, f"relative max logit error {err:.2e}"
 
 
 @pytest.mark.parametrize("cin,groups,cout,stride", [
