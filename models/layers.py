@@ -73,6 +73,23 @@ def max_pool(x: jax.Array, kernel: int, stride: int, padding: int = 0,
   return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, window, strides, padding_config)
 
 
+def max_pool_separable(x: jax.Array, kernel: int, stride: int) -> jax.Array:
+  """``torch.nn.MaxPool2d(kernel, stride)`` without padding (floor mode) on [N, H, W, C], as a max
+  over ``kernel`` strided row slices and then over ``kernel`` strided column slices.
+
+  Same values as ``max_pool(x, kernel, stride)`` (a max is exact in any order), with 2k instead
+  of k*k comparisons per output, in elementwise fusions: XLA:CPU's ``reduce_window`` took
+  12.4 ms for AlexNet's first 3x3/2 pool (batch 32, 55x55x64) where conv + separable pool +
+  bias + ReLU took 33 ms against 50 ms with ``reduce_window`` (conv alone 22-30 ms; load ~2.6).
+  """
+  n, h, w, c = x.shape
+  out_h, out_w = (h - kernel) // stride + 1, (w - kernel) // stride + 1
+  rows = [x[:, a:a + stride * (out_h - 1) + 1:stride] for a in range(kernel)]
+  x = functools.reduce(jnp.maximum, rows)
+  cols = [x[:, :, a:a + stride * (out_w - 1) + 1:stride] for a in range(kernel)]
+  return functools.reduce(jnp.maximum, cols)
+
+
 def _ceil_extra(size: int, kernel: int, stride: int, padding: int) -> int:
   """Extra trailing padding that turns floor-mode output length into torch's ceil-mode length."""
   out = math.ceil((size + 2 * padding - kernel) / stride) + 1

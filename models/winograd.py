@@ -39,6 +39,8 @@ are a small share of their time -- so they keep XLA's convolution.
 """
 from __future__ import annotations
 
+import functools
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -104,6 +106,22 @@ def output_tiles(m: jax.Array, n: int, h: int, w: int) -> jax.Array:
   return y[:, :h, :w]
 
 
+def pooled_output_tiles(m: jax.Array, n: int, h: int, w: int) -> jax.Array:
+  """M (16, N*Th*Tw, K) -> ``MaxPool2d(2, 2)`` of Y = A^T M A: [N, H // 2, W // 2, K].
+
+  A 2x2 output tile is exactly one floor-mode 2x2/2 pooling window, so the pool is the max of
+  the tile's four outputs: the full-resolution output is never assembled (no interleaving
+  transpose, 4x less written), and a cropped odd last row/column of tiles is dropped as torch
+  drops its partial window.
+  """
+  th, tw = -(-h // OUT), -(-w // OUT)
+  m = m.reshape(TILE, TILE, n, th, tw, m.shape[-1])
+  half = [_combine(a, [m[i] for i in range(TILE)]) for a in A_T]  # [4 (j), N, Th, Tw, K] each
+  y = functools.reduce(jnp.maximum, [_combine(a, [p[j] for j in range(TILE)])
+                                     for p in half for a in A_T])
+  return y[:, :h // OUT, :w // OUT]
+
+
 def chunk_size(batch: int, tiles: int, chunk: int = CHUNK_IMAGES) -> int:
   """Images per loop iteration: the largest divisor of ``batch`` that is at most
   max(chunk, ceil(MIN_TILES / tiles)), ``tiles`` being the 2x2 output tiles of one image."""
@@ -114,11 +132,14 @@ def chunk_size(batch: int, tiles: int, chunk: int = CHUNK_IMAGES) -> int:
 
 
 def conv3x3(x: jax.Array, kernel: jax.Array, bias: jax.Array | None = None,
-            activation=None, chunk: int = CHUNK_IMAGES) -> jax.Array:
+            activation=None, chunk: int = CHUNK_IMAGES, pool: bool = False) -> jax.Array:
   """torch's ``conv2d(x, weight, bias, stride=1, padding=1)`` (+ activation) on NHWC x.
 
   ``kernel`` is (3, 3, cin, cout) HWIO.  Bias and activation are applied inside the loop, so XLA
-  fuses them into the output transform.
+  fuses them into the output transform.  ``pool``: followed by ``MaxPool2d(2, 2)``, taken on the
+  output tiles before bias and activation (``pooled_output_tiles``); exact for a monotonic
+  non-decreasing activation such as ReLU, since adding a constant and such an activation
+  commute with a max.
   """
   u = transform_kernel(kernel)
   n, h, w, c = x.shape
@@ -126,7 +147,10 @@ def conv3x3(x: jax.Array, kernel: jax.Array, bias: jax.Array | None = None,
   def block(xi: jax.Array) -> jax.Array:
     v = input_tiles(xi)
     m = jnp.einsum("tpc,tck->tpk", v, u, precision=layers.HIGHEST)
-    y = output_tiles(m, xi.shape[0], h, w)
+    if pool:
+      y = pooled_output_tiles(m, xi.shape[0], h, w)
+    else:
+      y = output_tiles(m, xi.shape[0], h, w)
     if bias is not None:
       y = y + bias
     return activation(y) if activation is not None else y
@@ -155,11 +179,14 @@ class Conv3x3(nn.Module):
   Winograd F(2x2, 3x3) where ``use_winograd`` says so, else ``lax.conv_general_dilated``.  Same
   parameters as ``nn.Conv(features, (3, 3))``: ``kernel`` (3, 3, cin, features) and ``bias``
   (features,), so checkpoints convert unchanged.  ``activation`` (e.g. ``nn.relu``) is applied
-  last (fused into the output transform on the Winograd path).
+  last (fused into the output transform on the Winograd path).  ``pool``: followed by torch's
+  ``MaxPool2d(2, 2)`` (fused into the output transform on the Winograd path, see ``conv3x3``;
+  the activation must then be monotonic non-decreasing, e.g. ReLU).
   """
   features: int
   use_bias: bool = True
   activation: object = None
+  pool: bool = False
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
@@ -168,9 +195,10 @@ class Conv3x3(nn.Module):
     bias = (self.param("bias", nn.initializers.zeros_init(), (self.features,), x.dtype)
             if self.use_bias else None)
     if use_winograd(x.shape[1], x.shape[2], x.shape[3]):
-      return conv3x3(x, kernel, bias, self.activation)
+      return conv3x3(x, kernel, bias, self.activation, pool=self.pool)
     y = jax.lax.conv_general_dilated(x, kernel, (1, 1), layers.pads(1),
                                      dimension_numbers=("NHWC", "HWIO", "NHWC"),
                                      precision=layers.HIGHEST)
     y = y if bias is None else y + bias
-    return y if self.activation is None else self.activation(y)
+    y = y if self.activation is None else self.activation(y)
+    return layers.max_pool(y, 2, 2) if self.pool else y

@@ -18,6 +18,7 @@ from conftest import import_torchvision
 # still covering the interesting paths (AlexNet 6x6 and VGG 7x7 adaptive pools up-sample here).
 CASES = [
     ("alexnet", 99),
+    ("alexnet", 224),  # the fused conv + pool at full size (55, 27, 13 px)
     ("squeezenet1_0", 99),
     ("squeezenet1_1", 97),
     ("vgg11", 48),
@@ -140,6 +141,9 @@ def test_winograd_conv3x3_equals_direct_convolution(n, side, cin, cout, chunk):
   np.testing.assert_allclose(got, np.maximum(want, 0), rtol=1e-5, atol=1e-5 * np.abs(want).max())
   size = winograd.chunk_size(32, tiles=49, chunk=chunk)
   assert 32 % size == 0 and size >= min(chunk, 8)
+  pooled = winograd.conv3x3(x, k, b, activation=jax.nn.relu, chunk=chunk, pool=True)
+  from models import layers
+  np.testing.assert_array_equal(pooled, layers.max_pool(got, 2, 2))
 
 
 @pytest.mark.parametrize("side,c,k,stride,pad", [
