@@ -181,12 +181,15 @@ class Conv3x3(nn.Module):
   (features,), so checkpoints convert unchanged.  ``activation`` (e.g. ``nn.relu``) is applied
   last (fused into the output transform on the Winograd path).  ``pool``: followed by torch's
   ``MaxPool2d(2, 2)`` (fused into the output transform on the Winograd path, see ``conv3x3``;
-  the activation must then be monotonic non-decreasing, e.g. ReLU).
+  the activation must then be monotonic non-decreasing, e.g. ReLU).  ``fold``: a callable
+  returning a per-channel (scale, shift), applied to the conv output before the activation by
+  scaling the kernel and bias (e.g. ``vgg.FoldedBatchNorm``).
   """
   features: int
   use_bias: bool = True
   activation: object = None
   pool: bool = False
+  fold: object = None  # a callable -> per-channel (scale, shift) applied before the activation
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
@@ -194,6 +197,10 @@ class Conv3x3(nn.Module):
                         (3, 3, x.shape[-1], self.features), x.dtype)
     bias = (self.param("bias", nn.initializers.zeros_init(), (self.features,), x.dtype)
             if self.use_bias else None)
+    if self.fold is not None:  # e.g. an inference BatchNorm, folded into kernel and bias
+      scale, shift = self.fold()
+      kernel = kernel * scale
+      bias = shift if bias is None else bias * scale + shift
     if use_winograd(x.shape[1], x.shape[2], x.shape[3]):
       return conv3x3(x, kernel, bias, self.activation, pool=self.pool)
     y = jax.lax.conv_general_dilated(x, kernel, (1, 1), layers.pads(1),
