@@ -34,10 +34,7 @@ GROUP_WIDTH = 32  # input channels per dense convolution; 32 measured best of 32
 def groups_per_conv(groups: int, group_in: int, width: int = GROUP_WIDTH) -> int:
   """How many original groups one dense convolution merges: the largest divisor m of ``groups``
   with m * group_in <= max(width, group_in)."""
-  m = max(1, min(groups, width // group_in))
-  while groups % m:
-    m -= 1
-  return m
+  return layers.largest_divisor(groups, width // group_in)
 
 
 def block_diagonal(kernel: jax.Array, groups: int, m: int) -> jax.Array:

@@ -73,6 +73,15 @@ def max_pool(x: jax.Array, kernel: int, stride: int, padding: int = 0,
   return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, window, strides, padding_config)
 
 
+def largest_divisor(n: int, at_most: int) -> int:
+  """The largest divisor of ``n`` that is at most ``at_most`` (>= 1): chunk and group sizes
+  that split a batch or a set of groups evenly."""
+  size = max(1, min(n, at_most))
+  while n % size:
+    size -= 1
+  return size
+
+
 def max_pool_separable(x: jax.Array, kernel: int, stride: int) -> jax.Array:
   """``torch.nn.MaxPool2d(kernel, stride)`` without padding (floor mode) on [N, H, W, C], as a max
   over ``kernel`` strided row slices and then over ``kernel`` strided column slices.

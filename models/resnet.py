@@ -152,9 +152,7 @@ def batch_chunk(n: int, chunk: int | None = None) -> int:
   chunk = BATCH_CHUNK if chunk is None else chunk
   if n <= chunk:
     return 0
-  size = chunk
-  while n % size:
-    size -= 1
+  size = layers.largest_divisor(n, chunk)
   return size if 2 * size >= chunk else 0
 
 

@@ -125,10 +125,7 @@ def pooled_output_tiles(m: jax.Array, n: int, h: int, w: int) -> jax.Array:
 def chunk_size(batch: int, tiles: int, chunk: int = CHUNK_IMAGES) -> int:
   """Images per loop iteration: the largest divisor of ``batch`` that is at most
   max(chunk, ceil(MIN_TILES / tiles)), ``tiles`` being the 2x2 output tiles of one image."""
-  size = max(1, min(batch, max(chunk, -(-MIN_TILES // tiles))))
-  while batch % size:
-    size -= 1
-  return size
+  return layers.largest_divisor(batch, max(chunk, -(-MIN_TILES // tiles)))
 
 
 def conv3x3(x: jax.Array, kernel: jax.Array, bias: jax.Array | None = None,

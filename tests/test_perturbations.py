@@ -11,7 +11,7 @@ import imagenet_cp
 from conftest import photo_256
 from imagenet_cp import perturbations as P
 from imagenet_cp.ops import geometry, poisson
-from imagenet_cp.perturbations import blur, geometric, noise, weather
+from imagenet_cp.perturbations import base, blur, geometric, noise, weather
 
 
 def test_registry_lists_the_papers_sequences():
@@ -214,13 +214,13 @@ def test_to_unit_by_parts_is_the_correctly_rounded_division():
   compiled, and with the head's product fused into the sum (an FMA) as well."""
   u = np.arange(256, dtype=np.float32)
   want = u / np.float32(255)
-  np.testing.assert_array_equal(np.asarray(jax.jit(blur.to_unit_by_parts)(u.astype(np.uint8))),
+  np.testing.assert_array_equal(np.asarray(jax.jit(base.to_unit_by_parts)(u.astype(np.uint8))),
                                 want)
-  exact_head = u.astype(np.float64) * np.float64(blur.UNIT_HEAD)
+  exact_head = u.astype(np.float64) * np.float64(base.UNIT_HEAD)
   assert np.all(exact_head.astype(np.float32) == exact_head)  # u * head is exact
-  fused = (exact_head + (u * blur.UNIT_TAIL).astype(np.float64)).astype(np.float32)
+  fused = (exact_head + (u * base.UNIT_TAIL).astype(np.float64)).astype(np.float32)
   np.testing.assert_array_equal(fused, want)
-  exact = exact_head + u.astype(np.float64) * np.float64(blur.UNIT_TAIL)  # the tail's FMA
+  exact = exact_head + u.astype(np.float64) * np.float64(base.UNIT_TAIL)  # the tail's FMA
   np.testing.assert_array_equal(exact.astype(np.float32), want)
 
 

@@ -86,20 +86,6 @@ def motion_blur(canvas, height, width, draws, difficulty) -> jax.Array:
   return magick_motion_blur_frames(crop, MOTION_RADIUS, MOTION_SIGMA, MOTION_ANGLES)
 
 
-# 1/255 as a head of 12 significant bits plus the rest: ``u * head`` is exact for integers
-# u < 256, so ``u * head + u * tail`` rounds once and equals the correctly rounded ``u / 255``
-# for every u (checked for all 256 in tests/test_perturbations.py, FMA contraction included).
-_UNIT_HEAD = np.floor(2.0 ** 20 / 255.0) / 2.0 ** 20
-UNIT_HEAD, UNIT_TAIL = np.float32(_UNIT_HEAD), np.float32(1.0 / 255.0 - _UNIT_HEAD)
-
-
-def to_unit_by_parts(pixels_uint8) -> jax.Array:
-  """``base.to_unit`` (ToTensor's ``u / 255``, the same float32 values) as two multiplications
-  and an addition instead of a table gather, which XLA vectorises inside a loop body."""
-  u = jnp.asarray(pixels_uint8).astype(jnp.float32)
-  return u * UNIT_HEAD + u * UNIT_TAIL
-
-
 def zoom_blur(canvas, height, width, draws, difficulty) -> jax.Array:
   """Running average of slightly zoomed-in frames: uint8 [31, 224, 224, 3].
 
@@ -115,7 +101,7 @@ def zoom_blur(canvas, height, width, draws, difficulty) -> jax.Array:
 
   def step(t, total_and_frames):
     total, frames = total_and_frames
-    total = total + to_unit_by_parts(zoomed[t])
+    total = total + base.to_unit_by_parts(zoomed[t])
     average = base.truncate_uint8((total / (t + 2).astype(jnp.float32)) * 255.0)
     return total, jax.lax.dynamic_update_index_in_dim(frames, average, t + 1, 0)
 
