@@ -7,6 +7,7 @@ Public API (DESIGN.md)::
   module.apply(variables, x)                       # x = (pixels - spec.mean) / spec.std,
                                                    # float32 [N, 224, 224, 3] -> logits [N, 1000]
   apply_fn, variables = models.classifier(name)    # apply_fn(variables, images in [0, 1])
+  jax.jit(apply_fn, compiler_options=models.compiler_options())  # the zoo's fast CPU compile
 
 ``resnext101`` is an alias of ``resnext101_32x8d``: torchvision's ResNeXt, *not* the paper's
 Torch7 ResNeXt-101 (32x4d) from facebookresearch/ResNeXt, whose weights are not on torchvision.
@@ -26,6 +27,7 @@ import jax.numpy as jnp
 
 from models import alexnet, convert, densenet, efficientnet_lite, resnet, squeezenet, vgg, weights
 from models.checkpoint import CheckpointError, load_state_dict
+from models.compiler import compiler_options
 
 IMAGENET_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
 IMAGENET_STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)

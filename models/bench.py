@@ -3,6 +3,9 @@ r"""Images/s of each zoo model: Flax (jit, XLA) vs PyTorch on CPU, same process,
   python -m models.bench [--models=resnet50,resnext50_32x4d] [--batch=32] [--size=224] [--runs=5]
 
 PyTorch runs with its default NCHW layout and with channels_last, under ``inference_mode``.
+Flax runs as the zoo compiles it (``jax.jit(..., compiler_options=models.compiler_options())``,
+what ``DataParallel`` and so ``metrics.run`` use) and, in the ``plain`` columns, under a plain
+``jax.jit(module.apply)`` with XLA's defaults, what a user's own jit gets.
 The three are timed interleaved (one run of each per round, median over rounds) so that load
 from other processes hits all of them alike; ratios are Flax / PyTorch, by wall clock and by
 CPU time (process time over all threads, the steadier figure on a shared machine); each row
@@ -64,11 +67,13 @@ def measure(name: str, batch: int, size: int, runs: int) -> dict:
   model_cl = torch_model(name)
   model_cl.load_state_dict(model.state_dict())
   model_cl = model_cl.to(memory_format=torch.channels_last)
-  apply = jax.jit(module.apply)
+  apply = jax.jit(module.apply, compiler_options=models.compiler_options())
+  plain = jax.jit(module.apply)
   xj = jax.device_put(x)
   start = time.perf_counter()
   flax_logits = np.asarray(apply(variables, xj))
   compile_s = time.perf_counter() - start
+  plain(variables, xj).block_until_ready()
   with torch.inference_mode():
     ref = model(x_nchw).numpy()
     model_cl(x_cl)
@@ -76,6 +81,7 @@ def measure(name: str, batch: int, size: int, runs: int) -> dict:
         "torch": lambda: model(x_nchw),
         "torch_cl": lambda: model_cl(x_cl),
         "flax": lambda: apply(variables, xj).block_until_ready(),
+        "plain": lambda: plain(variables, xj).block_until_ready(),
     }
     times = {k: [] for k in steps}
     for _ in range(runs):
@@ -99,13 +105,14 @@ def main(argv):
         f"{jax.devices()[0].platform}, load avg {_load()}")
   print(f"{'model':18s} {'torch':>8s} {'torch_cl':>8s} {'flax':>8s} {'x torch':>8s} "
         f"{'x cl':>6s} {'compile':>8s} {'rel err':>8s} {'cpu: x torch':>12s} {'x cl':>6s} "
-        f"{'load':>5s}")
+        f"{'plain':>7s} {'x torch':>8s} {'cpu':>5s} {'load':>5s}")
   for name in names:
     r = measure(name, FLAGS.batch, FLAGS.size, FLAGS.runs)
     print(f"{name:18s} {r['torch']:8.2f} {r['torch_cl']:8.2f} {r['flax']:8.2f} "
           f"{r['flax'] / r['torch']:8.2f} {r['flax'] / r['torch_cl']:6.2f} "
           f"{r['compile_s']:7.1f}s {r['rel_err']:8.1e} "
           f"{r['flax_cpu'] / r['torch_cpu']:12.2f} {r['flax_cpu'] / r['torch_cl_cpu']:6.2f} "
+          f"{r['plain']:7.2f} {r['plain'] / r['torch']:8.2f} {r['plain_cpu'] / r['torch_cpu']:5.2f} "
           f"{_load():5.1f}", flush=True)
 
 

@@ -1,6 +1,7 @@
 """Data-parallel inference over all local devices: one jit, the batch sharded on a 1-D mesh.
 
-Variables are replicated once; each batch is split along its leading axis over the mesh's
+Compiled with ``models.compiler_options()`` (the zoo's per-executable XLA:CPU setting, see
+``models/compiler.py``).  Variables are replicated once; each batch is split along its leading axis over the mesh's
 ``batch`` axis.  Every call uses the same global batch size, so one compiled program serves a
 whole evaluation: a ragged last batch is padded (with copies of its last example, so the
 padding is finite) and a mask marks the real rows -- padding is never dropped silently and never
@@ -14,6 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from models.compiler import compiler_options
 
 BATCH_AXIS = "batch"
 
@@ -39,7 +42,8 @@ class DataParallel:
     self._data = NamedSharding(self.mesh, PartitionSpec(BATCH_AXIS))
     replicated = NamedSharding(self.mesh, PartitionSpec())
     self.variables = jax.device_put(variables, replicated)
-    self._step = jax.jit(apply_fn, in_shardings=(replicated, self._data), out_shardings=self._data)
+    self._step = jax.jit(apply_fn, in_shardings=(replicated, self._data), out_shardings=self._data,
+                         compiler_options=compiler_options())
 
   def apply_padded(self, images) -> tuple[jax.Array, jax.Array]:
     """One batch of N <= batch_size images -> (logits [batch_size, C], mask bool [batch_size]).

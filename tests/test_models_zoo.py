@@ -90,3 +90,28 @@ def test_sharded_apply_matches_single_device_with_ragged_batch():
     dp.apply_padded(np.zeros((5, 48, 48, 3), np.float32))
   with pytest.raises(ValueError, match="batch_size"):
     parallel.DataParallel(module.apply, variables, batch_size=0)
+
+
+def _optimized_hlo(fn, *args, **jit_kwargs) -> str:
+  return jax.jit(fn, **jit_kwargs).lower(*args).compile().as_text()
+
+
+def test_compiler_options_move_convolutions_off_ynnpack_and_keep_logits():
+  from models import compiler
+  options = models.compiler_options()
+  assert options == {compiler.YNN_FUSION_OPTION: compiler.YNN_FUSION_TYPES}, (
+      "this jaxlib (pinned) accepts the option on CPU; a newer one that drops it gets {}")
+  assert not compiler._accepted({"xla_cpu_no_such_option": "1"})
+  x, w = jnp.ones((2, 56, 56, 64)), jnp.ones((3, 3, 64, 64))  # (a 9x9x8 conv stays in XLA)
+  conv = lambda x, w: jax.lax.conv_general_dilated(  # noqa: E731
+      x, w, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  assert "__ynn_fusion" in _optimized_hlo(conv, x, w), "the default this option works around"
+  assert "__ynn_fusion" not in _optimized_hlo(conv, x, w, compiler_options=options)
+  a = jnp.ones((64, 32))
+  assert "__ynn_fusion" in _optimized_hlo(jnp.dot, a, a.T, compiler_options=options)
+  module = models.build("resnet18")
+  x = np.random.default_rng(1).standard_normal((2, 64, 64, 3)).astype(np.float32)
+  variables = module.init(jax.random.key(0), x[:1])
+  plain = np.asarray(jax.jit(module.apply)(variables, x))
+  tuned = np.asarray(jax.jit(module.apply, compiler_options=options)(variables, x))
+  assert np.max(np.abs(tuned - plain)) <= 1e-5 * np.max(np.abs(plain))
