@@ -58,7 +58,7 @@ def main(argv) -> None:
   from imagenet_cp import perturbations  # pylint: disable=g-import-not-at-top
   apply_fn, variables = random_classifier(FLAGS.model)
   cache = evaluation.ImageCache(_examples(FLAGS.images))
-  model = evaluation.Classifier(apply_fn, variables, FLAGS.batch_size)
+  model = evaluation.Classifier(apply_fn, variables, FLAGS.batch_size, FLAGS.model)
   opts = evaluation.Options(batch_size=model.batch_size)
   opts.video_batch = max(opts.video_batch // model.devices, 1) * model.devices
   n = FLAGS.images

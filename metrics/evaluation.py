@@ -187,15 +187,18 @@ def _atomic_write_text(path: pathlib.Path, text: str) -> None:
 
 
 class Classifier:
-  """``apply_fn(variables, images in [0, 1]) -> logits``, jitted once, batch sharded over devices.
+  """``apply_fn(variables, images in [0, 1]) -> logits``, jitted once, batch sharded over devices,
+  compiled with ``models.compiler_options(model_name)`` (a zoo model's own XLA:CPU setting).
 
   Every call sees the same global batch (padded, with a mask), so one program serves the run.
   """
 
-  def __init__(self, apply_fn: Callable, variables, batch_size: int):
+  def __init__(self, apply_fn: Callable, variables, batch_size: int, model_name: str | None = None):
+    import models  # pylint: disable=g-import-not-at-top
     from models.parallel import DataParallel  # pylint: disable=g-import-not-at-top
     self._parallel = DataParallel(
-        lambda v, pixels: apply_fn(v, pixels.astype(jnp.float32) / 255.0), variables, batch_size)
+        lambda v, pixels: apply_fn(v, pixels.astype(jnp.float32) / 255.0), variables, batch_size,
+        compiler_options=models.compiler_options(model_name))
     self.batch_size = self._parallel.batch_size
     self.devices = len(self._parallel.mesh.devices.ravel())
     self._sharding = jax.sharding.NamedSharding(
@@ -560,7 +563,7 @@ def evaluate(apply_fn: Callable, variables, *,
   cache_dir = pathlib.Path(output_dir) / "cache" if output_dir is not None else None
   cache = ImageCache(source_examples(source, imagenet_dir, max_images), cache_dir, pid, pcount,
                      chunk_size)
-  model = Classifier(apply_fn, variables, batch_size)
+  model = Classifier(apply_fn, variables, batch_size, model_name)
   opts.batch_size = model.batch_size
   opts.video_batch = max(opts.video_batch // model.devices, 1) * model.devices
   names, labels = _gather_names_labels(cache)

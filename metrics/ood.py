@@ -257,10 +257,11 @@ class Model:
   """``apply_fn(variables, images in [0, 1])`` data-parallel on a padded global batch."""
 
   def __init__(self, apply_fn: Callable, variables, batch_size: int,
-               devices: Sequence[jax.Device] | None = None):
+               devices: Sequence[jax.Device] | None = None, model_name: str | None = None):
+    import models  # pylint: disable=g-import-not-at-top
     from models.parallel import DataParallel  # pylint: disable=g-import-not-at-top
     self._parallel = DataParallel(lambda v, pixels: apply_fn(v, pixels / 255.0), variables,
-                                  batch_size, devices)
+                                  batch_size, devices, models.compiler_options(model_name))
     self.batch_size = self._parallel.batch_size
     self.devices = len(self._parallel.mesh.devices.ravel())
 
@@ -435,7 +436,7 @@ def evaluate_ood(apply_fn: Callable, variables, *,
     raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
   specs, builders = _on_every_process(lambda: built_datasets(datasets, data_dir))
   started = time.time()
-  model = Model(apply_fn, variables, batch_size, devices)
+  model = Model(apply_fn, variables, batch_size, devices, model_name)
   run_info = {"model": model_name, "max_images": max_images, "chunk_size": chunk_size,
               "preprocess": "PIL RGB, Resize(256) + CenterCrop(224)"}
   first = jax.process_index() == 0

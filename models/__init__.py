@@ -7,7 +7,7 @@ Public API (DESIGN.md)::
   module.apply(variables, x)                       # x = (pixels - spec.mean) / spec.std,
                                                    # float32 [N, 224, 224, 3] -> logits [N, 1000]
   apply_fn, variables = models.classifier(name)    # apply_fn(variables, images in [0, 1])
-  jax.jit(apply_fn, compiler_options=models.compiler_options())  # the zoo's fast CPU compile
+  jax.jit(apply_fn, compiler_options=models.compiler_options(name))  # the zoo's CPU setting
 
 ``resnext101`` is an alias of ``resnext101_32x8d``: torchvision's ResNeXt, *not* the paper's
 Torch7 ResNeXt-101 (32x4d) from facebookresearch/ResNeXt, whose weights are not on torchvision.
@@ -25,9 +25,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from models import alexnet, convert, densenet, efficientnet_lite, resnet, squeezenet, vgg, weights
+from models import (alexnet, compiler, convert, densenet, efficientnet_lite, resnet, squeezenet,
+                    vgg, weights)
 from models.checkpoint import CheckpointError, load_state_dict
-from models.compiler import compiler_options
 
 IMAGENET_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
 IMAGENET_STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
@@ -107,6 +107,12 @@ def resolve(name: str) -> str:
     raise ValueError(f"unknown model {name!r}; known: {', '.join(names())} "
                      f"(aliases: {', '.join(f'{a}->{t}' for a, t in ALIASES.items())})")
   return name
+
+
+def compiler_options(name: str | None = None) -> dict[str, str]:
+  """Per-executable XLA options for model ``name`` (an alias, a zoo name, or anything else, e.g.
+  a user model's label, for the general setting): see ``models/compiler.py``."""
+  return compiler.compiler_options(ALIASES.get(name, name))
 
 
 def spec(name: str) -> Spec:

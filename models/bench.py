@@ -3,7 +3,7 @@ r"""Images/s of each zoo model: Flax (jit, XLA) vs PyTorch on CPU, same process,
   python -m models.bench [--models=resnet50,resnext50_32x4d] [--batch=32] [--size=224] [--runs=5]
 
 PyTorch runs with its default NCHW layout and with channels_last, under ``inference_mode``.
-Flax runs as the zoo compiles it (``jax.jit(..., compiler_options=models.compiler_options())``,
+Flax runs as the zoo compiles it (``jax.jit(..., compiler_options=models.compiler_options(name))``,
 what ``DataParallel`` and so ``metrics.run`` use) and, in the ``plain`` columns, under a plain
 ``jax.jit(module.apply)`` with XLA's defaults, what a user's own jit gets.
 The three are timed interleaved (one run of each per round, median over rounds) so that load
@@ -67,7 +67,7 @@ def measure(name: str, batch: int, size: int, runs: int) -> dict:
   model_cl = torch_model(name)
   model_cl.load_state_dict(model.state_dict())
   model_cl = model_cl.to(memory_format=torch.channels_last)
-  apply = jax.jit(module.apply, compiler_options=models.compiler_options())
+  apply = jax.jit(module.apply, compiler_options=models.compiler_options(name))
   plain = jax.jit(module.apply)
   xj = jax.device_put(x)
   start = time.perf_counter()

@@ -9,11 +9,15 @@ batch 32 at load ~1.3, wall / CPU ms per layer, YNNPACK -> Eigen: SqueezeNet-1.0
 dots stay: without them ResNet-50 was slower (whole model, wall ms per batch: default 1117,
 no YNNPACK at all 1349, YNNPACK for dots only 861).
 
-``compiler_options()`` keeps YNNPACK for dots only.  ``models.parallel.DataParallel`` (what
-``metrics.run`` evaluates with) and ``models.bench`` compile with it; to get the same speed in
-your own jit, pass it on::
+``compiler_options()`` keeps YNNPACK for dots only, except for the VGGs, whose Winograd
+convolutions (``models/winograd.py``: 16 batched GEMMs per layer) ran 10-15% slower on
+YNNPACK's dots than on XLA's (wall ms per batch, default / no YNNPACK / dots only, load ~1.5:
+VGG-11 1088 / 1079 / 1190 and 1086 / 1149 / 1307, VGG-19 3065 / 3004 / 3689 and 3282 / 2832 /
+3436): ``compiler_options("vgg19")`` turns YNNPACK off altogether.  ``models.parallel.
+DataParallel`` (what ``metrics.run`` evaluates with, given the model's name) and ``models.bench``
+compile with it; to get the same speed in your own jit, pass it on::
 
-  apply = jax.jit(module.apply, compiler_options=models.compiler_options())
+  apply = jax.jit(module.apply, compiler_options=models.compiler_options("resnet50"))
 
 The option is experimental in XLA: where this jaxlib does not know it, or off CPU, the result
 is ``{}`` (the plain default compile), checked once by compiling a one-op function.
@@ -27,14 +31,21 @@ import jax.numpy as jnp
 
 YNN_FUSION_OPTION = "xla_cpu_experimental_ynn_fusion_type"
 YNN_FUSION_TYPES = "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"
+MODEL_YNN_FUSION_TYPES = {"vgg11": "", "vgg19": "", "vgg19_bn": ""}  # "": no YNNPACK fusions
+
+
+def compiler_options(model: str | None = None) -> dict[str, str]:
+  """-> ``jax.jit(..., compiler_options=...)`` for zoo model ``model`` (canonical name; any
+  other name or None: the setting for every non-VGG model) on the default backend ({} off
+  CPU)."""
+  return _cpu_options(MODEL_YNN_FUSION_TYPES.get(model, YNN_FUSION_TYPES))
 
 
 @functools.cache
-def compiler_options() -> dict[str, str]:
-  """-> ``jax.jit(..., compiler_options=...)`` for the zoo on the default backend ({} off CPU)."""
+def _cpu_options(ynn_fusion_types: str) -> dict[str, str]:
   if jax.default_backend() != "cpu":
     return {}
-  options = {YNN_FUSION_OPTION: YNN_FUSION_TYPES}
+  options = {YNN_FUSION_OPTION: ynn_fusion_types}
   return options if _accepted(options) else {}
 
 

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from models.compiler import compiler_options
+from models import compiler
 
 BATCH_AXIS = "batch"
 
@@ -29,10 +29,13 @@ class DataParallel:
     variables: the model's variables (replicated onto every device).
     batch_size: global batch per step; rounded up to a multiple of the device count.
     devices: defaults to ``jax.local_devices()``.
+    compiler_options: for the jit; default ``models.compiler_options()`` (the zoo's general
+      CPU setting; ``models.compiler_options(name)`` has a model's own).
   """
 
   def __init__(self, apply_fn: Callable, variables, batch_size: int,
-               devices: Sequence[jax.Device] | None = None):
+               devices: Sequence[jax.Device] | None = None,
+               compiler_options: dict[str, str] | None = None):
     if batch_size < 1:
       raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     devices = list(devices) if devices is not None else jax.local_devices()
@@ -43,7 +46,8 @@ class DataParallel:
     replicated = NamedSharding(self.mesh, PartitionSpec())
     self.variables = jax.device_put(variables, replicated)
     self._step = jax.jit(apply_fn, in_shardings=(replicated, self._data), out_shardings=self._data,
-                         compiler_options=compiler_options())
+                         compiler_options=(compiler.compiler_options() if compiler_options is None
+                                           else compiler_options))
 
   def apply_padded(self, images) -> tuple[jax.Array, jax.Array]:
     """One batch of N <= batch_size images -> (logits [batch_size, C], mask bool [batch_size]).

@@ -101,6 +101,8 @@ def test_compiler_options_move_convolutions_off_ynnpack_and_keep_logits():
   options = models.compiler_options()
   assert options == {compiler.YNN_FUSION_OPTION: compiler.YNN_FUSION_TYPES}, (
       "this jaxlib (pinned) accepts the option on CPU; a newer one that drops it gets {}")
+  assert models.compiler_options("resnext101") == models.compiler_options("my own model") == options
+  assert models.compiler_options("vgg19_bn") == {compiler.YNN_FUSION_OPTION: ""}
   assert not compiler._accepted({"xla_cpu_no_such_option": "1"})
   x, w = jnp.ones((2, 56, 56, 64)), jnp.ones((3, 3, 64, 64))  # (a 9x9x8 conv stays in XLA)
   conv = lambda x, w: jax.lax.conv_general_dilated(  # noqa: E731
@@ -109,6 +111,8 @@ def test_compiler_options_move_convolutions_off_ynnpack_and_keep_logits():
   assert "__ynn_fusion" not in _optimized_hlo(conv, x, w, compiler_options=options)
   a = jnp.ones((64, 32))
   assert "__ynn_fusion" in _optimized_hlo(jnp.dot, a, a.T, compiler_options=options)
+  assert "__ynn_fusion" not in _optimized_hlo(
+      jnp.dot, a, a.T, compiler_options=models.compiler_options("vgg11"))
   module = models.build("resnet18")
   x = np.random.default_rng(1).standard_normal((2, 64, 64, 3)).astype(np.float32)
   variables = module.init(jax.random.key(0), x[:1])
