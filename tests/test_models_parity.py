@@ -159,3 +159,16 @@ def test_depthwise_taps_equal_feature_group_count(side, c, k, stride, pad):
   got = depthwise.depthwise_conv(x, w, stride, pad)
   assert got.shape == want.shape
   np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+
+
+@pytest.mark.parametrize("side,k,stride,pad,ceil", [
+    (9, 3, 2, 0, False), (8, 2, 2, 0, False), (13, 3, 2, 0, True),  # no padding: separable path
+    (12, 3, 2, 1, False), (10, 3, 2, 0, True), (8, 3, 2, 1, True)])  # padded: reduce_window path
+def test_max_pool_equals_torch_on_both_paths(side, k, stride, pad, ceil):
+  import torch
+  from models import layers
+  x = np.random.default_rng(side).standard_normal((2, side, side + 2, 3)).astype(np.float32)
+  want = torch.nn.functional.max_pool2d(torch.from_numpy(x.transpose(0, 3, 1, 2)), k, stride,
+                                        pad, ceil_mode=ceil).numpy().transpose(0, 2, 3, 1)
+  np.testing.assert_array_equal(np.asarray(layers.max_pool(jax.numpy.asarray(x), k, stride, pad,
+                                                           ceil)), want)
