@@ -192,5 +192,5 @@ def classifier(name: str, checkpoint: str | os.PathLike | None = None):
   return apply_fn, variables
 
 
-__all__ = ["ALIASES", "CheckpointError", "Spec", "build", "classifier", "load", "names",
-           "normalizer", "resolve", "spec"]
+__all__ = ["ALIASES", "CheckpointError", "Spec", "build", "classifier", "compiler_options", "load",
+           "names", "normalizer", "resolve", "spec"]

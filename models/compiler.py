@@ -19,6 +19,10 @@ compile with it; to get the same speed in your own jit, pass it on::
 
   apply = jax.jit(module.apply, compiler_options=models.compiler_options("resnet50"))
 
+Only a top-level ``jax.jit`` takes ``compiler_options`` (JAX raises on a nested one), which is
+why ``models.classifier`` returns a plain function and the option is given where the program is
+compiled: your outermost jit, ``DataParallel``, the benchmarks.
+
 The option is experimental in XLA: where this jaxlib does not know it, or off CPU, the result
 is ``{}`` (the plain default compile), checked once by compiling a one-op function.
 """
