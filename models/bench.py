@@ -112,8 +112,8 @@ def main(argv):
           f"{r['flax'] / r['torch']:8.2f} {r['flax'] / r['torch_cl']:6.2f} "
           f"{r['compile_s']:7.1f}s {r['rel_err']:8.1e} "
           f"{r['flax_cpu'] / r['torch_cpu']:12.2f} {r['flax_cpu'] / r['torch_cl_cpu']:6.2f} "
-          f"{r['plain']:7.2f} {r['plain'] / r['torch']:8.2f} {r['plain_cpu'] / r['torch_cpu']:5.2f} "
-          f"{_load():5.1f}", flush=True)
+          f"{r['plain']:7.2f} {r['plain'] / r['torch']:8.2f} "
+          f"{r['plain_cpu'] / r['torch_cpu']:5.2f} {_load():5.1f}", flush=True)
 
 
 def _load() -> float:

@@ -38,16 +38,17 @@ YNN_FUSION_TYPES = "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"
 MODEL_YNN_FUSION_TYPES = {"vgg11": "", "vgg19": "", "vgg19_bn": ""}  # "": no YNNPACK fusions
 
 
-def compiler_options(model: str | None = None) -> dict[str, str]:
+def compiler_options(model: str | None = None, platform: str | None = None) -> dict[str, str]:
   """-> ``jax.jit(..., compiler_options=...)`` for zoo model ``model`` (canonical name; any
-  other name or None: the setting for every non-VGG model) on the default backend ({} off
-  CPU)."""
-  return _cpu_options(MODEL_YNN_FUSION_TYPES.get(model, YNN_FUSION_TYPES))
+  other name or None: the setting for every non-VGG model) on ``platform`` (default: the
+  default backend's; {} unless 'cpu')."""
+  return _cpu_options(MODEL_YNN_FUSION_TYPES.get(model, YNN_FUSION_TYPES),
+                      platform or jax.default_backend())
 
 
 @functools.cache
-def _cpu_options(ynn_fusion_types: str) -> dict[str, str]:
-  if jax.default_backend() != "cpu":
+def _cpu_options(ynn_fusion_types: str, platform: str) -> dict[str, str]:
+  if platform != "cpu":
     return {}
   options = {YNN_FUSION_OPTION: ynn_fusion_types}
   return options if _accepted(options) else {}

@@ -1,11 +1,11 @@
 """Data-parallel inference over all local devices: one jit, the batch sharded on a 1-D mesh.
 
 Compiled with ``models.compiler_options()`` (the zoo's per-executable XLA:CPU setting, see
-``models/compiler.py``).  Variables are replicated once; each batch is split along its leading axis over the mesh's
-``batch`` axis.  Every call uses the same global batch size, so one compiled program serves a
-whole evaluation: a ragged last batch is padded (with copies of its last example, so the
-padding is finite) and a mask marks the real rows -- padding is never dropped silently and never
-counted.
+``models/compiler.py``).  Variables are replicated once; each batch is split along its leading
+axis over the mesh's ``batch`` axis.  Every call uses the same global batch size, so one
+compiled program serves a whole evaluation: a ragged last batch is padded (with copies of its
+last example, so the padding is finite) and a mask marks the real rows -- padding is never
+dropped silently and never counted.
 """
 from __future__ import annotations
 
@@ -29,8 +29,9 @@ class DataParallel:
     variables: the model's variables (replicated onto every device).
     batch_size: global batch per step; rounded up to a multiple of the device count.
     devices: defaults to ``jax.local_devices()``.
-    compiler_options: for the jit; default ``models.compiler_options()`` (the zoo's general
-      CPU setting; ``models.compiler_options(name)`` has a model's own).
+    compiler_options: for the jit; default ``models.compiler_options()`` for the devices'
+      platform (the zoo's general CPU setting, {} elsewhere; ``models.compiler_options(name)``
+      has a model's own).
   """
 
   def __init__(self, apply_fn: Callable, variables, batch_size: int,
@@ -46,8 +47,9 @@ class DataParallel:
     replicated = NamedSharding(self.mesh, PartitionSpec())
     self.variables = jax.device_put(variables, replicated)
     self._step = jax.jit(apply_fn, in_shardings=(replicated, self._data), out_shardings=self._data,
-                         compiler_options=(compiler.compiler_options() if compiler_options is None
-                                           else compiler_options))
+                         compiler_options=(
+                             compiler.compiler_options(platform=devices[0].platform)
+                             if compiler_options is None else compiler_options))
 
   def apply_padded(self, images) -> tuple[jax.Array, jax.Array]:
     """One batch of N <= batch_size images -> (logits [batch_size, C], mask bool [batch_size]).

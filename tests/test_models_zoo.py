@@ -103,6 +103,7 @@ def test_compiler_options_move_convolutions_off_ynnpack_and_keep_logits():
       "this jaxlib (pinned) accepts the option on CPU; a newer one that drops it gets {}")
   assert models.compiler_options("resnext101") == models.compiler_options("my own model") == options
   assert models.compiler_options("vgg19_bn") == {compiler.YNN_FUSION_OPTION: ""}
+  assert compiler.compiler_options("resnet50", platform="gpu") == {}
   assert not compiler._accepted({"xla_cpu_no_such_option": "1"})
   x, w = jnp.ones((2, 56, 56, 64)), jnp.ones((3, 3, 64, 64))  # (a 9x9x8 conv stays in XLA)
   conv = lambda x, w: jax.lax.conv_general_dilated(  # noqa: E731
