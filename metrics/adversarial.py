@@ -168,12 +168,10 @@ class Model:
   replicated once) and attack inputs sharded over the same mesh."""
 
   def __init__(self, name: str, apply_fn: Callable, variables, batch_size: int):
-    import models  # pylint: disable=g-import-not-at-top
     from models.parallel import DataParallel  # pylint: disable=g-import-not-at-top
     self.name = name
     self.apply_fn = apply_fn
-    self.parallel = DataParallel(apply_fn, variables, batch_size,
-                                 compiler_options=models.compiler_options(name))
+    self.parallel = DataParallel(apply_fn, variables, batch_size, model_name=name)
     self.batch_size = self.parallel.batch_size
     mesh = self.parallel.mesh
     self._sharding = NamedSharding(mesh, PartitionSpec(mesh.axis_names[0]))

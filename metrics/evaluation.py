@@ -194,11 +194,10 @@ class Classifier:
   """
 
   def __init__(self, apply_fn: Callable, variables, batch_size: int, model_name: str | None = None):
-    import models  # pylint: disable=g-import-not-at-top
     from models.parallel import DataParallel  # pylint: disable=g-import-not-at-top
     self._parallel = DataParallel(
         lambda v, pixels: apply_fn(v, pixels.astype(jnp.float32) / 255.0), variables, batch_size,
-        compiler_options=models.compiler_options(model_name))
+        model_name=model_name)
     self.batch_size = self._parallel.batch_size
     self.devices = len(self._parallel.mesh.devices.ravel())
     self._sharding = jax.sharding.NamedSharding(

@@ -258,10 +258,9 @@ class Model:
 
   def __init__(self, apply_fn: Callable, variables, batch_size: int,
                devices: Sequence[jax.Device] | None = None, model_name: str | None = None):
-    import models  # pylint: disable=g-import-not-at-top
     from models.parallel import DataParallel  # pylint: disable=g-import-not-at-top
     self._parallel = DataParallel(lambda v, pixels: apply_fn(v, pixels / 255.0), variables,
-                                  batch_size, devices, models.compiler_options(model_name))
+                                  batch_size, devices, model_name)
     self.batch_size = self._parallel.batch_size
     self.devices = len(self._parallel.mesh.devices.ravel())
 

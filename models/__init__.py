@@ -109,10 +109,11 @@ def resolve(name: str) -> str:
   return name
 
 
-def compiler_options(name: str | None = None) -> dict[str, str]:
+def compiler_options(name: str | None = None, platform: str | None = None) -> dict[str, str]:
   """Per-executable XLA options for model ``name`` (an alias, a zoo name, or anything else, e.g.
-  a user model's label, for the general setting): see ``models/compiler.py``."""
-  return compiler.compiler_options(ALIASES.get(name, name))
+  a user model's label, for the general setting) on ``platform`` (default: the default
+  backend's): see ``models/compiler.py``."""
+  return compiler.compiler_options(ALIASES.get(name, name), platform)
 
 
 def spec(name: str) -> Spec:

@@ -32,10 +32,7 @@ class ConvReLUPool(nn.Module):
     kernel = self.param("kernel", nn.initializers.lecun_normal(),
                         (self.kernel, self.kernel, x.shape[-1], self.features), x.dtype)
     bias = self.param("bias", nn.initializers.zeros_init(), (self.features,), x.dtype)
-    y = jax.lax.conv_general_dilated(x, kernel, (self.stride, self.stride),
-                                     layers.pads(self.padding),
-                                     dimension_numbers=("NHWC", "HWIO", "NHWC"),
-                                     precision=layers.HIGHEST)
+    y = layers.conv2d(x, kernel, self.stride, self.padding)
     return layers.relu(layers.max_pool(y, 3, 2) + bias)
 
 

@@ -67,9 +67,7 @@ def grouped_conv(x: jax.Array, kernel: jax.Array, groups: int, stride: int, padd
 
   def dense_conv(args):
     xi, ki = args
-    return jax.lax.conv_general_dilated(
-        xi, ki, (stride, stride), layers.pads(padding),
-        dimension_numbers=("NHWC", "HWIO", "NHWC"), precision=layers.HIGHEST)
+    return layers.conv2d(xi, ki, stride, padding)
 
   if groups == m:
     return dense_conv((slices[0], dense[0]))

@@ -48,6 +48,14 @@ class Conv1x1(nn.Module):
     return jnp.dot(x, kernel[0, 0], precision=HIGHEST)
 
 
+def conv2d(x: jax.Array, kernel: jax.Array, stride: int = 1, padding: int = 0) -> jax.Array:
+  """``torch.nn.functional.conv2d(x, weight, stride=stride, padding=padding)`` (no bias) on NHWC
+  x with an HWIO kernel, at ``HIGHEST`` precision: for ports that hold their own kernel."""
+  return jax.lax.conv_general_dilated(x, kernel, (stride, stride), pads(padding),
+                                      dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                                      precision=HIGHEST)
+
+
 def dense(features: int, *, name: str | None = None) -> nn.Dense:
   """``torch.nn.Linear(.., features)``; kernel (in, out) = torch weight transposed."""
   return nn.Dense(features, precision=HIGHEST, name=name)

@@ -1,7 +1,7 @@
 """Data-parallel inference over all local devices: one jit, the batch sharded on a 1-D mesh.
 
-Compiled with ``models.compiler_options()`` (the zoo's per-executable XLA:CPU setting, see
-``models/compiler.py``).  Variables are replicated once; each batch is split along its leading
+Compiled with ``models.compiler_options(model_name)`` (the zoo's per-executable XLA:CPU
+setting, see ``models/compiler.py``).  Variables are replicated once; each batch is split along its leading
 axis over the mesh's ``batch`` axis.  Every call uses the same global batch size, so one
 compiled program serves a whole evaluation: a ragged last batch is padded (with copies of its
 last example, so the padding is finite) and a mask marks the real rows -- padding is never
@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from models import compiler
+import models
 
 BATCH_AXIS = "batch"
 
@@ -29,14 +29,13 @@ class DataParallel:
     variables: the model's variables (replicated onto every device).
     batch_size: global batch per step; rounded up to a multiple of the device count.
     devices: defaults to ``jax.local_devices()``.
-    compiler_options: for the jit; default ``models.compiler_options()`` for the devices'
-      platform (the zoo's general CPU setting, {} elsewhere; ``models.compiler_options(name)``
-      has a model's own).
+    model_name: picks the jit's ``models.compiler_options(model_name)`` for the devices'
+      platform (a zoo model's own XLA:CPU setting; None or any other name: the general one).
   """
 
   def __init__(self, apply_fn: Callable, variables, batch_size: int,
                devices: Sequence[jax.Device] | None = None,
-               compiler_options: dict[str, str] | None = None):
+               model_name: str | None = None):
     if batch_size < 1:
       raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     devices = list(devices) if devices is not None else jax.local_devices()
@@ -46,10 +45,9 @@ class DataParallel:
     self._data = NamedSharding(self.mesh, PartitionSpec(BATCH_AXIS))
     replicated = NamedSharding(self.mesh, PartitionSpec())
     self.variables = jax.device_put(variables, replicated)
+    options = models.compiler_options(model_name, devices[0].platform)
     self._step = jax.jit(apply_fn, in_shardings=(replicated, self._data), out_shardings=self._data,
-                         compiler_options=(
-                             compiler.compiler_options(platform=devices[0].platform)
-                             if compiler_options is None else compiler_options))
+                         compiler_options=options)
 
   def apply_padded(self, images) -> tuple[jax.Array, jax.Array]:
     """One batch of N <= batch_size images -> (logits [batch_size, C], mask bool [batch_size]).

