@@ -1,38 +1,13 @@
-"""Adversarial attacks in JAX for any differentiable ``apply_fn(variables, images) -> logits``.
+"""``import attacks``: a convenience alias of ``imagenet_cp.attacks``, the canonical path.
 
-images: float32 [N, H, W, 3] pixels in [0, 1] (``models.classifier`` gives such an apply_fn for
-every zoo model); labels int [N]; budgets, step sizes and distortions in /255 pixel units.
-Every attack is batched and jitted (hyper-parameters static, iterations in ``lax`` loops),
-keeps the [0, 1] box and its budget, runs untargeted (``targets=None``) or targeted
-(``targets`` int [N], see ``select_targets``), and returns an ``AttackResult``
-(adversarial, success, curve, queries).  See docs/attacks.md.
-
-  result = attacks.pgd(apply_fn, variables, images, labels, eps=4, key=key)
-  found = attacks.search_budget(functools.partial(attacks.bim, apply_fn, steps=50),
-                                variables, images, labels)
-  attacks.accuracy_vs_budget(found.minimal, budgets=[0, 1, 2, 4, 8])
+It works only where nothing else named ``attacks`` comes first on ``sys.path`` (a research
+repository's own ``attacks/`` shadows it); library code and examples use ``imagenet_cp.attacks``.
 """
-from attacks.apgd import apgd, apgd_t, checkpoints as apgd_checkpoints
-from attacks.blackbox import nes, queries_at, spsa
-from attacks.core import AttackResult, is_success
-from attacks.cw import cw_l2
-from attacks.deepfool import deepfool
-from attacks.ead import ead
-from attacks.gradient import bim, fgsm, mim, pgd
-from attacks.losses import cross_entropy, dlr, dlr_targeted, margin
-from attacks.norms import distortion, perturbation_norms
-from attacks.search import (BudgetSearch, accuracy_after_queries, accuracy_vs_budget,
-                            accuracy_vs_iterations, accuracy_vs_queries, area_under_curve,
-                            distortion_summary, optimised_distortion, search_budget)
-from attacks.targets import TARGET_MODES, select_targets
+from imagenet_cp import attacks as _target
+from imagenet_cp.attacks import *  # noqa: F401,F403
 
-ifgsm = bim  # Adversarial_Survey's name for the basic iterative method
+__doc__ = _target.__doc__
 
-__all__ = [
-    "AttackResult", "BudgetSearch", "TARGET_MODES", "accuracy_after_queries", "accuracy_vs_budget",
-    "accuracy_vs_iterations", "accuracy_vs_queries", "apgd", "apgd_checkpoints", "apgd_t",
-    "area_under_curve", "bim", "cross_entropy", "cw_l2", "deepfool", "distortion",
-    "distortion_summary", "dlr", "dlr_targeted", "ead", "fgsm", "ifgsm", "is_success", "margin",
-    "mim", "nes", "optimised_distortion", "perturbation_norms", "pgd", "queries_at",
-    "search_budget", "select_targets", "spsa",
-]
+
+def __getattr__(name):  # submodules and names outside __all__ (e.g. attacks.core)
+  return getattr(_target, name)

@@ -7,7 +7,7 @@ r"""Speed benchmark: our jitted corruptions against the original code, same proc
 OURS: ``imagenet_cp.corrupt`` on a batch of real photo crops (scikit-image's sample photos through
 ``imagenet_cp.preprocess``) with one key per image, warmed up first so compilation is excluded
 (its time is reported separately), timed to ``block_until_ready``. REFERENCE: the original
-Hendrycks code through ``imagenet_cp.reference.run_original``, one image at a time, on a few of the
+Hendrycks code through ``imagenet_cp.oracles.corruptions.run_original``, one image at a time, on a few of the
 same crops. Throughput is images per wall-clock second; the suite figure is total images / total
 time of each side over the corruptions both sides ran. CPU time (``time.process_time``, all threads
 of the process) is reported too: on a shared machine it is much less noisy than wall time, and its
@@ -128,7 +128,7 @@ def time_reference(name: str, severity: int, images: np.ndarray,
                    warm_up: bool = False) -> tuple[float, float]:
   """(wall, CPU) seconds for the original to corrupt ``images`` one at a time (np.uint8 output
   included)."""
-  from imagenet_cp import reference
+  from imagenet_cp.oracles import corruptions as reference
   np.random.seed(0)
   if warm_up:  # first-call costs (imports, library caches, frost file reads) are not throughput
     reference.run_original(name, images[0], severity)

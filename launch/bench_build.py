@@ -10,7 +10,7 @@ CenterCrop pass that fills the crop cache is timed separately, once, as in a rea
 
 Costs are CPU seconds of this process (user + system, all threads): core-seconds, which is
 what a core-hour estimate needs, and robust to other processes sharing the machine.  The
-original script's cost per image is timed on the same crops with ``imagenet_cp.reference``
+original script's cost per image is timed on the same crops with ``imagenet_cp.oracles.corruptions``
 (Hendrycks's code; needs the test extra), one image at a time, as the original ran.
 
 The estimate for a full build = crop pass x 50,000 + sum over configs of (per-image cost x

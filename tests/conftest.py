@@ -12,8 +12,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-FROST_DIR = SHARED / "assets" / "frost"
+# The original's frost textures as packaged with imagenet_cp (sha256-checked in test_assets.py).
+FROST_DIR = REPO / "imagenet_cp" / "assets_data" / "frost"
 
 # Real photos shipped by scikit-image; coffee (400x600) and rocket (427x640) are non-square.
 PHOTO_NAMES = ("chelsea", "coffee", "astronaut", "rocket")
@@ -51,7 +51,7 @@ def photos_256():
 
 
 def import_torchvision():
-  """torchvision 0.28.0 (CUDA wheel) on CPU torch, through the shim in models/torchvision_shim.py."""
+  """torchvision 0.28.0 (CUDA wheel) on CPU torch, through the shim in imagenet_cp/oracles/torchvision_shim.py."""
   pytest.importorskip("torch")
-  from models.torchvision_shim import import_torchvision as shimmed
+  from imagenet_cp.oracles.torchvision_shim import import_torchvision as shimmed
   return shimmed()

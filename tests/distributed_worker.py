@@ -26,7 +26,7 @@ EVAL_KWARGS = dict(source="demo", max_images=4, corruptions=("contrast",), sever
 def adversarial_kwargs() -> dict:
   """The adversarial suite's settings (a budget search, a fixed-budget white-box and a black-box
   attack, a two-model transfer matrix), cheap on the 4 demo photos."""
-  from metrics import adversarial
+  from imagenet_cp.suites import adversarial
   import adversarial_models
   config = adversarial.Config(steps=3, initial_eps=0.25, doubling_steps=5, bisection_steps=2,
                               apgd_iterations=4,
@@ -41,7 +41,7 @@ def adversarial_kwargs() -> dict:
 
 def adversarial_results() -> dict:
   """The adversarial suite on the demo classifier (tests/adversarial_models.py)."""
-  from metrics import adversarial
+  from imagenet_cp.suites import adversarial
   import adversarial_models
   apply_fn, variables = adversarial_models.demo_classifier()
   return adversarial.evaluate_adversarial(apply_fn, variables, **adversarial_kwargs())
@@ -50,7 +50,7 @@ def adversarial_results() -> dict:
 def arrays_results() -> dict:
   """The adversarial suite on one given example (an affine model on a 4x4 image): the second
   process has no row, so it attacks nothing and still joins every gather."""
-  from metrics import adversarial
+  from imagenet_cp.suites import adversarial
   import attack_models
   case = attack_models.linear_problem(n=1, side=4, classes=2, seed=2)
   config = adversarial.Config(steps=5, initial_eps=1.0, doubling_steps=6, bisection_steps=4,
@@ -76,7 +76,7 @@ def ood_results(data_dir, output_dir, datasets=OOD_DATASETS) -> dict:
   """The OOD suite with the planted classifier, and how many slices this process scored."""
   import ood_standin
   import test_ood
-  from metrics import ood
+  from imagenet_cp.suites import ood
   scored, score = [], ood.slice_records
 
   def counted(*args, **kwargs):
@@ -97,7 +97,7 @@ def main(port: int, process_id: int, out_path: str, ood_data_dir: str, ood_outpu
   jax.config.update("jax_cpu_collectives_implementation", "gloo")
   jax.distributed.initialize(f"127.0.0.1:{port}", num_processes=2, process_id=process_id,
                              initialization_timeout=120)
-  from metrics import evaluation
+  from imagenet_cp.suites import corruption as evaluation
   apply_fn, variables = tiny_classifier()
   results = evaluation.evaluate(apply_fn, variables, **EVAL_KWARGS)
   results["adversarial"] = adversarial_results()

@@ -13,7 +13,7 @@ import numpy as np
 
 import imagenet_cp
 from imagenet_cp import sources
-from metrics.evaluation import sequence_key_level
+from imagenet_cp.suites.corruption import sequence_key_level
 
 SEED = 0
 NUM_CLASSES = 1000

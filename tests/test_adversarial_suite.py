@@ -1,4 +1,4 @@
-"""The adversarial suite (metrics.adversarial, `python -m metrics.run --suite=adversarial`).
+"""The adversarial suite (suites.adversarial, `python -m metrics.run --suite=adversarial`).
 
 Closed form: an affine classifier on 4x4 images (tests/attack_models.linear_problem), whose
 minimal L2 / Linf distances to misclassification are exact.
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import attack_models
-from metrics import adversarial
+from imagenet_cp.suites import adversarial
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 # Search: 8 doublings from 1/255, 12 bisections -> bracket <= 128 / 4096 /255 at the largest.
@@ -222,7 +222,7 @@ def strength(tmp_path_factory):
 
 
 def test_nes_records_the_exact_query_of_a_known_flip(strength):
-  import attacks  # pylint: disable=g-import-not-at-top
+  from imagenet_cp import attacks  # pylint: disable=g-import-not-at-top
   _, results = strength
   nes = results["attacks"]["nes_linf"]
   # eps 40 /255 = 10 NES steps of 4: the example that needs 12 is never fooled.
@@ -256,7 +256,7 @@ def test_accuracy_vs_queries_is_monotone_on_any_grid(strength):
 
 
 def test_apgd_accuracy_vs_iterations_is_monotone_with_its_checkpoints(problem):
-  import attacks  # pylint: disable=g-import-not-at-top
+  from imagenet_cp import attacks  # pylint: disable=g-import-not-at-top
   five = attack_models.linear_problem(n=6, side=4, classes=5, seed=3)
   for name, case, runs in (("apgd_ce_linf", problem, 1), ("apgd_t_linf", five, 3)):
     eps = float(np.median(case.linf))

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 import attack_models as am
-import attacks
-from attacks import losses, norms, targets as targets_lib
+from imagenet_cp import attacks
+from imagenet_cp.attacks import losses, norms, targets as targets_lib
 
 
 @pytest.fixture(scope="module")

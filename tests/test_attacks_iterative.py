@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import attack_models as am
-import attacks
+from imagenet_cp import attacks
 
 # Float32 rounding of x + delta: a budget is kept to within this many /255 units.
 ULP = 1e-4

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import imagenet_cp
-from imagenet_cp import reference as ref
+from imagenet_cp.oracles import corruptions as ref
 from imagenet_cp.corruptions import blur
 from imagenet_cp.corruptions import draw as draw_one
 

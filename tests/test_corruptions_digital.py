@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 import imagenet_cp
-from imagenet_cp import reference
+from imagenet_cp.oracles import corruptions as reference
 from imagenet_cp.corruptions import digital
 
 NAMES = ("brightness", "contrast", "elastic_transform", "pixelate", "jpeg_compression", "saturate")

@@ -2,7 +2,7 @@
 
 Ours run through ``imagenet_cp.corrupt`` (one compile per corruption: severity is traced) on
 the 4 photos at once; the original runs per photo with our draws replayed through a patched
-``np.random`` (``imagenet_cp.reference.Replay``, which also checks the draws consumed).
+``np.random`` (``imagenet_cp.oracles.corruptions.Replay``, which also checks the draws consumed).
 shot_noise's Poisson draw is the output itself, so the draw is tested by its distribution and
 the rest (counts -> pixels) against the original fed our counts.
 """
@@ -12,7 +12,7 @@ import pytest
 import scipy.stats
 
 import imagenet_cp
-from imagenet_cp import reference as ref
+from imagenet_cp.oracles import corruptions as ref
 from imagenet_cp.corruptions import draw as draw_one
 from imagenet_cp.corruptions import noise
 from imagenet_cp.ops import poisson

@@ -1,6 +1,6 @@
 """Weather corruptions (snow, frost, fog, spatter) against the original ImageNet-C code.
 
-The original (PyPI imagenet-c 0.0.3, shimmed by ``imagenet_cp.reference``) is fed our own draws
+The original (PyPI imagenet-c 0.0.3, shimmed by ``imagenet_cp.oracles.corruptions``) is fed our own draws
 through a patched ``np.random``; ``Replay`` also checks it consumed exactly those draws.  The
 OpenCV steps of spatter are checked one by one against cv2 itself.
 """
@@ -12,7 +12,7 @@ import pytest
 from skimage.filters import gaussian
 
 import imagenet_cp
-from imagenet_cp import reference as ref
+from imagenet_cp.oracles import corruptions as ref
 from imagenet_cp.corruptions import weather
 from imagenet_cp.ops import plasma
 from imagenet_cp.ops import spatter as sp

@@ -9,7 +9,7 @@ import sys
 
 from distributed_worker import (EVAL_KWARGS, OOD_DATASETS, adversarial_results, arrays_results,
                                 ood_kwargs, ood_results, tiny_classifier)
-from metrics import evaluation
+from imagenet_cp.suites import corruption as evaluation
 import test_ood
 
 TESTS = pathlib.Path(__file__).resolve().parent
@@ -57,7 +57,7 @@ def test_two_processes_equal_one(tmp_path):
 def _check_ood(out, data_dir, ood_out):
   """Both processes hold the one-process results; ReaL's 4 slices were scored 2 + 2, ImageNet-A's
   resumed; process 0 saved them all, and one process resumes every slice two processes saved."""
-  from metrics import ood
+  from imagenet_cp.suites import ood
   import ood_standin
   single = ood.evaluate_ood(ood_standin.planted_apply, test_ood.planted_variables(),
                             **ood_kwargs(data_dir))

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-import metrics
+from imagenet_cp import metrics
 
 LOGITS = np.zeros((3, 10), np.float32)
 SEQ = np.zeros((2, 5, 10), np.float32)

@@ -3,7 +3,7 @@ import re
 import subprocess
 import sys
 
-from metrics import example
+from imagenet_cp.metrics import example
 
 
 def test_report_reproduces_published_numbers():

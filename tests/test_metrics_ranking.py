@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-import metrics
+from imagenet_cp import metrics
 import test_metrics_reference as ref
 
 NUM_CLASSES = 10

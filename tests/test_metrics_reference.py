@@ -1,6 +1,6 @@
 """Plain NumPy re-statements of the original ImageNet-P/test.py loops (test-only oracle).
 
-Written from the description in shared/reference/corruptions-reference.md section 4: per video,
+Written from the original ImageNet-P/test.py (hendrycks/robustness): per video,
 for each of ``step = 1 if noise else difficulty`` subsequences ``frames[i::step]``, compare
 each later frame with ``prev`` (which stays frame i for noise, else moves along); the video's
 score is the mean of its list and the result is the mean over videos.  Ranks are

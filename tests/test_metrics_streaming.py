@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-import metrics
+from imagenet_cp import metrics
 import test_metrics_reference as ref
 
 # --- hand-computed flip probabilities ------------------------------------------------------

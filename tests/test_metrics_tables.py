@@ -4,8 +4,8 @@ import json
 import numpy as np
 import pytest
 
-import metrics
-from metrics import baselines
+from imagenet_cp import metrics
+from imagenet_cp.metrics import baselines
 
 BENCH = baselines.BENCHMARK_CORRUPTIONS
 ALEX = metrics.ALEXNET

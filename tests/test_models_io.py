@@ -17,9 +17,9 @@ import jax
 import numpy as np
 import pytest
 
-import models
-from models import checkpoint, weights
-from models.checkpoint import CheckpointError
+from imagenet_cp import models
+from imagenet_cp.models import checkpoint, weights
+from imagenet_cp.models.checkpoint import CheckpointError
 
 torch = pytest.importorskip("torch")
 

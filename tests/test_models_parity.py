@@ -11,7 +11,7 @@ import jax
 import numpy as np
 import pytest
 
-import models
+from imagenet_cp import models
 from conftest import import_torchvision
 
 # (name, input side).  Sizes are the smallest that keep every stage non-degenerate-ish while
@@ -96,7 +96,7 @@ def test_resnet_cpu_loops_match_unrolled_graph_and_torchvision(tmp_path, monkeyp
   """ResNet-34 at batch 8: the CPU formulation of ``models/resnet.py`` (4-image ``lax.map``
   chunks, each stage's repeated blocks as a scan + switch loop) gives the logits of the plain
   unrolled whole-batch graph, and torchvision's."""
-  from models import resnet
+  from imagenet_cp.models import resnet
   path = tmp_path / "resnet34.pth"
   x, expected = _torch_reference("resnet34", 64, path, batch=8)
   module, variables, _ = models.load("resnet34", checkpoint=path)
@@ -113,7 +113,7 @@ def test_resnet_cpu_loops_match_unrolled_graph_and_torchvision(tmp_path, monkeyp
 @pytest.mark.parametrize("cin,groups,cout,stride", [
     (128, 32, 128, 1), (256, 32, 256, 2), (256, 64, 256, 1), (2048, 32, 2048, 2), (12, 3, 6, 1)])
 def test_fast_grouped_conv_equals_feature_group_count(cin, groups, cout, stride):
-  from models import grouped
+  from imagenet_cp.models import grouped
   rng = np.random.default_rng(0)
   x = rng.standard_normal((2, 9, 9, cin)).astype(np.float32)
   k = rng.standard_normal((3, 3, cin // groups, cout)).astype(np.float32)
@@ -128,7 +128,7 @@ def test_fast_grouped_conv_equals_feature_group_count(cin, groups, cout, stride)
 @pytest.mark.parametrize("n,side,cin,cout,chunk", [
     (2, 9, 64, 32, 4), (6, 8, 16, 24, 4), (5, 7, 8, 8, 2), (3, 1, 4, 4, 4), (4, 10, 3, 5, 1)])
 def test_winograd_conv3x3_equals_direct_convolution(n, side, cin, cout, chunk):
-  from models import winograd
+  from imagenet_cp.models import winograd
   rng = np.random.default_rng(0)
   x = rng.standard_normal((n, side, side + 3, cin)).astype(np.float32)
   k = rng.standard_normal((3, 3, cin, cout)).astype(np.float32)
@@ -142,14 +142,14 @@ def test_winograd_conv3x3_equals_direct_convolution(n, side, cin, cout, chunk):
   size = winograd.chunk_size(32, tiles=49, chunk=chunk)
   assert 32 % size == 0 and size >= min(chunk, 8)
   pooled = winograd.conv3x3(x, k, b, activation=jax.nn.relu, chunk=chunk, pool=True)
-  from models import layers
+  from imagenet_cp.models import layers
   np.testing.assert_array_equal(pooled, layers.max_pool(got, 2, 2))
 
 
 @pytest.mark.parametrize("side,c,k,stride,pad", [
     (9, 8, 3, 1, ((1, 1), (1, 1))), (10, 6, 5, 2, ((1, 2), (1, 2))), (7, 4, 3, 2, ((0, 1), (0, 1)))])
 def test_depthwise_taps_equal_feature_group_count(side, c, k, stride, pad):
-  from models import depthwise
+  from imagenet_cp.models import depthwise
   rng = np.random.default_rng(0)
   x = rng.standard_normal((3, side, side + 1, c)).astype(np.float32)
   w = rng.standard_normal((k, k, 1, c)).astype(np.float32)
@@ -166,7 +166,7 @@ def test_depthwise_taps_equal_feature_group_count(side, c, k, stride, pad):
     (12, 3, 2, 1, False), (10, 3, 2, 0, True), (8, 3, 2, 1, True)])  # padded: reduce_window path
 def test_max_pool_equals_torch_on_both_paths(side, k, stride, pad, ceil):
   import torch
-  from models import layers
+  from imagenet_cp.models import layers
   x = np.random.default_rng(side).standard_normal((2, side, side + 2, 3)).astype(np.float32)
   want = torch.nn.functional.max_pool2d(torch.from_numpy(x.transpose(0, 3, 1, 2)), k, stride,
                                         pad, ceil_mode=ceil).numpy().transpose(0, 2, 3, 1)

@@ -4,8 +4,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import models
-from models import parallel
+from imagenet_cp import models
+from imagenet_cp.models import parallel
 from conftest import photo_224
 
 EXPECTED = [
@@ -97,7 +97,7 @@ def _optimized_hlo(fn, *args, **jit_kwargs) -> str:
 
 
 def test_compiler_options_move_convolutions_off_ynnpack_and_keep_logits():
-  from models import compiler
+  from imagenet_cp.models import compiler
   options = models.compiler_options()
   assert options == {compiler.YNN_FUSION_OPTION: compiler.YNN_FUSION_TYPES}, (
       "this jaxlib (pinned) accepts the option on CPU; a newer one that drops it gets {}")

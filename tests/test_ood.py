@@ -1,4 +1,4 @@
-"""metrics.ood on stand-in datasets built by the real TFDS builders, with a planted classifier.
+"""suites.ood on stand-in datasets built by the real TFDS builders, with a planted classifier.
 
 Every image's planted ranking is chosen so each accuracy is known in closed form: ImageNet-A/-R
 images whose highest logit is outside the 200 classes and second highest on the true label are
@@ -17,7 +17,7 @@ import pytest
 
 import ood_published
 import ood_standin as standin
-from metrics import ood
+from imagenet_cp.suites import ood
 
 pytest.importorskip("tensorflow_datasets")
 
@@ -407,7 +407,7 @@ def test_cli_refuses_a_missing_ood_dataset_before_any_work(data_dir, tmp_path):
 
 
 def test_public_metrics_evaluate_ood_gives_the_same_results(data_dir, variables, results):
-  import metrics
+  from imagenet_cp import metrics
   again = metrics.evaluate_ood(standin.planted_apply, variables, datasets=["imagenet_r"],
                                data_dir=data_dir, batch_size=3, chunk_size=3, log=lambda _: None)
   assert (comparable(again)["datasets"]["imagenet_r"]

@@ -3,7 +3,7 @@ import jax
 import numpy as np
 import pytest
 
-from imagenet_cp import reference as ref
+from imagenet_cp.oracles import corruptions as ref
 from imagenet_cp.ops import glass
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imagenet_cp import reference as ref
+from imagenet_cp.oracles import corruptions as ref
 from imagenet_cp.ops import motion_blur as mb
 
 

@@ -3,7 +3,7 @@ import jax
 import numpy as np
 from scipy.ndimage import zoom as scizoom
 
-from imagenet_cp import reference as ref
+from imagenet_cp.oracles import corruptions as ref
 from imagenet_cp.corruptions import blur
 from imagenet_cp.ops import zoom
 

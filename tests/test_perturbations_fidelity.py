@@ -1,6 +1,6 @@
 """Every ImageNet-P sequence, every frame, against the original algorithm with the same draws.
 
-The oracle is ``imagenet_cp.perturbations.reference`` (make_imagenet_p.py line by line:
+The oracle is ``imagenet_cp.oracles.perturbations`` (make_imagenet_p.py line by line:
 torchvision 0.2.x affine through PIL, OpenCV, Wand/ImageMagick, scikit-image, torch).  Ours
 runs once per sequence through ``perturb_batch`` on a padded canvas holding the real photos
 (non-square ones and a portrait one among them), so the canvas path is what is checked.
@@ -15,7 +15,8 @@ import jax
 
 from conftest import PHOTO_NAMES, photo_256
 from imagenet_cp import perturbations as P
-from imagenet_cp.perturbations import noise, reference
+from imagenet_cp.perturbations import noise
+from imagenet_cp.oracles import perturbations as reference
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
 

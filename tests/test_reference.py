@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import FROST_DIR, photo_224
-from imagenet_cp import reference as ref
+from imagenet_cp.oracles import corruptions as ref
 
 try:
   ref.load_original(FROST_DIR)

@@ -10,9 +10,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import metrics
+from imagenet_cp import metrics
 import planted_model as pm
-from metrics import evaluation as ev
+from imagenet_cp.suites import corruption as ev
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SEQUENCES = ("translate", "gaussian_noise")

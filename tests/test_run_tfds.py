@@ -5,7 +5,7 @@ import tensorflow_datasets as tfds
 
 import imagenet_cp.datasets  # noqa: F401  (registers the builders)
 from distributed_worker import tiny_classifier
-from metrics import evaluation as ev
+from imagenet_cp.suites import corruption as ev
 
 KW = dict(source="demo", corruptions=("contrast",), severities=(1,), batch_size=4, bootstrap=0,
           progress=False)

@@ -2,7 +2,7 @@
 
 A sequence is split into ``draw`` (all randomness of one image) and ``apply`` (a pure
 function of the image and the draws), so tests and the benchmark can hand the original
-algorithm (``imagenet_cp.perturbations.reference``) the same random numbers.
+algorithm (``imagenet_cp.oracles.perturbations``) the same random numbers.
 
 - ``draw(key, difficulty) -> draws``: a pytree of arrays.  Frame ``t``'s randomness comes
   from ``jax.random.fold_in(key, t)``; a draw shared by the whole sequence (snow's and

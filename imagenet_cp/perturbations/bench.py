@@ -92,7 +92,7 @@ def bench_one(name: str, batch: int, repeats: int, ref_images: int) -> Row:
   """Seconds per sequence for ours (batched, warm) and the reference, and compile seconds."""
   import jax
   from imagenet_cp import perturbations as P
-  from imagenet_cp.perturbations import reference
+  from imagenet_cp.oracles import perturbations as reference
   images = photos_256(batch)
   canvas, sizes = P.pad_to_canvas(images)
   keys = jax.random.split(jax.random.key(0), batch)

@@ -1,0 +1,38 @@
+"""Adversarial attacks in JAX for any differentiable ``apply_fn(variables, images) -> logits``.
+
+images: float32 [N, H, W, 3] pixels in [0, 1] (``models.classifier`` gives such an apply_fn for
+every zoo model); labels int [N]; budgets, step sizes and distortions in /255 pixel units.
+Every attack is batched and jitted (hyper-parameters static, iterations in ``lax`` loops),
+keeps the [0, 1] box and its budget, runs untargeted (``targets=None``) or targeted
+(``targets`` int [N], see ``select_targets``), and returns an ``AttackResult``
+(adversarial, success, curve, queries).  See docs/attacks.md.
+
+  result = attacks.pgd(apply_fn, variables, images, labels, eps=4, key=key)
+  found = attacks.search_budget(functools.partial(attacks.bim, apply_fn, steps=50),
+                                variables, images, labels)
+  attacks.accuracy_vs_budget(found.minimal, budgets=[0, 1, 2, 4, 8])
+"""
+from imagenet_cp.attacks.apgd import apgd, apgd_t, checkpoints as apgd_checkpoints
+from imagenet_cp.attacks.blackbox import nes, queries_at, spsa
+from imagenet_cp.attacks.core import AttackResult, is_success
+from imagenet_cp.attacks.cw import cw_l2
+from imagenet_cp.attacks.deepfool import deepfool
+from imagenet_cp.attacks.ead import ead
+from imagenet_cp.attacks.gradient import bim, fgsm, mim, pgd
+from imagenet_cp.attacks.losses import cross_entropy, dlr, dlr_targeted, margin
+from imagenet_cp.attacks.norms import distortion, perturbation_norms
+from imagenet_cp.attacks.search import (BudgetSearch, accuracy_after_queries, accuracy_vs_budget,
+                            accuracy_vs_iterations, accuracy_vs_queries, area_under_curve,
+                            distortion_summary, optimised_distortion, search_budget)
+from imagenet_cp.attacks.targets import TARGET_MODES, select_targets
+
+ifgsm = bim  # Adversarial_Survey's name for the basic iterative method
+
+__all__ = [
+    "AttackResult", "BudgetSearch", "TARGET_MODES", "accuracy_after_queries", "accuracy_vs_budget",
+    "accuracy_vs_iterations", "accuracy_vs_queries", "apgd", "apgd_checkpoints", "apgd_t",
+    "area_under_curve", "bim", "cross_entropy", "cw_l2", "deepfool", "distortion",
+    "distortion_summary", "dlr", "dlr_targeted", "ead", "fgsm", "ifgsm", "is_success", "margin",
+    "mim", "nes", "optimised_distortion", "perturbation_norms", "pgd", "queries_at",
+    "search_budget", "select_targets", "spsa",
+]

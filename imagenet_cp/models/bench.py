@@ -1,0 +1,129 @@
+r"""Images/s of each zoo model: Flax (jit, XLA) vs PyTorch on CPU, same process, batch 32.
+
+  python -m models.bench [--models=resnet50,resnext50_32x4d] [--batch=32] [--size=224] [--runs=5]
+
+PyTorch runs with its default NCHW layout and with channels_last, under ``inference_mode``.
+Flax runs as the zoo compiles it (``jax.jit(..., compiler_options=models.compiler_options(name))``,
+what ``DataParallel`` and so ``metrics.run`` use) and, in the ``plain`` columns, under a plain
+``jax.jit(module.apply)`` with XLA's defaults, what a user's own jit gets.
+The three are timed interleaved (one run of each per round, median over rounds) so that load
+from other processes hits all of them alike; ratios are Flax / PyTorch, by wall clock and by
+CPU time (process time over all threads, the steadier figure on a shared machine); each row
+ends with the load average when it finished.  The Flax model gets
+the torch model's (random) weights through the real converter, so the script also prints the
+relative logit difference.  torch, torchvision and (for efficientnet_lite0) the
+efficientnet-lite-pytorch package are needed here only.
+"""
+from __future__ import annotations
+
+import time
+
+from absl import app, flags
+import jax
+import numpy as np
+
+from imagenet_cp import models
+from imagenet_cp.models import convert
+
+from imagenet_cp.oracles.torchvision_shim import import_torchvision
+
+FLAGS = flags.FLAGS
+flags.DEFINE_list("models", None, "models to time (default: the whole zoo)")
+flags.DEFINE_integer("batch", 32, "batch size")
+flags.DEFINE_integer("size", 224, "input side")
+flags.DEFINE_integer("runs", 5, "timed rounds after one warm-up")
+flags.DEFINE_integer("threads", 0, "torch threads (0: torch's default)")
+
+def torch_model(name: str):
+  """The reference PyTorch model with random weights, in eval mode."""
+  if name == "efficientnet_lite0":
+    from efficientnet_lite_pytorch import EfficientNet
+    return EfficientNet.from_name("efficientnet-lite0").eval()
+  return getattr(import_torchvision().models, name)(weights=None).eval()
+
+
+def _timed(fn) -> tuple[float, float]:
+  """-> (wall seconds, CPU seconds of this process over all its threads) of one call."""
+  wall, cpu = time.perf_counter(), time.process_time()
+  fn()
+  return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def measure(name: str, batch: int, size: int, runs: int) -> dict:
+  """-> images/s for torch NCHW, torch channels_last and Flax (wall clock, and ``<key>_cpu``:
+  images per CPU-second, the steadier figure when other processes share the cores), plus
+  compile time and parity."""
+  import torch
+  model = torch_model(name)
+  shapes = convert.variable_shapes(models.build(name), size)
+  # On the device once, as models.load returns them: NumPy leaves would be copied in on every
+  # timed call (AlexNet's 244 MB of weights: 0.214 vs 0.149 s wall per batch at load 1.2).
+  variables = jax.device_put(convert.torch_to_flax(
+      {k: v.detach().numpy() for k, v in model.state_dict().items()}, shapes, source=name))
+  module = models.build(name)
+  x = np.random.default_rng(0).standard_normal((batch, size, size, 3)).astype(np.float32)
+  x_nchw = torch.from_numpy(x.transpose(0, 3, 1, 2).copy())
+  x_cl = x_nchw.contiguous(memory_format=torch.channels_last)
+  model_cl = torch_model(name)
+  model_cl.load_state_dict(model.state_dict())
+  model_cl = model_cl.to(memory_format=torch.channels_last)
+  apply = jax.jit(module.apply, compiler_options=models.compiler_options(name))
+  plain = jax.jit(module.apply)
+  xj = jax.device_put(x)
+  start = time.perf_counter()
+  flax_logits = np.asarray(apply(variables, xj))
+  compile_s = time.perf_counter() - start
+  plain(variables, xj).block_until_ready()
+  with torch.inference_mode():
+    ref = model(x_nchw).numpy()
+    model_cl(x_cl)
+    steps = {
+        "torch": lambda: model(x_nchw),
+        "torch_cl": lambda: model_cl(x_cl),
+        "flax": lambda: apply(variables, xj).block_until_ready(),
+        "plain": lambda: plain(variables, xj).block_until_ready(),
+    }
+    times = {k: [] for k in steps}
+    for _ in range(runs):
+      for k, fn in steps.items():
+        times[k].append(_timed(fn))
+  rate = {k: batch / float(np.median([t[0] for t in v])) for k, v in times.items()}
+  rate.update({f"{k}_cpu": batch / float(np.median([t[1] for t in v])) for k, v in times.items()})
+  rate["compile_s"] = compile_s
+  rate["rel_err"] = float(np.max(np.abs(flax_logits - ref)) / np.max(np.abs(ref)))
+  return rate
+
+
+def main(argv):
+  del argv
+  import torch
+  if FLAGS.threads:
+    torch.set_num_threads(FLAGS.threads)
+  names = [models.resolve(n) for n in (FLAGS.models or models.names())]
+  print(f"batch {FLAGS.batch}, {FLAGS.size}px, torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads), jax {jax.__version__} on "
+        f"{jax.devices()[0].platform}, load avg {_load()}")
+  print(f"{'model':18s} {'torch':>8s} {'torch_cl':>8s} {'flax':>8s} {'x torch':>8s} "
+        f"{'x cl':>6s} {'compile':>8s} {'rel err':>8s} {'cpu: x torch':>12s} {'x cl':>6s} "
+        f"{'plain':>7s} {'x torch':>8s} {'cpu':>5s} {'load':>5s}")
+  for name in names:
+    r = measure(name, FLAGS.batch, FLAGS.size, FLAGS.runs)
+    print(f"{name:18s} {r['torch']:8.2f} {r['torch_cl']:8.2f} {r['flax']:8.2f} "
+          f"{r['flax'] / r['torch']:8.2f} {r['flax'] / r['torch_cl']:6.2f} "
+          f"{r['compile_s']:7.1f}s {r['rel_err']:8.1e} "
+          f"{r['flax_cpu'] / r['torch_cpu']:12.2f} {r['flax_cpu'] / r['torch_cl_cpu']:6.2f} "
+          f"{r['plain']:7.2f} {r['plain'] / r['torch']:8.2f} "
+          f"{r['plain_cpu'] / r['torch_cpu']:5.2f} {_load():5.1f}", flush=True)
+
+
+def _load() -> float:
+  """The 1-minute load average (Linux), or NaN where /proc is absent."""
+  try:
+    with open("/proc/loadavg") as f:
+      return float(f.read().split()[0])
+  except OSError:
+    return float("nan")
+
+
+if __name__ == "__main__":
+  app.run(main)

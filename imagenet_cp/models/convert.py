@@ -1,0 +1,131 @@
+"""torch state dict (NumPy) -> Flax variables, by name mirroring.
+
+Every Flax submodule is named after its torch path, so the torch key of a Flax leaf is
+``'.'.join(module path) + '.' + torch leaf name``:
+
+  params/.../kernel (4-D)  <- weight, OIHW -> HWIO (also right for grouped and depthwise convs)
+  params/.../kernel (2-D)  <- weight, transposed (Linear)
+  params/.../bias          <- bias
+  params/.../scale         <- weight (BatchNorm)
+  batch_stats/.../mean     <- running_mean
+  batch_stats/.../var      <- running_var
+
+BatchNorm's ``num_batches_tracked`` is dropped.  Every leaf of the model's own variable tree
+must be found with the right shape and every torch tensor must be used; otherwise a
+CheckpointError names the key.
+"""
+from __future__ import annotations
+
+import re
+from typing import Mapping
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from imagenet_cp.models.checkpoint import CheckpointError
+
+# torchvision's DenseNet loader renames the released files' ``norm.1`` to ``norm1`` etc.
+_DENSENET_OLD_KEY = re.compile(
+    r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$")
+_TORCH_LEAF = {
+    ("params", "bias"): "bias",
+    ("params", "scale"): "weight",
+    ("params", "kernel"): "weight",
+    ("batch_stats", "mean"): "running_mean",
+    ("batch_stats", "var"): "running_var",
+}
+
+
+def variable_shapes(module: nn.Module, size: int = 224) -> dict:
+  """The module's variable tree as ShapeDtypeStructs (no computation), for input [1, size, size, 3]."""
+  x = jax.ShapeDtypeStruct((1, size, size, 3), jnp.float32)
+  return jax.eval_shape(module.init, jax.random.key(0), x)
+
+
+def normalize_keys(state_dict: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+  """Drops ``num_batches_tracked`` and a DataParallel ``module.`` prefix; renames old DenseNet keys."""
+  out = {}
+  for key, value in state_dict.items():
+    if key.endswith("num_batches_tracked"):
+      continue
+    if key.startswith("module."):
+      key = key[len("module."):]
+    out[_DENSENET_OLD_KEY.sub(r"\1\2", key)] = value
+  return out
+
+
+def _from_torch(value: np.ndarray, leaf: str) -> np.ndarray:
+  if leaf == "kernel" and value.ndim == 4:
+    return value.transpose(2, 3, 1, 0)
+  if leaf == "kernel" and value.ndim == 2:
+    return value.T
+  return value
+
+
+def torch_to_flax(state_dict: Mapping[str, np.ndarray], shapes: Mapping, source: str = "checkpoint"
+                  ) -> dict:
+  """{torch key: array} + the model's variable shapes -> Flax variables (float32 NumPy leaves).
+
+  Raises CheckpointError naming ``source`` and the first missing, unexpected or misshapen key.
+  """
+  torch_sd = normalize_keys(state_dict)
+  used = set()
+  flat = {}
+  for path, spec in jax.tree_util.tree_flatten_with_path(shapes)[0]:
+    names = [p.key for p in path]
+    collection, modules, leaf = names[0], names[1:-1], names[-1]
+    if (collection, leaf) not in _TORCH_LEAF:
+      raise CheckpointError(f"no torch counterpart for Flax variable {'/'.join(names)}")
+    key = ".".join(modules + [_TORCH_LEAF[collection, leaf]])
+    if key not in torch_sd:
+      raise CheckpointError(f"{source}: missing key {key!r} (needed for {'/'.join(names)})")
+    value = _from_torch(np.asarray(torch_sd[key]), leaf)
+    if tuple(value.shape) != tuple(spec.shape):
+      raise CheckpointError(
+          f"{source}: key {key!r} has shape {tuple(torch_sd[key].shape)}, the model needs "
+          f"{_torch_shape(spec.shape, leaf)}")
+    if not np.issubdtype(value.dtype, np.floating):
+      raise CheckpointError(f"{source}: key {key!r} has dtype {value.dtype}, expected floating point")
+    flat[tuple(names)] = np.ascontiguousarray(value, dtype=np.float32)
+    used.add(key)
+  extra = sorted(set(torch_sd) - used)
+  if extra:
+    more = f" and {len(extra) - 1} more" if len(extra) > 1 else ""
+    raise CheckpointError(f"{source}: unexpected key {extra[0]!r}{more} (not part of this model)")
+  return _unflatten(flat)
+
+
+def _torch_shape(shape, leaf):
+  if leaf == "kernel" and len(shape) == 4:
+    return (shape[3], shape[2], shape[0], shape[1])
+  if leaf == "kernel" and len(shape) == 2:
+    return (shape[1], shape[0])
+  return tuple(shape)
+
+
+def _unflatten(flat: Mapping[tuple[str, ...], np.ndarray]) -> dict:
+  tree: dict = {}
+  for names, value in flat.items():
+    node = tree
+    for name in names[:-1]:
+      node = node.setdefault(name, {})
+    node[names[-1]] = value
+  return tree
+
+
+def check_variables(variables: Mapping, shapes: Mapping, source: str) -> None:
+  """Raises CheckpointError unless ``variables`` has exactly the paths and shapes of ``shapes``."""
+  have = {tuple(p.key for p in path): np.shape(v)
+          for path, v in jax.tree_util.tree_flatten_with_path(variables)[0]}
+  want = {tuple(p.key for p in path): tuple(s.shape)
+          for path, s in jax.tree_util.tree_flatten_with_path(shapes)[0]}
+  for path in sorted(set(want) | set(have)):
+    if path not in have:
+      raise CheckpointError(f"{source}: missing variable {'/'.join(path)}")
+    if path not in want:
+      raise CheckpointError(f"{source}: unexpected variable {'/'.join(path)}")
+    if have[path] != want[path]:
+      raise CheckpointError(f"{source}: variable {'/'.join(path)} has shape {have[path]}, "
+                            f"expected {want[path]}")

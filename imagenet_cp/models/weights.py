@@ -1,0 +1,169 @@
+"""Pinned torchvision IMAGENET1K_V1 checkpoints: download, sha256 check, convert once, cache.
+
+Cache layout (``cache_dir()`` = ``$IMAGENET_CP_CACHE/models``, else
+``~/.cache/imagenet_cp/models``)::
+
+  resnet50-0676ba61.pth        the original file, kept so the conversion can be redone
+  resnet50-0676ba61.msgpack    the converted Flax variables (flax.serialization), read on later loads
+
+The 8 (or more) hex digits before ``.pth`` are the start of the file's sha256, torchvision's
+``check_hash`` convention; every download is checked against them before it is renamed into
+place, so a truncated or corrupted transfer never lands in the cache.
+"""
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import pathlib
+import re
+import shutil
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+
+import flax.serialization
+import numpy as np
+
+from imagenet_cp.models.checkpoint import CheckpointError
+
+BASE_URL = "https://download.pytorch.org/models/"
+
+# torchvision 0.28.0 ``<Model>_Weights.IMAGENET1K_V1.url`` (the paper's numbers are the V1 weights;
+# DEFAULT is V2 for several models, so the V1 files are pinned explicitly).
+V1_FILES = {
+    "alexnet": "alexnet-owt-7be5be79.pth",
+    "squeezenet1_0": "squeezenet1_0-b66bff10.pth",
+    "squeezenet1_1": "squeezenet1_1-b8a52dc0.pth",
+    "vgg11": "vgg11-8a719046.pth",
+    "vgg19": "vgg19-dcbb9e9d.pth",
+    "vgg19_bn": "vgg19_bn-c79401a0.pth",
+    "resnet18": "resnet18-f37072fd.pth",
+    "resnet34": "resnet34-b627a593.pth",
+    "resnet50": "resnet50-0676ba61.pth",
+    "resnet101": "resnet101-63fe2227.pth",
+    "resnet152": "resnet152-394f9c45.pth",
+    "densenet121": "densenet121-a639ec97.pth",
+    "densenet161": "densenet161-8d451a50.pth",
+    "resnext50_32x4d": "resnext50_32x4d-7cdf4587.pth",
+    "resnext101_32x8d": "resnext101_32x8d-8ba56ff5.pth",
+    "resnext101_64x4d": "resnext101_64x4d-173b62eb.pth",
+}
+URLS = {name: BASE_URL + file for name, file in V1_FILES.items()}
+
+_HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,64})\.(?:pth|pt)$")
+DOWNLOAD_TIMEOUT_S = 60.0
+
+
+def cache_dir() -> pathlib.Path:
+  """``$IMAGENET_CP_CACHE/models`` if set, else ``~/.cache/imagenet_cp/models``."""
+  root = os.environ.get("IMAGENET_CP_CACHE")
+  base = pathlib.Path(root) if root else pathlib.Path.home() / ".cache" / "imagenet_cp"
+  return base / "models"
+
+
+def hash_prefix(file_name: str) -> str:
+  """The sha256 prefix a checkpoint's name carries (``resnet50-0676ba61.pth`` -> ``0676ba61``)."""
+  m = _HASH_IN_NAME.search(os.path.basename(file_name))
+  if not m:
+    raise ValueError(f"checkpoint name {file_name!r} carries no sha256 prefix (<name>-<hex>.pth)")
+  return m.group(1)
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+  digest = hashlib.sha256()
+  with open(path, "rb") as f:
+    for chunk in iter(lambda: f.read(1 << 20), b""):
+      digest.update(chunk)
+  return digest.hexdigest()
+
+
+def verify(path: str | os.PathLike, prefix: str) -> None:
+  """Raises CheckpointError unless the file's sha256 starts with ``prefix``."""
+  actual = sha256_file(path)
+  if not actual.startswith(prefix):
+    raise CheckpointError(f"{os.fspath(path)}: sha256 {actual[:16]}... does not start with "
+                          f"{prefix} (corrupt or truncated download)")
+
+
+def download(url: str, dest_dir: str | os.PathLike | None = None,
+             timeout: float = DOWNLOAD_TIMEOUT_S) -> pathlib.Path:
+  """Downloads ``url`` into ``dest_dir`` (default ``cache_dir()``) unless a verified copy is there.
+
+  The file name must carry its sha256 prefix; the data goes to a temporary file that is checked
+  and only then renamed, so the cache never holds a bad file.  Returns the local path.
+  """
+  name = os.path.basename(urllib.request.urlparse(url).path)
+  prefix = hash_prefix(name)
+  dest_dir = pathlib.Path(dest_dir) if dest_dir is not None else cache_dir()
+  dest = dest_dir / name
+  if dest.exists():
+    try:
+      verify(dest, prefix)
+      return dest
+    except CheckpointError:
+      dest.unlink()  # a damaged cached copy is replaced by a fresh download
+  dest_dir.mkdir(parents=True, exist_ok=True)
+  fd, tmp = tempfile.mkstemp(prefix=name + ".", suffix=".part", dir=dest_dir)
+  try:
+    with os.fdopen(fd, "wb") as out:
+      _fetch(url, out, timeout)
+    try:
+      verify(tmp, prefix)
+    except CheckpointError as e:
+      raise CheckpointError(f"download of {url} failed the hash check: {e}") from None
+    os.replace(tmp, dest)
+  finally:
+    if os.path.exists(tmp):
+      os.unlink(tmp)
+  return dest
+
+
+def _fetch(url: str, out, timeout: float) -> None:
+  print(f"downloading {url}", file=sys.stderr)
+  try:
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+      expected = response.headers.get("Content-Length")
+      shutil.copyfileobj(response, out, 1 << 20)
+  except http.client.IncompleteRead as e:
+    raise CheckpointError(f"{url}: connection closed early ({e}); truncated download") from None
+  except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
+    raise OSError(f"cannot download {url}: {e}. Download it yourself and pass "
+                  "checkpoint=<path to the .pth> (the offline path).") from None
+  if expected is not None and out.tell() != int(expected):
+    raise CheckpointError(f"{url}: got {out.tell()} bytes, the server announced {expected} "
+                          "(truncated download)")
+
+
+def converted_path(pth: str | os.PathLike) -> pathlib.Path:
+  """Where the converted variables of checkpoint ``pth`` are stored (next to it)."""
+  pth = pathlib.Path(pth)
+  return pth.with_suffix(".msgpack")
+
+
+def save_variables(path: str | os.PathLike, variables) -> None:
+  """Writes Flax variables (nested dict of arrays) as one msgpack file, atomically."""
+  path = pathlib.Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  data = flax.serialization.msgpack_serialize(_to_numpy(variables))
+  fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".part", dir=path.parent)
+  with os.fdopen(fd, "wb") as f:
+    f.write(data)
+  os.replace(tmp, path)
+
+
+def load_variables(path: str | os.PathLike) -> dict:
+  """Reads variables written by ``save_variables``; CheckpointError naming the file if damaged."""
+  try:
+    with open(path, "rb") as f:
+      return flax.serialization.msgpack_restore(f.read())
+  except (ValueError, TypeError, KeyError) as e:  # msgpack's errors derive from ValueError
+    raise CheckpointError(f"{os.fspath(path)}: damaged converted weights ({e}); delete it to "
+                          "convert again") from None
+
+
+def _to_numpy(tree):
+  if isinstance(tree, dict):
+    return {k: _to_numpy(v) for k, v in tree.items()}
+  return np.asarray(tree)

@@ -1,0 +1,66 @@
+"""The library inside a research repository that has its own ``models/`` and ``metrics.py``.
+
+From such a folder ``import models`` / ``import metrics`` give the researcher's modules; the
+library's ``imagenet_cp.*`` paths and the ``imagenet-cp`` console script must still work.
+"""
+import json
+import pathlib
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+SCRIPT = textwrap.dedent("""
+    import json, sys
+    import jax, jax.numpy as jnp, numpy as np
+    import metrics, models                      # the researcher's own
+    assert metrics.MINE and models.MINE
+    import imagenet_cp
+    from imagenet_cp import metrics as icp_metrics, models as icp_models, attacks
+    crop = np.zeros((224, 224, 3), np.uint8) + 128
+    keys = imagenet_cp.example_keys(0, "fog", 3, ["a.png"])
+    foggy = imagenet_cp.corrupt(crop[None], "fog", 3, keys)
+    assert foggy.shape == (1, 224, 224, 3)
+    assert "resnet50" in icp_models.names()
+    assert callable(attacks.pgd)
+
+    def apply_fn(variables, images):             # a constant classifier: predicts class 281
+      return jnp.zeros((images.shape[0], 1000)).at[:, 281].set(variables["w"])
+
+    results = icp_metrics.evaluate(apply_fn, {"w": jnp.float32(1.0)}, source="demo",
+                                   max_images=2, corruptions=("fog",), severities=(1,),
+                                   perturbations=(), batch_size=4, bootstrap=0, progress=False)
+    print(json.dumps({"clean": results["clean"], "fog": results["corruptions"]["fog"]}))
+""")
+
+
+@pytest.fixture()
+def research_repo(tmp_path):
+  (tmp_path / "models").mkdir()
+  (tmp_path / "models" / "__init__.py").write_text("MINE = True\n")
+  (tmp_path / "metrics.py").write_text("MINE = True\n")
+  (tmp_path / "my_eval.py").write_text(SCRIPT)
+  return tmp_path
+
+
+def test_library_works_beside_a_researchers_models_and_metrics(research_repo):
+  out = subprocess.run([sys.executable, "my_eval.py"], cwd=research_repo, capture_output=True,
+                       text=True, timeout=600)
+  assert out.returncode == 0, out.stderr[-3000:]
+  result = json.loads(out.stdout.strip().splitlines()[-1])
+  assert result["clean"]["examples"] == 2
+  assert result["fog"]["severities"]["1"]["examples"] == 2
+
+
+def test_console_script_runs_from_a_researchers_folder(research_repo):
+  script = shutil.which("imagenet-cp", path=str(pathlib.Path(sys.executable).parent))
+  assert script, "the imagenet-cp console script is not installed next to this Python"
+  out = subprocess.run([script, "run", "--help"], cwd=research_repo, capture_output=True,
+                       text=True, timeout=300)
+  # absl prints the help and exits 1; an import failure would print a traceback instead.
+  assert "Traceback" not in out.stderr, out.stderr[-3000:]
+  assert "--model" in out.stdout and "--output_dir" in out.stdout
+  bad = subprocess.run([script, "nonsense"], cwd=research_repo, capture_output=True, text=True)
+  assert bad.returncode == 2 and "usage: imagenet-cp" in bad.stderr
