@@ -50,6 +50,32 @@ def resize_short_side(image, size: int = RESIZE) -> np.ndarray:
   return np.asarray(pil, dtype=np.uint8)
 
 
+def as_rgb_array(image) -> np.ndarray:
+  """PIL image or uint8 ndarray -> uint8 [H, W, 3], converted like the originals' ``.convert('RGB')``."""
+  return np.asarray(_as_rgb_pil(image), dtype=np.uint8)
+
+
+def resize_exact(image, size_hw: tuple[int, int]) -> np.ndarray:
+  """torchvision ``Resize((h, w))`` on PIL: ``img.resize((w, h), BILINEAR)`` (aspect ratio not
+  kept; ImageNet 64x64-C/-P's input).  Returns uint8 [h, w, 3]."""
+  h, w = size_hw
+  return np.asarray(_as_rgb_pil(image).resize((w, h), Image.BILINEAR), dtype=np.uint8)
+
+
+def resized_center_crop(image, scale: float = 0.875, size: int = 299) -> np.ndarray:
+  """The Inception (299) scripts' ``resized_center_crop``: ``center_crop(img, scale)`` with
+  ``th, tw = int(h * scale), int(w * scale)`` at ``int(round((h - th) / 2.))``, then
+  ``img.resize((size, size), BILINEAR)``.  Returns uint8 [size, size, 3]."""
+  pil = _as_rgb_pil(image)
+  w, h = pil.size
+  th, tw = int(h * scale), int(w * scale)
+  if min(th, tw) < 1:
+    raise ValueError(f"resized_center_crop({scale}) of a {h}x{w} image leaves no pixel")
+  i, j = int(round((h - th) / 2.0)), int(round((w - tw) / 2.0))
+  pil = pil.crop((j, i, j + tw, i + th)).resize((size, size), Image.BILINEAR)
+  return np.asarray(pil, dtype=np.uint8)
+
+
 def center_crop(image: np.ndarray, size: int = CROP) -> np.ndarray:
   """torchvision ``CenterCrop(size)``: offsets ``int(round((dim - size) / 2.))``."""
   h, w = image.shape[:2]

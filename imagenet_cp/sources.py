@@ -13,7 +13,39 @@ ImageNet validation (manual download, it cannot be fetched automatically):
 
 Demo: real photos shipped by scikit-image and matplotlib with hand-assigned ImageNet labels
 (``DEMO_PHOTOS``).  Their file names start with ``demo/`` and every consumer records that the
-data is the demo, so it cannot be mistaken for ImageNet.
+data is the demo, so it cannot be mistaken for ImageNet.  The photos are read from the installed
+packages at run time (none is copied into this repository):
+
+  ============  =============================  ====================  ==============================
+  name          source                         label                 licence
+  ============  =============================  ====================  ==============================
+  chelsea       scikit-image chelsea()         281 tabby             CC0 (S. van der Walt)
+  coffee        scikit-image coffee()          967 espresso          CC0 (R. Michetti)
+  rocket        scikit-image rocket()          657 missile           public domain (SpaceX)
+  grace_hopper  matplotlib grace_hopper.jpg    652 military uniform  public domain (US Navy)
+  camera        scikit-image camera() (grey)   872 tripod            CC0 (L. Varshney)
+  clock         scikit-image clock() (grey)    892 wall clock        public domain (S. van der Walt)
+  ============  =============================  ====================  ==============================
+
+How the labels were chosen (ImageNet-1k has one label per image; these are the closest
+genuinely correct classes, not the models' guesses):
+  * chelsea is a domestic cat with a tawny, black-striped coat: WordNet's "tabby" (a cat with a
+    grey or tawny coat mottled with black).  The real models split it between tiger cat (282),
+    Egyptian cat (285) and tabby (281), three classes ImageNet itself does not separate cleanly.
+  * coffee is an espresso in a cup on a saucer; the drink, not the cup, fills the crop.
+  * rocket is a Falcon 9 launch.  ImageNet has no space-launcher class; "missile" (n03773504,
+    a self-propelled rocket) is closest; "projectile" (744) is defined as not self-propelled and
+    "space shuttle" (812) is a different vehicle.
+  * grace_hopper is an official US Navy portrait of Grace Hopper in uniform.
+  * camera (scikit-image's CC0 replacement "cameraman" since 0.18) shows a man filming with a
+    camera on a tripod; the tripod is the ImageNet object that dominates the crop (the film
+    camera on it is neither of ImageNet's reflex or Polaroid cameras).
+  * clock is a wall clock photographed while the camera moved (real motion blur): a hard case.
+Skipped: astronaut (a portrait of Eileen Collins in a spacesuit: no ImageNet class), the stereo
+motorcycle (a full-size motorcycle: ImageNet has only moped and motor scooter), coins, moon,
+hubble_deep_field and the textures/medical/synthetic images (no class), matplotlib's other
+sample images (clip art, plots).  imageio ships no images (its standard images are downloaded
+on demand) and Pillow's test images are not installed.
 """
 from __future__ import annotations
 
@@ -50,17 +82,30 @@ class DemoPhoto:
   label: int
   wnid: str
   class_name: str
-  origin: str
+  origin: str  # "skimage.data.<function>" or "matplotlib sample_data/<file>"
+  licence: str
 
 
-# Hand-assigned labels (index into the sorted ImageNet wnids, as TFDS's imagenet2012).
+# Hand-assigned labels (index into the sorted ImageNet wnids, as TFDS's imagenet2012); the
+# reasoning is in the module docstring.  New photos go last, so that runs over the first N
+# photos (max_images) keep their images.
 DEMO_PHOTOS = (
-    DemoPhoto("chelsea", 281, "n02123045", "tabby, tabby cat", "skimage.data.chelsea"),
-    DemoPhoto("coffee", 967, "n07920052", "espresso", "skimage.data.coffee"),
-    DemoPhoto("rocket", 657, "n03773504", "missile", "skimage.data.rocket"),
+    DemoPhoto("chelsea", 281, "n02123045", "tabby, tabby cat", "skimage.data.chelsea",
+              "CC0, by the photographer Stefan van der Walt"),
+    DemoPhoto("coffee", 967, "n07920052", "espresso", "skimage.data.coffee",
+              "CC0, by the photographer Rachel Michetti"),
+    DemoPhoto("rocket", 657, "n03773504", "missile", "skimage.data.rocket",
+              "public domain, released by SpaceX"),
     DemoPhoto("grace_hopper", 652, "n03763968", "military uniform",
-              "matplotlib sample_data/grace_hopper.jpg"),
+              "matplotlib sample_data/grace_hopper.jpg",
+              "public domain, US Navy photograph (Wikimedia Commons File:Grace_Hopper.jpg)"),
+    DemoPhoto("camera", 872, "n04485082", "tripod", "skimage.data.camera",
+              "CC0, by the photographer Lav Varshney"),
+    DemoPhoto("clock", 892, "n04548280", "wall clock", "skimage.data.clock",
+              "public domain, released by the photographer Stefan van der Walt"),
 )
+_SKIMAGE = "skimage.data."
+_MATPLOTLIB = "matplotlib sample_data/"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -187,15 +232,20 @@ def count_imagenet_val(manual_dir) -> int:
 
 
 def demo_photo(name: str) -> np.ndarray:
-  """A demo photo as uint8 [H, W, 3] at its original size."""
-  if name == "grace_hopper":
+  """A demo photo as uint8 [H, W, 3] at its original size (grey photos as equal R, G, B)."""
+  found = [p for p in DEMO_PHOTOS if p.name == name]
+  if not found:
+    raise ValueError(f"unknown demo photo {name!r}; expected one of {[p.name for p in DEMO_PHOTOS]}")
+  origin = found[0].origin
+  if origin.startswith(_MATPLOTLIB):
     import matplotlib.cbook  # pylint: disable=g-import-not-at-top
-    with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as f:
+    with matplotlib.cbook.get_sample_data(origin[len(_MATPLOTLIB):]) as f:
       return np.asarray(Image.open(f).convert("RGB"))
   import skimage.data  # pylint: disable=g-import-not-at-top
-  if name not in {p.name for p in DEMO_PHOTOS}:
-    raise ValueError(f"unknown demo photo {name!r}; expected one of {[p.name for p in DEMO_PHOTOS]}")
-  return np.ascontiguousarray(getattr(skimage.data, name)()[..., :3])
+  image = np.asarray(getattr(skimage.data, origin[len(_SKIMAGE):])())
+  if image.ndim == 2:
+    image = np.repeat(image[..., None], 3, axis=-1)  # what PIL's convert("RGB") does to greys
+  return np.ascontiguousarray(image[..., :3])
 
 
 def demo_examples() -> list[Example]:

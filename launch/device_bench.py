@@ -111,7 +111,7 @@ class Devices:
     if jax.process_count() > 1:
       raise app.UsageError(
           f"launch.device_bench times one process's devices; this is one of {jax.process_count()} "
-          "processes (run it on one host without jax.distributed)")
+          "processes (run it on one host without jax.distributed)", exitcode=2)
     self.devices = jax.devices()
     self.count = len(self.devices)
     self.platform = self.devices[0].platform
@@ -137,7 +137,7 @@ class Devices:
 
   def default(self, flag: str, value: int) -> int:
     if value < 0:
-      raise app.UsageError(f"--{flag} must be >= 0 (0: the default), got {value}")
+      raise app.UsageError(f"--{flag} must be >= 0 (0: the default), got {value}", exitcode=2)
     accelerator, cpu = DEFAULT_BATCH[flag]
     return self.round_batch(value or (cpu if self.platform == "cpu" else accelerator))
 
@@ -402,7 +402,7 @@ def _unknown(values, known: Sequence[str], what: str) -> list[str]:
 
 def main(argv) -> None:
   if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments {argv[1:]}")
+    raise app.UsageError(f"unexpected arguments {argv[1:]}", exitcode=2)
   import jax
   import imagenet_cp
   from imagenet_cp import models
@@ -424,7 +424,7 @@ def main(argv) -> None:
     except ValueError as e:
       errors.append(str(e))
   if errors:
-    raise app.UsageError("\n".join(errors))
+    raise app.UsageError("\n".join(errors), exitcode=2)
   model_names = list(dict.fromkeys(model_names))
   estimate_model = models.resolve(FLAGS.estimate_model)
   dev = Devices()

@@ -91,6 +91,9 @@ def test_faithful_to_original(name, severity, photos, ours):
 
 def test_elastic_exact_coordinates_match_opencv5(photos):
   # Everything but the 1/32-pixel quantisation, against the installed OpenCV: max 1 grey level.
+  cv2 = pytest.importorskip("cv2")
+  if int(cv2.__version__.split(".")[0]) < 5:  # 4.10-4.14 still sample at 1/32 pixel (measured)
+    pytest.skip(f"OpenCV {cv2.__version__} quantises warpAffine coordinates; exact ones are 5.x")
   apply = jax.jit(jax.vmap(functools.partial(digital.elastic_transform, quantize=False),
                            in_axes=(0, None, None)))
   keys = _keys("elastic_transform", 2)
@@ -148,8 +151,8 @@ def test_batch_independence_and_single_image_path(photos, ours):
 
 
 def test_digital_registry_and_bad_input(photos):
-  assert set(digital.CORRUPTIONS) == set(NAMES)
-  assert not any(c.static_severity for c in digital.CORRUPTIONS.values())
+  assert set(digital.REGISTRY) == set(NAMES)
+  assert not any(c.static_severity for c in digital.REGISTRY.values())
   keys = _keys("x", 1)
   with pytest.raises(ValueError):
     imagenet_cp.corrupt(photos[:1].astype(np.float32), "pixelate", 1, keys)

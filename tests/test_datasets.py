@@ -282,6 +282,21 @@ def test_missing_and_truncated_manual_downloads_name_the_file(tmp_path):
   assert not (tmp_path / "data" / "imagenet_c" / C_CONFIG / "1.0.0").exists()
 
 
+@pytest.mark.parametrize("name", [f"imagenet_c/{C_CONFIG}", "imagenet_p/rotate"])
+def test_build_stopped_by_missing_manual_download_leaves_no_folders(tmp_path, name):
+  """TFDS makes <data_dir>/<name>/<config>/ (and .config/, downloads/) before the source check."""
+  data_dir = tmp_path / "data"
+  data_dir.mkdir()
+  (data_dir / "users_file.txt").write_text("not ours")
+  with pytest.raises(sources.SourceError, match="ILSVRC2012_img_val.tar"):
+    build(name, data_dir, manual_dir=tmp_path / "nothing_here")
+  assert [p.name for p in data_dir.rglob("*")] == ["users_file.txt"]
+  fresh = tmp_path / "fresh"
+  with pytest.raises(sources.SourceError, match="ILSVRC2012_img_val.tar"):
+    build(name, fresh, manual_dir=tmp_path / "nothing_here")
+  assert not fresh.exists()
+
+
 def test_interrupted_build_leaves_nothing_and_rerun_completes(demo_build, tmp_path, monkeypatch):
   name = f"imagenet_c_demo/{C_CONFIG}"
   calls = {"n": 0}
@@ -299,7 +314,7 @@ def test_interrupted_build_leaves_nothing_and_rerun_completes(demo_build, tmp_pa
   config_dir = tmp_path / "imagenet_c_demo" / C_CONFIG
   assert not tfds.builder(name, data_dir=str(tmp_path)).is_prepared()
   assert not (config_dir / "1.0.0").exists()
-  assert not [p for p in config_dir.glob("*") if p.name != "1.0.0"]  # no incomplete.* left
+  assert not config_dir.exists()  # no incomplete.* and no empty config folder left
   monkeypatch.setattr(common, "encode_jpeg", real_encode)
   _, built = build_datasets.build("imagenet_c_demo", C_CONFIG, data_dir=str(tmp_path))
   assert built

@@ -104,7 +104,7 @@ def test_tiny_run_writes_a_complete_table(tmp_path):
 def test_bad_flags_are_one_usage_error(tmp_path):
   proc = _run("--corruptions=fog,fogg", "--sequences=rotate,spin", "--severities=3,6",
               "--models=resnet18,resnet5", cwd=tmp_path)
-  assert proc.returncode == 1
+  assert proc.returncode == 2  # a usage error, as for every command line of the project
   for message in ("unknown corruptions ['fogg']", "unknown sequences ['spin']",
                   "--severities must be integers in 1..5, got ['3', '6']",
                   "unknown model 'resnet5'"):

@@ -257,7 +257,7 @@ def test_damaged_converted_file_is_reported(tmp_path):
 
 
 def test_pinned_v1_urls():
-  assert set(weights.URLS) == set(models.names()) - {"efficientnet_lite0"}
+  assert set(weights.URLS) == set(models.names()) - set(models.LITE_WEIGHTS)
   assert weights.URLS["resnet50"] == "https://download.pytorch.org/models/resnet50-0676ba61.pth"
   for url in weights.URLS.values():
     assert len(weights.hash_prefix(url)) == 8

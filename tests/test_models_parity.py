@@ -92,19 +92,20 @@ def test_logits_match_torchvision(name, size, tmp_path):
   np.testing.assert_array_equal(got.argmax(-1), expected.argmax(-1))
 
 
-def test_resnet_cpu_loops_match_unrolled_graph_and_torchvision(tmp_path, monkeypatch):
-  """ResNet-34 at batch 8: the CPU formulation of ``models/resnet.py`` (4-image ``lax.map``
-  chunks, each stage's repeated blocks as a scan + switch loop) gives the logits of the plain
-  unrolled whole-batch graph, and torchvision's."""
+def test_resnet_cpu_loops_match_unrolled_graph_and_torchvision(tmp_path):
+  """ResNet-34 at batch 8: the CPU workarounds of ``imagenet_cp/models/resnet.py`` (4-image
+  ``lax.map`` chunks, each stage's repeated blocks as a scan + switch loop) give the logits of
+  the plain unrolled whole-batch graph (both workarounds off), and torchvision's."""
+  from imagenet_cp import workarounds
   from imagenet_cp.models import resnet
   path = tmp_path / "resnet34.pth"
   x, expected = _torch_reference("resnet34", 64, path, batch=8)
   module, variables, _ = models.load("resnet34", checkpoint=path)
-  assert resnet.batch_chunk(8) == 4 and jax.default_backend() == "cpu"
-  got = np.asarray(jax.jit(lambda v, x: module.apply(v, x))(variables, x))
-  monkeypatch.setattr(resnet, "BATCH_CHUNK", 10**6)
-  monkeypatch.setattr(resnet, "LOOP_MIN_BLOCKS", 10**6)
-  unrolled = np.asarray(jax.jit(lambda v, x: module.apply(v, x))(variables, x))
+  assert resnet.batch_chunk(8) == 4
+  with workarounds.override(resnet_batch_chunks=True, resnet_stage_loop=True):
+    got = np.asarray(jax.jit(lambda v, x: module.apply(v, x))(variables, x))
+  with workarounds.override(resnet_batch_chunks=False, resnet_stage_loop=False):
+    unrolled = np.asarray(jax.jit(lambda v, x: module.apply(v, x))(variables, x))
   np.testing.assert_allclose(got, unrolled, rtol=1e-6, atol=1e-6 * np.abs(unrolled).max())
   err = np.max(np.abs(got - expected)) / np.max(np.abs(expected))
   assert err <= REL_TOL, f"relative max logit error {err:.2e}"

@@ -8,7 +8,7 @@ import pytest
 import scipy.ndimage as ndi
 import skimage.filters
 
-from imagenet_cp.ops import filters
+from imagenet_cp.ops import border, filters
 
 
 @functools.partial(jax.jit, static_argnames=("sigma", "mode", "truncate"))
@@ -16,12 +16,13 @@ def _gauss(x, sigma, mode, truncate):
   return filters.gaussian_filter(x, sigma, mode=mode, truncate=truncate)
 
 
-@pytest.mark.parametrize("mode", filters.MODES)
+@pytest.mark.parametrize("mode", border.BORDERS)
 def test_gaussian_filter_matches_scipy_all_modes(mode):
   """Small and large sigmas, including kernels longer than the image (radius 512 > 40)."""
   x = np.random.default_rng(0).random((37, 41, 2))
+  scipy_mode = {"reflect101": "mirror"}.get(mode, mode)
   for sigma, truncate in ((0.7, 4.0), (3.0, 4.0), (170.8, 3.0)):
-    theirs = ndi.gaussian_filter(x, (sigma, sigma, 0), mode=mode, truncate=truncate)
+    theirs = ndi.gaussian_filter(x, (sigma, sigma, 0), mode=scipy_mode, truncate=truncate)
     ours = np.asarray(_gauss(x, sigma, mode, truncate))
     np.testing.assert_allclose(ours, theirs, atol=2e-6, err_msg=f"{mode} {sigma}")
 
@@ -74,17 +75,35 @@ def test_gaussian_planes_transposed_is_the_transposed_filter():
     np.testing.assert_allclose(np.asarray(f(once, i)), twice, atol=2e-6)
 
 
+def test_gaussian_filter_taps_matches_scipy():
+  """Shifted-window sums of the padded field, a sigma picked by a traced index; a kernel wider
+  than the field takes the exact matrices instead."""
+  x = np.random.default_rng(7).random((60, 70)).astype(np.float32)
+  f = jax.jit(lambda x, i: filters.gaussian_filter_taps(x, (1.5, 4.0), i))
+  for i, sigma in enumerate((1.5, 4.0)):
+    np.testing.assert_allclose(np.asarray(f(x, i)), ndi.gaussian_filter(x, sigma, mode="nearest"),
+                               atol=2e-6)
+  small = x[:10, :12]
+  np.testing.assert_allclose(np.asarray(filters.gaussian_filter_taps(small, (4.0,), 0)),
+                             ndi.gaussian_filter(small, 4.0, mode="nearest"), atol=2e-6)
+
+
 def test_border_index_modes():
   k = np.arange(-5, 9)
-  np.testing.assert_array_equal(filters.border_index(k, 4, "nearest"), np.clip(k, 0, 3))
+  np.testing.assert_array_equal(border.border_index(k, 4, "nearest"), np.clip(k, 0, 3))
   np.testing.assert_array_equal(
-      filters.border_index(k, 4, "reflect"), [3, 3, 2, 1, 0, 0, 1, 2, 3, 3, 2, 1, 0, 0])
+      border.border_index(k, 4, "reflect"), [3, 3, 2, 1, 0, 0, 1, 2, 3, 3, 2, 1, 0, 0])
   np.testing.assert_array_equal(
-      filters.border_index(k, 4, "mirror"), [1, 2, 3, 2, 1, 0, 1, 2, 3, 2, 1, 0, 1, 2])
-  np.testing.assert_array_equal(filters.border_index(k, 4, "wrap"), k % 4)
-  assert list(filters.border_index(np.array([-1, 0, 4]), 4, "constant")) == [-1, 0, -1]
+      border.border_index(k, 4, "reflect101"), [1, 2, 3, 2, 1, 0, 1, 2, 3, 2, 1, 0, 1, 2])
+  np.testing.assert_array_equal(border.border_index(k, 4, "wrap"), k % 4)
+  assert list(border.border_index(np.array([-1, 0, 4]), 4, "constant")) == [-1, 0, -1]
+  for mode in border.BORDERS:  # the same map on traced indices (jnp) as on the host
+    traced = jax.jit(lambda k: border.border_index(k, 4, mode))(k.astype(np.int32))
+    np.testing.assert_array_equal(np.asarray(traced), border.border_index(k, 4, mode))
   with pytest.raises(ValueError, match="border mode"):
     filters.gaussian_filter(np.zeros((4, 4)), 1.0, mode="bogus")
+  with pytest.raises(ValueError, match="border mode"):
+    border.border_index(k, 4, "mirror")
 
 
 @pytest.mark.parametrize("method", ("direct", "fft"))

@@ -144,7 +144,7 @@ def apgd(apply_fn, variables, images, labels, *, eps, key=None, n_iter=100, norm
     raise ValueError("the dlr_targeted loss needs targets")
   if random_start and key is None:
     raise ValueError("a random start needs a PRNG key")
-  keys = core.example_keys(jax.random.key(0) if key is None else key, images.shape[0])
+  keys = core.per_example_keys(jax.random.key(0) if key is None else key, images.shape[0])
   result, etas = _apgd(apply_fn, variables, images, labels, targets, eps01, keys, n_iter=n_iter,
                        norm=norm, loss=loss, start=random_start)
   return (result, etas * core.PIXEL) if return_step_sizes else result
@@ -158,7 +158,7 @@ def apgd_t(apply_fn, variables, images, labels, *, eps, key, n_iter=100, norm="l
   r * n_iter + k: after k iterations of the (r + 1)-th run; row 0: clean)."""
   images, labels, _, eps01, n_iter = _check(images, labels, None, eps, n_iter, norm)
   n_target_classes = core.check_positive_int(n_target_classes, "n_target_classes")
-  keys = core.example_keys(key, images.shape[0])
+  keys = core.per_example_keys(key, images.shape[0])
   return _apgd_t(apply_fn, variables, images, labels, eps01, keys, n_iter=n_iter, norm=norm,
                  n_target_classes=n_target_classes)
 

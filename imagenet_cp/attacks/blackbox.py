@@ -101,10 +101,10 @@ def _run(kind, apply_fn, variables, images, labels, targets, eps, key, steps, sa
     raise ValueError("a black-box attack needs a PRNG key")
   n = images.shape[0]
   scale01 = core.check_budget(scale, n, scale_name)
-  if core.concrete(scale01) and not bool(jnp.all(scale01 > 0)):
+  if core.is_concrete(scale01) and not bool(jnp.all(scale01 > 0)):
     raise ValueError(f"{scale_name} must be positive")
   step01 = core.check_budget(step_size, n, "step_size")
-  keys = core.example_keys(key, n)
+  keys = core.per_example_keys(key, n)
   return _score_attack(apply_fn, variables, images, labels, targets, eps01, step01, scale01, keys,
                        steps=steps, samples=samples, norm=norm, loss=loss, kind=kind)
 

@@ -12,6 +12,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from imagenet_cp.keys import as_typed_keys
+from imagenet_cp.ops.tracing import is_concrete
+
 ApplyFn = Callable[[Any, jax.Array], jax.Array]
 NORMS = ("linf", "l2", "l1")
 PIXEL = 255.0  # /255 units at the API, [0, 1] units inside
@@ -36,11 +39,6 @@ class AttackResult(NamedTuple):
   queries: jax.Array | None = None
 
 
-def concrete(x) -> bool:
-  """Whether x has values now (not a tracer inside jit): value checks run only then."""
-  return not isinstance(x, jax.core.Tracer)
-
-
 def check_images(images) -> jax.Array:
   """float32 [N, H, W, 3] in [0, 1] or ValueError (the range only when the values are known)."""
   dtype = getattr(images, "dtype", None)
@@ -48,7 +46,7 @@ def check_images(images) -> jax.Array:
     raise ValueError(f"images must be float32 pixels in [0, 1], got dtype {dtype}")
   if images.ndim != 4 or images.shape[-1] != 3:
     raise ValueError(f"images must be [N, H, W, 3], got shape {tuple(images.shape)}")
-  if concrete(images):
+  if is_concrete(images):
     lo, hi = float(jnp.min(images)), float(jnp.max(images))
     if not (0.0 <= lo and hi <= 1.0):
       raise ValueError(f"images must lie in [0, 1] (pixels / 255), got range [{lo}, {hi}]")
@@ -72,7 +70,7 @@ def check_budget(value, n: int, name: str = "eps") -> jax.Array:
   value = jnp.asarray(value, jnp.float32)
   if value.ndim not in (0, 1) or (value.ndim == 1 and value.shape != (n,)):
     raise ValueError(f"{name} must be a scalar or shape ({n},), got {tuple(value.shape)}")
-  if concrete(value):
+  if is_concrete(value):
     if not bool(jnp.all(value >= 0)):
       raise ValueError(f"{name} must be non-negative (/255 units), got {np.asarray(value)}")
   return jnp.broadcast_to(value, (n,)) / PIXEL
@@ -101,18 +99,17 @@ def check_inputs(images, labels, targets, eps=None, eps_name="eps"):
   return images, labels, targets, budget
 
 
-def example_keys(key, n: int) -> jax.Array:
-  """One typed PRNG key per example, [N].
+def per_example_keys(key, n: int) -> jax.Array:
+  """One typed PRNG key per example of a batch of ``n``, [N].
 
   key: a single key (split into N by position in the batch) or N keys, one per example (then an
-  example's random draws do not depend on its batch, DESIGN.md's rule; e.g. keys derived from
-  the example ids).  Raw uint32 keys (``jax.random.PRNGKey``) are accepted too.
+  example's random draws do not depend on its batch, DESIGN.md's rule; e.g. keys from
+  ``imagenet_cp.example_keys``, derived from the file names).  Raw uint32 keys
+  (``jax.random.PRNGKey``) are accepted too.
   """
   if key is None:
     raise ValueError("a PRNG key is required")
-  key = jnp.asarray(key) if not isinstance(key, jax.Array) else key
-  if not jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
-    key = jax.random.wrap_key_data(key)
+  key = as_typed_keys(key)
   if key.shape == ():
     return jax.random.split(key, n)
   if key.shape == (n,):

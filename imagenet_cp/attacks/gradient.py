@@ -95,7 +95,7 @@ def _run(apply_fn, variables, images, labels, targets, eps, step_size, default_r
     step01 = core.check_budget(step_size, n, "step_size")
   if start and key is None:
     raise ValueError("a random start needs a PRNG key")
-  keys = core.example_keys(jax.random.key(0) if key is None else key, n)
+  keys = core.per_example_keys(jax.random.key(0) if key is None else key, n)
   decay = jnp.broadcast_to(jnp.asarray(decay, jnp.float32), (n,))
   return _ascent(apply_fn, variables, images, labels, targets, eps01, step01, keys, decay,
                  jnp.asarray(bool(start)), steps=steps, norm=norm, loss=loss)

@@ -60,7 +60,7 @@ def search_budget(attack: Callable, variables, images, labels, *, targets=None,
   doubling_steps = core.check_positive_int(doubling_steps, "doubling_steps")
   if not isinstance(bisection_steps, int) or bisection_steps < 0:
     raise ValueError(f"bisection_steps must be a non-negative integer, got {bisection_steps!r}")
-  if core.concrete(initial) and not bool(jnp.all(initial > 0)):
+  if core.is_concrete(initial) and not bool(jnp.all(initial > 0)):
     raise ValueError("initial_eps must be positive")
   return _search(attack, variables, images, labels, targets, initial * core.PIXEL,
                  rounds=doubling_steps + bisection_steps)

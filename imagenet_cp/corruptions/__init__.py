@@ -5,11 +5,11 @@ import functools
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from imagenet_cp import keys as _keys
-from imagenet_cp.corruptions.base import Corruption
-from imagenet_cp.corruptions import blur, digital, noise, weather
+from imagenet_cp import workarounds
+from imagenet_cp.corruptions.base import CROP, Corruption, check_level, check_uint8, registered
+from imagenet_cp.corruptions import blur, digital, noise, sizes, weather
 
 # The paper's order (Figure 1 / Table 1), then the four extra ("validation") corruptions.
 BENCHMARK_CORRUPTIONS = (
@@ -21,45 +21,39 @@ BENCHMARK_CORRUPTIONS = (
 EXTRA_CORRUPTIONS = ("speckle_noise", "gaussian_blur", "spatter", "saturate")
 CORRUPTIONS = BENCHMARK_CORRUPTIONS + EXTRA_CORRUPTIONS
 SEVERITIES = (1, 2, 3, 4, 5)
-IMAGE_SIZE = 224
 
 REGISTRY: dict[str, Corruption] = {}
 for _module in (noise, blur, weather, digital):
-  REGISTRY.update(_module.CORRUPTIONS)
+  REGISTRY.update(_module.REGISTRY)
 
 
 def get(name: str) -> Corruption:
   """The registered corruption ``name``; a clear error for unknown or unimplemented names."""
-  if name not in CORRUPTIONS:
-    raise ValueError(f"unknown corruption {name!r}; expected one of {', '.join(CORRUPTIONS)}")
-  if name not in REGISTRY:
-    raise NotImplementedError(f"corruption {name!r} is not implemented yet")
-  return REGISTRY[name]
+  return registered(REGISTRY, CORRUPTIONS, name, "corruption")
 
 
 def check_severity(severity) -> int:
   """Severity as a Python int in 1..5, else ValueError (checked before anything is traced)."""
-  if isinstance(severity, (bool, np.bool_)) or not isinstance(severity, (int, np.integer)):
-    raise ValueError(f"severity must be a Python int in 1..5, got {severity!r}")
-  if int(severity) not in SEVERITIES:
-    raise ValueError(f"severity must be in 1..5, got {severity}")
-  return int(severity)
+  return check_level(severity, SEVERITIES, "severity")
 
 
-def check_images(images, size: int = IMAGE_SIZE) -> None:
-  """uint8 [..., size, size, 3], else ValueError naming what is wrong."""
-  dtype = getattr(images, "dtype", None)
-  shape = tuple(getattr(images, "shape", ()))
-  if dtype != np.uint8:
-    raise ValueError(f"images must be uint8 RGB pixels, got dtype {dtype}")
+def check_images(images, size: int | None = None) -> int:
+  """uint8 [..., S, S, 3] with S a supported size (``sizes.SIZES``; only ``size`` if given),
+  else ValueError naming what is wrong.  Returns S."""
+  shape = check_uint8(images, "images")
   if len(shape) < 3:
-    raise ValueError(f"images must have shape [..., {size}, {size}, 3], got rank {len(shape)} {shape}")
+    raise ValueError(f"images must have shape [..., S, S, 3], got rank {len(shape)} {shape}")
   if shape[-1] != 3:
     raise ValueError(f"images must have 3 (RGB) channels last, got shape {shape}")
-  if shape[-3:-1] != (size, size):
+  h, w = shape[-3:-1]
+  if size is not None and (h, w) != (size, size):
+    raise ValueError(f"images must be {size}x{size}, got {h}x{w}")
+  if h != w or h not in sizes.SETS:
     raise ValueError(
-        f"images must be {size}x{size} (Resize(256) + CenterCrop(224), imagenet_cp.preprocess), "
-        f"got {shape[-3]}x{shape[-2]}")
+        f"no ImageNet-C constant set for {h}x{w} images; the size selects the original's set, "
+        f"supported: {sizes.supported()} (224: Resize(256) + CenterCrop(224), "
+        "imagenet_cp.preprocess)")
+  return h
 
 
 def _check_keys(key, batch_shape: tuple) -> jax.Array:
@@ -71,18 +65,20 @@ def _check_keys(key, batch_shape: tuple) -> jax.Array:
   return key
 
 
-@functools.partial(jax.jit, static_argnames=("name", "static_severity"))
-def _corrupt_flat(images, keys, severity, *, name, static_severity):
+@functools.partial(jax.jit, static_argnames=("name", "static_severity", "flags"))
+def _corrupt_flat(images, keys, severity, *, name, static_severity, flags):
+  """``flags``: ``workarounds.static_flags``, resolved for the images' devices by ``corrupt``."""
   corruption = REGISTRY[name]
   sev = static_severity if static_severity else severity
 
   def one(image, key):
-    return corruption.apply(image, corruption.draw(key, sev), sev)
+    return corruption.apply(image, corruption.draw(key, sev, image.shape[0]), sev)
 
-  # Chunks are a CPU cache measure; accelerators want the whole batch in one program.
-  if corruption.chunk and jax.default_backend() == "cpu":
-    return _in_chunks(jax.vmap(one), images, keys, corruption.chunk)
-  return jax.vmap(one)(images, keys)
+  with workarounds.override(**dict(flags)):
+    # Chunks are a CPU cache measure; accelerators want the whole batch in one program.
+    if corruption.chunk and workarounds.enabled("corruption_batch_chunks"):
+      return _in_chunks(jax.vmap(one), images, keys, corruption.chunk)
+    return jax.vmap(one)(images, keys)
 
 
 def _in_chunks(batched_fn, images, keys, chunk: int) -> jax.Array:
@@ -107,38 +103,46 @@ def _in_chunks(batched_fn, images, keys, chunk: int) -> jax.Array:
 def corrupt(images, name: str, severity: int, key) -> jax.Array:
   """Applies ImageNet-C corruption ``name`` at ``severity`` (1..5).
 
+  The image size selects the original's constant set (``corruptions.sizes``): 32 CIFAR-10/100-C
+  (``make_cifar_c.py``), 64 Tiny-ImageNet-C and ImageNet 64x64-C, 224 ImageNet-C, 299 the
+  Inception set (``make_imagenet_c_inception.py``).
+
   Args:
-    images: uint8 [..., 224, 224, 3] (any number of leading batch axes, or none).
+    images: uint8 [..., S, S, 3], S in 32, 64, 224, 299 (any number of leading batch axes).
     name: one of ``CORRUPTIONS``.
     severity: Python int in 1..5.
     key: one PRNG key per image, shape ``images.shape[:-3]`` (typed or raw uint32 [..., 2]).
 
   Returns:
-    uint8 [..., 224, 224, 3], truncated to uint8 where the original truncates.
+    uint8 [..., S, S, 3], truncated to uint8 where the original truncates (before the JPEG q85
+    save of the 64, 224 and 299 sets: ``imagenet_cp.release_jpeg``).
   """
   corruption = get(name)
   severity = check_severity(severity)
-  check_images(images)
+  size = check_images(images)
   batch_shape = tuple(images.shape[:-3])
   key = _check_keys(key, batch_shape)
-  flat = jnp.reshape(jnp.asarray(images), (-1, IMAGE_SIZE, IMAGE_SIZE, 3))
+  flat = jnp.reshape(jnp.asarray(images), (-1, size, size, 3))
   flat_keys = jnp.reshape(key, (-1,))
   out = _corrupt_flat(
       flat, flat_keys, jnp.int32(severity), name=name,
-      static_severity=severity if corruption.static_severity else 0)
+      static_severity=severity if corruption.static_severity else 0,
+      flags=workarounds.static_flags(workarounds.resolve(flat)))
   return jnp.reshape(out, images.shape)
 
 
-def draw(name: str, severity: int, key: jax.Array):
-  """The random draws of one image (for tests that replay them through the original)."""
+def draw(name: str, severity: int, key: jax.Array, size: int = CROP):
+  """The random draws of one ``size`` x ``size`` image (for tests that replay them through the
+  original)."""
   corruption = get(name)
   severity = check_severity(severity)
+  size = sizes.constants(size).size
   key = _check_keys(key, ())
-  return corruption.draw(key, severity)
+  return corruption.draw(key, severity, size)
 
 
 def apply(image, name: str, severity: int, draws) -> jax.Array:
-  """Applies ``name`` to ONE uint8 [224, 224, 3] image with given draws."""
+  """Applies ``name`` to ONE uint8 [S, S, 3] image with given draws."""
   corruption = get(name)
   severity = check_severity(severity)
   check_images(image)

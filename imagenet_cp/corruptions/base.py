@@ -4,29 +4,78 @@ A corruption is split into ``draw`` (all randomness, per image) and ``apply`` (a
 function of the image and the draws), so tests can hand the original algorithm the same
 random numbers.  Both work on ONE image; ``imagenet_cp.corrupt`` vmaps them over the batch.
 
-- ``draw(key, severity) -> draws``: a pytree of arrays whose shapes do not depend on a
-  traced severity (draw the largest size any severity needs and let ``apply`` use a prefix).
+- ``draw(key, severity, size) -> draws``: a pytree of arrays whose shapes do not depend on a
+  traced severity (draw the largest size any severity needs and let ``apply`` use a prefix);
+  ``size`` is the image side (32, 64, 224 or 299, ``corruptions.sizes``; default 224).
   Deterministic corruptions return ``()``.
-- ``apply(image, draws, severity) -> image``: ``image`` uint8 [224, 224, 3], returns uint8
-  [224, 224, 3].  ``severity`` is an int32 scalar in 1..5: traced when
-  ``static_severity`` is False (parameters are selected inside the program, one compile for
-  all five severities), a Python int when True (the algorithm's shapes depend on it).
-- ``chunk``: images per step when ``corrupt`` loops over the batch on CPU (0: the whole batch).
+- ``apply(image, draws, severity) -> image``: ``image`` uint8 [S, S, 3], returns uint8
+  [S, S, 3]; the side S selects the constant set (``sizes.of(image)``).  ``severity`` is an
+  int32 scalar in 1..5: traced when ``static_severity`` is False (parameters are selected
+  inside the program, one compile for all five severities), a Python int when True (the
+  algorithm's shapes depend on it).
+- ``chunk``: images per step when ``corrupt`` loops over the batch (the ``corruption_batch_chunks``
+  workaround, on CPU; 0: the whole batch).
 """
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+import operator
+from typing import Any, Callable, Sequence
 
 import jax
+import jax.numpy as jnp
+import numpy as np
 
+from imagenet_cp.preprocess import CROP  # the side of every corrupted image and sequence frame
+
+CROP_SHAPE = (CROP, CROP, 3)
 Draws = Any
 
 
-def no_draws(key: jax.Array, level) -> tuple:
+def no_draws(key: jax.Array, level, size=None) -> tuple:
   """``draw`` for deterministic corruptions and sequences (level: severity or difficulty)."""
-  del key, level
+  del key, level, size
   return ()
+
+
+def pick(table, level, dtype=jnp.float32) -> jax.Array:
+  """Row ``level - 1`` of a per-level constant table (severity 1..5 or difficulty 1..3),
+  traced or a Python int; levels outside the table read its nearest row."""
+  table = jnp.asarray(np.asarray(table), dtype)
+  return table[jnp.clip(jnp.asarray(level, jnp.int32), 1, table.shape[0]) - 1]
+
+
+def check_level(value, levels: Sequence[int], what: str) -> int:
+  """``value`` as a Python int in ``levels`` (severity or difficulty), else ValueError; checked
+  on the host before anything is traced (bools, floats, strings and tracers are refused)."""
+  span = f"{levels[0]}..{levels[-1]}"
+  if isinstance(value, (bool, np.bool_)):
+    raise ValueError(f"{what} must be an int in {span}, got {value!r}")
+  try:
+    index = operator.index(value)
+  except TypeError:
+    raise ValueError(f"{what} must be an int in {span}, got {value!r}") from None
+  if index not in levels:
+    raise ValueError(f"{what} must be in {span}, got {value}")
+  return index
+
+
+def registered(registry: dict, names: Sequence[str], name, what: str):
+  """``registry[name]``: ValueError for a name not among ``names``, NotImplementedError for one
+  that is not registered (implemented) yet."""
+  if not isinstance(name, str) or name not in names:
+    raise ValueError(f"unknown {what} {name!r}; expected one of {', '.join(names)}")
+  if name not in registry:
+    raise NotImplementedError(f"{what} {name!r} is not implemented yet")
+  return registry[name]
+
+
+def check_uint8(pixels, what: str) -> tuple[int, ...]:
+  """The shape of ``pixels`` (images, a canvas) if they are uint8, else ValueError."""
+  dtype = getattr(pixels, "dtype", None)
+  if dtype != np.uint8:
+    raise ValueError(f"{what} must be uint8 RGB pixels, got dtype {dtype}")
+  return tuple(getattr(pixels, "shape", ()))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,8 +84,7 @@ class Corruption:
   apply: Callable[[jax.Array, Draws, Any], jax.Array]
   draw: Callable[[jax.Array, Any], Draws] = no_draws
   static_severity: bool = False
-  # > 0: on CPU, ``corrupt`` runs the batch as a loop over slices of this many images (each
-  # slice vmapped) instead of one vmap over the whole batch, which keeps each stage's
-  # intermediates in the caches (measured per corruption, docs/speed.md); 0: one vmap.  Other
-  # backends always take the whole batch.
+  # > 0: with the ``corruption_batch_chunks`` workaround on (CPU), ``corrupt`` runs the batch as
+  # a loop over slices of this many images (each vmapped), which keeps each stage's
+  # intermediates in the caches (imagenet_cp.workarounds, docs/speed.md); 0 or off: one vmap.
   chunk: int = 0

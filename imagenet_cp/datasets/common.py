@@ -41,8 +41,8 @@ ROOT_SEED = 0
 CHUNK_SIZE = 32
 P_CHUNK_SIZE = 8  # ImageNet-P chunks hold T = 31 (41) frames per image
 JPEG_QUALITY = 85  # the released ImageNet-C / the release_jpeg stage
-# PNG (lossless configs and frames): level 1 encoded a 224 photo crop 3.6x faster than the
-# default level 6 for a 10% larger file (measured here).
+# PNG (lossless configs and frames): level 1 encodes several times faster than the default 6
+# for a slightly larger file (docs/speed.md).
 PNG_COMPRESS_LEVEL = 1
 CACHE_ENV = "IMAGENET_CP_CROP_CACHE"
 CACHE_DIRNAME = "imagenet_cp_crops"
@@ -466,6 +466,53 @@ def manual_dir(dl_manager) -> pathlib.Path:
         f"the manual directory {expected} does not exist or is empty: put {sources.VAL_TAR} "
         f"(or the extracted validation folder) there, or pass --manual_dir.\n"
         + sources.MANUAL_DOWNLOAD_INSTRUCTIONS) from err
+
+
+class CleanFailedBuild:
+  """Builder mixin: a failed ``download_and_prepare`` leaves none of the folders it created.
+
+  TFDS removes its own ``incomplete.*`` directory on an exception, but not the empty
+  ``<data_dir>/<name>/<config>/`` (nor ``<name>/.config/``, ``downloads/extracted/``) made before
+  it, which looks like a build to anyone listing the data_dir (a missing manual download left
+  exactly that).  Only folders that did not exist before the call and are empty again (``.config``:
+  TFDS's default-config note, in a ``<name>/`` this call created) are removed; remote paths are
+  left alone.
+  """
+
+  def download_and_prepare(self, *args, **kwargs):
+    created = [d for d in _build_dirs(self, kwargs.get("download_dir"),
+                                      kwargs.get("download_config")) if not os.path.exists(d)]
+    try:
+      return super().download_and_prepare(*args, **kwargs)
+    except BaseException:
+      _remove_empty(created)
+      raise
+
+
+def _build_dirs(builder, download_dir, download_config) -> list[str]:
+  """Folders download_and_prepare may create, deepest first; [] for a remote data_dir."""
+  config_dir = os.fspath(builder.data_path.parent)  # <root>/<name>/<config>/<version>
+  root = os.fspath(builder.data_dir_root)
+  if "://" in config_dir or "://" in root:
+    return []
+  downloads = os.fspath(download_dir or os.path.join(root, "downloads"))
+  extracted = os.fspath((download_config and download_config.extract_dir)
+                        or os.path.join(downloads, "extracted"))
+  name_dir = os.path.dirname(config_dir)
+  return [config_dir, name_dir, extracted, downloads, root]
+
+
+def _remove_empty(created: Sequence[str]) -> None:
+  for directory in created:
+    if not os.path.isdir(directory):
+      continue
+    note = os.path.join(directory, ".config")  # written by TFDS before the build starts
+    if os.listdir(directory) == [".config"] and os.path.isdir(note):
+      shutil.rmtree(note, ignore_errors=True)
+    try:
+      os.rmdir(directory)
+    except OSError:  # Not empty: something else (another build, a user's file) is in it.
+      pass
 
 
 def uses_beam(download_config) -> bool:

@@ -28,15 +28,14 @@ import math
 import types
 from typing import Mapping
 
-import numpy as np
-
-# The names every table is indexed by, in the paper's order: the benchmark's own lists.
-from imagenet_cp.corruptions import BENCHMARK_CORRUPTIONS, CORRUPTIONS, EXTRA_CORRUPTIONS, SEVERITIES
-from imagenet_cp.perturbations import PERTURBATIONS, TEST_PERTURBATIONS, VALIDATION_PERTURBATIONS
+# The names every table is indexed by, in the paper's order, and the level checks: the data
+# side's own, so the metrics accept exactly the severities and difficulties it generates.
+from imagenet_cp.corruptions import (
+    BENCHMARK_CORRUPTIONS, CORRUPTIONS, EXTRA_CORRUPTIONS, SEVERITIES, check_severity)
+from imagenet_cp.perturbations import (  # NOISE_PERTURBATIONS are compared with frame 0
+    DIFFICULTIES, NOISE_PERTURBATIONS, PERTURBATIONS, TEST_PERTURBATIONS,
+    VALIDATION_PERTURBATIONS, check_difficulty)
 from imagenet_cp.metrics.ranking import MAX_TOP5_DISTANCE
-
-NOISE_PERTURBATIONS = ("gaussian_noise", "shot_noise", "speckle_noise")  # compared with frame 0
-DIFFICULTIES = (1, 2, 3)
 
 ALEXNET_ERRORS_SOURCE = (
     "hendrycks/robustness README.md, commits 76d9393 (2019-10-10, PR #20) to 5aa129e "
@@ -179,22 +178,6 @@ def check_perturbation(name) -> str:
     raise ValueError(
         f"unknown perturbation {name!r}; expected one of {', '.join(PERTURBATIONS)}")
   return name
-
-
-def _check_int_in(value, allowed, what) -> int:
-  if isinstance(value, (bool, np.bool_)) or not hasattr(value, "__index__"):
-    raise ValueError(f"{what} must be an int in {allowed[0]}..{allowed[-1]}, got {value!r}")
-  if int(value) not in allowed:
-    raise ValueError(f"{what} must be in {allowed[0]}..{allowed[-1]}, got {value}")
-  return int(value)
-
-
-def check_severity(severity) -> int:
-  return _check_int_in(severity, SEVERITIES, "severity")
-
-
-def check_difficulty(difficulty) -> int:
-  return _check_int_in(difficulty, DIFFICULTIES, "difficulty")
 
 
 def check_fraction(value, what: str, upper: float = 1.0) -> float:

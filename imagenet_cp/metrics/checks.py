@@ -12,12 +12,9 @@ from __future__ import annotations
 import jax
 import numpy as np
 
+from imagenet_cp.ops.tracing import is_concrete
+
 MIN_CLASSES = 5  # the top-5 distance needs at least five classes
-
-
-def is_concrete(x) -> bool:
-  """True for host arrays and committed device arrays, False for tracers."""
-  return not isinstance(x, jax.core.Tracer)
 
 
 def _shape_dtype(x, what):

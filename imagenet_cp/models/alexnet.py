@@ -1,7 +1,7 @@
 """AlexNet as torchvision's ``alexnet`` ("one weird trick" single tower, no LRN), NHWC.
 
 Submodules are named after the torch state-dict paths (``features.0``, ``classifier.1``) so that
-conversion is mechanical (models/convert.py).
+conversion is mechanical (imagenet_cp/models/convert.py).
 """
 from __future__ import annotations
 
@@ -18,9 +18,7 @@ class ConvReLUPool(nn.Module):
   separable max pool -> + bias -> ReLU: adding a per-channel constant and ReLU are monotonic,
   so they commute with the max exactly (same logits bit for bit) and run on the 4x smaller
   pooled tensor, and ``layers.max_pool`` pools it separably instead of with XLA:CPU's slow
-  ``reduce_window``.
-  Batch 32, CPU ms, load ~2.6: features.0 50 -> 33, features.3 82 -> 73, features.10 37 -> 36;
-  whole AlexNet 0.300 -> 0.274 CPU-s per batch (load ~3).
+  ``reduce_window`` (timings: docs/speed.md, "Model zoo layers").
   """
   features: int
   kernel: int

@@ -11,7 +11,7 @@ from other processes hits all of them alike; ratios are Flax / PyTorch, by wall 
 CPU time (process time over all threads, the steadier figure on a shared machine); each row
 ends with the load average when it finished.  The Flax model gets
 the torch model's (random) weights through the real converter, so the script also prints the
-relative logit difference.  torch, torchvision and (for efficientnet_lite0) the
+relative logit difference.  torch, torchvision and (for efficientnet_lite0/1/2) the
 efficientnet-lite-pytorch package are needed here only.
 """
 from __future__ import annotations
@@ -34,11 +34,12 @@ flags.DEFINE_integer("size", 224, "input side")
 flags.DEFINE_integer("runs", 5, "timed rounds after one warm-up")
 flags.DEFINE_integer("threads", 0, "torch threads (0: torch's default)")
 
-def torch_model(name: str):
+def torch_model(name: str, size: int = 224):
   """The reference PyTorch model with random weights, in eval mode."""
-  if name == "efficientnet_lite0":
+  if name.startswith("efficientnet_lite"):
     from efficientnet_lite_pytorch import EfficientNet
-    return EfficientNet.from_name("efficientnet-lite0").eval()
+    # its TF-SAME padding is fixed at build time: build it for the input size
+    return EfficientNet.from_name(name.replace("_", "-"), image_size=size).eval()
   return getattr(import_torchvision().models, name)(weights=None).eval()
 
 
@@ -54,7 +55,7 @@ def measure(name: str, batch: int, size: int, runs: int) -> dict:
   images per CPU-second, the steadier figure when other processes share the cores), plus
   compile time and parity."""
   import torch
-  model = torch_model(name)
+  model = torch_model(name, size)
   shapes = convert.variable_shapes(models.build(name), size)
   # On the device once, as models.load returns them: NumPy leaves would be copied in on every
   # timed call (AlexNet's 244 MB of weights: 0.214 vs 0.149 s wall per batch at load 1.2).
@@ -64,7 +65,7 @@ def measure(name: str, batch: int, size: int, runs: int) -> dict:
   x = np.random.default_rng(0).standard_normal((batch, size, size, 3)).astype(np.float32)
   x_nchw = torch.from_numpy(x.transpose(0, 3, 1, 2).copy())
   x_cl = x_nchw.contiguous(memory_format=torch.channels_last)
-  model_cl = torch_model(name)
+  model_cl = torch_model(name, size)
   model_cl.load_state_dict(model.state_dict())
   model_cl = model_cl.to(memory_format=torch.channels_last)
   apply = jax.jit(module.apply, compiler_options=models.compiler_options(name))

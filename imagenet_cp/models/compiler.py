@@ -1,21 +1,15 @@
 """XLA compiler options for the zoo's own jits: per executable, never process-wide ``XLA_FLAGS``.
 
-On CPU this jaxlib (0.10.2) hands every convolution, dot and reduction to YNNPACK
-(``__ynn_fusion`` in the optimized HLO).  Its convolutions ran on one of the two cores for most
-of the zoo's layers (wall time = CPU time), where XLA's own (Eigen) convolution uses both:
-batch 32 at load ~1.3, wall / CPU ms per layer, YNNPACK -> Eigen: SqueezeNet-1.0's 7x7/2
-3->96 conv 277/278 -> 88/162, its 96->16 squeeze 1x1 28.5/28.6 -> 2.8/5.3, ResNet's 56x56
-64->64 3x3 73/73 -> 37/69 (28x28 128->128, which YNNPACK did thread, 23/44 -> 25/49).  YNNPACK's
-dots stay: without them ResNet-50 was slower (whole model, wall ms per batch: default 1117,
-no YNNPACK at all 1349, YNNPACK for dots only 861).
+On CPU, jaxlib hands every convolution, dot and reduction to YNNPACK (``__ynn_fusion`` in the
+optimized HLO).  Its convolutions ran on one of the two cores for most of the zoo's layers,
+where XLA's own (Eigen) convolution uses both; its dots are faster than XLA's.
 
 ``compiler_options()`` keeps YNNPACK for dots only, except for the VGGs, whose Winograd
-convolutions (``models/winograd.py``: 16 batched GEMMs per layer) ran 10-15% slower on
-YNNPACK's dots than on XLA's (wall ms per batch, default / no YNNPACK / dots only, load ~1.5:
-VGG-11 1088 / 1079 / 1190 and 1086 / 1149 / 1307, VGG-19 3065 / 3004 / 3689 and 3282 / 2832 /
-3436): ``compiler_options("vgg19")`` turns YNNPACK off altogether.  ``models.parallel.
-DataParallel`` (what ``metrics.run`` evaluates with, given the model's name) and ``models.bench``
-compile with it; to get the same speed in your own jit, pass it on::
+convolutions (``imagenet_cp/models/winograd.py``: 16 batched GEMMs per layer) ran slower on
+YNNPACK's dots than on XLA's: ``compiler_options("vgg19")`` turns YNNPACK off altogether
+(timings: docs/speed.md, "Model zoo layers").  ``models.parallel.DataParallel`` (what
+``metrics.run`` evaluates with, given the model's name) and ``models.bench`` compile with it;
+to get the same speed in your own jit, pass it on::
 
   apply = jax.jit(module.apply, compiler_options=models.compiler_options("resnet50"))
 

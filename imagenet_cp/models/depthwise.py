@@ -1,24 +1,14 @@
 """Depthwise convolution (EfficientNet-Lite) as a sum of shifted, scaled inputs, for XLA:CPU.
 
-Why: like grouped convolutions (models/grouped.py), a ``feature_group_count = channels``
+Why: like grouped convolutions (imagenet_cp/models/grouped.py), a ``feature_group_count = channels``
 convolution leaves XLA:CPU's fast dense-convolution path.  A depthwise kxk conv is only k*k
 multiply-adds per output element, so it is written out as
 
   y[n, i, j, c] = sum_{a, b} x_pad[n, s*i + a, s*j + b, c] * kernel[a, b, 0, c]
 
 i.e. k*k strided slices of the padded input, each scaled per channel and summed: elementwise
-work that XLA fuses into one loop.  Measured on EfficientNet-Lite0's shapes (batch 32, CPU ms,
-median of 5 interleaved rounds, load ~5.5):
-
-  side x channels, kernel, stride   torch NCHW   XLA feature_group_count   these taps
-  112 x  32, 3, 1                      128              356                    86
-  112 x  96, 3, 2                      183              375                   179
-   56 x 144, 5, 2                       87              189                    64
-   28 x 240, 3, 1                       47              154                     8
-   14 x 480, 5, 1                       30              106                     8
-   14 x 672, 5, 2                       25               42                     6
-
-Whole model (models.bench, load 4.6): 8.55 -> 35.4 img/s, 0.79x -> 4.6x default torch.
+work that XLA fuses into one loop, several times faster than XLA's grouped convolution on
+EfficientNet-Lite0's shapes (docs/speed.md, "Model zoo layers").
 
 The parameter is the same as ``nn.Conv(c, (k, k), feature_group_count=c)``'s: ``kernel`` of shape
 (k, k, 1, c), torch's (c, 1, k, k) transposed (2, 3, 1, 0), so checkpoints convert unchanged.

@@ -1,10 +1,17 @@
-"""EfficientNet-Lite0 as the PyPI ``efficientnet-lite-pytorch`` port of TF's efficientnet-lite.
+"""EfficientNet-Lite0/1/2 as the PyPI ``efficientnet-lite-pytorch`` port of TF's efficientnet-lite.
 
 ReLU6, no squeeze-excite, fixed stem (32) and head (1280), BatchNorm eps 1e-3, TF-"SAME"
 padding (computed explicitly from the static input size: before = total // 2, after = rest,
-which is what the package's ``Conv2dStaticSamePadding`` bakes in for 224 px).  Submodules are
-named after the package's state-dict paths (``_conv_stem``, ``_blocks.3._depthwise_conv`` ...).
-Depthwise convs are computed as shifted multiply-adds (models/depthwise.py), for speed.
+as TF does for the actual input; the package's ``Conv2dStaticSamePadding`` bakes in the
+model's native size instead, 224/240/260 px).  Submodules are named after the package's
+state-dict paths (``_conv_stem``, ``_blocks.3._depthwise_conv`` ...).  Depthwise convs are
+computed as shifted multiply-adds (models/depthwise.py), for speed.
+
+Lite1/Lite2 scale the lite0 stages as TF's ``efficientnet_lite_builder`` does: (width, depth,
+resolution) = (1.0, 1.0, 224), (1.0, 1.1, 240), (1.1, 1.2, 260); widths are rounded to
+multiples of 8 (``round_filters``), repeats rounded up (``round_repeats``), and with
+``fix_head_stem`` the first and last stage keep their repeats and the first block's input
+stays the fixed 32-channel stem.
 """
 from __future__ import annotations
 
@@ -23,6 +30,39 @@ LITE0_STAGES = ((1, 3, 1, 1, 32, 16), (2, 3, 2, 6, 16, 24), (2, 5, 2, 6, 24, 40)
                 (3, 3, 2, 6, 40, 80), (3, 5, 1, 6, 80, 112), (4, 5, 2, 6, 112, 192),
                 (1, 3, 1, 6, 192, 320))
 BN_EPS = 1e-3
+STEM = 32
+# efficientnet_lite_builder.efficientnet_lite_params: name -> (width, depth, native resolution).
+LITE_PARAMS = {"efficientnet_lite0": (1.0, 1.0, 224), "efficientnet_lite1": (1.0, 1.1, 240),
+               "efficientnet_lite2": (1.1, 1.2, 260)}
+# TF's eval crop is resolution / (resolution + CROP_PADDING) of the shorter side.
+CROP_PADDING = 32
+
+
+def round_filters(filters: int, width: float, divisor: int = 8) -> int:
+  """TF efficientnet ``round_filters``: nearest multiple of ``divisor``, never more than 10% down."""
+  scaled = filters * width
+  rounded = max(divisor, int(scaled + divisor / 2) // divisor * divisor)
+  if rounded < 0.9 * scaled:
+    rounded += divisor
+  return int(rounded)
+
+
+def round_repeats(repeats: int, depth: float) -> int:
+  """TF efficientnet ``round_repeats``: ceil(depth * repeats)."""
+  return int(math.ceil(depth * repeats))
+
+
+def lite_stages(width: float, depth: float) -> tuple[tuple[int, ...], ...]:
+  """The lite0 stages scaled by ``width``/``depth`` the efficientnet-lite way (fix_head_stem)."""
+  stages = []
+  last = len(LITE0_STAGES) - 1
+  for i, (repeats, kernel, stride, expand, cin, cout) in enumerate(LITE0_STAGES):
+    cin = STEM if i == 0 else round_filters(cin, width)  # the unscaled stem feeds stage 0
+    cout = round_filters(cout, width)
+    if i not in (0, last):
+      repeats = round_repeats(repeats, depth)
+    stages.append((repeats, kernel, stride, expand, cin, cout))
+  return tuple(stages)
 
 
 def same_pads(size: Sequence[int], kernel: int, stride: int) -> tuple[tuple[int, int], ...]:
@@ -70,7 +110,7 @@ class EfficientNetLite(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    x = layers.relu6(layers.batch_norm(BN_EPS, name="_bn0")(_conv(x, 32, 3, 2, name="_conv_stem")))
+    x = layers.relu6(layers.batch_norm(BN_EPS, name="_bn0")(_conv(x, STEM, 3, 2, name="_conv_stem")))
     index = 0
     for repeats, kernel, stride, expand, _, out in self.stages:
       for r in range(repeats):
@@ -82,3 +122,7 @@ class EfficientNetLite(nn.Module):
 
 
 EfficientNetLite0 = functools.partial(EfficientNetLite, stages=LITE0_STAGES)
+EfficientNetLite1 = functools.partial(
+    EfficientNetLite, stages=lite_stages(*LITE_PARAMS["efficientnet_lite1"][:2]))
+EfficientNetLite2 = functools.partial(
+    EfficientNetLite, stages=lite_stages(*LITE_PARAMS["efficientnet_lite2"][:2]))

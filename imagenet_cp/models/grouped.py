@@ -2,15 +2,8 @@
 
 Why: XLA:CPU has no fast grouped-convolution kernel.  A ``feature_group_count`` convolution
 leaves the Eigen (im2col + GEMM) path that dense convolutions take, and on ResNeXt-50's shapes
-it ran 3-6x slower than PyTorch's grouped conv and even slower than a *dense* convolution with
-32x the FLOPs.  Measured per layer (batch 32, ms, one process, loaded 2-core machine):
-
-  in ch @ side  XLA grouped  dense convs of 32 ch (this)  torch NCHW grouped
-  128 @ 56         1175            261                         295
-  256 @ 56 s2       616            262                         383
-  256 @ 28          581             89                         189
-  512 @ 14          330             52                          81
-  1024 @ 7          136             30                          84
+it ran slower than PyTorch's grouped conv and even slower than a *dense* convolution with 32x
+the FLOPs (per-layer timings: docs/speed.md, "Model zoo layers").
 
 So the convolution is computed as ``groups / m`` *dense* convolutions over slices of about
 ``GROUP_WIDTH`` channels, each with a block-diagonal kernel that merges ``m`` original groups
@@ -55,9 +48,8 @@ def grouped_conv(x: jax.Array, kernel: jax.Array, groups: int, stride: int, padd
   """torch's grouped ``conv2d`` on NHWC x [N, H, W, C] with kernel (kh, kw, C/groups, out).
 
   The ``groups / m`` dense convolutions run in a ``lax.map`` loop over channel slices rather
-  than unrolled: same speed within noise (ResNeXt-50, batch 32: 1.39 vs 1.48 img/s under load),
-  but one compiled convolution per layer instead of up to 32, which cut ResNeXt-101-32x8d's
-  compile time from 123 s to 24 s.
+  than unrolled: the same speed, but one compiled convolution per layer instead of up to 32,
+  which compiles ResNeXt-101 several times faster (docs/speed.md, "Model zoo layers").
   """
   cg = kernel.shape[2]
   m = groups_per_conv(groups, cg, width)

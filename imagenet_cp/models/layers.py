@@ -32,9 +32,8 @@ class Conv1x1(nn.Module):
 
   Same parameter as ``conv(features, 1, stride, bias=False)`` (``kernel`` (1, 1, c,
   features)), but computed as ``[N*H*W, c] @ [c, features]`` (``jnp.dot``) on the strided
-  input: XLA:CPU's convolution ran 1x1 convs ~2x slower than its dot (ResNeXt-101-64x4d's
-  1024->1024 at 14x14, batch 32: 83 vs 44 ms wall, 144 vs 81 ms CPU).  Whole ResNeXt-101-64x4d,
-  batch 32, same-process A/B at load ~3 on 2 cores: 11.4 -> 8.7 CPU-s per batch (1.31x).
+  input: XLA:CPU's convolution ran 1x1 convs about 2x slower than its dot (docs/speed.md,
+  "Model zoo layers").
   """
   features: int
   stride: int = 1
@@ -74,15 +73,8 @@ def max_pool(x: jax.Array, kernel: int, stride: int, padding: int = 0,
   that the last partial window counts, except a window that would start inside the right padding
   (torch drops it).  Where the windows need no padding at all they are computed separably
   (``_max_pool_separable``), else with XLA's ``reduce_window``: the same values either way (a max
-  is exact in any order), and each is the faster one there.  Batch 32, wall ms, reduce_window ->
-  separable (12:12 UTC, load ~1.3, compiled with ``models.compiler_options()``): 3x3/2 on
-  109x109x96 78-81 -> 24-25, 111x111x64 27-36 -> 6, 27x27x512 12 -> 3, 55x55x64 9.1 -> 1.7, 2x2/2
-  on 224x224x64 72 -> 55, 56x56x128 12.7 -> 3.0; with -inf padding (``jnp.pad``) first, separable
-  lost: ResNet's 3x3/2 pad 1 on 112x112x64 44-46 -> 52-56, ceil-mode 54x54x256 27-35 -> 45.
-  Whole models gain less (the pool fuses with its neighbours either way), same process, wall /
-  CPU ms per batch (13:14 UTC, load 1-1.8), all pools reduce_window -> this rule: SqueezeNet-1.0
-  413 / 786 -> 403 / 781 and 408 / 785 -> 386 / 727, SqueezeNet-1.1 228 / 433 -> 227 / 433 and
-  229 / 433 -> 224 / 429; AlexNet (separable before too) and VGG-11 within noise.
+  is exact in any order), and each is the faster one there on XLA:CPU (with -inf padding first,
+  the separable form lost; docs/speed.md, "Model zoo layers").
   """
   extra = [_ceil_extra(d, kernel, stride, padding) if ceil_mode else 0 for d in x.shape[1:3]]
   if padding == 0 and extra == [0, 0]:
@@ -105,8 +97,7 @@ def largest_divisor(n: int, at_most: int) -> int:
 def _max_pool_separable(x: jax.Array, kernel: int, stride: int) -> jax.Array:
   """Unpadded, floor-mode max-pool on [N, H, W, C] as a max over ``kernel`` strided row slices
   and then over ``kernel`` strided column slices: 2k instead of k*k comparisons per output, in
-  elementwise fusions (XLA:CPU's ``reduce_window`` took 12.4 ms for AlexNet's first 3x3/2 pool,
-  batch 32, 55x55x64, where conv + separable pool + bias + ReLU took 33 ms against 50 ms)."""
+  elementwise fusions that XLA fuses with the neighbouring layers (docs/speed.md)."""
   n, h, w, c = x.shape
   out_h, out_w = (h - kernel) // stride + 1, (w - kernel) // stride + 1
   rows = [x[:, a:a + stride * (out_h - 1) + 1:stride] for a in range(kernel)]

@@ -1,11 +1,12 @@
 """Data-parallel inference over all local devices: one jit, the batch sharded on a 1-D mesh.
 
 Compiled with ``models.compiler_options(model_name)`` (the zoo's per-executable XLA:CPU
-setting, see ``models/compiler.py``).  Variables are replicated once; each batch is split along its leading
-axis over the mesh's ``batch`` axis.  Every call uses the same global batch size, so one
-compiled program serves a whole evaluation: a ragged last batch is padded (with copies of its
-last example, so the padding is finite) and a mask marks the real rows -- padding is never
-dropped silently and never counted.
+setting, see ``imagenet_cp/models/compiler.py``) and traced with the ``imagenet_cp.workarounds``
+switches resolved, when it is built, for the devices' platform.  Variables are replicated
+once; each batch is split along its leading axis over the mesh's ``batch`` axis.  Every call
+uses the same global batch size, so one compiled program serves a whole evaluation: a ragged
+last batch is padded (with copies of its last example, so the padding is finite) and a mask
+marks the real rows -- padding is never dropped silently and never counted.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from imagenet_cp import models
+from imagenet_cp import models, workarounds
 
 BATCH_AXIS = "batch"
 
@@ -45,8 +46,16 @@ class DataParallel:
     self._data = NamedSharding(self.mesh, PartitionSpec(BATCH_AXIS))
     replicated = NamedSharding(self.mesh, PartitionSpec())
     self.variables = jax.device_put(variables, replicated)
-    options = models.compiler_options(model_name, devices[0].platform)
-    self._step = jax.jit(apply_fn, in_shardings=(replicated, self._data), out_shardings=self._data,
+    platform = devices[0].platform
+    options = models.compiler_options(model_name, platform)
+    self.workarounds = workarounds.resolve(platform=platform)
+    flags = dict(self.workarounds)
+
+    def step(variables, images):
+      with workarounds.override(**flags):  # traced here, where the images are tracers
+        return apply_fn(variables, images)
+
+    self._step = jax.jit(step, in_shardings=(replicated, self._data), out_shardings=self._data,
                          compiler_options=options)
 
   def apply_padded(self, images) -> tuple[jax.Array, jax.Array]:

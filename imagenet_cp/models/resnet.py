@@ -14,10 +14,11 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from imagenet_cp import workarounds
 from imagenet_cp.models import grouped, layers
 
 
-BATCH_CHUNK = 4  # images per lax.map step on CPU (ResNet._map_chunks)
+BATCH_CHUNK = 4  # images per lax.map step (ResNet._map_chunks; the best of 2, 4 and 8 on CPU)
 LOOP_MIN_BLOCKS = 2  # a stage's stride-1 blocks after the first run as a loop from this many on
 
 
@@ -70,7 +71,12 @@ def _shortcut(x: jax.Array, features: int, stride: int) -> jax.Array:
 
 
 class ResNet(nn.Module):
-  """[N, H, W, 3] normalized float32 -> logits [N, num_classes]."""
+  """[N, H, W, 3] normalized float32 -> logits [N, num_classes].
+
+  Two XLA:CPU workarounds (``imagenet_cp.workarounds``, on by default on CPU only, read at trace
+  time for the platform of ``x``): ``resnet_batch_chunks`` (``_map_chunks``) and
+  ``resnet_stage_loop`` (``_repeated_blocks``).  Off, the network is the plain unrolled graph.
+  """
   block: type[nn.Module]
   stage_sizes: Sequence[int]
   groups: int = 1
@@ -79,9 +85,12 @@ class ResNet(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
+    flags = workarounds.resolve(x)
     chunk = batch_chunk(x.shape[0])
-    if chunk and not self.is_initializing() and _cpu_backend():
-      return self._map_chunks(x, chunk)
+    if chunk and not self.is_initializing() and flags["resnet_batch_chunks"]:
+      with workarounds.override(**flags):  # the chunks' tracers carry no devices
+        return self._map_chunks(x, chunk)
+    loop = flags["resnet_stage_loop"]
     x = layers.conv(64, 7, 2, 3, bias=False, name="conv1")(x)
     x = layers.relu(layers.batch_norm(name="bn1")(x))
     x = layers.max_pool(x, 3, 2, 1)
@@ -89,21 +98,18 @@ class ResNet(nn.Module):
       planes = 64 * 2 ** stage
       x = self.block(planes, 2 if stage > 0 else 1, self.groups, self.width_per_group,
                      name=f"layer{stage + 1}.0")(x)
-      x = self._repeated_blocks(planes, [f"layer{stage + 1}.{i}" for i in range(1, blocks)], x)
+      x = self._repeated_blocks(planes, [f"layer{stage + 1}.{i}" for i in range(1, blocks)], x,
+                                loop)
     x = x.mean(axis=(1, 2))
     return layers.dense(self.num_classes, name="fc")(x)
 
   def _map_chunks(self, x: jax.Array, chunk: int) -> jax.Array:
-    """The whole network on ``chunk`` images at a time, in a ``lax.map`` loop.
+    """The whole network on ``chunk`` images at a time, in a ``lax.map`` loop (the
+    ``resnet_batch_chunks`` workaround).
 
-    Why: at batch 32 the 56x56 stage's activations are ~100 MB each, so XLA:CPU's per-call temporary
-    buffer is ~400 MB of freshly mapped pages and every pass streams from memory. One compiled
-    network run on 4-image chunks reuses a much smaller buffer and keeps more of each layer in cache
-    (ResNet-101: 101k -> 9.4k page faults, 0.2 -> 0.04 system CPU-s per batch).  Same-process A/B,
-    batch 32, median CPU-s per batch at load ~2-2.7 (whole batch -> chunks of 4): ResNet-34 1.64 ->
-    1.47, ResNet-50 2.14 -> 1.91, ResNet-101 3.86 -> 2.94, ResNet-152 5.17 -> 4.42, ResNeXt-50 2.63
-    -> 2.20, ResNeXt-101-64x4d 8.64 -> 7.71; chunks of 8 were between the two, chunks of 2 no better
-    than 4 (ResNet-34 worse).  Logits are bit-identical to the unchunked graph.
+    Why: a whole batch's activations make XLA:CPU's temporary buffer hundreds of MB of fresh
+    pages that every pass streams from memory; a chunk reuses a small, cached buffer
+    (docs/speed.md, "CPU workarounds").
     """
     n = x.shape[0]
     unbound = self.clone(parent=None)
@@ -112,25 +118,24 @@ class ResNet(nn.Module):
                          x.reshape(n // chunk, chunk, *x.shape[1:]))
     return logits.reshape(n, -1)
 
-  def _repeated_blocks(self, planes: int, names: Sequence[str], x: jax.Array) -> jax.Array:
-    """A stage's identical stride-1 blocks ``names`` applied in order, as one loop.
+  def _repeated_blocks(self, planes: int, names: Sequence[str], x: jax.Array,
+                       loop: bool) -> jax.Array:
+    """A stage's identical stride-1 blocks ``names`` applied in order; with ``loop`` (the
+    ``resnet_stage_loop`` workaround) as one loop, else unrolled.
 
     Why a loop: each block's output feeds the next block's 1x1 dot *and* its residual add.
     Unrolled, XLA:CPU fuses the cheap elementwise chain BN -> + shortcut -> ReLU of every earlier
     block into each later residual fusion instead of reading the materialized output, so a stage
-    of n blocks recomputes O(n^2) BN passes (ResNet-101's ``layer3.20`` residual fusion read the
-    outputs of all 23 preceding 1x1 dots; ``lax.optimization_barrier`` is expanded before fusion
-    and does not stop it).  A loop iteration boundary materializes each block's output once.
+    of n blocks recomputes O(n^2) BN passes (``lax.optimization_barrier`` is expanded before
+    fusion and does not stop it).  A loop iteration boundary materializes each block's output.
 
     The loop is a ``lax.scan`` over block indices whose body ``lax.switch``es to the block's own
-    apply: the parameters keep their per-block names (``layer3.1`` ...) and stay where they are,
-    whereas stacking them for a plain scan copied ~140 MB per call (ResNet-101, batch 2: 0.25
-    vs 0.19 CPU-s).  ``init`` (and so ``convert.variable_shapes``) runs the blocks unrolled, and
-    so do GPU/TPU backends, whose fusion was not measured here (their conditionals would also
-    cost a host round trip per block).
+    apply: the parameters keep their per-block names (``layer3.1`` ...) and stay where they are
+    (stacking them for a plain scan copied them on every call).  ``init`` (and so
+    ``convert.variable_shapes``) runs the blocks unrolled.  Timings: docs/speed.md.
     """
     block = functools.partial(self.block, planes, 1, self.groups, self.width_per_group)
-    if self.is_initializing() or len(names) < LOOP_MIN_BLOCKS or not _cpu_backend():
+    if self.is_initializing() or len(names) < LOOP_MIN_BLOCKS or not loop:
       for name in names:
         x = block(name=name)(x)
       return x
@@ -154,11 +159,6 @@ def batch_chunk(n: int, chunk: int | None = None) -> int:
     return 0
   size = layers.largest_divisor(n, chunk)
   return size if 2 * size >= chunk else 0
-
-
-def _cpu_backend() -> bool:
-  """Whether the loops measured for XLA:CPU apply (GPU/TPU keep the plain unrolled graph)."""
-  return jax.default_backend() == "cpu"
 
 
 def _apply_block(block: nn.Module, variables: dict, x: jax.Array) -> jax.Array:

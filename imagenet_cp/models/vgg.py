@@ -47,12 +47,11 @@ class VGG(nn.Module):
     """features.<index> (3x3 conv, pad 1) [+ BatchNorm features.<index+1>] + ReLU.
 
     ``pool``: + the following 2x2 max-pool, fused into the Winograd output transform
-    (``winograd.pooled_output_tiles``; same values, the full-resolution map is never written).
-    Batch 32, CPU ms, conv + ReLU + pool, load 2.3-4.8: 224x224x64 ~960 -> ~775, 112x112x128
-    ~770 -> ~665, 56x56x256 ~480 -> ~425, 28 and 14 px within 10 ms; whole VGG-19 7.7 -> 5.9
-    CPU-s per batch (load ~5).  Inference BatchNorm is folded into the conv's kernel and bias
-    (``FoldedBatchNorm``), so that BN-VGG takes the same fused path: a BN scale may be negative,
-    which would not commute with the max, but folded it is part of the conv.
+    (``winograd.pooled_output_tiles``; same values, the full-resolution map is never written,
+    which is faster at 56 px and up: docs/speed.md, "Model zoo layers").  Inference BatchNorm
+    is folded into the conv's kernel and bias (``FoldedBatchNorm``), so that BN-VGG takes the
+    same fused path: a BN scale may be negative, which would not commute with the max, but
+    folded it is part of the conv.
     """
     name = f"features.{index}"
     if not self.batch_norm:

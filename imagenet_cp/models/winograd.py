@@ -10,32 +10,19 @@ a 4x4 input tile with 16 elementwise products instead of 36, so the convolution 
   output transform  Y = A^T M A   -> the 2x2 output tile, + bias (+ an activation), fused
 
 i.e. 2.25x fewer multiply-adds than direct convolution, all of them in GEMMs.  For a whole
-batch of 32 at 224 px, V and M are ~1.6 GB each, and that form measured 2-4x slower than XLA's
-convolution (224x224x64: 5.1 s vs 1.3 s chunked, wall, load ~4); the batch is therefore
-processed a few images at a time in a ``lax.map`` loop, whose buffers are reused.
+batch at 224 px, V and M are ~1.6 GB each (batch 32) and that form ran several times slower
+than XLA's convolution; the batch is therefore processed a few images at a time in a
+``lax.map`` loop, whose buffers are reused.
 
 F(2x2, 3x3)'s transforms only add, subtract and halve, so it is as accurate as direct float32
-convolution (measured max|diff| / max|out| ~ 5e-7 per layer, same as XLA's convolution);
-F(4x4, 3x3) saves more arithmetic but its error grew to ~1.5e-5 per layer and it measured no
-faster here (its larger transforms are memory-bound).
+convolution (max|diff| / max|out| ~ 5e-7 per layer, as XLA's convolution); F(4x4, 3x3) saves
+more arithmetic but its error grew to ~1.5e-5 per layer and it was no faster here (its larger
+transforms are memory-bound).
 
-Measured per layer (batch 32, conv + bias + ReLU, CPU ms = process time over both cores,
-median of 3 interleaved rounds in one process, load average 5-7 on the 2-core machine; Winograd
-with 2 images per loop iteration):
-
-  side  cin->cout   torch NCHW   XLA conv   Winograd F(2x2,3x3)
-  224    64->64        1738        1054          1007
-  112   128->128       1155         994           771
-   56   256->256        897         957           503
-   28   512->512        748        1028           550
-   14   512->512        193         229           176
-
-Chunks of 1/2/4/8 images: 2 was best or tied on every shape.  Used by VGG (every 3x3 conv
-allowed by ``use_winograd``: all but the first at 224 px).  ResNet-18/34/50, DenseNet-121 and
-SqueezeNet-1.1 with their stride-1 3x3 convs switched to it measured no faster as whole models
-(same-process A/B at load 6-7, img per CPU-second lax vs Winograd: ResNet-34 21.1 vs 20.8,
-ResNet-50 13.4 vs 13.4, DenseNet-121 17.4 vs 17.2, SqueezeNet-1.1 74.7 vs 70.9) -- those convs
-are a small share of their time -- so they keep XLA's convolution.
+Used by VGG (every 3x3 conv allowed by ``use_winograd``: all but the first at 224 px), where it
+beats XLA's convolution from 56 px up.  ResNet, DenseNet and SqueezeNet keep XLA's convolution:
+their stride-1 3x3 convs are a small share of their time and the whole models were no faster
+with Winograd.  Per-layer and whole-model timings: docs/speed.md, "Model zoo layers".
 """
 from __future__ import annotations
 
@@ -162,10 +149,9 @@ def conv3x3(x: jax.Array, kernel: jax.Array, bias: jax.Array | None = None,
 def use_winograd(h: int, w: int, in_channels: int) -> bool:
   """Whether a 3x3 stride-1 conv on [N, h, w, in_channels] runs as Winograd (else XLA's conv).
 
-  A static rule from per-layer measurements (CPU ms, batch 32, load ~6; XLA conv vs Winograd):
-  Winograd wins from 14x14 up (also on ResNet/DenseNet/SqueezeNet shapes, e.g. 56x56x64: 61
-  vs 41, 14x14x256: 48 vs 35) but loses at 7x7, where 2x2 tiles pad 7 to 8 and the GEMMs are
-  small (512->512: 63 vs 102), and is pointless on RGB input (3-deep GEMMs).
+  A static rule from per-layer timings (docs/speed.md): Winograd wins from 14x14 up but loses
+  at 7x7, where 2x2 tiles pad 7 to 8 and the GEMMs are small, and is pointless on RGB input
+  (3-deep GEMMs).
   """
   return min(h, w) >= 14 and in_channels >= 16
 

@@ -7,16 +7,17 @@ build them.  Separable filters on image-sized axes are one exact [n, n] matrix p
 (the border folded into the matrix); a sigma picked by a traced severity indexes a stack of
 those matrices (``gaussian_filter_switch``).
 
-Border modes (the names SciPy uses; ``x = a b c d``):
+Border modes: ``imagenet_cp.ops.border`` (its names, e.g. 'reflect101' for OpenCV's
+BORDER_REFLECT_101 and SciPy's 'mirror').  A kernel longer than the image keeps extending
+periodically, as SciPy's ``NI_ExtendLine`` does (e.g. elastic_transform's sigma 170.8 with
+truncate 3 on a 224 field).
 
-- ``'nearest'``  ``a a | a b c d | d d``  (skimage.filters.gaussian's default)
-- ``'reflect'``  ``b a | a b c d | d c``  (half-sample symmetric)
-- ``'mirror'``   ``c b | a b c d | c b``  (= OpenCV's BORDER_REFLECT_101)
-- ``'constant'`` ``0 0 | a b c d | 0 0``
-- ``'wrap'``     ``c d | a b c d | a b``
-
-A kernel longer than the image keeps extending periodically, as SciPy's ``NI_ExtendLine``
-does (e.g. elastic_transform's sigma 170.8 with truncate 3 on a 224 field).
+Gaussian filters come in three summation orders, each matching the original it stands for:
+``gaussian_filter`` / ``gaussian_filter_switch`` / ``gaussian_planes_transposed`` are exact
+[n, n] matrix products (SciPy's rows-then-columns order, a sigma picked by a traced index from
+a stack of matrices); ``gaussian_filter_taps`` is shifted-window sums of a padded field,
+columns then rows (the spatter layers); ``correlate_windows(..., pairs=True)`` adds the
+symmetric taps in pairs (ImageNet-P's gaussian_blur).
 """
 from __future__ import annotations
 
@@ -27,36 +28,23 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-MODES = ("nearest", "reflect", "mirror", "constant", "wrap")
+from imagenet_cp.ops.border import border_index, check_border, pad_axis, pad_spatial
+
 HIGHEST = jax.lax.Precision.HIGHEST
 
 
 def gaussian_kernel1d(sigma: float, truncate: float = 4.0) -> np.ndarray:
-  """SciPy's ``_gaussian_kernel1d``: float64 [2r+1], r = int(truncate*sigma + 0.5), sum 1."""
+  """SciPy's ``_gaussian_kernel1d``: float64 [2r+1], r = int(truncate*sigma + 0.5), sum 1.
+
+  sigma <= 1e-15 gives [1.0]: ``gaussian_filter`` skips such axes (the identity), e.g. the
+  CIFAR and 64 sets' elastic_transform at severity 1 (sigma 0).
+  """
+  if float(sigma) <= 1e-15:
+    return np.ones(1)
   radius = int(truncate * float(sigma) + 0.5)
   x = np.arange(-radius, radius + 1, dtype=np.float64)
   phi = np.exp(-0.5 / (float(sigma) * float(sigma)) * x**2)
   return phi / phi.sum()
-
-
-def border_index(k: np.ndarray, n: int, mode: str) -> np.ndarray:
-  """Maps (possibly out-of-range) indices ``k`` into 0..n-1; -1 where ``mode`` reads a zero."""
-  k = np.asarray(k, dtype=np.int64)
-  if mode == "nearest":
-    return np.clip(k, 0, n - 1)
-  if mode == "reflect":
-    k = np.mod(k, 2 * n)
-    return np.where(k >= n, 2 * n - 1 - k, k)
-  if mode == "mirror":
-    if n == 1:
-      return np.zeros_like(k)
-    k = np.mod(k, 2 * n - 2)
-    return np.where(k >= n, 2 * n - 2 - k, k)
-  if mode == "constant":
-    return np.where((k >= 0) & (k < n), k, -1)
-  if mode == "wrap":
-    return np.mod(k, n)
-  raise ValueError(f"unknown border mode {mode!r}; expected one of {MODES}")
 
 
 def axis_matrix(n: int, weights: np.ndarray, mode: str) -> np.ndarray:
@@ -75,20 +63,8 @@ def axis_matrix(n: int, weights: np.ndarray, mode: str) -> np.ndarray:
   return mat
 
 
-_NUMPY_PAD = {"nearest": "edge", "reflect": "symmetric", "mirror": "reflect",
-              "constant": "constant", "wrap": "wrap"}
-
-
-def pad_axis(x: jax.Array, r: int, axis: int, mode: str) -> jax.Array:
-  """Extends ``x`` by ``r < n`` values on both sides of ``axis`` under the SciPy ``mode``
-  ('mirror' = OpenCV's BORDER_REFLECT_101)."""
-  widths = [(r, r) if a == axis else (0, 0) for a in range(x.ndim)]
-  return jnp.pad(x, widths, mode=_NUMPY_PAD[mode])
-
-
 # Up to this length an axis is filtered with one exact [n, n] matrix product: on CPU it costs
-# the same for every sigma and beats the shifted sums from radius ~3 on (224 px: 1.8 ms per
-# image and both axes, measured, vs 2.6 ms at sigma 1 and 12 ms at sigma 6).
+# the same for every sigma and beats the shifted sums from radius ~3 on (docs/speed.md).
 MATRIX_MAX_LENGTH = 512
 
 
@@ -98,6 +74,32 @@ def _matmul_axis(x: jax.Array, mat, axis: int) -> jax.Array:
   return jnp.moveaxis(out, 0, axis)
 
 
+def correlate_windows(src: jax.Array, weights, axis: int, size: int, step: int = 1, *,
+                      pairs: bool = False) -> jax.Array:
+  """``out[n] = sum_j weights[j] * src[n + j * step]`` along ``axis`` of a padded ``src``.
+
+  Each tap is a window ``size`` long starting ``j * step`` values along ``axis`` (``step`` > 1
+  walks pixels of a row held as ``[.., W * C]`` values).  ``pairs=False``: taps added in order
+  0, 1, ..., each as ``weights[j] * window`` (``weights`` may be traced, e.g. a row of
+  ``gaussian_kernel_table`` picked by a severity).  ``pairs=True``: a static symmetric kernel,
+  centre first, then each pair of taps added before its one multiplication, zero taps skipped
+  (the summation order of ImageNet-P's gaussian_blur).
+  """
+  k = len(weights)
+  window = lambda j: jax.lax.slice_in_dim(src, j * step, j * step + size, axis=axis)  # noqa: E731
+  if not pairs:
+    out = weights[0] * window(0)
+    for j in range(1, k):
+      out = out + weights[j] * window(j)
+    return out
+  radius = (k - 1) // 2
+  out = np.float32(weights[radius]) * window(radius)
+  for j in range(radius - 1, -1, -1):
+    if weights[j] != 0:  # symmetric kernel: one multiplication per pair of taps
+      out = out + np.float32(weights[j]) * (window(j) + window(2 * radius - j))
+  return out
+
+
 def _correlate_axis(x: jax.Array, weights: np.ndarray, axis: int, mode: str) -> jax.Array:
   """1-D correlation of float32 ``x`` along ``axis`` with static centred ``weights``."""
   n = x.shape[axis]
@@ -105,12 +107,7 @@ def _correlate_axis(x: jax.Array, weights: np.ndarray, axis: int, mode: str) -> 
   if r >= n or n <= MATRIX_MAX_LENGTH:
     # Also exact when the border wraps around more than once (r >= n).
     return _matmul_axis(x, axis_matrix(n, weights, mode), axis)
-  padded = pad_axis(x, r, axis, mode)
-  out = None
-  for t, w in enumerate(np.asarray(weights, np.float32)):
-    term = jax.lax.slice_in_dim(padded, t, t + n, axis=axis) * w
-    out = term if out is None else out + term
-  return out
+  return correlate_windows(pad_axis(x, r, axis, mode), np.asarray(weights, np.float32), axis, n)
 
 
 def correlate_separable(x, weights_h, weights_w, *, mode: str = "nearest") -> jax.Array:
@@ -128,17 +125,30 @@ def gaussian_filter(x, sigma: float, *, mode: str = "nearest", truncate: float =
   Args:
     x: [H, W] or [H, W, C], any real dtype (computed in float32).
     sigma: static Python float (> 0), or a pair (sigma_h, sigma_w).
-    mode: one of ``MODES``.
+    mode: one of ``border.BORDERS``.
     truncate: the kernel radius is ``int(truncate * sigma + 0.5)``.
 
   Returns:
     float32, the shape of ``x``.
   """
-  if mode not in MODES:
-    raise ValueError(f"unknown border mode {mode!r}; expected one of {MODES}")
+  check_border(mode)
   sh, sw = (sigma, sigma) if np.isscalar(sigma) else sigma
   return correlate_separable(
       x, gaussian_kernel1d(sh, truncate), gaussian_kernel1d(sw, truncate), mode=mode)
+
+
+@functools.lru_cache(maxsize=None)
+def _gaussian_matrices(n: int, sigmas: tuple[float, ...], mode: str,
+                       truncate: float) -> np.ndarray:
+  """``axis_matrix`` of each sigma's Gaussian, stacked: float32 [len(sigmas), n, n]."""
+  return np.stack([axis_matrix(n, gaussian_kernel1d(float(s), truncate), mode)
+                   for s in sigmas]).astype(np.float32)
+
+
+def gaussian_matrices(n: int, sigmas: Sequence[float], mode: str, truncate: float) -> np.ndarray:
+  """The [n, n] filter matrices of several sigmas (a host constant, computed once)."""
+  return _gaussian_matrices(n, tuple(float(s) for s in sigmas), check_border(mode),
+                            float(truncate))
 
 
 def gaussian_filter_switch(x, sigmas: Sequence[float], index, *, mode: str = "nearest",
@@ -148,15 +158,12 @@ def gaussian_filter_switch(x, sigmas: Sequence[float], index, *, mode: str = "ne
   Image-sized axes pick one of the stacked [n, n] filter matrices (one program, no branch);
   longer axes use ``lax.switch`` over one branch per sigma.
   """
-  if mode not in MODES:
-    raise ValueError(f"unknown border mode {mode!r}; expected one of {MODES}")
+  check_border(mode)
   x = jnp.asarray(x, jnp.float32)
   index = jnp.clip(index, 0, len(sigmas) - 1)
   if max(x.shape[:2]) <= MATRIX_MAX_LENGTH:
     for axis in (0, 1):
-      n = x.shape[axis]
-      stack = np.stack([axis_matrix(n, gaussian_kernel1d(float(s), truncate), mode)
-                        for s in sigmas]).astype(np.float32)
+      stack = gaussian_matrices(x.shape[axis], sigmas, mode, truncate)
       x = _matmul_axis(x, jnp.asarray(stack)[index], axis)
     return x
   branches = [functools.partial(gaussian_filter, sigma=float(s), mode=mode, truncate=truncate)
@@ -171,23 +178,53 @@ def gaussian_planes_transposed(planes, sigmas: Sequence[float], index, *, mode: 
   Channels-first planes are the left operand of both [n, n] matrix products (stacked per sigma,
   picked by the traced ``index`` as in ``gaussian_filter_switch``), which leave them transposed:
   no float transpose between or around the products, where the channels-last filter has XLA:CPU
-  move the batch and channel axes around each product (glass_blur: ~10% less CPU).  Applied
+  move the batch and channel axes around each product (docs/speed.md).  Applied
   twice, the planes come back in their own orientation.  Axes up to ``MATRIX_MAX_LENGTH``.
   """
-  if mode not in MODES:
-    raise ValueError(f"unknown border mode {mode!r}; expected one of {MODES}")
+  check_border(mode)
   x = jnp.asarray(planes, jnp.float32)
   if max(x.shape[-2:]) > MATRIX_MAX_LENGTH:
     raise ValueError(f"planes longer than {MATRIX_MAX_LENGTH}: {x.shape}")
   index = jnp.clip(index, 0, len(sigmas) - 1)
   for axis in (x.ndim - 1, x.ndim - 2):
-    n = x.shape[axis]
-    stack = np.stack([axis_matrix(n, gaussian_kernel1d(float(s), truncate), mode)
-                      for s in sigmas]).astype(np.float32)
+    stack = gaussian_matrices(x.shape[axis], sigmas, mode, truncate)
     # Contracting the last axis keeps the order; contracting the one before moves it last.
     x = jax.lax.dot_general(x, jnp.asarray(stack)[index], (((axis,), (1,)), ((), ())),
                             precision=HIGHEST)
   return x
+
+
+def gaussian_kernel_table(sigmas: Sequence[float], truncate: float = 4.0) -> np.ndarray:
+  """SciPy's kernels of several sigmas, centred and zero-padded to the widest one:
+  float32 [len(sigmas), 2R + 1] (zero taps add exact zeros to a sum)."""
+  kernels = [gaussian_kernel1d(float(s), truncate).astype(np.float32) for s in sigmas]
+  radius = max(len(k) for k in kernels) // 2
+  table = np.zeros((len(kernels), 2 * radius + 1), np.float32)
+  for i, k in enumerate(kernels):
+    r = len(k) // 2
+    table[i, radius - r:radius + r + 1] = k
+  return table
+
+
+def gaussian_filter_taps(x, sigmas: Sequence[float], index, *, mode: str = "nearest",
+                         truncate: float = 4.0) -> jax.Array:
+  """``gaussian_filter(x, sigmas[index])`` of a float [H, W] field as shifted-window sums.
+
+  The field is padded once by the widest kernel's radius and each axis is a sum of shifted
+  slices (float32, columns then rows), which XLA on CPU runs about ten times faster than a
+  gather-based border; the kernel is a row of ``gaussian_kernel_table`` picked by the traced
+  ``index`` (no ``lax.switch``, whose branch boundaries cost copies of the batch on CPU).
+  A kernel wider than the field falls back to the exact matrices (``gaussian_filter_switch``).
+  """
+  table = gaussian_kernel_table(sigmas, truncate)
+  r = (table.shape[1] - 1) // 2
+  h, w = x.shape
+  if r >= min(h, w):
+    return gaussian_filter_switch(x, sigmas, index, mode=mode, truncate=truncate)
+  weights = jnp.asarray(table)[jnp.clip(index, 0, len(sigmas) - 1)]
+  padded = pad_spatial(jnp.asarray(x, jnp.float32), r, mode)
+  rows = correlate_windows(padded, weights, 1, w)
+  return correlate_windows(rows, weights, 0, h)
 
 
 def filter2d_reflect101(x, kernel, *, method: str = "auto") -> jax.Array:
@@ -215,7 +252,7 @@ def filter2d_reflect101(x, kernel, *, method: str = "auto") -> jax.Array:
     x = x[..., None]
   h, w, _ = x.shape
   rh, rw = kh // 2, kw // 2
-  padded = pad_axis(pad_axis(x, rh, 0, "mirror"), rw, 1, "mirror")
+  padded = pad_axis(pad_axis(x, rh, 0, "reflect101"), rw, 1, "reflect101")
   kernel = jnp.asarray(kernel, jnp.float32)
   if method == "fft" or (method == "auto" and kh * kw >= 121):
     out = _correlate_fft(padded, kernel)[:h, :w]
@@ -272,7 +309,7 @@ def filter2d_reflect101_spectrum(x, spectrum, ksize: tuple[int, int]) -> jax.Arr
   kh, kw = ksize
   x = jnp.asarray(x, jnp.float32)
   h, w, _ = x.shape
-  padded = pad_axis(pad_axis(x, kh // 2, 0, "mirror"), kw // 2, 1, "mirror")
+  padded = pad_axis(pad_axis(x, kh // 2, 0, "reflect101"), kw // 2, 1, "reflect101")
   f_h, f_w = _smooth_length(h + kh - 1), _smooth_length(w + kw - 1)
   freq = jnp.fft.rfft2(padded, s=(f_h, f_w), axes=(0, 1)) * spectrum[..., None]
   return jnp.fft.irfft2(freq, s=(f_h, f_w), axes=(0, 1))[:h, :w]
@@ -304,7 +341,7 @@ def box_blur(x, ksize: tuple[int, int] = (3, 3)) -> jax.Array:
   is_uint8 = jnp.asarray(x).dtype == jnp.uint8
   x = jnp.asarray(x, jnp.float32)
   # Sum of small integers is exact in float32, so the uint8 path rounds the true mean.
-  total = correlate_separable(x, np.ones(kh), np.ones(kw), mode="mirror")
+  total = correlate_separable(x, np.ones(kh), np.ones(kw), mode="reflect101")
   if is_uint8:
     return jnp.clip(jnp.round(total / (kh * kw)), 0, 255).astype(jnp.uint8)
   return total * np.float32(1.0 / (kh * kw))

@@ -1,11 +1,14 @@
-"""Keeping an intermediate result in memory on XLA:CPU.
+"""Keeping an intermediate result in memory on XLA:CPU (the ``computed_apart`` workaround).
 
 XLA fuses elementwise producers into their consumers and recomputes them per consumer
 element. For a gather that reads a computed array (bilinear taps of a warped image, pointer
-maps), the whole producer is recomputed for every tap: measured 2-4x slower than computing it
-once.  ``jax.lax.optimization_barrier`` did not stop this here (measured on glass_blur and
-elastic_transform: same times, and the compiled HLO still fused across it).  Loop boundaries
-do: a ``while`` loop's result lives in its own buffer.
+maps), the whole producer is recomputed for every tap, several times slower than computing it
+once.  ``jax.lax.optimization_barrier`` does not stop this on CPU; a loop boundary does: a
+``while`` loop's result lives in its own buffer.  Timings: docs/speed.md, "CPU workarounds".
+
+Both helpers compute exactly what the plain expression computes.  They use the loop only where
+``imagenet_cp.workarounds`` has ``computed_apart`` on (by default on XLA:CPU only); elsewhere,
+or with the workaround off, they are the plain expression.
 """
 from __future__ import annotations
 
@@ -14,16 +17,34 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
+from imagenet_cp import workarounds
+
+WORKAROUND = "computed_apart"
+
 
 def computed_apart(fn: Callable, severity, *args):
-  """``fn(*args)``, computed inside a one-trip loop so its result is materialised.
+  """``fn(*args)``; with the workaround on, computed inside a one-trip loop so that its result
+  is materialised.
 
   The trip count is ``min(severity, 1)`` = 1 for a severity in 1..5: taken from the traced
   severity so that XLA cannot prove the count and inline the loop away.  With a Python int
   severity (tests' eager ``apply``) the loop may be inlined: the result is the same, only the
   speed differs.
   """
+  if not workarounds.enabled(WORKAROUND, severity, *args):
+    return fn(*args)
   out = jax.eval_shape(fn, *args)
   init = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), out)
   trips = jnp.minimum(jnp.asarray(severity, jnp.int32), 1)
   return jax.lax.fori_loop(0, trips, lambda i, _: fn(*args), init)
+
+
+def applied_if(pred, fn: Callable, x):
+  """``fn(x)`` where the traced bool ``pred`` holds, else ``x`` (``fn(x)`` has x's shape and dtype).
+
+  With the workaround on: a loop of ``int(pred)`` trips, whose result is kept in memory; plain:
+  a select, which lets XLA fuse ``fn`` and its producers into every consumer of the result.
+  """
+  if not workarounds.enabled(WORKAROUND, pred, x):
+    return jnp.where(pred, fn(x), x)
+  return jax.lax.fori_loop(0, jnp.asarray(pred).astype(jnp.int32), lambda i, y: fn(y), x)

@@ -81,8 +81,7 @@ def pass_index(offsets, d, trips=1) -> jax.Array:
 
   ``offsets`` and ``d`` as in ``pass_maps``.  The maps are computed apart
   (``fusion.computed_apart``; ``trips`` is any traced count >= 1, e.g. the iterations):
-  fused, ``T`` was recomputed from the offsets inside the gather ``T[J*]`` (0.6 ms per pass and
-  image vs 0.1).
+  fused, ``T`` was recomputed from the offsets inside the gather ``T[J*]`` (docs/speed.md).
   """
   jump, terminal = fusion.computed_apart(lambda o: pass_maps(o, d), trips, offsets)
   return terminal[_chain_ends(jump)]
@@ -103,7 +102,7 @@ def shuffle_index(offsets, d, iterations) -> jax.Array:
   # A loop, not unrolled passes: the loop's carry is a materialised index map.  Unrolled, XLA
   # fused the composing gathers, the offsets arithmetic and the pointer-jumping results into
   # every consumer of the shuffled pixels (3 channels, transposed for the Gaussian's matrix
-  # product) and recomputed them there: the whole corruption took 2-3x longer.  The loop also
+  # product) and recomputed them there (docs/speed.md).  The loop also
   # runs only the ``iterations`` passes the severity needs.
   def one_pass(i, index):
     # x_{i+1} = x_i[P_i]  =>  x_n = x_0[P_0[P_1[...]]]: compose on the right.

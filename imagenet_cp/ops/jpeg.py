@@ -32,10 +32,13 @@ ceil(H/2) x ceil(W/2), the decoder replicating their edges.
 """
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from imagenet_cp import workarounds
 from imagenet_cp.ops import fusion
 
 # ITU-T T.81 Annex K.1 tables (natural row-major order), as libjpeg's jcparam.c.
@@ -192,6 +195,27 @@ def _descale(x, n):
   return (x + (1 << (n - 1))) >> n if n > 0 else x
 
 
+def _even_part(p, q):
+  """The islow DCTs' even-part rotation (jfdctint.c / jidctint.c): ``(z1 + p c0, z1 - q c1)``
+  with ``z1 = (p + q) FIX(0.541196100)``, c0 = FIX(0.765366865), c1 = FIX(1.847759065)."""
+  z1 = (p + q) * FIX_0_541196100
+  return z1 + p * FIX_0_765366865, z1 - q * FIX_1_847759065
+
+
+def _odd_part(a, b, c, d):
+  """The islow DCTs' odd-part rotation, the same in both directions: the forward DCT's
+  tmp4..tmp7 give its outputs 7, 5, 3, 1; the inverse DCT's inputs 7, 5, 3, 1 give its
+  tmp0..tmp3."""
+  z1, z2, z3, z4 = a + d, b + c, a + c, b + d
+  z5 = (z3 + z4) * FIX_1_175875602
+  z1 = z1 * -FIX_0_899976223
+  z2 = z2 * -FIX_2_562915447
+  z3 = z3 * -FIX_1_961570560 + z5
+  z4 = z4 * -FIX_0_390180644 + z5
+  return (a * FIX_0_298631336 + z1 + z3, b * FIX_2_053119869 + z2 + z4,
+          c * FIX_3_072711026 + z2 + z3, d * FIX_1_501321110 + z1 + z4)
+
+
 def _fdct_butterfly(d, final: bool):
   """jpeg_fdct_islow's 1-D pass before its DESCALEs: (8 linear outputs, 8 shifts)."""
   tmp0, tmp7 = d[0] + d[7], d[0] - d[7]
@@ -206,52 +230,20 @@ def _fdct_butterfly(d, final: bool):
     out[0], out[4] = tmp10 + tmp11, tmp10 - tmp11
   else:  # (tmp10 +- tmp11) << PASS1_BITS
     out[0], out[4] = (tmp10 + tmp11) * (1 << PASS1_BITS), (tmp10 - tmp11) * (1 << PASS1_BITS)
-  z1 = (tmp12 + tmp13) * FIX_0_541196100
-  out[2] = z1 + tmp13 * FIX_0_765366865
-  out[6] = z1 - tmp12 * FIX_1_847759065
-  z1, z2, z3, z4 = tmp4 + tmp7, tmp5 + tmp6, tmp4 + tmp6, tmp5 + tmp7
-  z5 = (z3 + z4) * FIX_1_175875602
-  tmp4 = tmp4 * FIX_0_298631336
-  tmp5 = tmp5 * FIX_2_053119869
-  tmp6 = tmp6 * FIX_3_072711026
-  tmp7 = tmp7 * FIX_1_501321110
-  z1 = z1 * -FIX_0_899976223
-  z2 = z2 * -FIX_2_562915447
-  z3 = z3 * -FIX_1_961570560 + z5
-  z4 = z4 * -FIX_0_390180644 + z5
-  out[7] = tmp4 + z1 + z3
-  out[5] = tmp5 + z2 + z4
-  out[3] = tmp6 + z2 + z3
-  out[1] = tmp7 + z1 + z4
+  out[2], out[6] = _even_part(tmp13, tmp12)
+  out[7], out[5], out[3], out[1] = _odd_part(tmp4, tmp5, tmp6, tmp7)
   dc_shift = PASS1_BITS if final else 0
   return out, [dc_shift, shift, shift, shift, dc_shift, shift, shift, shift]
 
 
 def _idct_butterfly(d, final: bool):
   """jpeg_idct_islow's 1-D pass before its DESCALEs: (8 linear outputs, 8 shifts)."""
-  z2, z3 = d[2], d[6]
-  z1 = (z2 + z3) * FIX_0_541196100
-  tmp2 = z1 - z3 * FIX_1_847759065
-  tmp3 = z1 + z2 * FIX_0_765366865
+  tmp3, tmp2 = _even_part(d[2], d[6])
   tmp0 = (d[0] + d[4]) * (1 << CONST_BITS)
   tmp1 = (d[0] - d[4]) * (1 << CONST_BITS)
   tmp10, tmp13 = tmp0 + tmp3, tmp0 - tmp3
   tmp11, tmp12 = tmp1 + tmp2, tmp1 - tmp2
-  tmp0, tmp1, tmp2, tmp3 = d[7], d[5], d[3], d[1]
-  z1, z2, z3, z4 = tmp0 + tmp3, tmp1 + tmp2, tmp0 + tmp2, tmp1 + tmp3
-  z5 = (z3 + z4) * FIX_1_175875602
-  tmp0 = tmp0 * FIX_0_298631336
-  tmp1 = tmp1 * FIX_2_053119869
-  tmp2 = tmp2 * FIX_3_072711026
-  tmp3 = tmp3 * FIX_1_501321110
-  z1 = z1 * -FIX_0_899976223
-  z2 = z2 * -FIX_2_562915447
-  z3 = z3 * -FIX_1_961570560 + z5
-  z4 = z4 * -FIX_0_390180644 + z5
-  tmp0 = tmp0 + z1 + z3
-  tmp1 = tmp1 + z2 + z4
-  tmp2 = tmp2 + z2 + z3
-  tmp3 = tmp3 + z1 + z4
+  tmp0, tmp1, tmp2, tmp3 = _odd_part(d[7], d[5], d[3], d[1])
   shift = CONST_BITS + PASS1_BITS + 3 if final else CONST_BITS - PASS1_BITS
   out = [tmp10 + tmp3, tmp11 + tmp2, tmp12 + tmp1, tmp13 + tmp0,
          tmp13 - tmp0, tmp12 - tmp1, tmp11 - tmp2, tmp10 - tmp3]
@@ -347,7 +339,7 @@ def lossy_blocks(rows, table, half_step, reciprocal):
   x = _dct_pass(x, _fdct_butterfly, True, -2)
   # Materialised (a one-trip loop, ``fusion.computed_apart``; the trip count comes from the
   # table, t >= 1): fused into the IDCT's column pass, the quantiser ran once per tap, 8 times
-  # per coefficient (measured 0.55 -> 0.44 ms of CPU per image).
+  # per coefficient (docs/speed.md).
   x = fusion.computed_apart(
       lambda c: quantize(c, table, half_step, reciprocal) * table, jnp.ravel(table)[0], x)
   x = _dct_pass(x, _idct_butterfly, False, -2)
@@ -367,7 +359,7 @@ def _block_row_constants(quality, luma_rows: int, chroma_rows: int, width: int):
   """(t int32, 4 t + 1/2 float32, 1 / (8 t) float32), each [M, 8, W] for the stacked planes.
 
   Materialised apart (``fusion.computed_apart``): fused into the quantiser, the table look-ups
-  ran once per coefficient and per IDCT tap (measured 2.3 instead of 0.6 ms per image).
+  ran once per coefficient and per IDCT tap (docs/speed.md).
   """
   is_chroma = np.arange(luma_rows + chroma_rows) >= luma_rows
 
@@ -395,7 +387,8 @@ def jpeg_roundtrip(images_uint8, quality) -> jax.Array:
   images = jnp.asarray(images_uint8)
   if images.dtype != jnp.uint8 or images.ndim < 3 or images.shape[-1] != 3:
     raise ValueError(f"jpeg_roundtrip needs uint8 [..., H, W, 3], got {images.dtype} {images.shape}")
-  return _roundtrip(images, jnp.asarray(quality, jnp.int32))
+  return _roundtrip(images, jnp.asarray(quality, jnp.int32),
+                    apart=workarounds.enabled(fusion.WORKAROUND, images))
 
 
 def _encode_planes(images):
@@ -427,8 +420,15 @@ def _decode_planes(planes, h, w, hy, wp):
   return _interleave(rgb, 1)[..., :h, :w, :]
 
 
-@jax.jit
-def _roundtrip(images, quality):
+@functools.partial(jax.jit, static_argnames=("apart",))
+def _roundtrip(images, quality, apart: bool):
+  """``apart``: the ``computed_apart`` workaround's switch, resolved by the caller (a static
+  argument, so that a change of the switch retraces this jit)."""
+  with workarounds.override(computed_apart=apart):
+    return _roundtrip_traced(images, quality)
+
+
+def _roundtrip_traced(images, quality):
   h, w = images.shape[-3], images.shape[-2]
   planes, hy, hc, wp = _encode_planes(images)
   table, half_step, reciprocal = _block_row_constants(quality, hy // 8, hc // 8, wp)

@@ -56,7 +56,8 @@ def magick_tap_offsets(angle_degrees: float, width: int, max_width: int) -> tupl
   return dy, dx
 
 
-def _is_concrete(*values) -> bool:
+def _python_numbers(*values) -> bool:
+  """Whether all ``values`` are Python/NumPy numbers (static: host float64 math applies)."""
   return all(isinstance(v, (int, float, np.integer, np.floating)) for v in values)
 
 
@@ -97,7 +98,7 @@ def motion_blur(image, radius, sigma, angle_degrees, *, max_radius=None) -> jax.
   padded = jnp.pad(x, ((pad, pad), (pad, pad), (0, 0)), mode="edge")
   n_h, n_w = h + 2 * pad, w + 2 * pad
   weights = tap_weights(radius, sigma, max_width)
-  if _is_concrete(angle_degrees, radius):
+  if _python_numbers(angle_degrees, radius):
     dy, dx = magick_tap_offsets(angle_degrees, kernel_width(radius), max_width)
   else:
     dy, dx = tap_offsets(angle_degrees, max_width)
@@ -116,8 +117,8 @@ def quantize_q16_to_uint8(value_8bit_units) -> jax.Array:
   the 8-bit PNG round trip through Wand gives, measured; see the module docstring).  The
   division runs in float32 as ``floor((q + 0.5) / 257)``: ``q + 0.5`` lies at least 0.5 away
   from every multiple of 257, far beyond float32's error, so the floor is ``q // 257`` exactly
-  (checked for all 65536 q in tests/test_ops_motion_blur.py); 1.25x less CPU for ImageNet-P's
-  motion_blur than an int32 floor division (jnp's ``//`` adds sign fix-ups to the division).
+  (checked for all 65536 q in tests/test_ops_motion_blur.py), and cheaper than an int32 floor
+  division, to which jnp's ``//`` adds sign fix-ups.
   """
   v = jnp.asarray(value_8bit_units, jnp.float32) * 257.0
   q = jnp.floor(jnp.clip(v, 0.0, 65535.0) + 0.5)

@@ -51,8 +51,7 @@ def bucket_and_position(u) -> tuple[jax.Array, jax.Array]:
   onto aligned blocks), so the position is ``m``'s low ``shift`` bits in both halves (0 in the
   one-value buckets).  ``m`` is read from the bits of ``u + 1``, which is exact on the grid and
   holds ``m`` as its mantissa (two integer operations where ``u 2^23`` and a saturating
-  float-to-int conversion take several; the same ``m`` for all 2^23 uniforms, ImageNet-P's
-  shot_noise 1.05x less CPU).
+  float-to-int conversion take several; the same ``m`` for all 2^23 uniforms).
   """
   m = jax.lax.bitcast_convert_type(u + np.float32(1.0), jnp.int32) - 0x3F800000
   upper = m >= _HALF

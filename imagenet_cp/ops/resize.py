@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -107,26 +106,3 @@ def stacked_box_coefficients(pairs) -> tuple[np.ndarray, np.ndarray]:
     first[i, :f.shape[0]] = f
   return weights, first
 
-
-def box_resize_chain(image, weights, first) -> jnp.ndarray:
-  """Several Pillow passes on a square canvas, one ``lax.scan`` step per pass.
-
-  Step t resamples axis 1 of the [N, N, C] canvas with ``weights[t]`` [N, k] / ``first[t]``
-  [N] (zero rows beyond the pass's true output size) and swaps the two spatial axes, so an even
-  number of steps alternates width and height passes and ends in the original orientation.
-  Chained gathers fused into one XLA loop recompute every earlier tap (measured ~100x slower for
-  pixelate's 4 passes); the scan keeps each pass's uint8 result in memory.
-
-  Args:
-    image: uint8 [N, N, C].
-    weights: int32 [T, N, k] (may be traced); first: int32 [T, N].
-
-  Returns:
-    uint8 [N, N, C] after T passes (transposed if T is odd).
-  """
-  def step(x, table):
-    w, f = table
-    return jnp.swapaxes(resample_axis(x, w, f, axis=1), 0, 1), None
-
-  out, _ = jax.lax.scan(step, jnp.asarray(image), (weights, first))
-  return out

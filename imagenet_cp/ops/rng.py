@@ -2,16 +2,17 @@
 
 ``jax.random.bits`` (with the default ``jax_threefry_partitionable``) hashes one 64-bit
 counter per output word and XORs the two words threefry returns, and builds its counters with
-64-bit arithmetic: on CPU it costs ~3 ms per 150,528 words (224x224x3), the whole budget of a
-noise corruption.  Here one threefry2x32 call yields two output words (counters ``0..n-1`` in
-two halves, ``jax.extend.random.threefry_2x32``, the Random123 use of the cipher), measured
-~0.35 ms for the same words.  Same keys (the per-image threefry2x32 keys of
+64-bit arithmetic: on CPU that costs about the whole budget of a noise corruption.  Here one
+threefry2x32 call yields two output words (counters ``0..n-1`` in two halves,
+``jax.extend.random.threefry_2x32``, the Random123 use of the cipher), several times cheaper
+(docs/speed.md).  Same keys (the per-image threefry2x32 keys of
 ``imagenet_cp.keys``), same statistical quality, different (but equally deterministic) values
 than ``jax.random``; the float conversions below are ``jax.random``'s own.
 """
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import jax
 import jax.extend.random as jex_random
@@ -27,25 +28,30 @@ def bits(key: jax.Array, shape) -> jax.Array:
   return words.reshape(shape)
 
 
-def uniform_from_bits(words: jax.Array) -> jax.Array:
-  """float32 in [0, 1) from the top 23 bits of each word (as ``jax.random.uniform``); the low
-  9 bits are left free for other uses."""
+def uniform_from_bits(words: jax.Array, minval: float = 0.0, maxval: float = 1.0) -> jax.Array:
+  """float32 uniforms in [minval, maxval) from the top 23 bits of each word (as
+  ``jax.random.uniform``); the low 9 bits are left free for other uses."""
   mantissa = (words >> 9) | jnp.uint32(0x3F800000)
-  return jax.lax.bitcast_convert_type(mantissa, jnp.float32) - np.float32(1.0)
-
-
-def uniform(key: jax.Array, shape, minval: float = 0.0, maxval: float = 1.0) -> jax.Array:
-  """float32 uniforms in [minval, maxval) (``jax.random.uniform``'s construction)."""
-  u = uniform_from_bits(bits(key, shape))
+  u = jax.lax.bitcast_convert_type(mantissa, jnp.float32) - np.float32(1.0)
   lo, hi = np.float32(minval), np.float32(maxval)
   if (lo, hi) == (0.0, 1.0):
     return u
   return jnp.maximum(lo, u * (hi - lo) + lo)
 
 
-def normal(key: jax.Array, shape) -> jax.Array:
-  """float32 standard normals, ``sqrt(2) erfinv(u)`` with u uniform in (-1, 1) (as
-  ``jax.random.normal``)."""
+def uniform(key: jax.Array, shape, minval: float = 0.0, maxval: float = 1.0) -> jax.Array:
+  """float32 uniforms in [minval, maxval) (``jax.random.uniform``'s construction)."""
+  return uniform_from_bits(bits(key, shape), minval, maxval)
+
+
+def normal_from_bits(words: jax.Array, erf_inv: Callable = jax.lax.erf_inv) -> jax.Array:
+  """float32 standard normals, ``sqrt(2) erf_inv(u)`` with u uniform in (-1, 1) from the top
+  23 bits of each word (``jax.random.normal``'s mapping); ``erf_inv`` may be another float32
+  inverse error function (ImageNet-P's noise uses its own)."""
   lo = np.nextafter(np.float32(-1.0), np.float32(0.0))
-  u = uniform(key, shape, lo, 1.0)
-  return np.float32(np.sqrt(2.0)) * jax.lax.erf_inv(u)
+  return np.float32(np.sqrt(2.0)) * erf_inv(uniform_from_bits(words, lo, 1.0))
+
+
+def normal(key: jax.Array, shape) -> jax.Array:
+  """float32 standard normals (``normal_from_bits`` of ``bits(key, shape)``)."""
+  return normal_from_bits(bits(key, shape))

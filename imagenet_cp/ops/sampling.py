@@ -16,17 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-# Border modes: how an integer index outside [0, n) is brought back inside.
-#   'constant'   outside pixels are ``cval`` (cv2.BORDER_CONSTANT)
-#   'reflect101' gfedcb|abcdefgh|gfedcba (cv2.BORDER_REFLECT_101, cv2's default)
-#   'reflect'    dcba|abcd|dcba, half-sample symmetric (scipy 'reflect', cv2.BORDER_REFLECT)
-#   'nearest'    aaaa|abcd|dddd (scipy 'nearest', cv2.BORDER_REPLICATE)
-#   'wrap'       abcd|abcd|abcd (cv2.BORDER_WRAP)
-BORDERS = ("constant", "reflect101", "reflect", "nearest", "wrap")
-_CV2_BORDER_ALIASES = {
-    "reflect_101": "reflect101", "default": "reflect101", "replicate": "nearest",
-    "symmetric": "reflect",
-}
+from imagenet_cp.ops.border import border_index, check_border
 
 INTER_BITS = 5  # cv2: source coordinates in 1/32 pixel
 INTER_TAB_SIZE = 1 << INTER_BITS
@@ -34,56 +24,20 @@ _REMAP_COEF_BITS = 15  # cv2: uint8 bilinear weights scaled by 2**15
 _AB_BITS = 10  # cv2.warpAffine: per-row / per-column offsets in 1/1024 pixel
 
 
-def _canonical_border(border: str) -> str:
-  border = _CV2_BORDER_ALIASES.get(border.lower(), border.lower())
-  if border not in BORDERS:
-    raise ValueError(f"unknown border mode {border!r}; expected one of {BORDERS}")
-  return border
-
-
-def border_index(i: jnp.ndarray, n: int, border: str) -> tuple[jnp.ndarray, jnp.ndarray]:
-  """Maps integer indices into [0, n) for ``border``; also returns where they were inside.
-
-  Args:
-    i: int32 indices, any shape.
-    n: the axis length (static).
-    border: one of ``BORDERS``.
-
-  Returns:
-    (index in [0, n), bool mask "originally inside").  For 'constant' outside indices are clipped
-    and the caller replaces those samples by cval.
-  """
-  border = _canonical_border(border)
-  inside = (i >= 0) & (i < n)
-  if border in ("constant", "nearest"):
-    j = jnp.clip(i, 0, n - 1)
-  elif border == "wrap":
-    j = jnp.mod(i, n)
-  elif border == "reflect":
-    j = jnp.mod(i, 2 * n)
-    j = jnp.where(j >= n, 2 * n - 1 - j, j)
-  else:  # reflect101
-    if n == 1:
-      j = jnp.zeros_like(i)
-    else:
-      period = 2 * n - 2
-      j = jnp.mod(jnp.abs(i), period)
-      j = jnp.where(j >= n, period - j, j)
-  return j, inside
-
-
 def _gather_corners(image, y0, x0, border, cval):
   """The 4 neighbours (y0|y0+1, x0|x0+1) of each sample: float32 [4, ..., C], order 00, 01, 10, 11."""
   h, w, c = image.shape
   flat = jnp.reshape(image, (h * w, c))
+  constant = check_border(border) == "constant"
+  # 'constant' reads the nearest pixel and replaces the samples outside by cval.
+  index = lambda i, n: border_index(i, n, "nearest" if constant else border)  # noqa: E731
+  inside = lambda i, n: (i >= 0) & (i < n)  # noqa: E731
   corners = []
   for dy in (0, 1):
-    yi, yin = border_index(y0 + dy, h, border)
     for dx in (0, 1):
-      xi, xin = border_index(x0 + dx, w, border)
-      v = jnp.take(flat, yi * w + xi, axis=0).astype(jnp.float32)
-      if _canonical_border(border) == "constant":
-        v = jnp.where((yin & xin)[..., None], v, jnp.float32(cval))
+      v = jnp.take(flat, index(y0 + dy, h) * w + index(x0 + dx, w), axis=0).astype(jnp.float32)
+      if constant:
+        v = jnp.where((inside(y0 + dy, h) & inside(x0 + dx, w))[..., None], v, jnp.float32(cval))
       corners.append(v)
   return corners
 
@@ -103,7 +57,7 @@ def sample_bilinear(image, y, x, border: str = "reflect", cval: float = 0.0) -> 
   Args:
     image: [H, W, C] or [H, W], any real dtype (read as float32).
     y, x: float row / column coordinates, same shape S.
-    border: how the neighbours of samples near or past the edge are found (``BORDERS``).
+    border: how the neighbours of samples near or past the edge are found (``border.BORDERS``).
     cval: the value outside the image for 'constant'.
 
   Returns:
@@ -233,7 +187,7 @@ def cv2_remap_bilinear(image, map_x, map_y, border: str = "reflect101", cval: fl
   Args:
     image: [H, W, C] or [H, W], uint8 or float.
     map_x, map_y: float source column / row of each output pixel, shape S (cv2's float maps).
-    border: 'constant', 'reflect101', 'reflect', 'nearest' (replicate) or 'wrap'.
+    border: one of ``border.BORDERS`` (OpenCV's names there).
     cval: border value for 'constant'.
     quantize: True = OpenCV <= 4.10 (coordinates rounded to 1/32 pixel with cvRound, uint8
       fixed-point weights), False = OpenCV >= 4.11 (exact float coordinates).

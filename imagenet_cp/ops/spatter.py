@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from imagenet_cp.ops import filters
+from imagenet_cp.ops import border, fusion
 
 # cv2.Canny's fixed-point tangent of 22.5 degrees: round(tan(22.5) * 2**15).
 _CANNY_SHIFT = 15
@@ -46,18 +46,10 @@ MUD_COLOR = (63, 42, 20)  # ImageNet-C's mud mode (corruptions/weather.py)
 WATER_KERNEL = np.array([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]], np.int32)
 
 
-_NUMPY_PAD = {"nearest": "edge", "mirror": "reflect"}  # numpy 'reflect' = BORDER_REFLECT_101
-
-
-def _pad(x: jax.Array, r: int, mode: str) -> jax.Array:
-  """Pads the two leading axes by ``r``: 'nearest' (replicate) or 'mirror' (reflect-101)."""
-  return jnp.pad(x, ((r, r), (r, r)) + ((0, 0),) * (x.ndim - 2), mode=_NUMPY_PAD[mode])
-
-
 def _correlate3x3_int(x: jax.Array, kernel: np.ndarray, mode: str) -> jax.Array:
   """Exact int32 3x3 correlation of int32 ``x`` [H, W] with a static int kernel."""
   h, w = x.shape
-  p = _pad(x, 1, mode)
+  p = border.pad_spatial(x, 1, mode)
   out = jnp.zeros((h, w), jnp.int32)
   for i in range(3):
     for j in range(3):
@@ -69,54 +61,16 @@ def _correlate3x3_int(x: jax.Array, kernel: np.ndarray, mode: str) -> jax.Array:
 def _box3_sum_int(x: jax.Array) -> jax.Array:
   """Exact 3x3 box sum of int32 ``x`` [H, W] with BORDER_REFLECT_101 (separable)."""
   h, w = x.shape
-  p = _pad(x, 1, "mirror")
+  p = border.pad_spatial(x, 1, "reflect101")
   rows = p[:, :w] + p[:, 1:w + 1] + p[:, 2:]
   return rows[:h] + rows[1:h + 1] + rows[2:]
-
-
-def gaussian_nearest(x: jax.Array, sigma: float, truncate: float = 4.0) -> jax.Array:
-  """``skimage.filters.gaussian(x, sigma)`` of a float [H, W] field (scipy mode 'nearest').
-
-  The same kernel as ``imagenet_cp.ops.filters.gaussian_filter`` (SciPy's, built in float64),
-  applied with an edge pad and shifted slices (float32 sums), which XLA on CPU runs about ten
-  times faster than a gather-based border.  Needs ``radius < min(H, W)``.
-  """
-  weights = filters.gaussian_kernel1d(float(sigma), truncate).astype(np.float32)
-  r = (len(weights) - 1) // 2
-  h, w = x.shape
-  if r >= min(h, w):
-    return filters.gaussian_filter(x, sigma, mode="nearest", truncate=truncate)
-  p = jnp.pad(jnp.asarray(x, jnp.float32), r, mode="edge")
-  rows = sum(wt * p[:, i:i + w] for i, wt in enumerate(weights))
-  return sum(wt * rows[i:i + h] for i, wt in enumerate(weights))
-
-
-def gaussian_nearest_indexed(x: jax.Array, sigmas, index) -> jax.Array:
-  """``gaussian_nearest(x, sigmas[index])`` for a traced ``index``, as one program.
-
-  The kernels are centred and zero-padded to the widest one and picked from a table: the extra
-  taps add exact zeros, so each severity gets the same float32 sums as its own kernel, without
-  a ``lax.switch`` (whose branch boundaries cost copies of the batch on CPU).
-  """
-  kernels = [filters.gaussian_kernel1d(float(s)).astype(np.float32) for s in sigmas]
-  r = max((len(k) - 1) // 2 for k in kernels)
-  table = np.zeros((len(kernels), 2 * r + 1), np.float32)
-  for i, k in enumerate(kernels):
-    kr = (len(k) - 1) // 2
-    table[i, r - kr:r + kr + 1] = k
-  weights = jnp.asarray(table)[jnp.clip(index, 0, len(kernels) - 1)]
-  h, w = x.shape
-  p = jnp.pad(jnp.asarray(x, jnp.float32), r, mode="edge")
-  rows = sum(weights[i] * p[:, i:i + w] for i in range(2 * r + 1))
-  return sum(weights[i] * rows[i:i + h] for i in range(2 * r + 1))
 
 
 def sobel3(image_u8: jax.Array) -> tuple[jax.Array, jax.Array]:
   """``cv2.Sobel(img, CV_16S, 1, 0, 3)`` and ``(0, 1)`` with BORDER_REPLICATE: int16 (dx, dy).
 
   Separable ([1, 2, 1] smoothing across, [-1, 0, 1] along) in int16, like OpenCV's CV_16S
-  result (|d| <= 1020): half the bytes of int32 per vector, ~5% less CPU for the whole
-  ImageNet-P spatter sequence (same edges).
+  result (|d| <= 1020): half the bytes of int32 per vector (same edges).
   """
   p = jnp.pad(image_u8.astype(jnp.int16), 1, mode="edge")
   across_rows = p[:-2] + 2 * p[1:-1] + p[2:]           # [H, W + 2]
@@ -165,7 +119,7 @@ def pack_rows(x: jax.Array) -> jax.Array:
   n = -(-h // _WORD)
   x = jnp.pad(x, ((0, n * _WORD - h), (0, 0))).reshape(n, _WORD, w).astype(jnp.uint32)
   # An OR of 32 slices, not a reduction over the middle axis: XLA fuses the producer (Canny's
-  # candidates) into either, and ran it as scalar code inside the reduction (Canny 1.6x slower).
+  # candidates) into either, and ran it as scalar code inside the reduction.
   words = x[:, 0]
   for b in range(1, _WORD):
     words = words | (x[:, b] << b)
@@ -195,9 +149,9 @@ def hysteresis(weak: jax.Array, strong: jax.Array) -> jax.Array:
 
   OpenCV grows edges from a stack; the fixed point of ``edges = weak & dilate(edges)`` from
   ``strong`` is the same set, reached here with a ``lax.while_loop`` of one dilation per trip
-  on the rows packed 32 to a uint32 word (``pack_rows``): 4-9x less CPU than the same loop on
-  bool pixels with 4 dilations per check (more dilations per trip were slower: XLA fused
-  them and recomputed the earlier ones for every neighbour).
+  on the rows packed 32 to a uint32 word (``pack_rows``), cheaper than the same loop on bool
+  pixels (more dilations per trip were slower: XLA fused them and recomputed the earlier ones
+  for every neighbour; docs/speed.md).
   """
   weak_words = pack_rows(weak)
 
@@ -283,8 +237,8 @@ def _chamfer_sweep(rows: jax.Array, big, reach: int, reverse: bool) -> jax.Array
     return (near, out), out
 
   outside = jnp.full(rows.shape[1:], big, jnp.float32)
-  # Two rows per loop trip: ~10% less CPU (fewer loop and copy steps); 3 or 4 rows were 5-10x
-  # slower (XLA fused the chains of consecutive rows and recomputed them).
+  # Two rows per loop trip: fewer loop and copy steps; 3 or 4 rows were much slower (XLA fused
+  # the chains of consecutive rows and recomputed them; docs/speed.md).
   _, swept = jax.lax.scan(row, (outside, outside), rows, reverse=reverse, unroll=2)
   return swept
 
@@ -373,7 +327,7 @@ def equalize_hist(image_u8: jax.Array, levels: int = 256) -> jax.Array:
   lut = jnp.clip(jnp.round(running * scale), 0, 255)
   lut = jnp.where(jnp.arange(levels) <= first, 0, lut).astype(jnp.uint8)
 
-  def apply(_, x):
+  def apply(x):
     if levels == 256:
       return lut[v]
     out = jnp.full_like(x, lut[levels - 1])
@@ -381,16 +335,15 @@ def equalize_hist(image_u8: jax.Array, levels: int = 256) -> jax.Array:
       out = jnp.where(x <= level, lut[level], out)
     return out
 
-  # A loop of 0 trips (constant image: returned as it is) or 1 (the LUT applied), not a select:
-  # the loop's result is kept in memory, where a select let XLA fuse the LUT gather and the
-  # distance blur before it into every tap of the 3x3 filters that follow (~0.9 ms/image).
-  trips = (h_first != total).astype(jnp.int32)
-  return jax.lax.fori_loop(0, trips, apply, image_u8)
+  # A constant image is returned as it is.  ``applied_if`` keeps the result in memory on CPU,
+  # where a select let XLA fuse the LUT gather and the distance blur before it into every tap
+  # of the 3x3 filters that follow (docs/speed.md, "CPU workarounds").
+  return fusion.applied_if(h_first != total, apply, image_u8)
 
 
 def filter2d_u8(image_u8: jax.Array, kernel: np.ndarray) -> jax.Array:
   """``cv2.filter2D(img, CV_8U, kernel)`` for a 3x3 integer kernel: exact sum, saturated."""
-  total = _correlate3x3_int(image_u8.astype(jnp.int32), np.asarray(kernel), "mirror")
+  total = _correlate3x3_int(image_u8.astype(jnp.int32), np.asarray(kernel), "reflect101")
   return jnp.clip(total, 0, 255).astype(jnp.uint8)
 
 

@@ -25,8 +25,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from imagenet_cp import keys as _keys
+from imagenet_cp import workarounds
+from imagenet_cp.corruptions.base import check_level, check_uint8, registered
+from imagenet_cp.ops.tracing import is_concrete
 from imagenet_cp.perturbations import blur, digital, geometric, noise, weather
 from imagenet_cp.perturbations.base import CROP, Perturbation
+from imagenet_cp.preprocess import RESIZE
 
 # The paper's 10 test sequences (Table 3 order), then the 4 validation sequences.
 TEST_PERTURBATIONS = (
@@ -37,20 +41,15 @@ VALIDATION_PERTURBATIONS = ("speckle_noise", "gaussian_blur", "spatter", "shear"
 PERTURBATIONS = TEST_PERTURBATIONS + VALIDATION_PERTURBATIONS
 NOISE_PERTURBATIONS = ("gaussian_noise", "shot_noise", "speckle_noise")
 DIFFICULTIES = (1, 2, 3)
-SHORT_SIDE = 256
 
 REGISTRY: dict[str, Perturbation] = {}
 for _module in (noise, blur, weather, digital, geometric):
-  REGISTRY.update(_module.PERTURBATIONS)
+  REGISTRY.update(_module.REGISTRY)
 
 
 def get(name: str) -> Perturbation:
   """The registered sequence ``name``; a clear error for unknown or unimplemented names."""
-  if not isinstance(name, str) or name not in PERTURBATIONS:
-    raise ValueError(f"unknown perturbation {name!r}; expected one of {', '.join(PERTURBATIONS)}")
-  if name not in REGISTRY:
-    raise NotImplementedError(f"perturbation {name!r} is not implemented yet")
-  return REGISTRY[name]
+  return registered(REGISTRY, PERTURBATIONS, name, "perturbation")
 
 
 def num_frames(name: str) -> int:
@@ -59,15 +58,12 @@ def num_frames(name: str) -> int:
 
 
 def check_difficulty(difficulty) -> int:
-  if isinstance(difficulty, (bool, np.bool_)) or not isinstance(difficulty, (int, np.integer)):
-    raise ValueError(f"difficulty must be a Python int in 1..3, got {difficulty!r}")
-  if int(difficulty) not in DIFFICULTIES:
-    raise ValueError(f"difficulty must be in 1..3, got {difficulty}")
-  return int(difficulty)
+  """Difficulty as a Python int in 1..3, else ValueError (checked before anything is traced)."""
+  return check_level(difficulty, DIFFICULTIES, "difficulty")
 
 
 def _check_size(h: int, w: int, what: str) -> None:
-  if min(h, w) != SHORT_SIDE:
+  if min(h, w) != RESIZE:
     hint = (" (it looks already cropped to 224; ImageNet-P needs the Resize(256) image before "
             "the crop)" if (h, w) == (CROP, CROP) else "")
     raise ValueError(
@@ -77,20 +73,14 @@ def _check_size(h: int, w: int, what: str) -> None:
 
 def check_image(image) -> None:
   """uint8 [H, W, 3] with min(H, W) == 256, else ValueError naming what is wrong."""
-  dtype = getattr(image, "dtype", None)
-  shape = tuple(getattr(image, "shape", ()))
-  if dtype != np.uint8:
-    raise ValueError(f"image must be uint8 RGB pixels, got dtype {dtype}")
+  shape = check_uint8(image, "image")
   if len(shape) != 3 or shape[-1] != 3:
     raise ValueError(f"image must have shape [H, W, 3] (one RGB image), got {shape}")
   _check_size(shape[0], shape[1], "image")
 
 
 def _check_batch(images, sizes, keys):
-  dtype = getattr(images, "dtype", None)
-  shape = tuple(getattr(images, "shape", ()))
-  if dtype != np.uint8:
-    raise ValueError(f"images must be uint8 RGB pixels, got dtype {dtype}")
+  shape = check_uint8(images, "images")
   if len(shape) != 4 or shape[-1] != 3:
     raise ValueError(f"images must be a padded canvas [N, Hc, Wc, 3], got shape {shape}")
   if shape[1] < CROP or shape[2] < CROP:
@@ -98,11 +88,9 @@ def _check_batch(images, sizes, keys):
   sizes_shape = tuple(getattr(sizes, "shape", np.shape(sizes)))
   if sizes_shape != (shape[0], 2):
     raise ValueError(f"sizes must be int [N, 2] (true height, width), got shape {sizes_shape}")
-  try:
-    concrete = np.asarray(sizes)
-  except jax.errors.TracerArrayConversionError:  # traced sizes: checked by the caller
-    concrete = np.zeros((0, 2), np.int64)
-  for h, w in concrete.tolist():
+  # Traced sizes are checked by the caller.
+  known = np.asarray(sizes) if is_concrete(sizes) else np.zeros((0, 2), np.int64)
+  for h, w in known.tolist():
     _check_size(h, w, "every image")
     if h > shape[1] or w > shape[2]:
       raise ValueError(f"true size {h}x{w} exceeds the canvas {shape[1]}x{shape[2]}")
@@ -130,16 +118,22 @@ def pad_to_canvas(images: Sequence[np.ndarray], multiple: int = 64,
   return canvas, sizes
 
 
-@functools.partial(jax.jit, static_argnames=("name",))
-def _perturb_canvas(images, sizes, keys, difficulty, *, name):
+@functools.partial(jax.jit, static_argnames=("name", "flags"))
+def _perturb_canvas(images, sizes, keys, difficulty, *, name, flags):
+  """``flags``: ``workarounds.static_flags``, resolved for the images' devices by the caller."""
   seq = REGISTRY[name]
 
   def one(canvas, size, key):
     return seq.apply(canvas, size[0], size[1], seq.draw(key, difficulty), difficulty)
 
-  if seq.one_image_at_a_time:
-    return jax.lax.map(lambda args: one(*args), (images, sizes, keys))
-  return jax.vmap(one)(images, sizes, keys)
+  with workarounds.override(**dict(flags)):
+    if seq.one_image_at_a_time and workarounds.enabled("perturbation_image_loop"):
+      return jax.lax.map(lambda args: one(*args), (images, sizes, keys))
+    return jax.vmap(one)(images, sizes, keys)
+
+
+def _flags(images) -> tuple[tuple[str, bool], ...]:
+  return workarounds.static_flags(workarounds.resolve(images))
 
 
 def perturb_batch(images, sizes, name: str, keys, difficulty: int = 1) -> jax.Array:
@@ -159,8 +153,9 @@ def perturb_batch(images, sizes, name: str, keys, difficulty: int = 1) -> jax.Ar
   get(name)
   difficulty = check_difficulty(difficulty)
   keys = _check_batch(images, sizes, keys)
-  return _perturb_canvas(jnp.asarray(images), jnp.asarray(sizes, jnp.int32), keys,
-                         jnp.int32(difficulty), name=name)
+  images = jnp.asarray(images)
+  return _perturb_canvas(images, jnp.asarray(sizes, jnp.int32), keys,
+                         jnp.int32(difficulty), name=name, flags=_flags(images))
 
 
 def perturb(image, name: str, key, difficulty: int = 1) -> jax.Array:
@@ -179,8 +174,9 @@ def perturb(image, name: str, key, difficulty: int = 1) -> jax.Array:
   if tuple(key.shape) != ():
     raise ValueError(f"perturb takes one key for one image, got key shape {tuple(key.shape)}")
   h, w = image.shape[:2]
-  out = _perturb_canvas(jnp.asarray(image)[None], jnp.array([[h, w]], jnp.int32), key[None],
-                        jnp.int32(difficulty), name=name)
+  images = jnp.asarray(image)[None]
+  out = _perturb_canvas(images, jnp.array([[h, w]], jnp.int32), key[None],
+                        jnp.int32(difficulty), name=name, flags=_flags(images))
   return out[0]
 
 

@@ -22,10 +22,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from imagenet_cp.corruptions.base import no_draws  # deterministic sequences draw nothing too
+# Shared with the corruptions: the crop size, level tables, deterministic draws.
+from imagenet_cp.corruptions.base import CROP, CROP_SHAPE, no_draws, pick  # noqa: F401
 from imagenet_cp.ops import geometry
 
-CROP = 224
 Draws = Any
 
 # ToTensor's ``u8.float().div(255)`` exactly (XLA turns a division by a constant into a
@@ -35,10 +35,11 @@ _UNIT_TABLE = (np.arange(256, dtype=np.float32) / np.float32(255)).astype(np.flo
 
 @dataclasses.dataclass(frozen=True)
 class Perturbation:
-  """A sequence: ``apply`` and ``draw`` as above.  ``one_image_at_a_time``: ``perturb_batch``
-  runs the batch's images one after another (``lax.map``) instead of vmapping them, for the
-  sequences whose per-image intermediates are large enough that a batch of them falls out of
-  the CPU caches (measured same-process: 1.3-1.9x less CPU for those; same frames)."""
+  """A sequence: ``apply`` and ``draw`` as above.  ``one_image_at_a_time``: with the
+  ``perturbation_image_loop`` workaround on (CPU), ``perturb_batch`` runs the batch's images
+  one after another (``lax.map``) instead of vmapping them: these sequences' per-image
+  intermediates are large enough that a batch of them falls out of the CPU caches (same frames;
+  imagenet_cp.workarounds, docs/speed.md)."""
   name: str
   num_frames: int
   apply: Callable[..., jax.Array]
@@ -65,11 +66,6 @@ def to_unit_by_parts(pixels_uint8) -> jax.Array:
   return u * UNIT_HEAD + u * UNIT_TAIL
 
 
-def truncate_uint8(x) -> jax.Array:
-  """``np.uint8(x)`` / ``tensor.byte()`` for x in [0, 255]: truncation toward zero."""
-  return jnp.clip(jnp.floor(x), 0, 255).astype(jnp.uint8)
-
-
 def center_crop(canvas, height, width, size: int = CROP) -> jax.Array:
   """torchvision ``CenterCrop(size)`` of the true ``height x width`` image on the canvas."""
   top, left = geometry.center_crop_offsets(height, width, size)
@@ -81,11 +77,6 @@ def frame_keys(key: jax.Array, frames) -> jax.Array:
   return jax.vmap(lambda t: jax.random.fold_in(key, t))(jnp.asarray(frames, jnp.uint32))
 
 
-def pick(values, difficulty) -> jax.Array:
-  """``values[difficulty - 1]`` as float32 (difficulty traced int32 in 1..3)."""
-  return jnp.asarray(values, jnp.float32)[jnp.clip(difficulty, 1, len(values)) - 1]
-
-
 def with_clean_frame(clean, frames) -> jax.Array:
   """Prepends the clean crop (frame 0 of the noise sequences) to frames [T-1, ...]."""
   return jnp.concatenate([clean[None], frames], axis=0)
@@ -94,8 +85,7 @@ def with_clean_frame(clean, frames) -> jax.Array:
 def frames_after_clean(clean, count: int, step, carry=None) -> jax.Array:
   """[count + 1, ...]: frame 0 is ``clean``, frame t + 1 comes from ``step(t, carry) -> (carry,
   frame)``, one frame per loop iteration written in place into the sequence (a ``lax.map`` or
-  ``lax.scan`` of the frames and ``with_clean_frame`` copied them once more: 1.1-1.15x the CPU
-  in shot_noise and zoom_blur)."""
+  ``lax.scan`` of the frames and ``with_clean_frame`` copied them once more)."""
   def body(t, state):
     carry, frames = state
     carry, frame = step(t, carry)

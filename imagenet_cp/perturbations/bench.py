@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import statistics
 import time
 from typing import Iterator, Sequence
 
@@ -76,22 +75,11 @@ def keep_freed_memory(limit: int = 1 << 30) -> bool:
     return False
 
 
-def _median_time(fn, repeats: int, min_seconds: float = 0.5) -> tuple[float, float]:
-  """Median wall seconds and median CPU seconds (``time.process_time``) of warm calls."""
-  import jax
-  times, cpu = [], []
-  while len(times) < repeats or (sum(times) < min_seconds and len(times) < 50):
-    start, start_cpu = time.perf_counter(), time.process_time()
-    jax.block_until_ready(fn())
-    times.append(time.perf_counter() - start)
-    cpu.append(time.process_time() - start_cpu)
-  return statistics.median(times), statistics.median(cpu)
-
-
 def bench_one(name: str, batch: int, repeats: int, ref_images: int) -> Row:
   """Seconds per sequence for ours (batched, warm) and the reference, and compile seconds."""
   import jax
   from imagenet_cp import perturbations as P
+  from imagenet_cp.bench import time_call
   from imagenet_cp.oracles import perturbations as reference
   images = photos_256(batch)
   canvas, sizes = P.pad_to_canvas(images)
@@ -99,7 +87,8 @@ def bench_one(name: str, batch: int, repeats: int, ref_images: int) -> Row:
   start = time.perf_counter()
   jax.block_until_ready(P.perturb_batch(canvas, sizes, name, keys))
   compile_s = time.perf_counter() - start
-  ours, ours_cpu = _median_time(lambda: P.perturb_batch(canvas, sizes, name, keys), repeats)
+  ours, ours_cpu = time_call(lambda: P.perturb_batch(canvas, sizes, name, keys), repeats,
+                             min_seconds=0.5, max_calls=50, cpu=True)
   ref_times, ref_cpu = [], []
   for image in images[:ref_images]:
     start, start_cpu = time.perf_counter(), time.process_time()

@@ -11,14 +11,13 @@
 """
 from __future__ import annotations
 
-import functools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from imagenet_cp.ops import filters, fusion
+from imagenet_cp.ops import border, filters, fusion
 from imagenet_cp.ops import motion_blur as mb
+from imagenet_cp.ops.convert import uint8_clipped
 from imagenet_cp.perturbations import base, geometric
 
 NUM_FRAMES = 31
@@ -48,12 +47,12 @@ def magick_motion_blur_frames(image_uint8, radius: int, sigma: float, angles) ->
   ``ops.motion_blur.tap_weights``, storage from its ``quantize_q16_to_uint8``, with the exact
   float64 tap offsets above.  The offsets are static, so each frame is a sum of ``width``
   shifted windows of the edge-padded image, taps in ImageMagick's order: 21-29 multiply-adds
-  per value, measured 1.5-2.7x less CPU than the FFT correlation per angle it replaced (same
-  frames on the test photos).  The image is held as rows of values ``[H, W * C]`` (a window
-  shifted by ``dx`` pixels starts ``dx * C`` values along its row), frames stacked as such
-  rows: XLA runs each row as one stretch instead of looping over a trailing axis of 3 (same
-  sums, 1.3-1.4x less CPU); and as bytes, converted to float32 per window: the 21-29 windows
-  per value are read from a quarter of the memory (same values, 1.3x less CPU).
+  per value, cheaper than the FFT correlation per angle it replaced (same frames on the test
+  photos).  The image is held as rows of values ``[H, W * C]`` (a window shifted by ``dx``
+  pixels starts ``dx * C`` values along its row), frames stacked as such rows: XLA runs each
+  row as one stretch instead of looping over a trailing axis of 3 (same sums); and as bytes,
+  converted to float32 per window: the 21-29 windows per value are read from a quarter of the
+  memory (same values).  Timings: docs/speed.md.
   """
   x = jnp.asarray(image_uint8)
   squeeze = x.ndim == 2
@@ -90,8 +89,8 @@ def zoom_blur(canvas, height, width, draws, difficulty) -> jax.Array:
   """Running average of slightly zoomed-in frames: uint8 [31, 224, 224, 3].
 
   A loop over the zoomed frames carries the float32 total and writes each average into the
-  sequence started from the clean crop (``base.frames_after_clean``); the step reads its frame with ``to_unit_by_parts`` (same
-  sums; 1.05x less CPU than the table gather).  Same frames, measured same-process.
+  sequence started from the clean crop (``base.frames_after_clean``); the step reads its frame
+  with ``to_unit_by_parts`` (same sums, and cheaper than the table gather).  Same frames.
   """
   del draws, difficulty
   crop = base.center_crop(canvas, height, width)
@@ -100,43 +99,9 @@ def zoom_blur(canvas, height, width, draws, difficulty) -> jax.Array:
 
   def step(t, total):
     total = total + base.to_unit_by_parts(zoomed[t])
-    return total, base.truncate_uint8((total / (t + 2).astype(jnp.float32)) * 255.0)
+    return total, uint8_clipped((total / (t + 2).astype(jnp.float32)) * 255.0)
 
   return base.frames_after_clean(crop, NUM_FRAMES - 1, step, base.to_unit(crop))
-
-
-@functools.lru_cache(maxsize=None)
-def gaussian_weight_table() -> np.ndarray:
-  """SciPy's truncated Gaussian kernels for the 31 sigmas, zero-padded to a common width.
-
-  float32 [31, 2R+1]; frame i's kernel (radius int(6 sigma_i + 0.5) <= R) sits centred.
-  """
-  kernels = [filters.gaussian_kernel1d(s, GAUSSIAN_TRUNCATE) for s in GAUSSIAN_SIGMAS]
-  radius = max(len(k) for k in kernels) // 2
-  table = np.zeros((len(kernels), 2 * radius + 1))
-  for i, k in enumerate(kernels):
-    r = len(k) // 2
-    table[i, radius - r:radius + r + 1] = k
-  return table.astype(np.float32)
-
-
-def _correlate_symmetric(src, weights: np.ndarray, axis: int, step: int, size: int):
-  """One frame's 1-D correlation with a symmetric kernel along ``axis`` of the padded ``src``.
-
-  ``out[n] = sum_j weights[j] src[n + j * step]`` along ``axis`` (windows ``step`` values
-  apart, ``size`` long) over the kernel's nonzero taps only (the small sigmas have 5-11 taps of
-  the 17), the pairs added before their one multiplication, centre first.  Static loops of
-  multiply-adds over shifted windows are far faster on CPU than an einsum over stacked shifted
-  copies.  (Both changes moved single values by 1 grey level, well inside the fidelity bound,
-  for 1.4x less CPU.)
-  """
-  radius = (len(weights) - 1) // 2
-  window = lambda j: jax.lax.slice_in_dim(src, j * step, j * step + size, axis=axis)
-  out = np.float32(weights[radius]) * window(radius)
-  for j in range(radius - 1, -1, -1):
-    if weights[j] != 0:  # symmetric kernel: one multiplication per pair of taps
-      out = out + np.float32(weights[j]) * (window(j) + window(2 * radius - j))
-  return out
 
 
 def gaussian_blur(canvas, height, width, draws, difficulty) -> jax.Array:
@@ -148,30 +113,33 @@ def gaussian_blur(canvas, height, width, draws, difficulty) -> jax.Array:
   padding directly (a padded column is a copy of the edge column, so is its blur), and is
   computed apart (``ops.fusion.computed_apart``: fused, XLA recomputed it for every column
   tap); the column pass then reads windows ``C`` values apart.  Same frames as a pass over
-  the stacked frames with a padding copy in between, 1.3x less CPU (measured same-process).
+  the stacked frames with a padding copy in between, at less CPU.  Each pass adds the kernel's
+  nonzero taps in symmetric pairs, centre first (``filters.correlate_windows(pairs=True)``):
+  cheaper than an einsum over all 17 taps, single values 1 grey level apart, well inside the
+  fidelity bound.  Timings: docs/speed.md.
   """
   del draws
   x = base.to_unit(base.center_crop(canvas, height, width))
-  weights = gaussian_weight_table()
+  weights = filters.gaussian_kernel_table(GAUSSIAN_SIGMAS, GAUSSIAN_TRUNCATE)
   radius = (weights.shape[1] - 1) // 2
   h, w, c = x.shape
-  padded = jnp.pad(x, ((radius, radius), (radius, radius), (0, 0)), mode="edge")
+  padded = border.pad_spatial(x, radius, "nearest")
   rows = padded.reshape(h + 2 * radius, (w + 2 * radius) * c)
 
   def frame(kernel):
     blurred_rows = fusion.computed_apart(
-        lambda r: _correlate_symmetric(r, kernel, axis=0, step=1, size=h), difficulty, rows)
-    blurred = _correlate_symmetric(blurred_rows, kernel, axis=1, step=c, size=w * c)
-    return base.truncate_uint8(255.0 * blurred)
+        lambda r: filters.correlate_windows(r, kernel, 0, h, pairs=True), difficulty, rows)
+    blurred = filters.correlate_windows(blurred_rows, kernel, 1, w * c, c, pairs=True)
+    return uint8_clipped(255.0 * blurred)
 
   return jnp.stack([frame(kernel) for kernel in weights]).reshape(len(weights), h, w, c)
 
 
-PERTURBATIONS = {
+REGISTRY = {
     "motion_blur": base.Perturbation("motion_blur", NUM_FRAMES, motion_blur,
                                      one_image_at_a_time=True),
-    # One image at a time: vmapped, the batch's running sums and frames fall out of the caches
-    # during the scan (same frames, 1.2-1.4x less CPU measured; the plain warps stay vmapped).
+    # One image at a time (the perturbation_image_loop workaround): vmapped, the batch's running
+    # sums and frames fall out of the CPU caches during the scan (docs/speed.md).
     "zoom_blur": base.Perturbation("zoom_blur", NUM_FRAMES, zoom_blur, one_image_at_a_time=True),
     "gaussian_blur": base.Perturbation("gaussian_blur", NUM_FRAMES, gaussian_blur,
                                        one_image_at_a_time=True),

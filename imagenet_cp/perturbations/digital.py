@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from imagenet_cp.ops import color
+from imagenet_cp.ops.convert import uint8_clipped
 from imagenet_cp.perturbations import base
 
 NUM_FRAMES = 31
@@ -51,10 +52,10 @@ def brightness(canvas, height, width, draws, difficulty) -> jax.Array:
   # A loop over the frames keeps the HSV factors in memory: written as one broadcast, XLA
   # fused their computation into every frame (same frames, 1.5x the CPU).
   def frame(offset):
-    return base.truncate_uint8((jnp.clip(value + offset, 0.0, 1.0) * factors) * 255.0)
+    return uint8_clipped((jnp.clip(value + offset, 0.0, 1.0) * factors) * 255.0)
 
   return jax.lax.map(frame, jnp.asarray(OFFSETS, jnp.float32))
 
 
-PERTURBATIONS = {"brightness": base.Perturbation("brightness", NUM_FRAMES, brightness,
+REGISTRY = {"brightness": base.Perturbation("brightness", NUM_FRAMES, brightness,
                                                  one_image_at_a_time=True)}

@@ -66,10 +66,9 @@ def translate(canvas, height, width, draws, difficulty) -> jax.Array:
   def frame(tx):
     return jax.lax.dynamic_slice(band, (0, 3 * (shift - tx)), (base.CROP, 3 * base.CROP))
 
-  # A loop of plain slices (with one image at a time, see PERTURBATIONS): vmapped, the traced
-  # slices became a gather of every byte (1.3x the CPU).  Rows of bytes rather than [224, 224, 3]
-  # pixels: XLA copies each row as one run instead of looping over a trailing axis of 3
-  # (1.3-1.4x less CPU, same frames).
+  # A loop of plain slices (with one image at a time, see REGISTRY): vmapped, the traced
+  # slices became a gather of every byte.  Rows of bytes rather than [224, 224, 3] pixels: XLA
+  # copies each row as one run instead of looping over a trailing axis of 3 (same frames).
   frames = jax.lax.map(frame, jnp.asarray([t[0] for _, t, _, _ in TRANSLATE_PARAMS], jnp.int32))
   return frames.reshape(len(TRANSLATE_PARAMS), base.CROP, base.CROP, 3)
 
@@ -108,7 +107,7 @@ def tilt(canvas, height, width, draws, difficulty) -> jax.Array:
   The canvas beyond the true size is zeroed, so reading it equals OpenCV's constant border.
   Source coordinates are quantised to 1/32 pixel with 15-bit weights, as the original's
   OpenCV 3.4 did (``sampling.cv2_remap_bilinear(quantize=True)``; here its black-border
-  special case ``cv2_remap_fixed_black``, the same values at 2x less CPU).
+  special case ``cv2_remap_fixed_black``, the same values for less CPU).
   """
   del draws, difficulty
   image = geometry.zero_outside(canvas, height, width)
@@ -122,7 +121,7 @@ def tilt(canvas, height, width, draws, difficulty) -> jax.Array:
   return jax.vmap(frame)(jnp.asarray(rotations))
 
 
-PERTURBATIONS = {
+REGISTRY = {
     "translate": base.Perturbation("translate", TRANSLATE_FRAMES, translate,
                                    one_image_at_a_time=True),
     "rotate": base.Perturbation("rotate", NUM_FRAMES, rotate),

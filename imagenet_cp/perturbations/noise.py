@@ -13,12 +13,12 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.stats
 
-from imagenet_cp.ops import poisson
+from imagenet_cp.ops import poisson, rng
+from imagenet_cp.ops.convert import uint8_clipped
 from imagenet_cp.perturbations import base
 
 NUM_FRAMES = 31
 NOISY_FRAMES = tuple(range(1, NUM_FRAMES))
-SHAPE = (base.CROP, base.CROP, 3)
 
 GAUSSIAN_SIGMA = (0.03, 0.05, 0.08)
 SHOT_LAMBDA = (300.0, 120.0, 60.0)
@@ -60,14 +60,8 @@ def hash_words(k0, k1, counters) -> jax.Array:
 def frame_bits(frame_key: jax.Array) -> jax.Array:
   """uint32 [224, 224, 3]: ``hash_words(key_data(frame_key), 0..150527)`` in HWC order."""
   k0, k1 = jax.random.key_data(frame_key)
-  counters = jnp.arange(int(np.prod(SHAPE)), dtype=jnp.uint32)
-  return jnp.reshape(hash_words(k0, k1, counters), SHAPE)
-
-
-def bits_to_uniform(bits) -> jax.Array:
-  """uint32 -> float32 in [0, 1) from the top 23 bits (``jax.random.uniform``'s mapping)."""
-  one_to_two = jax.lax.bitcast_convert_type((bits >> 9) | np.uint32(0x3F800000), jnp.float32)
-  return one_to_two - np.float32(1.0)
+  counters = jnp.arange(int(np.prod(base.CROP_SHAPE)), dtype=jnp.uint32)
+  return jnp.reshape(hash_words(k0, k1, counters), base.CROP_SHAPE)
 
 
 # Giles, "Approximating the erfinv function" (GPU Computing Gems, 2011), single precision:
@@ -91,7 +85,7 @@ def erfinv(x) -> jax.Array:
   ``1 - x^2`` is formed as ``(1 - x)(1 + x)`` (1 - x is exact near 1), which keeps the tails
   accurate: within 3e-7 relative of SciPy on every value ``bits_to_normal`` can produce,
   where ``lax.erf_inv`` (the same polynomials after ``log1p(-x * x)``) is within 6e-6; and
-  1.8x less CPU for the noise sequences than ``lax.erf_inv``'s lowering here.
+  cheaper than ``lax.erf_inv``'s lowering here.
   """
   w = -jnp.log((1.0 - x) * (1.0 + x))
   central = _horner(_ERFINV_CENTRAL, w - 2.5)
@@ -100,11 +94,9 @@ def erfinv(x) -> jax.Array:
 
 
 def bits_to_normal(bits) -> jax.Array:
-  """uint32 -> float32 standard normal: ``sqrt(2) erfinv(v)``, v uniform on (-1, 1) from the
-  top 23 bits (``jax.random.normal``'s mapping, with ``erfinv`` above)."""
-  lo = np.nextafter(np.float32(-1.0), np.float32(0.0))
-  u = jnp.maximum(lo, bits_to_uniform(bits) * (np.float32(1.0) - lo) + lo)
-  return np.float32(np.sqrt(2.0)) * erfinv(u)
+  """uint32 -> float32 standard normal: ``jax.random.normal``'s mapping of the top 23 bits
+  (``ops.rng.normal_from_bits``) with ``erfinv`` above."""
+  return rng.normal_from_bits(bits, erfinv)
 
 
 def standard_normal_draws(key: jax.Array, difficulty) -> jax.Array:
@@ -125,7 +117,7 @@ def gaussian_noise(canvas, height, width, normals, difficulty) -> jax.Array:
   x = base.to_unit(base.center_crop(canvas, height, width))
   sigma = base.pick(GAUSSIAN_SIGMA, difficulty)
   noisy = jnp.clip(x[None] + sigma * normals, 0.0, 1.0)
-  return base.truncate_uint8(jnp.concatenate([x[None], noisy]) * 255.0)
+  return uint8_clipped(jnp.concatenate([x[None], noisy]) * 255.0)
 
 
 def speckle_noise(canvas, height, width, normals, difficulty) -> jax.Array:
@@ -137,7 +129,7 @@ def speckle_noise(canvas, height, width, normals, difficulty) -> jax.Array:
   x = base.to_unit(crop)
   sigma = base.pick(SPECKLE_SIGMA, difficulty)
   noisy = jnp.clip(x[None] + x[None] * (sigma * normals), 0.0, 1.0)
-  return base.with_clean_frame(crop, base.truncate_uint8(255.0 * noisy))
+  return base.with_clean_frame(crop, uint8_clipped(255.0 * noisy))
 
 
 @functools.lru_cache(maxsize=None)
@@ -165,7 +157,7 @@ def poisson_counts(uniforms, pixels_uint8, difficulty) -> jax.Array:
   """Poisson(lambda * u / 255) counts by inverse CDF: #{k : CDF(k) <= uniform}, int32.
 
   Exact in distribution up to the float32 CDF.  uniforms float32 [..., H, W, C] in [0, 1)
-  (multiples of 2^-23, as ``bits_to_uniform`` makes them), pixels uint8 [H, W, C] (or
+  (multiples of 2^-23, as ``ops.rng.uniform_from_bits`` makes them), pixels uint8 [H, W, C] (or
   uniforms' shape).  ``ops.poisson.guided_counts``: the count at the start of the uniform's
   bucket from the guide table, then a short binary search (1 step for these tables): 2 gathers
   per value, where a plain binary search over the 512 entries needs 9.
@@ -183,7 +175,8 @@ def shot_noise_draws(key: jax.Array, difficulty) -> jax.Array:
   """Frames 1..30 of uniforms in [0, 1), float32 [30, 224, 224, 3]; ``apply`` turns them into
   Poisson counts of the image's rates (the draw's distribution depends on the image)."""
   del difficulty
-  return jax.vmap(lambda k: bits_to_uniform(frame_bits(k)))(base.frame_keys(key, NOISY_FRAMES))
+  return jax.vmap(lambda k: rng.uniform_from_bits(frame_bits(k)))(
+      base.frame_keys(key, NOISY_FRAMES))
 
 
 # ``shot_step_table``'s payload: the frame byte of the bucket's count, then how much the byte
@@ -220,8 +213,8 @@ def shot_frame(uniforms, pixels_uint8, difficulty) -> jax.Array:
   The count by inverse CDF (``poisson_counts``) turned into the frame byte in one table
   look-up per value (``ops.poisson.stepped_lookup`` of ``shot_step_table``): the bucket's byte,
   plus its growth where the uniform lies past the bucket's step.  The same bytes as the count
-  search followed by the division (``shot_counts``, tests), for 1.7x less CPU: one gather
-  instead of two, and no float work per value.
+  search followed by the division (``shot_counts``, tests), for less CPU: one gather instead
+  of two, and no float work per value.
   """
   d = jnp.clip(difficulty, 1, 3) - 1
   row = d * 256 + pixels_uint8.astype(jnp.int32)
@@ -235,8 +228,8 @@ def shot_noise(canvas, height, width, uniforms, difficulty) -> jax.Array:
   """``np.uint8(255 * clip(poisson(x * lambda) / lambda, 0, 1))``, x = crop / 255.
 
   One frame at a time over the materialised uniforms (fused with the hash, the table look-up
-  ran as scalar code, measured 1.5-1.9x slower), written into the sequence started from the
-  clean crop (``base.frames_after_clean``).
+  ran as scalar code), written into the sequence started from the clean crop
+  (``base.frames_after_clean``).
   """
   crop = base.center_crop(canvas, height, width)
 
@@ -252,7 +245,7 @@ def shot_counts(canvas, height, width, uniforms, difficulty) -> jax.Array:
   return poisson_counts(uniforms, crop, difficulty)
 
 
-PERTURBATIONS = {
+REGISTRY = {
     "gaussian_noise": base.Perturbation("gaussian_noise", NUM_FRAMES, gaussian_noise,
                                         standard_normal_draws),
     "shot_noise": base.Perturbation("shot_noise", NUM_FRAMES, shot_noise, shot_noise_draws,

@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from imagenet_cp.ops import color, filters, fusion, spatter as spatter_ops, zoom
+from imagenet_cp.ops.convert import uint8_clipped, uint8_from_unit
 from imagenet_cp.perturbations import base, blur
 
 NUM_FRAMES = 31
@@ -39,7 +40,7 @@ def snow_layer_uint8(normals) -> jax.Array:
   layer = SNOW_LOC + SNOW_SCALE * normals
   layer = zoom.clipped_zoom(layer[..., None], SNOW_ZOOM)[..., 0]
   layer = jnp.where(layer < SNOW_THRESHOLD, 0.0, layer)
-  return base.truncate_uint8(jnp.clip(layer, 0.0, 1.0) * 255.0)
+  return uint8_from_unit(layer)
 
 
 def snow_scene(crop_uint8) -> jax.Array:
@@ -53,8 +54,7 @@ def snow(canvas, height, width, normals, difficulty) -> jax.Array:
   """uint8 [31, 224, 224, 3].
 
   The scene ``z`` is computed once, apart (``ops.fusion.computed_apart``): otherwise XLA fuses
-  its grey level into the frames and recomputes it for each of the 31 (same frames, 1.1x
-  less CPU measured).
+  its grey level into the frames and recomputes it for each of the 31 (same frames).
   """
   z = fusion.computed_apart(snow_scene, difficulty, base.center_crop(canvas, height, width))
   layers = blur.magick_motion_blur_frames(
@@ -62,7 +62,7 @@ def snow(canvas, height, width, normals, difficulty) -> jax.Array:
 
   def frame(layer):
     s = base.to_unit(layer)[..., None]
-    return base.truncate_uint8(jnp.clip(z + s + jnp.rot90(s, 2), 0.0, 1.0) * 255.0)
+    return uint8_from_unit(z + s + jnp.rot90(s, 2))
 
   return jax.vmap(frame)(layers)
 
@@ -94,14 +94,14 @@ def spatter(canvas, height, width, normals, difficulty) -> jax.Array:
   x = base.to_unit(base.center_crop(canvas, height, width))
 
   def step(layer, _):
-    frame = base.truncate_uint8(spatter_ops.render_water(x, layer, SPATTER_INTENSITY))
+    frame = uint8_clipped(spatter_ops.render_water(x, layer, SPATTER_INTENSITY))
     return drift_down(layer), frame
 
   _, frames = jax.lax.scan(step, liquid_layer(normals), None, length=NUM_FRAMES)
   return frames
 
 
-PERTURBATIONS = {
+REGISTRY = {
     "snow": base.Perturbation("snow", NUM_FRAMES, snow, layer_draw,
                               one_image_at_a_time=True),
     "spatter": base.Perturbation("spatter", NUM_FRAMES, spatter, layer_draw),

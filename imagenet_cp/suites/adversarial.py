@@ -21,12 +21,13 @@ And the transfer matrix over a list of models: adversarials crafted on model i a
 budget, scored on model j (top-1 untargeted, top-5 targeted), on the examples every model
 classifies correctly when clean; the diagonal is each model's white-box success.
 
-Accuracies are over the attacked (clean-correct) examples.  The model runs data-parallel over
-the local devices (``models.parallel.DataParallel``, the machinery ``suites.corruption``'s
-``Classifier`` wraps); with an ``output_dir`` each finished attack (and each transfer source
-model) is saved at once as ``adversarial/tasks/*.npz`` by ``suites.corruption.Store``, so a
-rerun resumes.  Random starts and black-box draws use ``imagenet_cp.example_key(seed, attack,
-0, file_name)``, so an example's result does not depend on its batch.
+The attacks and their settings are in ``suites.adversarial_attacks``, the figures in
+``suites.adversarial_summary``.  Accuracies are over the attacked (clean-correct) examples.  The
+model runs data-parallel over the local devices (``suites.common.Classifier``); with an
+``output_dir`` each finished attack (and each transfer source model) is saved at once as
+``adversarial/tasks/*.npz`` by ``suites.common.Store``, so a rerun resumes.  Random starts and
+black-box draws use ``imagenet_cp.example_key(seed, attack, 0, file_name)``, so an example's
+result does not depend on its batch.
 
 With several processes (``jax.distributed``) each process loads and attacks its own share of
 the examples (source chunks or array rows round-robin); per-example records are all-gathered
@@ -43,260 +44,59 @@ from typing import Callable, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import NamedSharding, PartitionSpec
 
-from imagenet_cp import attacks
 import imagenet_cp
+from imagenet_cp import attacks
 from imagenet_cp.preprocess import CROP
-from imagenet_cp.suites import corruption as evaluation
-from imagenet_cp.suites.corruption import Store, Task
+from imagenet_cp.suites import distributed
+from imagenet_cp.suites.adversarial_attacks import (  # noqa: F401  (the suite's public names)
+    ATTACKS, DEFAULT_ATTACKS, DEFAULT_BUDGETS, DEMO_ATTACKS, DEMO_BUDGETS, DEMO_CONFIG,
+    TRANSFER_TARGETS, BudgetedAttack, Config, attack_batch, check_attacks, check_budgets)
+from imagenet_cp.suites.adversarial_summary import (  # noqa: F401
+    apgd_points, attack_summary, transfer_summary)
+from imagenet_cp.suites.common import (Classifier, Model, Store, Task, file_digest, pad_batch,
+                                       pad_keys)
+from imagenet_cp.suites.images import CHUNK, ImageCache
+from imagenet_cp.suites.images import source_examples as source_stream
 
-# name -> (attack function, norm, kind).  Kinds: "search" (minimal distortion by the budget
-# search; accuracy vs budget and vs iterations), "optimised" (the attack's own distortion;
-# accuracy vs budget), "iterations" (a fixed budget; accuracy vs iterations), "queries" (a fixed
-# budget; accuracy vs queries).
-ATTACKS = {
-    "pgd_linf": ("pgd", "linf", "search"), "pgd_l2": ("pgd", "l2", "search"),
-    "bim_linf": ("bim", "linf", "search"), "bim_l2": ("bim", "l2", "search"),
-    "mim_linf": ("mim", "linf", "search"), "fgsm_linf": ("fgsm", "linf", "search"),
-    "fgsm_l2": ("fgsm", "l2", "search"),
-    "cw_l2": ("cw_l2", "l2", "optimised"), "ead_l1": ("ead", "l1", "optimised"),
-    "deepfool_l2": ("deepfool", "l2", "optimised"),
-    "deepfool_linf": ("deepfool", "linf", "optimised"),
-    "apgd_ce_linf": ("apgd", "linf", "iterations"), "apgd_ce_l2": ("apgd", "l2", "iterations"),
-    "apgd_t_linf": ("apgd_t", "linf", "iterations"), "apgd_t_l2": ("apgd_t", "l2", "iterations"),
-    "nes_linf": ("nes", "linf", "queries"), "nes_l2": ("nes", "l2", "queries"),
-    "spsa_linf": ("spsa", "linf", "queries"),
-}
-DEFAULT_ATTACKS = ("pgd_linf", "cw_l2", "deepfool_l2", "apgd_ce_linf", "apgd_t_linf", "nes_linf",
-                   "spsa_linf")
-DEFAULT_BUDGETS = {"linf": (0, 0.5, 1, 2, 4, 8, 16), "l2": (0, 32, 64, 128, 256, 512, 1024),
-                   "l1": (0, 1000, 2000, 4000, 8000, 16000, 32000)}
-TRANSFER_TARGETS = ("untargeted", "random", "least_likely", "second_most_likely")
+SECTION = "adversarial"    # results.json key
+AUTO_SOURCES = ("demo",)   # --suite=auto runs it on the demo photos (with DEMO_CONFIG)
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
-  """Attack settings (budgets /255).  ``steps``: iterations of the iterative attacks;
-  ``iterations_eps``: the fixed budget (per norm) of the accuracy-vs-iterations curve;
-  search: ``initial_eps`` doubled ``doubling_steps`` times, then ``bisection_steps`` bisections;
-  ``optimiser_steps`` / ``optimiser_search_steps``: C&W's and EAD's Adam/FISTA iterations and
-  binary search over c; ``deepfool_steps`` and ``deepfool_candidates`` (classes considered, one
-  backward pass each per iteration); transfer: ``transfer_attack`` at ``transfer_eps``
-  with ``transfer_target`` ('untargeted', or a target mode of ``attacks.select_targets``).
-  The fixed-budget attacks (APGD, NES, SPSA) run at ``iterations_eps``: APGD for
-  ``apgd_iterations`` (APGD-T: per target class, ``apgd_target_classes`` classes), NES and SPSA
-  for ``blackbox_steps`` iterations of ``nes_samples`` / ``spsa_samples`` antithetic pairs
-  (``attacks.queries_at``: 1 + t (2 samples + 1) queries after t iterations);
-  ``query_grid``: the query counts of the accuracy-vs-queries curve (empty: the count after
-  each iteration)."""
-  steps: int = 20
-  iterations_eps: tuple = (("linf", 4.0), ("l2", 255.0))
-  initial_eps: float = 0.25
-  doubling_steps: int = 10
-  bisection_steps: int = 8
-  optimiser_steps: int = 100
-  optimiser_search_steps: int = 5
-  deepfool_steps: int = 50
-  deepfool_candidates: int = 10
-  transfer_attack: str = "pgd_linf"
-  transfer_eps: float = 4.0
-  transfer_target: str = "untargeted"
-  apgd_iterations: int = 100
-  apgd_target_classes: int = 9
-  blackbox_steps: int = 100
-  nes_samples: int = 50
-  spsa_samples: int = 32
-  query_grid: tuple = ()
-
-  def check(self) -> None:
-    for name in ("steps", "doubling_steps", "optimiser_steps", "optimiser_search_steps",
-                 "deepfool_steps", "deepfool_candidates", "apgd_iterations",
-                 "apgd_target_classes", "blackbox_steps", "nes_samples", "spsa_samples"):
-      if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-        raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
-    if self.bisection_steps < 0 or self.initial_eps <= 0 or self.transfer_eps < 0:
-      raise ValueError("bisection_steps and transfer_eps must be >= 0, initial_eps > 0")
-    if self.transfer_attack not in ATTACKS or ATTACKS[self.transfer_attack][2] != "search":
-      raise ValueError(f"transfer_attack must be one of the budgeted attacks "
-                       f"{[a for a, s in ATTACKS.items() if s[2] == 'search']}, "
-                       f"got {self.transfer_attack!r}")
-    grid = list(self.query_grid)
-    if any(int(q) != q or q < 0 for q in grid) or grid != sorted(set(grid)):
-      raise ValueError(f"query_grid must be increasing non-negative integers, got {grid}")
-    if self.transfer_target not in TRANSFER_TARGETS:
-      raise ValueError(f"transfer_target must be one of {TRANSFER_TARGETS}, "
-                       f"got {self.transfer_target!r}")
-
-  def iterations_budget(self, norm: str) -> float:
-    return dict(self.iterations_eps).get(norm, 4.0)
-
-  def samples(self, method: str) -> int:
-    """Antithetic pairs per gradient estimate of a black-box attack."""
-    return self.nes_samples if method == "nes" else self.spsa_samples
+class SuiteConfig:
+  """What to attack and how (the arguments of ``evaluate_adversarial``, see there);
+  ``attack_config`` is its ``config``."""
+  source: str = "demo"
+  imagenet_dir: str | None = None
+  max_images: int | None = None
+  attack_names: Sequence[str] = DEFAULT_ATTACKS
+  budgets: dict | None = None
+  attack_config: Config = Config()
+  transfer_models: Sequence[tuple] = ()
+  batch_size: int = 32
+  seed: int = 0
+  chunk_size: int = CHUNK
 
 
-# The demo's short run (4 photos, efficientnet_lite0, 2 CPU cores): ~8 search rounds of 3
-# steps, C&W with 2 x 8 Adam steps, DeepFool 3 steps over 3 candidate classes; the demo's
-# attacks are DEMO_ATTACKS.
-DEMO_CONFIG = Config(steps=3, initial_eps=0.25, doubling_steps=6, bisection_steps=2,
-                     optimiser_steps=8, optimiser_search_steps=2, deepfool_steps=3,
-                     deepfool_candidates=3,
-                     iterations_eps=(("linf", 1.0), ("l2", 64.0)), transfer_eps=1.0,
-                     apgd_iterations=5, apgd_target_classes=2, blackbox_steps=3, nes_samples=4,
-                     spsa_samples=4)
-# APGD-T and SPSA would add about 25 s more to the demo (measured: docs/attacks.md).
-DEMO_ATTACKS = ("pgd_linf", "cw_l2", "deepfool_l2", "apgd_ce_linf", "nes_linf")
-DEMO_BUDGETS = {"linf": (0, 0.25, 0.5, 1, 2, 4), "l2": (0, 16, 32, 64, 128, 256),
-                "l1": (0, 500, 1000, 2000, 4000, 8000)}
+def check(config: SuiteConfig) -> dict:
+  """The budgets of every norm; ValueError for unknown attacks or bad settings."""
+  config.attack_config.check()
+  check_attacks(list(config.attack_names))
+  return check_budgets(config.budgets)
 
 
-def check_attacks(names: Sequence[str]) -> list[str]:
-  unknown = [n for n in names if n not in ATTACKS]
-  if unknown or not names:
-    raise ValueError(f"unknown or no attack(s) {list(unknown)}; expected some of "
-                     f"{', '.join(ATTACKS)}")
-  return list(names)
-
-
-# ----------------------------------------------------------------------------------------------
-# The model on sharded batches.
-
-
-class Model:
-  """A classifier on float pixels: ``DataParallel`` forward (padded global batch, variables
-  replicated once) and attack inputs sharded over the same mesh."""
-
-  def __init__(self, name: str, apply_fn: Callable, variables, batch_size: int):
-    from imagenet_cp.models.parallel import DataParallel  # pylint: disable=g-import-not-at-top
-    self.name = name
-    self.apply_fn = apply_fn
-    self.parallel = DataParallel(apply_fn, variables, batch_size, model_name=name)
-    self.batch_size = self.parallel.batch_size
-    mesh = self.parallel.mesh
-    self._sharding = NamedSharding(mesh, PartitionSpec(mesh.axis_names[0]))
-
-  def attack_batch(self, n: int) -> int:
-    """Padded batch of an attack over n examples: the global batch, or n rounded up to the
-    device count when fewer (attacks cost a backward pass per padded row)."""
-    devices = len(self.parallel.mesh.devices.ravel())
-    return max(min(self.batch_size, -(-n // devices) * devices), devices)
-
-  @property
-  def variables(self):
-    return self.parallel.variables
-
-  def shard(self, array):
-    """A padded batch [batch_size, ...] split over the devices."""
-    return jax.device_put(array, self._sharding)
-
-  def logits(self, images: np.ndarray) -> np.ndarray:
-    """float32 [N, H, W, 3] in [0, 1] -> float32 logits [N, C] (NumPy)."""
-    if images.shape[0] == 0:
-      return np.zeros((0, 0), np.float32)
-    return self.parallel(np.asarray(images, np.float32))
+def describe(config: SuiteConfig) -> str:
+  return (f"adversarial suite: {', '.join(config.attack_names)} "
+          f"({'demo config' if config.source == 'demo' else 'full config'})")
 
 
 def _pad(array, n: int):
-  return evaluation.pad_batch(np.asarray(array), n)
+  return pad_batch(np.asarray(array), n)
 
 
 def _padded_keys(seed: int, name: str, file_names: Sequence[str], n: int):
-  keys = imagenet_cp.example_keys(seed, name, 0, list(file_names))
-  return evaluation.pad_keys(keys, n)
-
-
-# ----------------------------------------------------------------------------------------------
-# One attack, one batch.
-
-
-@dataclasses.dataclass(frozen=True)
-class _BudgetedAttack:
-  """attack(variables=(model variables, keys), images, labels, eps=[N], targets) for
-  ``attacks.search_budget``: hashable (a static argument) with the keys kept out of it."""
-  method: str
-  apply_fn: Callable
-  norm: str
-  steps: int
-
-  def __call__(self, variables, images, labels, *, eps, targets=None):
-    model_variables, keys = variables
-    fn = getattr(attacks, self.method)
-    if self.method == "fgsm":
-      return fn(self.apply_fn, model_variables, images, labels, eps=eps, targets=targets,
-                norm=self.norm)
-    extra = {"key": keys} if self.method == "pgd" else {}
-    return fn(self.apply_fn, model_variables, images, labels, eps=eps, steps=self.steps,
-              targets=targets, norm=self.norm, **extra)
-
-
-def _fixed_budget_attack(method: str, norm: str, model: Model, images, labels, keys,
-                         config: Config):
-  """APGD-CE / APGD-T / NES / SPSA at the fixed budget ``config.iterations_budget(norm)``."""
-  eps = config.iterations_budget(norm)
-  common = dict(eps=eps, key=keys)
-  if method == "apgd":
-    return attacks.apgd(model.apply_fn, model.variables, images, labels,
-                        n_iter=config.apgd_iterations, norm=norm, loss="ce", **common)
-  if method == "apgd_t":
-    return attacks.apgd_t(model.apply_fn, model.variables, images, labels,
-                          n_iter=config.apgd_iterations, norm=norm,
-                          n_target_classes=config.apgd_target_classes, **common)
-  if method == "nes":
-    return attacks.nes(model.apply_fn, model.variables, images, labels, norm=norm,
-                       steps=config.blackbox_steps, samples=config.nes_samples, **common)
-  return attacks.spsa(model.apply_fn, model.variables, images, labels,
-                      steps=config.blackbox_steps, samples=config.spsa_samples, **common)
-
-
-def _attack_batch(name: str, model: Model, images, labels, keys, config: Config) -> dict:
-  """Records of one padded batch: success, norms, and per kind the minimal distortion, the
-  iterations curve (bool [T + 1, N]) or the query at which each example was fooled."""
-  method, norm, kind = ATTACKS[name]
-  images, labels = model.shard(images), model.shard(labels)
-  extra = {}
-  if kind in ("iterations", "queries"):
-    result = _fixed_budget_attack(method, norm, model, images, labels, model.shard(keys), config)
-    success, adversarial = result.success, result.adversarial
-    if kind == "queries":
-      extra["queries"] = np.asarray(result.queries, np.int32)
-      curve = np.zeros((0, images.shape[0]), bool)
-    else:
-      curve = np.asarray(result.curve)
-    minimal = None   # not searched: the attack runs at one fixed budget
-  elif kind == "search":
-    attack = _BudgetedAttack(method, model.apply_fn, norm, config.steps)
-    found = attacks.search_budget(attack, (model.variables, model.shard(keys)), images, labels,
-                                  initial_eps=config.initial_eps,
-                                  doubling_steps=config.doubling_steps,
-                                  bisection_steps=config.bisection_steps)
-    minimal, success, adversarial = found.minimal, found.success, found.adversarial
-    n = images.shape[0]
-    fixed = attack((model.variables, model.shard(keys)), images, labels,
-                   eps=jnp.full((n,), config.iterations_budget(norm), jnp.float32))
-    curve = np.asarray(fixed.curve)
-  else:
-    if method == "cw_l2":
-      result = attacks.cw_l2(model.apply_fn, model.variables, images, labels,
-                             steps=config.optimiser_steps,
-                             binary_search_steps=config.optimiser_search_steps)
-    elif method == "ead":
-      result = attacks.ead(model.apply_fn, model.variables, images, labels,
-                           steps=config.optimiser_steps,
-                           binary_search_steps=config.optimiser_search_steps)
-    else:
-      result = attacks.deepfool(model.apply_fn, model.variables, images, labels, norm=norm,
-                                steps=config.deepfool_steps,
-                                candidates=max(config.deepfool_candidates, 2))
-    minimal = attacks.optimised_distortion(result, images, norm)
-    success, adversarial = result.success, result.adversarial
-    curve = np.zeros((0, images.shape[0]), bool)
-  norms = attacks.perturbation_norms(adversarial, images)
-  out = {"success": np.asarray(success), "curve": curve, **extra}
-  if minimal is not None:
-    out["minimal"] = np.asarray(minimal)
-  out.update({k: np.asarray(v) for k, v in norms.items()})
-  return out
+  return pad_keys(imagenet_cp.example_keys(seed, name, 0, list(file_names)), n)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -317,12 +117,11 @@ class Examples:
 
 def source_examples(source: str = "demo", imagenet_dir=None, max_images: int | None = None,
                     cache_dir=None, process_index: int = 0, process_count: int = 1,
-                    chunk_size: int = evaluation.CHUNK) -> Examples:
+                    chunk_size: int = CHUNK) -> Examples:
   """The clean crops of the source images (those the corruption benchmark uses); with several
   processes, this process's share (cache chunks round-robin, as the corruption suite splits)."""
-  cache = evaluation.ImageCache(
-      evaluation.source_examples(source, imagenet_dir, max_images),
-      cache_dir, process_index, process_count, chunk_size)
+  cache = ImageCache(source_stream(source, imagenet_dir, max_images), cache_dir, process_index,
+                     process_count, chunk_size)
   names, labels, crops = [], [], []
   for chunk in cache:
     names += list(chunk.file_names)
@@ -352,15 +151,12 @@ def _check_examples(images, labels, file_names) -> Examples:
   return Examples(file_names, labels, images)
 
 
-def clean_correct(model: Model, examples: Examples) -> np.ndarray:
+def clean_correct(model: Classifier, examples: Examples) -> np.ndarray:
   """bool [N]: top-1 of the clean image equals the label."""
   if not examples.file_names:
     return np.zeros(0, bool)
-  return np.argmax(model.logits(examples.images), axis=-1) == examples.labels
-
-
-# ----------------------------------------------------------------------------------------------
-# Several processes: shares, gathering, who decides.
+  logits = model.numpy_logits(examples.images, examples.file_names)
+  return np.argmax(logits, axis=-1) == examples.labels
 
 
 def _share(n: int) -> np.ndarray:
@@ -373,27 +169,17 @@ def _global_names(local: Examples, chunk_size: int) -> list[str]:
   order): process p holds cache chunks p, p + P, ... of ``chunk_size`` examples."""
   if jax.process_count() == 1:
     return list(local.file_names)
-  from imagenet_cp.suites import distributed  # pylint: disable=g-import-not-at-top
   j = np.arange(len(local.file_names))
   chunk = jax.process_index() + (j // chunk_size) * jax.process_count()
   return distributed.gather_ordered_names(local.file_names, chunk * chunk_size + j % chunk_size)
 
 
-def _gather(records: dict, names: Sequence[str], axes: dict | None = None) -> dict:
-  """Per-example records of every process aligned with ``names`` (one process: as they are,
-  already in that order)."""
-  if jax.process_count() == 1:
-    return records
-  from imagenet_cp.suites import distributed  # pylint: disable=g-import-not-at-top
-  return distributed.gather_records(records, names, axes)
-
-
-def _correct_everywhere(models: Sequence[Model], examples: Examples, names: Sequence[str]):
+def _correct_everywhere(models: Sequence[Classifier], examples: Examples, names: Sequence[str]):
   """-> (bool [len(names)]: every model right on the clean example, this process's rows of
   ``examples`` that are)."""
   local = np.all([clean_correct(m, examples) for m in models], axis=0).astype(bool)
-  gathered = _gather({"file_names": np.array(examples.file_names, dtype=str),
-                      "correct": local}, names)
+  gathered = distributed.gather({"file_names": np.array(examples.file_names, dtype=str),
+                                 "correct": local}, names)
   return np.asarray(gathered["correct"], bool), np.flatnonzero(local)
 
 
@@ -404,16 +190,16 @@ CURVE_AXES = {"curve": 1}      # records whose examples are on axis 1
 TRANSFER_AXES = {"fooled": 1}
 
 
-def attack_records(name: str, model: Model, examples: Examples, index: np.ndarray,
+def attack_records(name: str, model: Classifier, examples: Examples, index: np.ndarray,
                    config: Config, seed: int) -> dict:
   """Per-example records of attack ``name`` on ``examples`` rows ``index``."""
-  b = model.attack_batch(len(index))
+  b = model.padded_size(len(index))
   parts = []
   for start in range(0, len(index), b):
     rows = index[start:start + b]
     names = [examples.file_names[i] for i in rows]
-    out = _attack_batch(name, model, _pad(examples.images[rows], b),
-                        _pad(examples.labels[rows], b), _padded_keys(seed, name, names, b), config)
+    out = attack_batch(name, model, _pad(examples.images[rows], b),
+                       _pad(examples.labels[rows], b), _padded_keys(seed, name, names, b), config)
     parts.append({k: (v[:, :len(rows)] if k == "curve" else v[:len(rows)]) for k, v in out.items()})
   if not parts:
     parts = [_empty_records(name, model, examples, config, seed)]
@@ -423,24 +209,25 @@ def attack_records(name: str, model: Model, examples: Examples, index: np.ndarra
   return records
 
 
-def _empty_records(name: str, model: Model, examples: Examples, config: Config, seed: int):
+def _empty_records(name: str, model: Classifier, examples: Examples, config: Config, seed: int):
   """Records of no example with the shapes and dtypes of real ones (from one batch of a blank
   image), so that a process with nothing to attack gathers the same keys as the others."""
-  b = model.attack_batch(1)
+  b = model.padded_size(1)
   blank = np.zeros((b,) + examples.images.shape[1:], np.float32)
-  out = _attack_batch(name, model, blank, np.zeros(b, np.int32),
-                      _padded_keys(seed, name, ["blank"], b), config)
+  out = attack_batch(name, model, blank, np.zeros(b, np.int32),
+                     _padded_keys(seed, name, ["blank"], b), config)
   return {k: (v[:, :0] if k == "curve" else v[:0]) for k, v in out.items()}
 
 
-def _targets(mode: str, model: Model, examples: Examples, index, seed: int):
+def _targets(mode: str, model: Classifier, examples: Examples, index, seed: int):
   if mode == "untargeted":
     return None
   if len(index) == 0:
     return np.zeros(0, np.int32)
-  logits = jnp.asarray(model.logits(examples.images[index]))
+  names = [examples.file_names[i] for i in index]
+  logits = jnp.asarray(model.numpy_logits(examples.images[index], names))
   labels = jnp.asarray(examples.labels[index])
-  keys = imagenet_cp.example_keys(seed, "transfer_target", 0, [examples.file_names[i] for i in index])
+  keys = imagenet_cp.example_keys(seed, "transfer_target", 0, names)
   if mode == "random":
     # One draw per example from its own key, so targets do not depend on the batch.
     classes = logits.shape[-1]
@@ -449,14 +236,14 @@ def _targets(mode: str, model: Model, examples: Examples, index, seed: int):
   return np.asarray(attacks.select_targets(mode, logits, labels), np.int32)
 
 
-def transfer_records(source: Model, targets: Sequence[Model], examples: Examples,
+def transfer_records(source: Classifier, targets: Sequence[Classifier], examples: Examples,
                      index: np.ndarray, config: Config, seed: int) -> dict:
   """Adversarials crafted on ``source`` at ``config.transfer_eps``, scored on every target model:
   fooled bool [M, n] (top-1 != label untargeted; target in top-5 targeted) and whitebox [n]."""
   method, norm, _ = ATTACKS[config.transfer_attack]
-  attack = _BudgetedAttack(method, source.apply_fn, norm, config.steps)
+  attack = BudgetedAttack(method, source.apply_fn, norm, config.steps)
   goal = _targets(config.transfer_target, source, examples, index, seed)
-  b = source.attack_batch(len(index))
+  b = source.padded_size(len(index))
   fooled, whitebox = [], []
   for start in range(0, len(index), b):
     rows = index[start:start + b]
@@ -469,7 +256,7 @@ def transfer_records(source: Model, targets: Sequence[Model], examples: Examples
                     targets=tgt)
     adversarial = np.asarray(result.adversarial)[:len(rows)]
     whitebox.append(np.asarray(result.success)[:len(rows)])
-    fooled.append(np.stack([_fooled(m.logits(adversarial), labels[:len(rows)],
+    fooled.append(np.stack([_fooled(m.numpy_logits(adversarial, names), labels[:len(rows)],
                                     None if goal is None else goal[start:start + b])
                             for m in targets]))
   return {"fooled": np.concatenate(fooled, axis=1) if fooled else np.zeros((len(targets), 0), bool),
@@ -485,109 +272,53 @@ def _fooled(logits: np.ndarray, labels: np.ndarray, goal) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------------
-# Summaries.
+# The entry points.
 
 
-def attack_summary(name: str, records: dict, budgets: Sequence[float],
-                   config: Config = Config()) -> dict:
-  """Curves, areas and distortion statistics of one attack's records."""
-  method, norm, kind = ATTACKS[name]
-  norms = {k: records[k] for k in ("l0", "l1", "l2", "linf")}
-  out = {"norm": norm, "kind": kind, "examples": int(len(records["success"])),
-         "distortion": _finite_or_none(attacks.distortion_summary(norms, records["success"]))}
-  if kind in ("search", "optimised"):
-    out.update(_budget_summary(kind, records["minimal"], budgets))
+def run(config: SuiteConfig, model: Model, output_dir=None, log: Callable[[str], None] = print, *,
+        images=None, labels=None, file_names=None) -> dict:
+  """``evaluate_adversarial`` with its settings in ``config``: the ``results.json["adversarial"]``
+  dict."""
+  budgets = check(config)
+  attack_config, seed = config.attack_config, config.seed
+  started = time.time()
+  pid, pcount = jax.process_index(), jax.process_count()
+  if images is not None:
+    every = _check_examples(images, labels, file_names)
+    names, examples, source = every.file_names, every.rows(_share(len(every.file_names))), "arrays"
   else:
-    out["eps"] = config.iterations_budget(norm)
-  curve = records.get("curve")
-  if curve is not None and curve.size:
-    out.update(_iterations_summary(method, curve, config))
-  if kind == "queries":
-    out.update(_queries_summary(method, records, config))
-  return out
-
-
-def _budget_summary(kind: str, minimal, budgets) -> dict:
-  budgets = [float(b) for b in budgets]
-  accuracy = attacks.accuracy_vs_budget(minimal, budgets) if len(minimal) \
-      else np.full(len(budgets), np.nan)
-  return {"minimal_distortion": kind, "budgets": budgets, "accuracy_vs_budget": _floats(accuracy),
-          "auc": attacks.area_under_curve(budgets, accuracy) if len(budgets) > 1 else None,
-          "minimal": [None if not np.isfinite(v) else float(v) for v in minimal]}
-
-
-def _iterations_summary(method: str, curve, config: Config) -> dict:
-  """Accuracy after 0, 1, ... iterations, its normalised area; APGD: also at its checkpoints
-  (APGD-T: the checkpoints of each target run, its iterations counted one run after another)."""
-  accuracy = attacks.accuracy_vs_iterations(curve)
-  x = np.arange(len(accuracy))
-  out = {"iterations": x.tolist(), "accuracy_vs_iterations": accuracy.tolist(),
-         "auc_iterations": attacks.area_under_curve(x, accuracy) if len(x) > 1 else None}
-  if method in ("apgd", "apgd_t"):
-    points = apgd_points(len(accuracy) - 1, config.apgd_iterations)
-    out["checkpoints"] = points
-    out["accuracy_at_checkpoints"] = accuracy[points].tolist()
-  return out
-
-
-def apgd_points(total: int, n_iter: int) -> list[int]:
-  """APGD's checkpoints (and the last iteration) over ``total`` iterations made of runs of
-  ``n_iter`` (one run for APGD-CE, one per target class for APGD-T)."""
-  points = {total}
-  for run in range(total // n_iter):
-    points |= {run * n_iter + c for c in attacks.apgd_checkpoints(n_iter)}
-  return sorted(points)
-
-
-def _queries_summary(method: str, records: dict, config: Config) -> dict:
-  """Accuracy after q queries for q in the grid (exact: each example's fooling query is
-  recorded), its normalised area, and the queries the successes took."""
-  samples = config.samples(method)
-  budget = int(attacks.queries_at(config.blackbox_steps, samples))
-  grid = np.asarray(config.query_grid or
-                    attacks.queries_at(np.arange(config.blackbox_steps + 1), samples), np.int64)
-  success = np.asarray(records["success"], bool)
-  accuracy = attacks.accuracy_after_queries(records["queries"], success, grid)
-  spent = np.asarray(records["queries"], np.float64)[success]
-  return {"samples": samples, "steps": config.blackbox_steps, "query_budget": budget,
-          "queries": grid.tolist(), "accuracy_vs_queries": _floats(accuracy),
-          "auc_queries": attacks.area_under_curve(grid, accuracy)
-                         if len(grid) > 1 and success.size else None,
-          "first_success_query": [int(q) if ok else None
-                                  for q, ok in zip(records["queries"], success)],
-          "queries_of_successes": _finite_or_none({
-              "mean": float(spent.mean()) if spent.size else float("nan"),
-              "median": float(np.median(spent)) if spent.size else float("nan")})}
-
-
-def _floats(values) -> list:
-  """A curve as JSON numbers (NaN, i.e. no examples: None)."""
-  return [float(v) if np.isfinite(v) else None for v in np.asarray(values, np.float64)]
-
-
-def _finite_or_none(summary: dict) -> dict:
-  """NaN (no successful example) -> None, so results.json stays strict JSON."""
-  return {k: None if isinstance(v, float) and not np.isfinite(v) else v for k, v in summary.items()}
-
-
-def transfer_summary(names: Sequence[str], records: dict[str, dict], config: Config) -> dict:
-  """matrix[i][j]: fraction of model i's adversarials that fool model j."""
-  matrix = [[float(records[s]["fooled"][j].mean()) if records[s]["fooled"].shape[1] else None
-             for j in range(len(names))] for s in names]
-  whitebox = [float(records[s]["whitebox"].mean()) if records[s]["whitebox"].size else None
-              for s in names]
-  any_records = records[names[0]]
-  return {"models": list(names), "matrix": matrix, "whitebox_success": whitebox,
-          "attack": config.transfer_attack, "eps": config.transfer_eps,
-          "target": config.transfer_target,
-          "criterion": "top-1 != label" if config.transfer_target == "untargeted" else
-                       "target in top-5",
-          "examples": int(any_records["file_names"].size),
-          "example_ids": [str(f) for f in any_records["file_names"]]}
-
-
-# ----------------------------------------------------------------------------------------------
-# The public entry points.
+    cache_dir = pathlib.Path(output_dir) / "cache" if output_dir is not None else None
+    examples = source_examples(config.source, config.imagenet_dir, config.max_images, cache_dir,
+                               pid, pcount, config.chunk_size)
+    names, source = _global_names(examples, config.chunk_size), config.source
+  classifier = Classifier(model, config.batch_size, uint8=False)
+  run_info = {"model": model.name, "source": source, "seed": seed, "images": len(names),
+              "file_names_sha256": file_digest(names)}
+  store = (Store(pathlib.Path(output_dir) / "adversarial", run_info)
+           if output_dir is not None and pid == 0 else None)
+  correct, index = _correct_everywhere([classifier], examples, names)
+  attacked = [n for n, c in zip(names, correct) if c]
+  results = {"run": dict(run_info, config=dataclasses.asdict(attack_config), processes=pcount,
+                         devices=jax.device_count()),
+             "clean_accuracy": float(correct.mean()),
+             "attacked_examples": len(attacked), "example_ids": attacked, "attacks": {}}
+  for name in config.attack_names:
+    records = _cached(store, Task("adversarial", name), _config_id(name, attack_config), log,
+                      lambda n=name: distributed.gather(
+                          attack_records(n, classifier, examples, index, attack_config, seed),
+                          attacked, CURVE_AXES))
+    if records is not None:
+      results["attacks"][name] = attack_summary(name, records, budgets[ATTACKS[name][1]],
+                                                attack_config)
+  models = [classifier if n == model.name else Classifier(Model(n, f, v), config.batch_size,
+                                                          uint8=False)
+            for n, f, v in config.transfer_models] or [classifier]
+  results["transfer"] = transfer_matrix(models, examples, names=names, config=attack_config,
+                                        seed=seed, store=store, log=log)
+  results["run"]["seconds"] = round(time.time() - started, 1)
+  if store:
+    store.write_json("results.json", results)
+  return results
 
 
 def evaluate_adversarial(apply_fn: Callable, variables, *,
@@ -598,7 +329,7 @@ def evaluate_adversarial(apply_fn: Callable, variables, *,
                          config: Config = Config(),
                          transfer_models: Sequence[tuple] = (),
                          batch_size: int = 32, seed: int = 0, output_dir=None,
-                         model_name: str = "user model", chunk_size: int = evaluation.CHUNK,
+                         model_name: str = "user model", chunk_size: int = CHUNK,
                          log: Callable[[str], None] = print) -> dict:
   """Adversarial robustness of ``apply_fn``; returns the ``results.json["adversarial"]`` dict.
 
@@ -619,55 +350,21 @@ def evaluate_adversarial(apply_fn: Callable, variables, *,
   process 0 holds the complete results (and writes them); the others' lack the attacks that
   process 0 resumed from its output directory.
   """
-  config.check()
-  attack_names = check_attacks(list(attack_names))
-  budgets = {**DEFAULT_BUDGETS, **(budgets or {})}
-  for norm, values in budgets.items():
-    if any(b < 0 for b in values) or list(values) != sorted(values):
-      raise ValueError(f"{norm} budgets must be non-negative and increasing, got {values}")
-  started = time.time()
-  pid, pcount = jax.process_index(), jax.process_count()
-  if images is not None:
-    every = _check_examples(images, labels, file_names)
-    names, examples, source = every.file_names, every.rows(_share(len(every.file_names))), "arrays"
-  else:
-    cache_dir = pathlib.Path(output_dir) / "cache" if output_dir is not None else None
-    examples = source_examples(source, imagenet_dir, max_images, cache_dir, pid, pcount,
-                               chunk_size)
-    names = _global_names(examples, chunk_size)
-  model = Model(model_name, apply_fn, variables, batch_size)
-  run_info = {"model": model_name, "source": source, "seed": seed, "images": len(names),
-              "file_names_sha256": evaluation.file_digest(names)}
-  store = (Store(pathlib.Path(output_dir) / "adversarial", run_info)
-           if output_dir is not None and pid == 0 else None)
-  correct, index = _correct_everywhere([model], examples, names)
-  attacked = [n for n, c in zip(names, correct) if c]
-  results = {"run": dict(run_info, config=dataclasses.asdict(config), processes=pcount,
-                         devices=jax.device_count()),
-             "clean_accuracy": float(correct.mean()),
-             "attacked_examples": len(attacked), "example_ids": attacked, "attacks": {}}
-  for name in attack_names:
-    records = _cached(store, Task("adversarial", name), _config_id(name, config), log,
-                      lambda n=name: _gather(attack_records(n, model, examples, index, config,
-                                                            seed), attacked, CURVE_AXES))
-    if records is not None:
-      results["attacks"][name] = attack_summary(name, records, budgets[ATTACKS[name][1]], config)
-  models = [model if n == model_name else Model(n, f, v, batch_size)
-            for n, f, v in transfer_models] or [model]
-  results["transfer"] = transfer_matrix(models, examples, names=names, config=config, seed=seed,
-                                        store=store, log=log)
-  results["run"]["seconds"] = round(time.time() - started, 1)
-  if store:
-    store.write_json("results.json", results)
-  return results
+  suite_config = SuiteConfig(
+      source=source, imagenet_dir=imagenet_dir, max_images=max_images,
+      attack_names=list(attack_names), budgets=budgets, attack_config=config,
+      transfer_models=transfer_models, batch_size=batch_size, seed=seed, chunk_size=chunk_size)
+  return run(suite_config, Model(model_name, apply_fn, variables), output_dir, log,
+             images=images, labels=labels, file_names=file_names)
 
 
-def transfer_matrix(models: Sequence[Model], examples: Examples, *, names=None,
+def transfer_matrix(models: Sequence[Classifier], examples: Examples, *, names=None,
                     config: Config = Config(), seed: int = 0, store: Store | None = None,
                     log=print) -> dict | None:
-  """Transfer matrix over ``models`` (``Model`` objects) on the examples all of them classify
-  correctly when clean.  names: every process's example ids in order (default: those of
-  ``examples``, one process).  None on a process other than 0 when process 0 resumed a part."""
+  """Transfer matrix over ``models`` (``Classifier`` objects, float inputs) on the examples all of
+  them classify correctly when clean.  names: every process's example ids in order (default:
+  those of ``examples``, one process).  None on a process other than 0 when process 0 resumed a
+  part."""
   model_names = [m.name for m in models]
   if len(set(model_names)) != len(model_names):
     raise ValueError(f"transfer model names must be unique, got {model_names}")
@@ -681,8 +378,8 @@ def transfer_matrix(models: Sequence[Model], examples: Examples, *, names=None,
   for m in models:
     records[m.name] = _cached(
         store, Task("transfer", m.name.replace("/", "_").replace(":", "_")), config_id, log,
-        lambda m=m: _gather(transfer_records(m, models, examples, index, config, seed), common,
-                            TRANSFER_AXES))
+        lambda m=m: distributed.gather(transfer_records(m, models, examples, index, config, seed),
+                                       common, TRANSFER_AXES))
   if any(r is None for r in records.values()):
     return None
   return transfer_summary(model_names, records, config)
@@ -704,10 +401,8 @@ def _cached(store: Store | None, task: Task, config_id: str, log, compute) -> di
   process 0 reads and writes the store; it decides for all, and a resumed task is None on the
   other processes."""
   saved = store.load(task) if store is not None else None
-  done = saved is not None and str(saved.get("config_id")) == config_id
-  if jax.process_count() > 1:
-    from imagenet_cp.suites import distributed  # pylint: disable=g-import-not-at-top
-    done = distributed.broadcast_from_first(done)
+  done = distributed.broadcast_from_first(saved is not None
+                                          and str(saved.get("config_id")) == config_id)
   if done:
     log(f"resuming: {task.id} already done")
     return saved

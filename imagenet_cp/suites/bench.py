@@ -55,10 +55,11 @@ def time_task(task, cache, model, opts) -> float:
 def main(argv) -> None:
   del argv
   from imagenet_cp.suites import corruption as evaluation  # pylint: disable=g-import-not-at-top
+  from imagenet_cp.suites.common import Classifier, Model  # pylint: disable=g-import-not-at-top
   from imagenet_cp import perturbations  # pylint: disable=g-import-not-at-top
   apply_fn, variables = random_classifier(FLAGS.model)
   cache = evaluation.ImageCache(_examples(FLAGS.images))
-  model = evaluation.Classifier(apply_fn, variables, FLAGS.batch_size, FLAGS.model)
+  model = Classifier(Model(FLAGS.model, apply_fn, variables), FLAGS.batch_size)
   opts = evaluation.Options(batch_size=model.batch_size)
   opts.video_batch = max(opts.video_batch // model.devices, 1) * model.devices
   n = FLAGS.images

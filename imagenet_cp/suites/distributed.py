@@ -6,7 +6,9 @@ that example alone (the adversarial suite's distortions and query counts), so th
 figures are exact and independent of how the images were split.  Process 0 writes the files.
 Used by the corruption suite (``suites.corruption``), the adversarial suite
 (``suites.adversarial``) and the OOD suite (``suites.ood``: dataset slices round-robin,
-gathered whole with ``gather_parts``).
+gathered whole with ``gather_parts``).  The helpers at the end (``gather``, ``from_first``,
+``total``, ``on_every_process``, ``raise_together``) also take the one-process case, where they
+do no collective at all.
 
 Set-up: ``python -m metrics.run --distributed [--coordinator_address=HOST:PORT
 --num_processes=N --process_id=I]`` calls ``jax.distributed.initialize`` (on GPU clusters, SLURM
@@ -15,8 +17,9 @@ and TPU VMs the arguments are discovered automatically).  Tested here with two C
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
+import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
@@ -120,18 +123,52 @@ def _allgather_bytes(data: bytes) -> list[bytes]:
 def raise_together(message: str | None) -> None:
   """ValueError on every process when any process has an error message (the first process's,
   named), so that no process is left waiting in a collective for one that failed."""
+  if jax.process_count() == 1:
+    if message:
+      raise ValueError(message)
+    return
   messages = _allgather_bytes((message or "").encode("utf-8"))
   for process, raw in enumerate(messages):
     if raw:
       raise ValueError(f"process {process}: {raw.decode('utf-8')}")
 
 
+def on_every_process(compute: Callable):
+  """``compute()``; with several processes a ValueError on any one is raised on every one, so
+  no process is left waiting in the next collective."""
+  if jax.process_count() == 1:
+    return compute()
+  value, message = {}, None
+  try:
+    value = compute()
+  except ValueError as err:
+    message = str(err)
+  raise_together(message)
+  return value
+
+
+def gather(records: dict, names: Sequence[str], axes: dict | None = None) -> dict:
+  """``gather_records``; one process: the records as they are (already in ``names``' order)."""
+  if jax.process_count() == 1:
+    return records
+  return gather_records(records, names, axes)
+
+
 def total(value: int) -> int:
   """The sum of an integer over the processes (e.g. the devices in use)."""
+  if jax.process_count() == 1:
+    return value
   return int(np.asarray(multihost_utils.process_allgather(np.int32(value))).sum())
 
 
+def from_first(value: np.ndarray) -> np.ndarray:
+  """Process 0's array on every process (e.g. which tasks are left: only process 0 reads the
+  output directory)."""
+  if jax.process_count() == 1:
+    return value
+  return np.asarray(multihost_utils.broadcast_one_to_all(value))
+
+
 def broadcast_from_first(value: bool) -> bool:
-  """Process 0's flag on every process (e.g. whether a task is already saved: only process 0
-  reads the output directory)."""
-  return bool(multihost_utils.broadcast_one_to_all(np.bool_(value)))
+  """Process 0's flag on every process (e.g. whether a task is already saved)."""
+  return bool(from_first(np.bool_(value)))

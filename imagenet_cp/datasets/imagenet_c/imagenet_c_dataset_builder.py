@@ -20,8 +20,8 @@ import tensorflow_datasets as tfds
 
 from imagenet_cp import assets
 from imagenet_cp import corruptions
-from imagenet_cp import sources
-from imagenet_cp.datasets import common
+from imagenet_cp.datasets import builder, common
+from imagenet_cp.preprocess import CROP
 
 IMAGE_FORMATS = ("jpeg", "png", "raw")  # "jpeg" has no name suffix
 STORED_PIXELS = {
@@ -68,7 +68,7 @@ def parse_config(name: str) -> ImagenetCConfig | None:
   return None
 
 
-class Builder(tfds.core.GeneratorBasedBuilder):
+class Builder(builder.SourceBuilder):
   """ImageNet-C from the ImageNet validation set (manual download)."""
 
   VERSION = tfds.core.Version("1.0.0")
@@ -76,57 +76,32 @@ class Builder(tfds.core.GeneratorBasedBuilder):
       "1.0.0": "First release: 19 corruptions x 5 severities generated in JAX from per-example "
                "keys (root seed 0); JPEG q85 like the released files, PNG options.",
   }
-  MANUAL_DOWNLOAD_INSTRUCTIONS = sources.MANUAL_DOWNLOAD_INSTRUCTIONS
   BUILDER_CONFIGS = [parse_config(config_name(c, s))
                      for c in corruptions.CORRUPTIONS for s in corruptions.SEVERITIES]
-  SOURCE = common.SOURCE_IMAGENET
+  PIXELS = common.CROP_224
   pkg_dir_path = epath.Path(__file__).parent
-
-  @classmethod
-  def get_builder_config(cls, name, version=None):
-    """Also resolves the ``_png`` / ``_raw`` variants that BUILDER_CONFIGS does not list."""
-    return super().get_builder_config(name, version) or parse_config(name)
+  parse_config = staticmethod(parse_config)  # also the ``_png`` / ``_raw`` variants
 
   def _info(self) -> tfds.core.DatasetInfo:
     config = self.builder_config
-    return self.dataset_info_from_configs(
-        features=tfds.features.FeaturesDict({
-            "image": tfds.features.Image(
-                shape=(224, 224, 3),
-                encoding_format="jpeg" if config.image_format == "jpeg" else "png"),
-            "label": tfds.features.ClassLabel(names_file=common.labels_file()),
-            "file_name": tfds.features.Text(),
-        }),
+    return self._dataset_info(
+        {"image": tfds.features.Image(
+            shape=(CROP, CROP, 3),
+            encoding_format="jpeg" if config.image_format == "jpeg" else "png")},
         supervised_keys=("image", "label"),
-        homepage="https://github.com/hendrycks/robustness",
-        metadata=tfds.core.MetadataDict(common.provenance(
-            self.SOURCE, dataset=self.name, corruption=config.corruption,
-            severity=config.severity, image_format=config.image_format,
-            stored_pixels=STORED_PIXELS[config.image_format],
-            benchmark=config.corruption in corruptions.BENCHMARK_CORRUPTIONS)),
-    )
+        corruption=config.corruption, severity=config.severity,
+        image_format=config.image_format, stored_pixels=STORED_PIXELS[config.image_format],
+        benchmark=config.corruption in corruptions.BENCHMARK_CORRUPTIONS)
 
-  def _download_and_prepare(self, dl_manager, download_config):
-    # Beam workers get the same chunks; TFDS only tells _download_and_prepare about Beam.
-    self._use_beam = common.uses_beam(download_config)
-    return super()._download_and_prepare(dl_manager, download_config)
-
-  def _source_items(self, dl_manager) -> list[common.Item]:
-    return common.list_items(self.SOURCE, common.manual_dir(dl_manager))
-
-  def _split_generators(self, dl_manager):
-    config = self.builder_config
-    corruptions.get(config.corruption)  # Unimplemented corruptions fail before any decoding.
-    if config.corruption == "frost":
+  def _check_config(self) -> None:
+    corruptions.get(self.builder_config.corruption)  # unimplemented corruptions fail here
+    if self.builder_config.corruption == "frost":
       # The six textures listed in checksums.tsv, found and sha256-checked by imagenet_cp.assets
       # (user cache or the copy packaged with imagenet_cp: no network needed); a missing or bad
       # copy fails here, naming the file, before any image is decoded.
       assets.frost_textures()
-    items = self._source_items(dl_manager)
-    pixels = common.pixel_source(items, common.CROP_224, self.SOURCE, self._data_dir_root)
-    task = common.CorruptionTask(config.corruption, config.severity, config.image_format,
-                                 chunk_size=common.chunk_size_for(len(items)))
-    return {"validation": self._generate_examples(task, items, pixels)}
 
-  def _generate_examples(self, task, items, pixels):
-    return common.generate(task, items, pixels, getattr(self, "_use_beam", False))
+  def _task(self, num_items: int) -> common.CorruptionTask:
+    config = self.builder_config
+    return common.CorruptionTask(config.corruption, config.severity, config.image_format,
+                                 chunk_size=common.chunk_size_for(num_items))

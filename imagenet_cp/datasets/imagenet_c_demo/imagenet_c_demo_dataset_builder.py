@@ -17,9 +17,5 @@ class Builder(imagenet_c_dataset_builder.Builder):
   """ImageNet-C configs on the demo photos (offline, seconds per config)."""
 
   MANUAL_DOWNLOAD_INSTRUCTIONS = None
-  SOURCE = common.SOURCE_DEMO
+  SOURCE = common.SOURCE_DEMO  # the photos come with the installed packages
   pkg_dir_path = epath.Path(__file__).parent
-
-  def _source_items(self, dl_manager) -> list[common.Item]:
-    del dl_manager  # The demo photos come with the installed packages.
-    return common.list_items(self.SOURCE)

@@ -15,8 +15,8 @@ from etils import epath
 import tensorflow_datasets as tfds
 
 from imagenet_cp import perturbations
-from imagenet_cp import sources
-from imagenet_cp.datasets import common
+from imagenet_cp.datasets import builder, common
+from imagenet_cp.preprocess import CROP
 
 FRAME_FORMATS = ("png", "jpeg")  # "png" has no name suffix
 NOISE_LEVELS = (1, 2, 3)
@@ -86,7 +86,7 @@ NOISE_GENERATOR = (
     "imagenet_cp's own erfinv, Poisson counts by a guide-table inverse CDF")
 
 
-class Builder(tfds.core.GeneratorBasedBuilder):
+class Builder(builder.SourceBuilder):
   """ImageNet-P from the ImageNet validation set (manual download)."""
 
   VERSION = tfds.core.Version("1.1.0")
@@ -98,53 +98,28 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                "noise_generator): same distributions, different frames than 1.0.0; the other "
                "sequences' frames are unchanged.",
   }
-  MANUAL_DOWNLOAD_INSTRUCTIONS = sources.MANUAL_DOWNLOAD_INSTRUCTIONS
   BUILDER_CONFIGS = [parse_config(config_name(p, d)) for p, d in sequence_configs()]
-  SOURCE = common.SOURCE_IMAGENET
+  PIXELS = common.RESIZE_256
   pkg_dir_path = epath.Path(__file__).parent
-
-  @classmethod
-  def get_builder_config(cls, name, version=None):
-    """Also resolves the ``_jpeg`` variants that BUILDER_CONFIGS does not list."""
-    return super().get_builder_config(name, version) or parse_config(name)
+  parse_config = staticmethod(parse_config)  # also the ``_jpeg`` variants
 
   def _info(self) -> tfds.core.DatasetInfo:
     config = self.builder_config
     frames = frame_count(config.perturbation)
-    return self.dataset_info_from_configs(
-        features=tfds.features.FeaturesDict({
-            "frames": tfds.features.Sequence(
-                tfds.features.Image(shape=(224, 224, 3), encoding_format=config.frame_format),
-                length=frames),
-            "label": tfds.features.ClassLabel(names_file=common.labels_file()),
-            "file_name": tfds.features.Text(),
-        }),
-        homepage="https://github.com/hendrycks/robustness",
-        metadata=tfds.core.MetadataDict(common.provenance(
-            self.SOURCE, dataset=self.name, perturbation=config.perturbation,
-            difficulty=config.difficulty, frames=frames, frame_format=config.frame_format,
-            stored_frames=STORED_FRAMES[config.frame_format],
-            input="Resize(256) image (shorter side 256), padded canvas + true sizes",
-            noise_generator=NOISE_GENERATOR)),
-    )
+    return self._dataset_info(
+        {"frames": tfds.features.Sequence(
+            tfds.features.Image(shape=(CROP, CROP, 3), encoding_format=config.frame_format),
+            length=frames)},
+        perturbation=config.perturbation, difficulty=config.difficulty, frames=frames,
+        frame_format=config.frame_format, stored_frames=STORED_FRAMES[config.frame_format],
+        input="Resize(256) image (shorter side 256), padded canvas + true sizes",
+        noise_generator=NOISE_GENERATOR)
 
-  def _download_and_prepare(self, dl_manager, download_config):
-    # Beam workers get the same chunks; TFDS only tells _download_and_prepare about Beam.
-    self._use_beam = common.uses_beam(download_config)
-    return super()._download_and_prepare(dl_manager, download_config)
+  def _check_config(self) -> None:
+    perturbations.get(self.builder_config.perturbation)  # unimplemented sequences fail here
 
-  def _source_items(self, dl_manager) -> list[common.Item]:
-    return common.list_items(self.SOURCE, common.manual_dir(dl_manager))
-
-  def _split_generators(self, dl_manager):
+  def _task(self, num_items: int) -> common.PerturbationTask:
     config = self.builder_config
-    perturbations.get(config.perturbation)  # Unimplemented sequences fail before any decoding.
-    items = self._source_items(dl_manager)
-    pixels = common.pixel_source(items, common.RESIZE_256, self.SOURCE, self._data_dir_root)
-    task = common.PerturbationTask(
+    return common.PerturbationTask(
         config.perturbation, config.difficulty, config.frame_format,
-        chunk_size=common.chunk_size_for(len(items), common.P_CHUNK_SIZE))
-    return {"validation": self._generate_examples(task, items, pixels)}
-
-  def _generate_examples(self, task, items, pixels):
-    return common.generate(task, items, pixels, getattr(self, "_use_beam", False))
+        chunk_size=common.chunk_size_for(num_items, common.P_CHUNK_SIZE))

@@ -16,9 +16,5 @@ class Builder(imagenet_p_dataset_builder.Builder):
   """ImageNet-P configs on the demo photos (offline)."""
 
   MANUAL_DOWNLOAD_INSTRUCTIONS = None
-  SOURCE = common.SOURCE_DEMO
+  SOURCE = common.SOURCE_DEMO  # the photos come with the installed packages
   pkg_dir_path = epath.Path(__file__).parent
-
-  def _source_items(self, dl_manager) -> list[common.Item]:
-    del dl_manager  # The demo photos come with the installed packages.
-    return common.list_items(self.SOURCE)

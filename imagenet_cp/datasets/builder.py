@@ -1,0 +1,77 @@
+"""The TFDS builder base of imagenet_c and imagenet_p (and of their ``_demo`` twins).
+
+A dataset's ``Builder`` says what its configs are (``parse_config``), what one config stores
+(``_info``), computes (``_task``) and starts from (``PIXELS``), and what must hold before any
+image is decoded (``_check_config``).  This base does the rest the same way for both: it
+resolves the configs ``BUILDER_CONFIGS`` does not list, finds the source images (the manual
+ImageNet download, or the packaged demo photos where ``SOURCE`` is ``common.SOURCE_DEMO``),
+caches their crops, and runs the generation in the builder's own loop or on Beam.
+"""
+from __future__ import annotations
+
+import tensorflow_datasets as tfds
+
+from imagenet_cp import sources
+from imagenet_cp.datasets import common
+
+HOMEPAGE = "https://github.com/hendrycks/robustness"
+
+
+class SourceBuilder(common.CleanFailedBuild, tfds.core.GeneratorBasedBuilder,
+                    skip_registration=True):
+  """What imagenet_c and imagenet_p share; not a dataset itself (never registered)."""
+
+  MANUAL_DOWNLOAD_INSTRUCTIONS = sources.MANUAL_DOWNLOAD_INSTRUCTIONS
+  SOURCE = common.SOURCE_IMAGENET
+  PIXELS: str  # the generation's input: common.CROP_224 or common.RESIZE_256
+
+  @staticmethod
+  def parse_config(name: str) -> tfds.core.BuilderConfig | None:
+    """The config called ``name``, listed or not (with a format suffix), or None."""
+    raise NotImplementedError
+
+  @classmethod
+  def get_builder_config(cls, name, version=None):
+    """Also resolves the format variants that BUILDER_CONFIGS does not list."""
+    return super().get_builder_config(name, version) or cls.parse_config(name)
+
+  def _dataset_info(self, pixels: dict, supervised_keys=None, **metadata) -> tfds.core.DatasetInfo:
+    """``pixels`` features plus every example's label and file name; the build's provenance
+    (``common.provenance``) and ``metadata`` as the dataset's metadata."""
+    return self.dataset_info_from_configs(
+        features=tfds.features.FeaturesDict({
+            **pixels,
+            "label": tfds.features.ClassLabel(names_file=common.labels_file()),
+            "file_name": tfds.features.Text(),
+        }),
+        supervised_keys=supervised_keys,
+        homepage=HOMEPAGE,
+        metadata=tfds.core.MetadataDict(
+            common.provenance(self.SOURCE, dataset=self.name, **metadata)),
+    )
+
+  def _download_and_prepare(self, dl_manager, download_config):
+    # Beam workers get the same chunks; TFDS only tells _download_and_prepare about Beam.
+    self._use_beam = common.uses_beam(download_config)
+    return super()._download_and_prepare(dl_manager, download_config)
+
+  def _source_items(self, dl_manager) -> list[common.Item]:
+    if self.SOURCE == common.SOURCE_DEMO:  # The demo photos come with the installed packages.
+      return common.list_items(self.SOURCE)
+    return common.list_items(self.SOURCE, common.manual_dir(dl_manager))
+
+  def _check_config(self) -> None:
+    """Fails for a config that cannot be built, before any image is decoded."""
+
+  def _task(self, num_items: int):
+    """The config's generation task (``common.CorruptionTask`` / ``PerturbationTask``)."""
+    raise NotImplementedError
+
+  def _split_generators(self, dl_manager):
+    self._check_config()
+    items = self._source_items(dl_manager)
+    pixels = common.pixel_source(items, self.PIXELS, self.SOURCE, self._data_dir_root)
+    return {"validation": self._generate_examples(self._task(len(items)), items, pixels)}
+
+  def _generate_examples(self, task, items, pixels):
+    return common.generate(task, items, pixels, getattr(self, "_use_beam", False))
