@@ -3,16 +3,21 @@ r"""Speed benchmark: our jitted corruptions against the original code, same proc
   python -m imagenet_cp.bench                                 # all 19 corruptions x 5 severities
   python -m imagenet_cp.bench --corruptions=fog,contrast --severities=1,3 --batch=32
   python -m imagenet_cp.bench --suite=all                     # also ImageNet-P, if benchmarked
+  python -m imagenet_cp.bench --size=32                       # CIFAR-10-C's set (also 64, 299)
 
 OURS: ``imagenet_cp.corrupt`` on a batch of real photo crops (scikit-image's sample photos through
-``imagenet_cp.preprocess``) with one key per image, warmed up first so compilation is excluded
-(its time is reported separately), timed to ``block_until_ready``. REFERENCE: the original
-Hendrycks code through ``imagenet_cp.oracles.corruptions.run_original``, one image at a time, on a few of the
-same crops. Throughput is images per wall-clock second; the suite figure is total images / total
-time of each side over the corruptions both sides ran. CPU time (``time.process_time``, all threads
-of the process) is reported too: on a shared machine it is much less noisy than wall time, and its
-ratio is the work ratio (ours may spread its work over several cores, the reference mostly runs on
-one). The reference needs the test extra.
+``imagenet_cp.preprocess``; at ``--size`` 32, 64 or 299 brought to that script's input by
+``oracles.corruptions_sizes.inputs``) with one key per image, warmed up first so compilation is
+excluded (its time is reported separately), timed to ``block_until_ready``. REFERENCE: the
+original Hendrycks code, one image at a time, on a few of the same crops: at 224 the package
+through ``imagenet_cp.oracles.corruptions.run_original``, at the other sizes that size's script
+(``make_cifar_c.py``, ``make_tinyimagenet_c.py``, ``make_imagenet_c_inception.py``) through
+``imagenet_cp.oracles.corruptions_sizes.run_original``. Throughput is images per wall-clock
+second; the suite figure is total images / total time of each side over the corruptions both
+sides ran. CPU time (``time.process_time``, all threads of the process) is reported too: on a
+shared machine it is much less noisy than wall time, and its ratio is the work ratio (ours may
+spread its work over several cores, the reference mostly runs on one). The reference needs the
+test extra.
 """
 from __future__ import annotations
 
@@ -35,6 +40,8 @@ flags.DEFINE_integer("repeats", 3, "Least timed calls of ours per (corruption, s
                      "they add up to 0.2 s); the median counts.")
 flags.DEFINE_integer("ref_images", 3, "Images the reference corrupts per (corruption, severity).")
 flags.DEFINE_enum("suite", "c", ["c", "p", "all"], "ImageNet-C, ImageNet-P or both.")
+flags.DEFINE_enum("size", "224", ["32", "64", "224", "299"],
+                  "Image size, which selects the original's constant set (ImageNet-C only).")
 
 
 def time_call(fn: Callable[[], object], repeats: int = 3, min_seconds: float = 0.0,
@@ -59,9 +66,20 @@ def time_call(fn: Callable[[], object], repeats: int = 3, min_seconds: float = 0
 
 def photos_224(n: int) -> np.ndarray:
   """uint8 [n, 224, 224, 3]: scikit-image sample photos, Resize(256) + CenterCrop(224), cycled."""
+  return photos(n, 224)
+
+
+def photos(n: int, size: int) -> np.ndarray:
+  """uint8 [n, size, size, 3]: scikit-image sample photos brought to the size's input (224:
+  Resize(256) + CenterCrop(224); 32, 64, 299: ``oracles.corruptions_sizes.inputs``), cycled."""
   import skimage.data
   from imagenet_cp.preprocess import preprocess
-  crops = [preprocess(np.asarray(getattr(skimage.data, p)())) for p in PHOTOS]
+  raw = [np.asarray(getattr(skimage.data, p)()) for p in PHOTOS]
+  if size == 224:
+    crops = [preprocess(r) for r in raw]
+  else:
+    from imagenet_cp.oracles import corruptions_sizes
+    crops = [corruptions_sizes.inputs(r, size) for r in raw]
   return np.stack([crops[i % len(crops)] for i in range(n)])
 
 
@@ -127,8 +145,11 @@ def time_ours(name: str, severity: int, images, file_names,
 def time_reference(name: str, severity: int, images: np.ndarray,
                    warm_up: bool = False) -> tuple[float, float]:
   """(wall, CPU) seconds for the original to corrupt ``images`` one at a time (np.uint8 output
-  included)."""
-  from imagenet_cp.oracles import corruptions as reference
+  included): the package at 224, the size's script otherwise."""
+  if images.shape[1] == 224:
+    from imagenet_cp.oracles import corruptions as reference
+  else:
+    from imagenet_cp.oracles import corruptions_sizes as reference
   np.random.seed(0)
   if warm_up:  # first-call costs (imports, library caches, frost file reads) are not throughput
     reference.run_original(name, images[0], severity)
@@ -139,11 +160,11 @@ def time_reference(name: str, severity: int, images: np.ndarray,
 
 
 def bench_corruptions(names: Sequence[str], severities: Sequence[int], batch: int, repeats: int,
-                      ref_images: int, reference: bool = True) -> list[Row]:
+                      ref_images: int, reference: bool = True, size: int = 224) -> list[Row]:
   """Rows per (corruption, severity); unimplemented corruptions are skipped with a note."""
   import jax.numpy as jnp
   from imagenet_cp import corruptions
-  host = photos_224(max(batch, ref_images))
+  host = photos(max(batch, ref_images), size)
   images = jnp.asarray(host[:batch])
   file_names = [f"bench_{i}.JPEG" for i in range(batch)]
   rows = []
@@ -226,9 +247,13 @@ def main(argv):
     if unknown:
       raise app.UsageError(f"unknown corruptions {unknown}")
     severities = [int(s) for s in FLAGS.severities]
-    print(f"ImageNet-C: batch {FLAGS.batch}, {FLAGS.repeats} repeats (median), reference on "
-          f"{FLAGS.ref_images} image(s) per cell")
-    rows = bench_corruptions(names, severities, FLAGS.batch, FLAGS.repeats, FLAGS.ref_images)
+    from imagenet_cp.corruptions import sizes
+    size = sizes.constants(int(FLAGS.size))
+    print(f"ImageNet-C at {size.size}x{size.size} ({size.dataset}, {size.script}): batch "
+          f"{FLAGS.batch}, {FLAGS.repeats} repeats (median), reference on {FLAGS.ref_images} "
+          "image(s) per cell")
+    rows = bench_corruptions(names, severities, FLAGS.batch, FLAGS.repeats, FLAGS.ref_images,
+                             size=size.size)
     print()
     print(summarize(rows))
   if FLAGS.suite in ("p", "all"):

@@ -4,9 +4,10 @@ The oracle is ``imagenet_cp.oracles.corruptions_sizes``: each size's script writ
 line (checked here against the PyPI package at 224, where both exist), fed our draws through
 ``Replay``.  Inputs are real photos brought to each script's input (``inputs``): 32 and 64 a
 bilinear resize of the 4 photos, 299 the inception script's 0.875 centre crop + resize, one photo
-(its glass_blur oracle is a pure-Python loop over 89,401 pixels per pass).
+(its glass_blur oracle is a pure-Python loop over up to 88,209 pixels per pass).
 Measured figures: docs/fidelity/sizes.md.
 """
+import functools
 import io
 
 import jax
@@ -17,7 +18,7 @@ from PIL import Image
 
 import imagenet_cp
 from imagenet_cp import assets
-from imagenet_cp.corruptions import blur, noise, sizes, weather
+from imagenet_cp.corruptions import blur, digital, noise, sizes, weather
 from imagenet_cp.corruptions import draw as draw_one
 from imagenet_cp.oracles import corruptions as ref
 from imagenet_cp.oracles import corruptions_sizes as orig
@@ -46,7 +47,7 @@ def _keys(seed: int, n: int) -> jax.Array:
   return jax.random.split(jax.random.key(seed), n)
 
 
-_shot_counts = jax.jit(noise.shot_counts)
+_shot_counts = jax.jit(noise.shot_counts, static_argnums=3)
 
 
 def replay_for(name: str, severity: int, size: int, image, d) -> ref.Replay:
@@ -54,7 +55,7 @@ def replay_for(name: str, severity: int, size: int, image, d) -> ref.Replay:
   if name in ("gaussian_noise", "speckle_noise", "spatter"):
     return ref.Replay(normal=np.asarray(d, np.float64), standard=("normal",))
   if name == "shot_noise":
-    return ref.Replay(poisson=np.asarray(_shot_counts(image, d, severity)))
+    return ref.Replay(poisson=np.asarray(_shot_counts(image, d, severity, size)))
   if name == "impulse_noise":
     return ref.Replay(random=list(noise.impulse_replay_fields(d)))
   if name == "glass_blur":
@@ -100,11 +101,31 @@ def test_matches_original_with_replayed_draws(size, name, batches):
         np.testing.assert_array_equal(ours[i], theirs, err_msg=context)
       fid = ref.assert_faithful(ours[i], theirs, context=context)
       if name == "elastic_transform":  # 1/32-pixel warp (OpenCV <= 4.10) vs OpenCV 5's exact one
-        assert fid["frac_gt2"] <= 1e-3 and fid["max"] <= 4, (context, fid)
+        assert fid["max"] <= 4, (context, fid)
       elif name == "spatter":  # a value at the float32 threshold could move a Canny edge
         assert fid["frac_gt2"] <= 1e-3, (context, fid)
       else:  # float32 vs float64 at a truncation step: one grey level
         assert fid["max"] <= 1, (context, fid)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_elastic_exact_coordinates_match_opencv5(size, batches):
+  """Everything but the 1/32-pixel warp quantisation, against the installed OpenCV 5: max 1."""
+  cv2 = pytest.importorskip("cv2")
+  if int(cv2.__version__.split(".")[0]) < 5:  # 4.10-4.14 still sample at 1/32 pixel
+    pytest.skip(f"OpenCV {cv2.__version__} quantises warpAffine coordinates; exact ones are 5.x")
+  batch = batches[size][:2]
+  apply = jax.jit(jax.vmap(functools.partial(digital.elastic_transform, quantize=False),
+                           in_axes=(0, 0, None)))
+  for severity in SEVERITIES:
+    keys = _keys(severity, len(batch))
+    draws = [draw_one("elastic_transform", severity, k, size) for k in keys]
+    ours = np.asarray(apply(batch, jax.tree.map(lambda *a: np.stack(a), *draws), severity))
+    for i in range(len(batch)):
+      with replay_for("elastic_transform", severity, size, batch[i], draws[i]):
+        theirs = orig.run_original("elastic_transform", batch[i], severity)
+      fid = ref.assert_faithful(ours[i], theirs)
+      assert fid["max"] <= 1 and fid["mad"] <= 1e-3, (size, severity, i, fid)
 
 
 def test_constants_are_the_scripts():
@@ -197,7 +218,7 @@ def _draws(name: str, size: int, severity: int, n: int):
 
 
 def _same_distribution(ours, theirs, what: str) -> None:
-  p = scipy.stats.ks_2samp(np.ravel(ours), np.ravel(theirs)).pvalue
+  p = scipy.stats.ks_2samp(np.ravel(ours), np.ravel(theirs), method="asymp").pvalue
   assert p > P_MIN, (what, p)
 
 
@@ -247,7 +268,7 @@ def test_shot_counts_match_numpy_poisson(size):
     u = _draws("shot_noise", size, severity, 1)[0]
     for level in (3, 128, 250):
       image = np.full((size, size, 3), level, np.uint8)
-      ours = np.asarray(_shot_counts(image, u, severity))
+      ours = np.asarray(_shot_counts(image, u, severity, size))
       theirs = np.minimum(rng.poisson(level / 255.0 * c, ours.shape), c + 1)
       _same_distribution(ours, theirs, f"{size} s{severity} c={c} level {level}")
 
@@ -288,3 +309,14 @@ def test_frost_textures_resized_as_the_scripts():
   for i, shape in enumerate(weather.frost_shapes(64)):
     theirs = cv2.resize(textures[i], (0, 0), fx=0.3, fy=0.3)
     np.testing.assert_array_equal(stack[i, :shape[0], :shape[1]], theirs)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_jittable_without_host_callbacks(size):
+  """Under an outer jit, every corruption traces to one program with no host callback."""
+  images = np.zeros((2, size, size, 3), np.uint8)
+  keys = _keys(size, 2)
+  for name in NAMES:
+    text = str(jax.make_jaxpr(jax.jit(lambda x, k: imagenet_cp.corrupt(x, name, 3, k)))(
+        images, keys))
+    assert "callback" not in text, (size, name)

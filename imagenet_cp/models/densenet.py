@@ -1,4 +1,4 @@
-"""DenseNet-121 and DenseNet-161 (DenseNet-BC) as torchvision's ``densenet121`` / ``densenet161``.
+"""DenseNet-121/161/169/201 (DenseNet-BC) as torchvision's ``densenet*``.
 
 NHWC.  Submodules are named after torchvision's module paths (``features.denseblock1.denselayer1.
 norm1`` ...); the released checkpoints use the older ``norm.1`` style, which models/convert.py
@@ -64,3 +64,7 @@ DenseNet121 = functools.partial(DenseNet, growth_rate=32, block_config=(6, 12, 2
                                 num_init_features=64)
 DenseNet161 = functools.partial(DenseNet, growth_rate=48, block_config=(6, 12, 36, 24),
                                 num_init_features=96)
+DenseNet169 = functools.partial(DenseNet, growth_rate=32, block_config=(6, 12, 32, 32),
+                                num_init_features=64)
+DenseNet201 = functools.partial(DenseNet, growth_rate=32, block_config=(6, 12, 48, 32),
+                                num_init_features=64)

@@ -44,13 +44,17 @@ def depthwise_conv(x: jax.Array, kernel: jax.Array, stride: int,
 
 
 class DepthwiseConv(nn.Module):
-  """``torch.nn.Conv2d(c, c, kernel, stride, groups=c, bias=False)`` on NHWC, explicit padding."""
+  """``torch.nn.Conv2d(c, c, kernel, stride, groups=c, bias=bias)`` on NHWC, explicit padding."""
   kernel_size: int
   stride: int
   padding: Sequence[tuple[int, int]]
+  bias: bool = False
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     k = self.kernel_size
     kernel = self.param("kernel", nn.initializers.lecun_normal(), (k, k, 1, x.shape[-1]), x.dtype)
-    return depthwise_conv(x, kernel, self.stride, self.padding)
+    y = depthwise_conv(x, kernel, self.stride, self.padding)
+    if self.bias:
+      y = y + self.param("bias", nn.initializers.zeros, (x.shape[-1],), x.dtype)
+    return y

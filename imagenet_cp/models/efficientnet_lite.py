@@ -40,11 +40,7 @@ CROP_PADDING = 32
 
 def round_filters(filters: int, width: float, divisor: int = 8) -> int:
   """TF efficientnet ``round_filters``: nearest multiple of ``divisor``, never more than 10% down."""
-  scaled = filters * width
-  rounded = max(divisor, int(scaled + divisor / 2) // divisor * divisor)
-  if rounded < 0.9 * scaled:
-    rounded += divisor
-  return int(rounded)
+  return layers.make_divisible(filters * width, divisor)
 
 
 def round_repeats(repeats: int, depth: float) -> int:

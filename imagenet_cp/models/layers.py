@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import Callable
 
 import flax.linen as nn
 import jax
@@ -28,7 +29,7 @@ def conv(features: int, kernel: int, stride: int = 1, padding: int = 0, *, bias:
 
 
 class Conv1x1(nn.Module):
-  """torch ``Conv2d(c, features, 1, stride, bias=False)`` on NHWC as a matrix product.
+  """torch ``Conv2d(c, features, 1, stride, bias=bias)`` on NHWC as a matrix product.
 
   Same parameter as ``conv(features, 1, stride, bias=False)`` (``kernel`` (1, 1, c,
   features)), but computed as ``[N*H*W, c] @ [c, features]`` (``jnp.dot``) on the strided
@@ -37,6 +38,7 @@ class Conv1x1(nn.Module):
   """
   features: int
   stride: int = 1
+  bias: bool = False
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
@@ -44,7 +46,10 @@ class Conv1x1(nn.Module):
                         (1, 1, x.shape[-1], self.features), x.dtype)
     if self.stride > 1:
       x = x[:, ::self.stride, ::self.stride, :]
-    return jnp.dot(x, kernel[0, 0], precision=HIGHEST)
+    y = jnp.dot(x, kernel[0, 0], precision=HIGHEST)
+    if self.bias:
+      y = y + self.param("bias", nn.initializers.zeros, (self.features,), x.dtype)
+    return y
 
 
 def conv2d(x: jax.Array, kernel: jax.Array, stride: int = 1, padding: int = 0) -> jax.Array:
@@ -63,6 +68,35 @@ def dense(features: int, *, name: str | None = None) -> nn.Dense:
 def batch_norm(eps: float = 1e-5, *, name: str | None = None) -> nn.BatchNorm:
   """Inference BatchNorm with torch's eps (Flax momentum 0.9 = torch momentum 0.1, training only)."""
   return nn.BatchNorm(use_running_average=True, momentum=0.9, epsilon=eps, name=name)
+
+
+class SqueezeExcitation(nn.Module):
+  """torchvision ``ops.misc.SqueezeExcitation`` on NHWC: x * scale_activation(fc2(activation(
+  fc1(spatial mean of x)))), fc1/fc2 being 1x1 convs with bias (submodules ``fc1``, ``fc2``)."""
+  squeeze: int
+  activation: Callable[[jax.Array], jax.Array] = nn.relu
+  scale_activation: Callable[[jax.Array], jax.Array] = jax.nn.sigmoid
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    s = jnp.mean(x, axis=(1, 2), keepdims=True)
+    s = self.activation(Conv1x1(self.squeeze, bias=True, name="fc1")(s))
+    return x * self.scale_activation(Conv1x1(x.shape[-1], bias=True, name="fc2")(s))
+
+
+def make_divisible(value: float, divisor: int = 8) -> int:
+  """torchvision's (and TF's) ``_make_divisible``: ``value`` rounded to the nearest multiple of
+  ``divisor`` (at least ``divisor``), one step up if that lost more than 10%."""
+  rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+  if rounded < 0.9 * value:
+    rounded += divisor
+  return int(rounded)
+
+
+def layer_norm(eps: float = 1e-5, *, name: str | None = None) -> nn.LayerNorm:
+  """``torch.nn.LayerNorm(c, eps)`` over the last axis, with torch's two-pass variance (Flax's
+  default one-pass E[x^2] - E[x]^2 loses digits on large-mean activations)."""
+  return nn.LayerNorm(epsilon=eps, use_fast_variance=False, name=name)
 
 
 def max_pool(x: jax.Array, kernel: int, stride: int, padding: int = 0,
@@ -152,3 +186,5 @@ def flatten_chw(x: jax.Array) -> jax.Array:
 
 relu = nn.relu
 relu6 = functools.partial(jnp.clip, min=0.0, max=6.0)
+silu = nn.silu
+gelu = functools.partial(jax.nn.gelu, approximate=False)  # torch nn.GELU(): the erf form

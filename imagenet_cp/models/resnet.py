@@ -1,4 +1,5 @@
-"""ResNet-18/34/50/101/152 and ResNeXt-50/101 as torchvision's ``resnet*`` / ``resnext*``, NHWC.
+"""ResNet-18/34/50/101/152, ResNeXt-50/101 and Wide ResNet-50-2/101-2 as torchvision's
+``resnet*`` / ``resnext*`` / ``wide_resnet*``, NHWC.
 
 Bottleneck blocks are torchvision's "v1.5" (stride on the 3x3).  ResNeXt here means
 torchvision's ResNeXt (V1 weights), not the Torch7 models of facebookresearch/ResNeXt that the
@@ -174,3 +175,6 @@ ResNet152 = functools.partial(ResNet, block=Bottleneck, stage_sizes=(3, 8, 36, 3
 ResNeXt50_32x4d = functools.partial(ResNet50, groups=32, width_per_group=4)
 ResNeXt101_32x8d = functools.partial(ResNet101, groups=32, width_per_group=8)
 ResNeXt101_64x4d = functools.partial(ResNet101, groups=64, width_per_group=4)
+# Wide ResNet-50-2 / 101-2: twice the bottleneck width (torchvision's width_per_group=128).
+WideResNet50_2 = functools.partial(ResNet50, width_per_group=128)
+WideResNet101_2 = functools.partial(ResNet101, width_per_group=128)

@@ -1,4 +1,4 @@
-"""VGG-11, VGG-19 and VGG-19-BN as torchvision's ``vgg11``, ``vgg19``, ``vgg19_bn``, NHWC.
+"""VGG-11/13/16/19, each with and without BatchNorm, as torchvision's ``vgg*`` / ``vgg*_bn``, NHWC.
 
 Submodules are named after the torch state-dict paths (``features.<i>``, ``classifier.<i>``).
 """
@@ -15,6 +15,8 @@ from imagenet_cp.models import layers, winograd
 
 # torchvision's cfgs: an int is a 3x3 conv (pad 1, with bias) of that width, "M" a 2x2 max-pool.
 CFG_A = (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M")
+CFG_B = (64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M")
+CFG_D = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
 CFG_E = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
          512, 512, 512, 512, "M")
 
@@ -83,5 +85,10 @@ class FoldedBatchNorm(nn.Module):
 
 
 VGG11 = functools.partial(VGG, cfg=CFG_A)
+VGG11BN = functools.partial(VGG, cfg=CFG_A, batch_norm=True)
+VGG13 = functools.partial(VGG, cfg=CFG_B)
+VGG13BN = functools.partial(VGG, cfg=CFG_B, batch_norm=True)
+VGG16 = functools.partial(VGG, cfg=CFG_D)
+VGG16BN = functools.partial(VGG, cfg=CFG_D, batch_norm=True)
 VGG19 = functools.partial(VGG, cfg=CFG_E)
 VGG19BN = functools.partial(VGG, cfg=CFG_E, batch_norm=True)

@@ -1,4 +1,4 @@
-"""Pinned torchvision IMAGENET1K_V1 checkpoints: download, sha256 check, convert once, cache.
+"""Pinned torchvision checkpoints: download, sha256 check, convert once, cache.
 
 Cache layout (``cache_dir()`` = ``$IMAGENET_CP_CACHE/models``, else
 ``~/.cache/imagenet_cp/models``)::
@@ -26,31 +26,14 @@ import urllib.request
 import flax.serialization
 import numpy as np
 
+from imagenet_cp.models import torchvision_weights
 from imagenet_cp.models.checkpoint import CheckpointError
 
-BASE_URL = "https://download.pytorch.org/models/"
-
-# torchvision 0.28.0 ``<Model>_Weights.IMAGENET1K_V1.url`` (the paper's numbers are the V1 weights;
-# DEFAULT is V2 for several models, so the V1 files are pinned explicitly).
-V1_FILES = {
-    "alexnet": "alexnet-owt-7be5be79.pth",
-    "squeezenet1_0": "squeezenet1_0-b66bff10.pth",
-    "squeezenet1_1": "squeezenet1_1-b8a52dc0.pth",
-    "vgg11": "vgg11-8a719046.pth",
-    "vgg19": "vgg19-dcbb9e9d.pth",
-    "vgg19_bn": "vgg19_bn-c79401a0.pth",
-    "resnet18": "resnet18-f37072fd.pth",
-    "resnet34": "resnet34-b627a593.pth",
-    "resnet50": "resnet50-0676ba61.pth",
-    "resnet101": "resnet101-63fe2227.pth",
-    "resnet152": "resnet152-394f9c45.pth",
-    "densenet121": "densenet121-a639ec97.pth",
-    "densenet161": "densenet161-8d451a50.pth",
-    "resnext50_32x4d": "resnext50_32x4d-7cdf4587.pth",
-    "resnext101_32x8d": "resnext101_32x8d-8ba56ff5.pth",
-    "resnext101_64x4d": "resnext101_64x4d-173b62eb.pth",
-}
-URLS = {name: BASE_URL + file for name, file in V1_FILES.items()}
+BASE_URL = torchvision_weights.BASE_URL
+# Zoo name -> the torchvision checkpoint's URL, for every weight in ``torchvision_weights`` (the
+# paper's numbers are the V1 weights, which carry the bare model names; ``resnet50.v2`` etc. are
+# the others).
+URLS = {name: w.url for name, w in torchvision_weights.WEIGHTS.items()}
 
 _HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,64})\.(?:pth|pt)$")
 DOWNLOAD_TIMEOUT_S = 60.0

@@ -92,6 +92,51 @@ def _liquid_frames(x_bgra, liquid_layer, drift):
   return frames
 
 
+# Which cv2.warpPerspective the tilt blocks run: "3.4", the original's OpenCV (spelled out in
+# ``warp_perspective_cv34``: OpenCV >= 4.11 samples at exact float coordinates instead), or
+# "installed", the cv2 of this environment.
+TILT_OPENCV = "3.4"
+
+
+def warp_perspective_cv34(x, mat, dsize):
+  """``cv2.warpPerspective(x, mat, dsize)`` (INTER_LINEAR, BORDER_CONSTANT 0) as OpenCV 3.4 does
+  it for uint8 images: the inverse matrix (``invert``, double), per destination pixel the
+  source point ``(M0 x + M1 y + M2) * (32 / W)`` rounded half to even (``saturate_cast<int>``),
+  i.e. in 1/32 pixel; integer part ``>> 5``, fraction ``& 31``; bilinear weights
+  ``(32 - a)(32 - b) * 32`` etc. (sum 2^15); ``(sum + 2^14) >> 15``; taps outside the image
+  read 0."""
+  w, h = dsize
+  m = np.linalg.inv(np.asarray(mat, np.float64))
+  ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
+  big = np.iinfo(np.int32)
+  weight = m[2, 0] * xs + m[2, 1] * ys + m[2, 2]
+  weight = np.where(weight != 0, 32.0 / np.where(weight != 0, weight, 1.0), 0.0)
+  fx = np.clip((m[0, 0] * xs + m[0, 1] * ys + m[0, 2]) * weight, big.min, big.max)
+  fy = np.clip((m[1, 0] * xs + m[1, 1] * ys + m[1, 2]) * weight, big.min, big.max)
+  ix, iy = np.rint(fx).astype(np.int64), np.rint(fy).astype(np.int64)
+  x0, ax, y0, ay = ix >> 5, ix & 31, iy >> 5, iy & 31
+  src = np.asarray(x)
+  hi, wi = src.shape[:2]
+
+  def tap(yy, xx):
+    inside = (xx >= 0) & (xx < wi) & (yy >= 0) & (yy < hi)
+    pix = src[np.clip(yy, 0, hi - 1), np.clip(xx, 0, wi - 1)].astype(np.int64)
+    return np.where(inside[..., None], pix, 0)
+
+  acc = (tap(y0, x0) * ((32 - ay) * (32 - ax) * 32)[..., None]
+         + tap(y0, x0 + 1) * ((32 - ay) * ax * 32)[..., None]
+         + tap(y0 + 1, x0) * (ay * (32 - ax) * 32)[..., None]
+         + tap(y0 + 1, x0 + 1) * (ay * ax * 32)[..., None])
+  return np.clip((acc + (1 << 14)) >> 15, 0, 255).astype(np.uint8)
+
+
+def _warp_perspective(x, mat, dsize):
+  if TILT_OPENCV == "3.4":
+    return warp_perspective_cv34(x, mat, dsize)
+  import cv2
+  return cv2.warpPerspective(x, mat, dsize)
+
+
 def _tilt_matrix(h, w, degrees):
   """``P2 @ T @ RX @ RY @ P1`` with ``phi = theta = np.deg2rad(degrees)``."""
   phi, theta = np.deg2rad(degrees), np.deg2rad(degrees)
@@ -119,7 +164,8 @@ def _to_numpy(image):
 
 
 def _cifar_to_tensor(img):
-  """``trn.ToTensor()`` of an HWC uint8 array (torchvision 0.2.x: transpose, ``float().div(255)``)."""
+  """``trn.ToTensor()`` of an HWC uint8 array (torchvision 0.2.x: transpose, then
+  ``float().div(255)``)."""
   import torch
   return torch.from_numpy(np.ascontiguousarray(img.transpose((2, 0, 1)))).float().div(255)
 
@@ -222,11 +268,10 @@ def cifar_rotate(img, difficulty=1):
 
 
 def cifar_tilt(img, difficulty=1):
-  import cv2
   del difficulty
   x = np.array(img)
   h, w = x.shape[0:2]
-  return [cv2.warpPerspective(x, _tilt_matrix(h, w, 0.75 * (i - 15)), (w, h))
+  return [_warp_perspective(x, _tilt_matrix(h, w, 0.75 * (i - 15)), (w, h))
           for i in range(0, 31)]
 
 
@@ -366,11 +411,10 @@ def tiny_rotate(img, orig_img, difficulty=1):
 
 
 def tiny_tilt(img, orig_img, difficulty=1):
-  import cv2
   del orig_img, difficulty
   x = np.array(img)
   h, w = x.shape[0:2]
-  return [center_crop(PILImage.fromarray(cv2.warpPerspective(x, _tilt_matrix(h, w, i - 15),
+  return [center_crop(PILImage.fromarray(_warp_perspective(x, _tilt_matrix(h, w, i - 15),
                                                              (w, h))), 64)
           for i in range(0, 31)]
 
@@ -542,11 +586,10 @@ def inception_rotate(img, difficulty=1):
 
 
 def inception_tilt(img, difficulty=1):
-  import cv2
   del difficulty
   x = np.array(img)
   h, w = x.shape[0:2]
-  return [resized_center_crop(PILImage.fromarray(cv2.warpPerspective(
+  return [resized_center_crop(PILImage.fromarray(_warp_perspective(
       x, _tilt_matrix(h, w, i - 15), (w, h)))) for i in range(0, 31)]
 
 

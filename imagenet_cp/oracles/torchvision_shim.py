@@ -20,3 +20,28 @@ def import_torchvision():
       pass
   import torchvision  # pylint: disable=g-import-not-at-top
   return torchvision
+
+
+def torchvision_model(name: str, aux: bool = True):
+  """torchvision's model for zoo name ``name`` (``resnet50``, ``resnet50.v2``, ``googlenet`` ...)
+  with random weights, in eval mode, built the way torchvision builds it for those weights:
+  GoogLeNet / Inception V3 with ``transform_input=True`` (and, with ``aux``, the training-only
+  auxiliary heads that their released files hold), MNASNet 0.5 with the version-1 stem of its
+  released file, a SWAG-E2E ViT at its ``image_size``."""
+  import warnings  # pylint: disable=g-import-not-at-top
+  from imagenet_cp.models import torchvision_weights  # pylint: disable=g-import-not-at-top
+  tv = import_torchvision()
+  weight = torchvision_weights.WEIGHTS[name]
+  kwargs = {}
+  if weight.model in ("googlenet", "inception_v3"):
+    kwargs = {"transform_input": True, "init_weights": True, "aux_logits": aux}
+  elif weight.model.startswith("vit_"):
+    kwargs = {"image_size": weight.crop}
+  model = getattr(tv.models, weight.model)(weights=None, **kwargs)
+  if name == "mnasnet0_5":
+    # torchvision's loader swaps in the version-1 stem when it reads a version-1 file; an empty
+    # version-1 state dict triggers just that swap (the new layers keep torch's default init).
+    with warnings.catch_warnings():  # its "checkpoint saved using the previous version" notice
+      warnings.simplefilter("ignore", UserWarning)
+      model._load_from_state_dict({}, "", {"version": 1}, False, [], [], [])  # pylint: disable=protected-access
+  return model.eval()

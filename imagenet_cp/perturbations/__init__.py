@@ -14,6 +14,13 @@ that a stream of ImageNet photos meets only a few canvas shapes.
 
 ``difficulty`` (1..3) only changes the noise sequences' levels (the original's ``_2``/``_3``
 datasets); for the other sequences the stride that difficulty means is applied by the metrics.
+
+``benchmark`` picks the released set (``perturbations.sets``): "imagenet" (the above, the
+default), "imagenet299", "tiny_imagenet", "imagenet64" or "cifar", each with its own constants,
+input and frame size (299, 64, 64, 32); ``perturbation_input(photo, benchmark, name)`` makes the
+input a sequence starts from.  The sequences that start from the source photo (imagenet299's
+translate, rotate, tilt, shear; tiny_imagenet's and imagenet64's motion_blur) take one photo at a
+time (``perturb``; one compile per photo size), not ``perturb_batch``.
 """
 from __future__ import annotations
 
@@ -28,8 +35,9 @@ from imagenet_cp import keys as _keys
 from imagenet_cp import workarounds
 from imagenet_cp.corruptions.base import check_level, check_uint8, registered
 from imagenet_cp.ops.tracing import is_concrete
-from imagenet_cp.perturbations import blur, digital, geometric, noise, weather
+from imagenet_cp.perturbations import blur, digital, geometric, noise, sets, sized, weather
 from imagenet_cp.perturbations.base import CROP, Perturbation
+from imagenet_cp.perturbations.sets import BENCHMARKS, perturbation_input  # noqa: F401
 from imagenet_cp.preprocess import RESIZE
 
 # The paper's 10 test sequences (Table 3 order), then the 4 validation sequences.
@@ -47,14 +55,17 @@ for _module in (noise, blur, weather, digital, geometric):
   REGISTRY.update(_module.REGISTRY)
 
 
-def get(name: str) -> Perturbation:
-  """The registered sequence ``name``; a clear error for unknown or unimplemented names."""
-  return registered(REGISTRY, PERTURBATIONS, name, "perturbation")
+def get(name: str, benchmark: str = "imagenet") -> Perturbation:
+  """The registered sequence ``name`` of ``benchmark``; a clear error for unknown names."""
+  sets.get_set(benchmark)
+  registry = REGISTRY if benchmark == "imagenet" else sized.REGISTRIES[benchmark]
+  return registered(registry, PERTURBATIONS, name, "perturbation")
 
 
-def num_frames(name: str) -> int:
-  """T of sequence ``name``: 31, or 41 for translate."""
-  return get(name).num_frames
+def num_frames(name: str, benchmark: str = "imagenet") -> int:
+  """T of sequence ``name``: 31, or 41 for translate (cifar: translate 16, motion_blur 21;
+  tiny_imagenet / imagenet64: translate 31)."""
+  return get(name, benchmark).num_frames
 
 
 def check_difficulty(difficulty) -> int:
@@ -71,27 +82,35 @@ def _check_size(h: int, w: int, what: str) -> None:
         f"imagenet_cp.resize_short_side(photo)); got {h}x{w}{hint}")
 
 
-def check_image(image) -> None:
-  """uint8 [H, W, 3] with min(H, W) == 256, else ValueError naming what is wrong."""
+def check_image(image, benchmark: str = "imagenet", name: str | None = None) -> None:
+  """uint8 [H, W, 3] of the size sequence ``name`` of ``benchmark`` takes (imagenet: min(H, W)
+  == 256; the others: ``sets.check_input_shape``), else ValueError naming what is wrong."""
   shape = check_uint8(image, "image")
   if len(shape) != 3 or shape[-1] != 3:
     raise ValueError(f"image must have shape [H, W, 3] (one RGB image), got {shape}")
-  _check_size(shape[0], shape[1], "image")
+  if benchmark == "imagenet":
+    _check_size(shape[0], shape[1], "image")
+  else:
+    sets.check_input_shape(shape, benchmark, name)
 
 
-def _check_batch(images, sizes, keys):
+def _check_batch(images, sizes, keys, benchmark="imagenet", name=None):
   shape = check_uint8(images, "images")
   if len(shape) != 4 or shape[-1] != 3:
     raise ValueError(f"images must be a padded canvas [N, Hc, Wc, 3], got shape {shape}")
-  if shape[1] < CROP or shape[2] < CROP:
-    raise ValueError(f"canvas {shape[1]}x{shape[2]} is smaller than the {CROP} crop")
+  crop = sets.get_set(benchmark).size
+  if shape[1] < crop or shape[2] < crop:
+    raise ValueError(f"canvas {shape[1]}x{shape[2]} is smaller than the {crop} crop")
   sizes_shape = tuple(getattr(sizes, "shape", np.shape(sizes)))
   if sizes_shape != (shape[0], 2):
     raise ValueError(f"sizes must be int [N, 2] (true height, width), got shape {sizes_shape}")
   # Traced sizes are checked by the caller.
   known = np.asarray(sizes) if is_concrete(sizes) else np.zeros((0, 2), np.int64)
   for h, w in known.tolist():
-    _check_size(h, w, "every image")
+    if benchmark == "imagenet":
+      _check_size(h, w, "every image")
+    else:
+      sets.check_input_shape((h, w, 3), benchmark, name)
     if h > shape[1] or w > shape[2]:
       raise ValueError(f"true size {h}x{w} exceeds the canvas {shape[1]}x{shape[2]}")
   keys = _keys.as_typed_keys(keys)
@@ -101,14 +120,14 @@ def _check_batch(images, sizes, keys):
 
 
 def pad_to_canvas(images: Sequence[np.ndarray], multiple: int = 64,
-                  canvas_hw: tuple[int, int] | None = None):
-  """Stacks Resize(256) images of different sizes on a zero canvas.
+                  canvas_hw: tuple[int, int] | None = None, benchmark: str = "imagenet"):
+  """Stacks Resize(256) images (``benchmark``'s set inputs) of different sizes on a zero canvas.
 
   Returns (canvas uint8 [N, Hc, Wc, 3], sizes int32 [N, 2]); Hc, Wc are the largest sizes
   rounded up to ``multiple`` unless ``canvas_hw`` is given.
   """
   for image in images:
-    check_image(image)
+    check_image(image, benchmark)
   sizes = np.array([im.shape[:2] for im in images], np.int32).reshape(-1, 2)
   if canvas_hw is None:
     canvas_hw = tuple(int(-(-m // multiple) * multiple) for m in sizes.max(axis=0))
@@ -118,10 +137,10 @@ def pad_to_canvas(images: Sequence[np.ndarray], multiple: int = 64,
   return canvas, sizes
 
 
-@functools.partial(jax.jit, static_argnames=("name", "flags"))
-def _perturb_canvas(images, sizes, keys, difficulty, *, name, flags):
+@functools.partial(jax.jit, static_argnames=("name", "flags", "benchmark"))
+def _perturb_canvas(images, sizes, keys, difficulty, *, name, flags, benchmark="imagenet"):
   """``flags``: ``workarounds.static_flags``, resolved for the images' devices by the caller."""
-  seq = REGISTRY[name]
+  seq = get(name, benchmark)
 
   def one(canvas, size, key):
     return seq.apply(canvas, size[0], size[1], seq.draw(key, difficulty), difficulty)
@@ -136,7 +155,8 @@ def _flags(images) -> tuple[tuple[str, bool], ...]:
   return workarounds.static_flags(workarounds.resolve(images))
 
 
-def perturb_batch(images, sizes, name: str, keys, difficulty: int = 1) -> jax.Array:
+def perturb_batch(images, sizes, name: str, keys, difficulty: int = 1,
+                  benchmark: str = "imagenet") -> jax.Array:
   """ImageNet-P sequence ``name`` for a batch of Resize(256) images on a padded canvas.
 
   Args:
@@ -146,50 +166,65 @@ def perturb_batch(images, sizes, name: str, keys, difficulty: int = 1) -> jax.Ar
     name: one of ``PERTURBATIONS``.
     keys: one PRNG key per image, shape [N] (typed or raw uint32 [N, 2]).
     difficulty: 1..3 (noise levels of the noise sequences; no effect on the others).
+    benchmark: the set (``BENCHMARKS``): images and sizes are its set inputs (tiny_imagenet:
+      shorter side 64 on a canvas; imagenet299, imagenet64, cifar: [N, S, S, 3] with sizes all
+      (S, S)).  Sequences that start from the source photo are refused (use ``perturb``).
 
   Returns:
-    uint8 [N, T, 224, 224, 3].
+    uint8 [N, T, S, S, 3] (S = 224 for imagenet).
   """
-  get(name)
+  get(name, benchmark)
+  if sets.get_set(benchmark).inputs(name) == sets.SOURCE:
+    raise ValueError(f"{name} of {benchmark} starts from the source photo (its size is part of "
+                     f"the program): call perturb() for one photo at a time")
   difficulty = check_difficulty(difficulty)
-  keys = _check_batch(images, sizes, keys)
+  keys = _check_batch(images, sizes, keys, benchmark, name)
   images = jnp.asarray(images)
   return _perturb_canvas(images, jnp.asarray(sizes, jnp.int32), keys,
-                         jnp.int32(difficulty), name=name, flags=_flags(images))
+                         jnp.int32(difficulty), name=name, flags=_flags(images),
+                         benchmark=benchmark)
 
 
-def perturb(image, name: str, key, difficulty: int = 1) -> jax.Array:
+def perturb(image, name: str, key, difficulty: int = 1, benchmark: str = "imagenet") -> jax.Array:
   """Resize(256) uint8 image [256, W, 3] or [H, 256, 3] -> uint8 [T, 224, 224, 3].
 
   Args:
-    image: the Resize(256) image (``imagenet_cp.resize_short_side``), not the 224 crop.
+    image: the Resize(256) image (``imagenet_cp.resize_short_side``), not the 224 crop; for
+      another ``benchmark``, what ``perturbation_input(photo, benchmark, name)`` returns.
     name: one of ``PERTURBATIONS``.
     key: the image's PRNG key (``imagenet_cp.example_key``); frame t uses ``fold_in(key, t)``.
     difficulty: 1..3; only the noise sequences' levels depend on it.
+    benchmark: "imagenet" (default), "imagenet299", "tiny_imagenet", "imagenet64" or "cifar".
+
+  Returns:
+    uint8 [T, S, S, 3], S = 224, 299, 64, 64, 32; tiny_imagenet's and imagenet64's motion_blur
+    frames are the Resize(64) of the blurred photo, uncropped: [31, 64, W', 3] or [31, H', 64, 3].
   """
-  get(name)
+  get(name, benchmark)
   difficulty = check_difficulty(difficulty)
-  check_image(image)
+  check_image(image, benchmark, name)
   key = _keys.as_typed_keys(key)
   if tuple(key.shape) != ():
     raise ValueError(f"perturb takes one key for one image, got key shape {tuple(key.shape)}")
   h, w = image.shape[:2]
   images = jnp.asarray(image)[None]
   out = _perturb_canvas(images, jnp.array([[h, w]], jnp.int32), key[None],
-                        jnp.int32(difficulty), name=name, flags=_flags(images))
+                        jnp.int32(difficulty), name=name, flags=_flags(images),
+                        benchmark=benchmark)
   return out[0]
 
 
-def draw(name: str, key, difficulty: int = 1):
+def draw(name: str, key, difficulty: int = 1, benchmark: str = "imagenet"):
   """The random draws of one image's sequence (for tests and the benchmark's replay)."""
-  seq = get(name)
+  seq = get(name, benchmark)
   return seq.draw(_keys.as_typed_keys(key), jnp.int32(check_difficulty(difficulty)))
 
 
-def apply(image, name: str, draws, difficulty: int = 1) -> jax.Array:
-  """Sequence ``name`` of ONE Resize(256) image with given draws: uint8 [T, 224, 224, 3]."""
-  seq = get(name)
+def apply(image, name: str, draws, difficulty: int = 1, benchmark: str = "imagenet") -> jax.Array:
+  """Sequence ``name`` of ONE Resize(256) image (``benchmark``'s input) with given draws:
+  uint8 [T, 224, 224, 3] (``perturb``'s frames)."""
+  seq = get(name, benchmark)
   difficulty = check_difficulty(difficulty)
-  check_image(image)
+  check_image(image, benchmark, name)
   h, w = image.shape[:2]
   return seq.apply(jnp.asarray(image), jnp.int32(h), jnp.int32(w), draws, jnp.int32(difficulty))

@@ -3,6 +3,8 @@ r"""Speed of the ImageNet-P sequences: ours (jit, vmapped over a batch, warm) vs
   python -m imagenet_cp.perturbations.bench                       # all 14 sequences
   python -m imagenet_cp.perturbations.bench --names=tilt,snow --batch=16 --ref_images=3
   python -m imagenet_cp.bench --suite=p                           # the same rows
+  python -m imagenet_cp.perturbations.bench --benchmark=cifar     # another set (imagenet299,
+                                                                  # tiny_imagenet, imagenet64)
 
 OURS: ``perturb_batch`` on a padded canvas of real photos (scikit-image samples after
 Resize(256), landscape, square and portrait), one key per image, warmed up first (the first
@@ -75,24 +77,56 @@ def keep_freed_memory(limit: int = 1 << 30) -> bool:
     return False
 
 
-def bench_one(name: str, batch: int, repeats: int, ref_images: int) -> Row:
-  """Seconds per sequence for ours (batched, warm) and the reference, and compile seconds."""
+def sources(n: int, benchmark: str) -> list[np.ndarray]:
+  """n source images of ``benchmark``: the sample photos cycled (a portrait coffee among them);
+  cifar: each photo brought to 32x32 (PIL BOX), the stand-in for a CIFAR image."""
+  import skimage.data
+  from PIL import Image
+  base = [np.ascontiguousarray(np.asarray(getattr(skimage.data, p)())[..., :3]) for p in PHOTOS]
+  base.append(np.ascontiguousarray(base[1].transpose(1, 0, 2)))  # portrait
+  if benchmark == "cifar":
+    base = [np.asarray(Image.fromarray(b).resize((32, 32), Image.BOX)) for b in base]
+  return [base[i % len(base)] for i in range(n)]
+
+
+def _ours(name: str, batch: int, benchmark: str):
+  """A warm-up-able call of ours on ``batch`` images: ``perturb_batch`` on the set inputs (a
+  padded canvas), or ``perturb`` one photo after another for the sequences that start from
+  the source photo.  Returns (call, the sources the reference runs on)."""
   import jax
   from imagenet_cp import perturbations as P
+  keys = jax.random.split(jax.random.key(0), batch)
+  if benchmark == "imagenet":
+    images = photos_256(batch)
+    canvas, sizes = P.pad_to_canvas(images)
+    return lambda: P.perturb_batch(canvas, sizes, name, keys), images
+  srcs = sources(batch, benchmark)
+  images = [P.perturbation_input(src, benchmark, name) for src in srcs]
+  if P.sets.get_set(benchmark).inputs(name) == P.sets.SOURCE:
+    return lambda: [P.perturb(x, name, k, 1, benchmark) for x, k in zip(images, keys)], srcs
+  canvas, sizes = P.pad_to_canvas(images, benchmark=benchmark)
+  return lambda: P.perturb_batch(canvas, sizes, name, keys, 1, benchmark), srcs
+
+
+def bench_one(name: str, batch: int, repeats: int, ref_images: int,
+              benchmark: str = "imagenet") -> Row:
+  """Seconds per sequence for ours (batched, warm) and the reference, and compile seconds."""
+  import jax
   from imagenet_cp.bench import time_call
   from imagenet_cp.oracles import perturbations as reference
-  images = photos_256(batch)
-  canvas, sizes = P.pad_to_canvas(images)
-  keys = jax.random.split(jax.random.key(0), batch)
+  from imagenet_cp.oracles import perturbations_sets as reference_sets
+  call, images = _ours(name, batch, benchmark)
   start = time.perf_counter()
-  jax.block_until_ready(P.perturb_batch(canvas, sizes, name, keys))
+  jax.block_until_ready(call())
   compile_s = time.perf_counter() - start
-  ours, ours_cpu = time_call(lambda: P.perturb_batch(canvas, sizes, name, keys), repeats,
-                             min_seconds=0.5, max_calls=50, cpu=True)
+  ours, ours_cpu = time_call(call, repeats, min_seconds=0.5, max_calls=50, cpu=True)
   ref_times, ref_cpu = [], []
   for image in images[:ref_images]:
     start, start_cpu = time.perf_counter(), time.process_time()
-    reference.run_original(name, image, 1)
+    if benchmark == "imagenet":
+      reference.run_original(name, image, 1)
+    else:
+      reference_sets.run_original(benchmark, name, image, 1)
     ref_times.append(time.perf_counter() - start)
     ref_cpu.append(time.process_time() - start_cpu)
   return Row(name, ours / batch, float(np.mean(ref_times)), compile_s, ours_cpu / batch,
@@ -113,8 +147,12 @@ def format_row(row: Row) -> str:
 
 
 def main_rows(names: Sequence[str] | None = None, batch: int = 8, repeats: int = 3,
-              ref_images: int = 2, malloc: str = "reuse") -> Iterator[str]:
+              ref_images: int = 2, malloc: str = "reuse",
+              benchmark: str = "imagenet") -> Iterator[str]:
   """The benchmark as printable lines (``imagenet_cp.bench --suite=p`` prints them).
+
+  ``benchmark``: the -P set (``perturbations.BENCHMARKS``); the reference is then that set's
+  script (``oracles.perturbations_sets``) on the source images.
 
   The reference's torch runs single-threaded: the original works on one 3x224x224 tensor at a
   time, where extra threads only wait for each other on a shared machine (with default
@@ -126,15 +164,16 @@ def main_rows(names: Sequence[str] | None = None, batch: int = 8, repeats: int =
   from imagenet_cp import perturbations as P
   torch.set_num_threads(1)
   names = list(names or P.PERTURBATIONS)
+  dataset = P.sets.get_set(benchmark).dataset
   kept = malloc == "reuse" and keep_freed_memory()
-  yield (f"ImageNet-P: batch {batch} (padded canvas), median of >= {repeats} warm calls; "
+  yield (f"{dataset}: batch {batch} (padded canvas), median of >= {repeats} warm calls; "
          f"reference on {ref_images} image(s) per sequence; {os.cpu_count()} CPU(s), load "
          f"average {os.getloadavg()[0]:.1f} at start; freed memory "
          f"{'kept in the heap' if kept else 'returned (default allocator)'}")
   yield HEADER
   rows = []
   for name in names:
-    row = bench_one(name, batch, repeats, ref_images)
+    row = bench_one(name, batch, repeats, ref_images, benchmark)
     rows.append(row)
     yield format_row(row)
   total = Row(f"SET ({len(rows)})", sum(r.ours_s for r in rows), sum(r.ref_s for r in rows),
@@ -156,11 +195,15 @@ def main(argv: Sequence[str] | None = None) -> None:
   parser.add_argument("--ref_images", type=int, default=2)
   parser.add_argument("--malloc", choices=("reuse", "default"), default="reuse",
                       help="keep freed memory in the heap for both sides (default) or not")
+  parser.add_argument("--benchmark", default="imagenet",
+                      choices=("imagenet", "imagenet299", "tiny_imagenet", "imagenet64", "cifar"),
+                      help="the -P set (its constants, inputs and script)")
   args = parser.parse_args(argv)
   import jax
   print(f"jax {jax.__version__}, backend {jax.default_backend()}, devices {jax.devices()}")
   names = [n for n in args.names.split(",") if n] or None
-  for line in main_rows(names, args.batch, args.repeats, args.ref_images, args.malloc):
+  for line in main_rows(names, args.batch, args.repeats, args.ref_images, args.malloc,
+                        args.benchmark):
     print(line, flush=True)
 
 

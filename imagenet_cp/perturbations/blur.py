@@ -18,15 +18,16 @@ import numpy as np
 from imagenet_cp.ops import border, filters, fusion
 from imagenet_cp.ops import motion_blur as mb
 from imagenet_cp.ops.convert import uint8_clipped
-from imagenet_cp.perturbations import base, geometric
+from imagenet_cp.perturbations import base, geometric, sets
 
 NUM_FRAMES = 31
 
-MOTION_RADIUS, MOTION_SIGMA = 10, 3
-MOTION_ANGLES = tuple(float((i - 30) * 4) for i in range(NUM_FRAMES))
-ZOOM_SCALES = tuple(1 + 0.004 * i for i in range(1, NUM_FRAMES))
-GAUSSIAN_SIGMAS = tuple(0.25 + 0.035 * i for i in range(NUM_FRAMES))
-GAUSSIAN_TRUNCATE = 6.0
+# The imagenet row of the -P constant tables (perturbations.sets).
+MOTION_RADIUS, MOTION_SIGMA = sets.IMAGENET.motion_radius, sets.IMAGENET.motion_sigma
+MOTION_ANGLES = sets.IMAGENET.motion_angles
+ZOOM_SCALES = sets.IMAGENET.zoom_scales
+GAUSSIAN_SIGMAS = sets.IMAGENET.blur_sigmas
+GAUSSIAN_TRUNCATE = sets.IMAGENET.blur_truncate
 
 
 def magick_tap_offsets(angle_degrees: float, width: int) -> tuple[np.ndarray, np.ndarray]:

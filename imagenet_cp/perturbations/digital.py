@@ -11,10 +11,10 @@ import jax.numpy as jnp
 
 from imagenet_cp.ops import color
 from imagenet_cp.ops.convert import uint8_clipped
-from imagenet_cp.perturbations import base
+from imagenet_cp.perturbations import base, sets
 
 NUM_FRAMES = 31
-OFFSETS = tuple((i - 15) * 2 / 100.0 for i in range(NUM_FRAMES))
+OFFSETS = sets.IMAGENET.brightness_offsets  # the imagenet row of perturbations.sets
 
 
 def hsv_channel_factors(hsv) -> jax.Array:

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from imagenet_cp.ops import geometry, sampling
-from imagenet_cp.perturbations import base
+from imagenet_cp.perturbations import base, sets
 
 NUM_FRAMES = 31
 TRANSLATE_FRAMES = 41
@@ -44,11 +44,13 @@ def affine_sequence(canvas, height, width, params, *, bilinear: bool) -> jax.Arr
   return jax.vmap(frame)(jnp.asarray(linear), jnp.asarray(translate))
 
 
-TRANSLATE_PARAMS = tuple((0.0, (i - 20, 0), 1.0, 0.0) for i in range(TRANSLATE_FRAMES))
-ROTATE_PARAMS = tuple((float(i - 15), (0, 0), 1.0, 0.0) for i in range(NUM_FRAMES))
-SCALE_PARAMS = tuple((0.0, (0, 0), (i * 2.5 + 40) / 100.0, 0.0) for i in range(NUM_FRAMES))
-SHEAR_PARAMS = tuple((0.0, (0, 0), 1.0, float(i - 15)) for i in range(NUM_FRAMES))
-TILT_DEGREES = tuple(float(i - 15) for i in range(NUM_FRAMES))
+# (angle, (tx, ty), scale, shear) per frame, from the imagenet row of perturbations.sets.
+_S = sets.IMAGENET
+TRANSLATE_PARAMS = tuple((0.0, (t, 0), 1.0, 0.0) for t in _S.translate_shifts)
+ROTATE_PARAMS = tuple((a, (0, 0), 1.0, 0.0) for a in _S.rotate_angles)
+SCALE_PARAMS = tuple((0.0, (0, 0), s, 0.0) for s in _S.scale_factors)
+SHEAR_PARAMS = tuple((0.0, (0, 0), 1.0, s) for s in _S.shear_angles)
+TILT_DEGREES = _S.tilt_degrees
 
 
 def translate(canvas, height, width, draws, difficulty) -> jax.Array:

@@ -15,14 +15,15 @@ import scipy.stats
 
 from imagenet_cp.ops import poisson, rng
 from imagenet_cp.ops.convert import uint8_clipped
-from imagenet_cp.perturbations import base
+from imagenet_cp.perturbations import base, sets
 
 NUM_FRAMES = 31
 NOISY_FRAMES = tuple(range(1, NUM_FRAMES))
 
-GAUSSIAN_SIGMA = (0.03, 0.05, 0.08)
-SHOT_LAMBDA = (300.0, 120.0, 60.0)
-SPECKLE_SIGMA = (0.05, 0.10, 0.15)
+# Per difficulty 1..3: the imagenet row of the -P constant tables (perturbations.sets).
+GAUSSIAN_SIGMA = sets.IMAGENET.gaussian_sigma
+SHOT_LAMBDA = sets.IMAGENET.shot_lambda
+SPECKLE_SIGMA = sets.IMAGENET.speckle_sigma
 
 # Poisson sampling by inverse CDF: the rate is lambda * u / 255 for a pixel value u, so there
 # are only 256 rates per difficulty and their CDFs are a small table.  A count never exceeds

@@ -1,4 +1,5 @@
-"""The constant sets of the ImageNet-P family: one table per released set, rows by difficulty or frame.
+"""The constant sets of the ImageNet-P family: one table per released set, rows by difficulty
+or frame.
 
 hendrycks/robustness generates each -P set with its own copy of the sequence code
 (``ImageNet-P/create_p/``); the copies differ in their constants and in what each sequence
@@ -100,15 +101,9 @@ class SequenceSet:
     """``SOURCE`` or ``SET_INPUT``: what sequence ``name`` of this set starts from."""
     return SOURCE if name in self.source_sequences else SET_INPUT
 
-  def frames_cropped(self) -> bool:
-    """Whether the set's input is larger than its frames (a centre crop is taken)."""
-    return self.benchmark in ("imagenet", "tiny_imagenet")
-
-  def tables(self) -> dict[str, np.ndarray]:
-    """Every per-difficulty and per-frame table as a float64 array (for docs and tests)."""
-    return {f.name: np.asarray(getattr(self, f.name), np.float64)
-            for f in dataclasses.fields(self)
-            if isinstance(getattr(self, f.name), tuple) and f.name != "source_sequences"}
+  def fixed_input(self) -> bool:
+    """Whether the set input is exactly the frame size (no crop; static sizes under jit)."""
+    return self.benchmark in ("imagenet299", "imagenet64", "cifar")
 
 
 NUM_FRAMES = 31
@@ -126,7 +121,7 @@ IMAGENET = SequenceSet(
     speckle_sigma=(0.05, 0.10, 0.15),
     motion_radius=10, motion_sigma=3, motion_angles=tuple(float((i - 30) * 4) for i in _I),
     zoom_scales=_ZOOM,
-    snow_loc=0.05, snow_scale=0.3, snow_zoom=3, snow_threshold=0.5, snow_radius=14,
+    snow_loc=0.05, snow_scale=0.3, snow_zoom=3.0, snow_threshold=0.5, snow_radius=14,
     snow_sigma=4, snow_angles=_SNOW_ANGLES,
     brightness_offsets=_BRIGHTNESS_2,
     translate_shifts=tuple(i - 20 for i in range(41)),
@@ -144,7 +139,7 @@ IMAGENET299 = SequenceSet(
     speckle_sigma=(0.06, 0.11, 0.16),
     motion_radius=13, motion_sigma=3, motion_angles=tuple(float((i - 30) * 4) for i in _I),
     zoom_scales=_ZOOM,
-    snow_loc=0.05, snow_scale=0.3, snow_zoom=3, snow_threshold=0.5, snow_radius=14,
+    snow_loc=0.05, snow_scale=0.3, snow_zoom=3.0, snow_threshold=0.5, snow_radius=14,
     snow_sigma=4, snow_angles=_SNOW_ANGLES,
     brightness_offsets=_BRIGHTNESS_2,
     translate_shifts=tuple(i - 20 for i in range(41)),
@@ -161,7 +156,7 @@ _TINY = dict(
     speckle_sigma=(0.05, 0.1, 0.15),
     motion_radius=14, motion_sigma=3, motion_angles=tuple(float((i - 30) * 5) for i in _I),
     zoom_scales=_ZOOM,
-    snow_loc=0.05, snow_scale=0.28, snow_zoom=2, snow_threshold=0.5, snow_radius=10,
+    snow_loc=0.05, snow_scale=0.28, snow_zoom=2.0, snow_threshold=0.5, snow_radius=10,
     snow_sigma=2.5, snow_angles=_SNOW_ANGLES,
     brightness_offsets=_BRIGHTNESS_2,
     translate_shifts=tuple(i - 15 for i in _I),
@@ -187,7 +182,7 @@ CIFAR = SequenceSet(
     speckle_sigma=(0.05, 0.07, 0.1),
     motion_radius=6, motion_sigma=1.8, motion_angles=tuple(float((i - 20) * 9) for i in range(21)),
     zoom_scales=_ZOOM,
-    snow_loc=0.05, snow_scale=0.3, snow_zoom=2, snow_threshold=0.5, snow_radius=10,
+    snow_loc=0.05, snow_scale=0.3, snow_zoom=2.0, snow_threshold=0.5, snow_radius=10,
     snow_sigma=2, snow_angles=_SNOW_ANGLES,
     brightness_offsets=tuple((i - 15) * 1.5 / 100. for i in _I),
     translate_shifts=tuple(i - 7 for i in range(16)),

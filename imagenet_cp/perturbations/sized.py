@@ -226,29 +226,66 @@ def motion_blur(s: SequenceSet, canvas, height, width, draws, difficulty) -> jax
   return jax.vmap(lambda f: pil_bilinear_resize(f, size))(frames)
 
 
-def _affine_params(angles=None, scales=None, shears=None, shifts=None, n=None):
+def _affine_params(angles=None, scales=None, shears=None):
   """(inverse linear parts float32 [T, 4], translations float32 [T, 2]) of torchvision 0.2.x
-  ``affine`` frames; a None field is its identity value."""
-  n = n or len(next(v for v in (angles, scales, shears, shifts) if v is not None))
+  ``affine`` frames without translation; a None field is its identity value."""
+  n = len(next(v for v in (angles, scales, shears) if v is not None))
   angles = angles if angles is not None else (0.0,) * n
   scales = scales if scales is not None else (1.0,) * n
   shears = shears if shears is not None else (0.0,) * n
-  shifts = shifts if shifts is not None else (0,) * n
   linear = np.stack([geometry.tv02_inverse_linear(float(a), float(sc), float(sh))
                      for a, sc, sh in zip(angles, scales, shears)])
-  translate = np.array([(float(t), 0.0) for t in shifts], np.float64)
-  return linear.astype(np.float32), translate.astype(np.float32)
+  return linear.astype(np.float32), np.zeros((n, 2), np.float32)
 
 
-def _affine_frames(s: SequenceSet, canvas, height, width, params, bilinear: bool) -> jax.Array:
-  """``[CenterCrop(S)(affine(img, *p)) for p in params]`` of the set input: uint8 [T, S, S, 3]."""
+def pil_inside_masks(size: int, scales) -> tuple[np.ndarray, np.ndarray]:
+  """PIL's inside test of scale-only affine frames of a ``size x size`` image, in float64 as PIL
+  and torchvision 0.2.x compute it: bool [T, size] per output column (``0 <= a0 (x + .5) + a2 <
+  size``) and per row.
+
+  A scale-only frame maps a column to one source column, and where the shrunk image's edge
+  falls exactly on a pixel (e.g. imagenet299's scale 0.45: ``(x - 149.5) / 0.45 + 150 = 0`` at
+  x = 82) the last bit of PIL's double arithmetic puts the whole column inside or outside; a
+  float32 coordinate decides it the other way about half the time (a black column or row
+  instead of an edge one).  The host computes the test exactly as PIL does instead.
+  """
+  cols, rows = [], []
+  centre = np.arange(size, dtype=np.float64) + 0.5
+  for sc in scales:
+    a0, a1, a2, a3, a4, a5 = geometry.tv02_affine_matrix(size, size, 0.0, (0, 0), float(sc), 0.0)
+    assert a1 == 0 and a3 == 0, "only scale-only frames are separable"
+    xin, yin = a0 * centre + a2, a4 * centre + a5
+    cols.append((xin >= 0) & (xin < size))
+    rows.append((yin >= 0) & (yin < size))
+  return np.stack(cols), np.stack(rows)
+
+
+def _affine_frames(s: SequenceSet, canvas, height, width, params, bilinear: bool,
+                   scales=None) -> jax.Array:
+  """``[CenterCrop(S)(affine(img, *p)) for p in params]`` of the set input: uint8 [T, S, S, 3].
+
+  ``scales``: the frames are scale-only with these scales; on a fixed-size set input the
+  inside test then follows PIL's float64 one exactly (``pil_inside_masks``): where it says
+  inside the float32 coordinate is clipped into the image, elsewhere moved outside (only
+  coordinates on the knife edge change).
+  """
   linear, translate = params
+  exact = scales is not None and s.fixed_input()
+  masks = pil_inside_masks(s.size, scales) if exact else (np.zeros(len(linear)),) * 2
+  below = np.nextafter(np.float32(s.size), np.float32(0))
 
-  def frame(lin, tr):
-    return geometry.tv02_affine_crop(canvas, height, width, lin, tr, bilinear=bilinear,
-                                     size=s.size)
+  def frame(lin, tr, col_in, row_in):
+    if not exact:
+      return geometry.tv02_affine_crop(canvas, height, width, lin, tr, bilinear=bilinear,
+                                       size=s.size)
+    xin, yin = geometry.pil_affine_source(s.size, s.size, lin, tr, s.size)
+    xin = jnp.where(col_in[None, :], jnp.clip(xin, 0.0, below), -1.0)
+    yin = jnp.where(row_in[:, None], jnp.clip(yin, 0.0, below), -1.0)
+    sample = geometry.pil_sample_bilinear if bilinear else geometry.pil_sample_nearest
+    return sample(canvas, s.size, s.size, xin, yin)
 
-  return jax.vmap(frame)(jnp.asarray(linear), jnp.asarray(translate))
+  return jax.vmap(frame)(jnp.asarray(linear), jnp.asarray(translate), jnp.asarray(masks[0]),
+                         jnp.asarray(masks[1]))
 
 
 def zoom_blur(s: SequenceSet, canvas, height, width, draws, difficulty) -> jax.Array:
@@ -256,7 +293,8 @@ def zoom_blur(s: SequenceSet, canvas, height, width, draws, difficulty) -> jax.A
   crop; built frame on frame in float32 as ``avg += ToTensor(z)``."""
   del draws, difficulty
   crop = _crop(s, canvas, height, width)
-  zoomed = _affine_frames(s, canvas, height, width, _affine_params(scales=s.zoom_scales), True)
+  zoomed = _affine_frames(s, canvas, height, width, _affine_params(scales=s.zoom_scales), True,
+                          scales=s.zoom_scales)
 
   def step(t, total):
     total = total + base.to_unit(zoomed[t])
@@ -381,7 +419,15 @@ def scale(s: SequenceSet, canvas, height, width, draws, difficulty) -> jax.Array
   """``CenterCrop(S)(affine(img, 0, (0, 0), scale_i, 0, BILINEAR))`` (black where the shrunk
   image leaves no source)."""
   del draws, difficulty
-  return _affine_frames(s, canvas, height, width, _affine_params(scales=s.scale_factors), True)
+  return _affine_frames(s, canvas, height, width, _affine_params(scales=s.scale_factors), True,
+                        scales=s.scale_factors)
+
+
+def _tilt_sample(image, map_x, map_y) -> jax.Array:
+  """cv2.warpPerspective's sampling as the original's OpenCV 3.4 did it: source coordinates
+  rounded to 1/32 pixel, 15-bit weights, black border (``sampling.cv2_remap_fixed_black``)."""
+  return sampling.cv2_remap_fixed_black(image, sampling.cv2_quantize(map_x),
+                                        sampling.cv2_quantize(map_y))
 
 
 def _tilt_rotations(s: SequenceSet) -> np.ndarray:
@@ -397,9 +443,7 @@ def tilt(s: SequenceSet, canvas, height, width, draws, difficulty) -> jax.Array:
   image = geometry.zero_outside(canvas, height, width)
 
   def frame(rotation):
-    map_x, map_y = geometry.tilt_source(height, width, rotation, s.size)
-    return sampling.cv2_remap_fixed_black(image, sampling.cv2_quantize(map_x),
-                                          sampling.cv2_quantize(map_y))
+    return _tilt_sample(image, *geometry.tilt_source(height, width, rotation, s.size))
 
   return jax.vmap(frame)(jnp.asarray(_tilt_rotations(s)))
 
@@ -445,9 +489,7 @@ def _source_frames(s: SequenceSet, photo, frames) -> jax.Array:
   else:
     def tilt_region(rotation):
       map_x, map_y = geometry.tilt_source(h, w, rotation, side)
-      map_x, map_y = (_region(g, h, w, top, left, th, tw) for g in (map_x, map_y))
-      return sampling.cv2_remap_fixed_black(photo, sampling.cv2_quantize(map_x),
-                                            sampling.cv2_quantize(map_y))
+      return _tilt_sample(photo, *(_region(g, h, w, top, left, th, tw) for g in (map_x, map_y)))
 
     regions = jax.vmap(tilt_region)(jnp.asarray(np.stack([f[1] for f in frames])))
   return jax.vmap(lambda r: pil_bilinear_resize(r, (s.size, s.size)))(regions)

@@ -19,14 +19,16 @@ import jax.numpy as jnp
 
 from imagenet_cp.ops import color, filters, fusion, spatter as spatter_ops, zoom
 from imagenet_cp.ops.convert import uint8_clipped, uint8_from_unit
-from imagenet_cp.perturbations import base, blur
+from imagenet_cp.perturbations import base, blur, sets
 
 NUM_FRAMES = 31
 LAYER_SHAPE = (base.CROP, base.CROP)
 
-SNOW_LOC, SNOW_SCALE, SNOW_ZOOM, SNOW_THRESHOLD = 0.05, 0.3, 3.0, 0.5
-SNOW_RADIUS, SNOW_SIGMA = 14, 4
-SNOW_ANGLES = tuple(float(i * 4 - 150) for i in range(NUM_FRAMES))
+# The imagenet row of the -P constant tables (perturbations.sets).
+_S = sets.IMAGENET
+SNOW_LOC, SNOW_SCALE, SNOW_ZOOM, SNOW_THRESHOLD = _S.snow_loc, _S.snow_scale, _S.snow_zoom, _S.snow_threshold
+SNOW_RADIUS, SNOW_SIGMA = _S.snow_radius, _S.snow_sigma
+SNOW_ANGLES = _S.snow_angles
 
 
 def layer_draw(key: jax.Array, difficulty) -> jax.Array:
@@ -67,9 +69,10 @@ def snow(canvas, height, width, normals, difficulty) -> jax.Array:
   return jax.vmap(frame)(layers)
 
 
-SPATTER_LOC, SPATTER_SCALE, SPATTER_SIGMA, SPATTER_THRESHOLD = 0.65, 0.27, 3.7, 0.69
-SPATTER_INTENSITY = 0.6
-DRIFT = (0.05, 0.1, 0.15, 0.7)  # np.convolve weights along each column
+SPATTER_LOC, SPATTER_SCALE = _S.spatter_loc, _S.spatter_scale
+SPATTER_SIGMA, SPATTER_THRESHOLD = _S.spatter_sigma, _S.spatter_threshold
+SPATTER_INTENSITY = _S.spatter_intensity
+DRIFT = _S.spatter_drift  # np.convolve weights along each column
 
 
 def liquid_layer(normals) -> jax.Array:

@@ -1,0 +1,87 @@
+"""The rest of torchvision's CNNs against torchvision 0.28 (weights=None, randomized BatchNorm).
+
+As tests/test_models_parity.py: the torch model's state dict goes through a real ``.pth`` file
+and ``models.load(name, checkpoint=path)``; max |logit diff| <= 1e-4 * max |logit|.  The torch
+model is built the way torchvision builds it for the zoo's weights
+(``oracles.torchvision_shim.torchvision_model``: GoogLeNet / Inception V3 with
+``transform_input=True`` and their auxiliary heads in the file, MNASNet 0.5 with its file's
+version-1 stem).  Small and odd inputs where the architecture allows, one native-size case per
+new family.
+"""
+import gc
+
+import jax
+import numpy as np
+import pytest
+
+from imagenet_cp import models
+from test_models_parity import BATCH, REL_TOL, _randomize_batch_norm
+
+CASES = [
+    ("wide_resnet50_2", 64),
+    ("wide_resnet101_2", 64),
+    ("vgg11_bn", 40),
+    ("vgg13", 40),
+    ("vgg13_bn", 40),
+    ("vgg16", 40),
+    ("vgg16_bn", 48),
+    ("densenet169", 64),
+    ("densenet201", 64),
+    ("googlenet", 67),
+    ("googlenet", 224),
+    ("inception_v3", 75),
+    ("inception_v3", 299),
+    ("shufflenet_v2_x0_5", 65),
+    ("shufflenet_v2_x1_0", 224),
+    ("shufflenet_v2_x1_5", 64),
+    ("shufflenet_v2_x2_0", 64),
+    ("mobilenet_v2", 224),
+    ("mobilenet_v2", 63),
+    ("mobilenet_v3_large", 224),
+    ("mobilenet_v3_small", 65),
+    ("mnasnet0_5", 64),
+    ("mnasnet0_75", 64),
+    ("mnasnet1_0", 224),
+    ("mnasnet1_3", 67),
+]
+
+
+def _torch_reference(name, size, path):
+  torch = pytest.importorskip("torch")
+  from imagenet_cp.oracles.torchvision_shim import torchvision_model
+  torch.manual_seed(0)
+  model = torchvision_model(name)
+  _randomize_batch_norm(model, torch)
+  torch.save(model.state_dict(), path)
+  x = np.random.default_rng(0).standard_normal((BATCH, size, size, 3)).astype(np.float32)
+  with torch.inference_mode():
+    logits = model(torch.from_numpy(x.transpose(0, 3, 1, 2).copy())).numpy()
+  return x, logits
+
+
+@pytest.mark.parametrize("name,size", CASES)
+def test_logits_match_torchvision(name, size, tmp_path):
+  path = tmp_path / f"{name}.pth"
+  x, expected = _torch_reference(name, size, path)
+  gc.collect()
+  module, variables, _ = models.load(name, checkpoint=path)
+  path.unlink()
+  got = np.asarray(jax.jit(module.apply)(variables, x))
+  assert got.shape == expected.shape == (BATCH, 1000)
+  err = np.max(np.abs(got - expected)) / np.max(np.abs(expected))
+  assert err <= REL_TOL, f"{name} at {size} px: relative max logit error {err:.2e}"
+  np.testing.assert_array_equal(got.argmax(-1), expected.argmax(-1))
+
+
+def test_aux_head_keys_are_skipped_but_a_missing_key_is_refused(tmp_path):
+  """The zoo skips the released GoogLeNet file's training-only ``aux1``/``aux2`` keys, but
+  nothing else: a file that lacks a real key is refused, naming it."""
+  torch = pytest.importorskip("torch")
+  from imagenet_cp.oracles.torchvision_shim import torchvision_model
+  state_dict = torchvision_model("googlenet").state_dict()
+  assert any(k.startswith("aux1.") for k in state_dict)
+  del state_dict["inception4a.branch1.bn.running_var"]
+  path = tmp_path / "googlenet.pth"
+  torch.save(state_dict, path)
+  with pytest.raises(models.CheckpointError, match="inception4a.branch1.bn.running_var"):
+    models.load("googlenet", checkpoint=path)
