@@ -8,6 +8,13 @@ this function, so an example never depends on its batch, its worker or the build
 Derivation: ``sha256(f"{seed}/{name}/{severity}/{file_name}")``; the first 8 bytes, read as
 two big-endian uint32 words, are the raw data of a ``threefry2x32`` key.  Frame ``t`` of an
 ImageNet-P sequence uses ``jax.random.fold_in(key, t)``.
+
+What ``file_name`` is: the ImageNet-C/P builders and the corruption suite pass the image's base
+name (TFDS's ``file_name`` feature, e.g. ``ILSVRC2012_val_00000001.JPEG``; the demo photos'
+``demo/<name>.png``), not its path, so a tar and an extracted folder give the same keys.  Two
+source images with one base name (in two class folders) therefore get the same keys, i.e. the
+same corruption draws; their records stay apart, keyed by the images' ids (paths relative to
+the source).  The adversarial suite passes the example id itself.
 """
 from __future__ import annotations
 
@@ -20,9 +27,29 @@ import numpy as np
 PRNG_IMPL = "threefry2x32"
 
 
+def _check_key_inputs(seed, name, severity) -> tuple[int, int]:
+  for what, value in (("seed", seed), ("severity", severity)):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+      raise TypeError(f"{what} must be an int, got {type(value).__name__} {value!r}")
+  if not isinstance(name, str) or not name:
+    raise TypeError(f"name must be a non-empty str (a corruption, perturbation or attack name), "
+                    f"got {type(name).__name__} {name!r}")
+  return int(seed), int(severity)
+
+
+def _check_file_name(file_name) -> str:
+  if isinstance(file_name, np.str_):
+    file_name = str(file_name)
+  if not isinstance(file_name, str) or not file_name:
+    raise TypeError(f"file_name must be a non-empty str, got {type(file_name).__name__} "
+                    f"{file_name!r}")
+  return file_name
+
+
 def example_key_data(seed: int, name: str, severity: int, file_name: str) -> np.ndarray:
   """Raw key words, uint32 [2], for one example (host-side, no JAX dispatch)."""
-  text = f"{int(seed)}/{name}/{int(severity)}/{file_name}"
+  seed, severity = _check_key_inputs(seed, name, severity)
+  text = f"{seed}/{name}/{severity}/{_check_file_name(file_name)}"
   digest = hashlib.sha256(text.encode("utf-8")).digest()
   return np.frombuffer(digest[:8], dtype=">u4").astype(np.uint32)
 
@@ -33,7 +60,14 @@ def example_key(seed: int, name: str, severity: int, file_name: str) -> jax.Arra
 
 
 def example_keys(seed: int, name: str, severity: int, file_names: Sequence[str]) -> jax.Array:
-  """Typed keys ``[N]`` for a batch of file names, one key per image."""
+  """Typed keys ``[N]`` for a batch of file names (a list, tuple or 1-D array of str), one key
+  per image; TypeError for a single str (which would give one key per character)."""
+  _check_key_inputs(seed, name, severity)
+  if isinstance(file_names, (str, bytes)) or (isinstance(file_names, np.ndarray)
+                                              and file_names.ndim != 1):
+    raise TypeError(f"file_names must be a sequence of file names, got {type(file_names).__name__} "
+                    f"{file_names!r}; for one image use example_key or [file_name]")
+  file_names = list(file_names)
   data = np.stack([example_key_data(seed, name, severity, f) for f in file_names]) if file_names else (
       np.zeros((0, 2), np.uint32))
   return jax.random.wrap_key_data(data, impl=PRNG_IMPL)

@@ -1,6 +1,7 @@
 r"""Evaluates a model on ImageNet-C and ImageNet-P and writes results, tables and plots.
 
-  python -m metrics.run                        # the demo: efficientnet_lite0 on packaged photos
+  python -m metrics.run                        # the demo: EfficientNet-Lite0/1/2 on packaged photos
+  python -m metrics.run --models=resnet50,vgg16 --imagenet_dir=/data/imagenet --output_dir=out/two
   python -m metrics.run --model=resnext101 --imagenet_dir=/data/imagenet --output_dir=out/rx101
   python -m metrics.run --suite=adversarial --model=resnet50 --imagenet_dir=/data/imagenet \
       --max_images=1000 --attacks=pgd_linf,cw_l2 --transfer_models=resnet50,vgg16
@@ -14,7 +15,9 @@ is corruption + adversarial on the demo photos, corruption on ImageNet.  Every s
 with --distributed (examples split over the processes, process 0 writes).
 
 Writes OUTPUT_DIR/results.json, results.csv, report.md and PNG plots; per-task records in
-OUTPUT_DIR/tasks/ make a rerun with the same OUTPUT_DIR resume where it stopped.
+OUTPUT_DIR/tasks/ make a rerun with the same OUTPUT_DIR resume where it stopped.  With --models
+(and in the demo, whose default is the three EfficientNet-Lites) each model gets those files in
+OUTPUT_DIR/<model>/ and OUTPUT_DIR/report.md compares them (``suites.compare``).
 
 This module only turns flags into one ``SuiteConfig`` per suite (``suites.NAMES``) and runs them
 with ``suites.run_suites``; a suite's own flags are read by its entry in ``SUITE_SETTINGS``.
@@ -29,8 +32,9 @@ from absl import app, flags, logging
 import jax
 
 import imagenet_cp
-from imagenet_cp import suites
-from imagenet_cp.suites import adversarial, inputs, ood, report
+from imagenet_cp import sources, suites
+from imagenet_cp.models import weights
+from imagenet_cp.suites import adversarial, compare, inputs, ood, report
 from imagenet_cp.suites.common import Model
 from imagenet_cp.suites.inputs import UsageError
 
@@ -40,6 +44,13 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("model", "efficientnet_lite0",
                     "Zoo model name (models.names(); alias resnext101), or 'package.module:function' "
                     "returning (apply_fn, variables) for your own model.")
+flags.DEFINE_list("models", None,
+                  "Several models (as --model), each evaluated into OUTPUT_DIR/<model>/ with the "
+                  "same settings, and OUTPUT_DIR/report.md comparing them.  The demo's default "
+                  "(neither --model nor --models, on the demo photos): "
+                  + ",".join(compare.DEMO_MODELS) + ".")
+flags.DEFINE_bool("gallery", True, "Several models on the demo photos: also write gallery.png and "
+                  "the 14 ImageNet-P GIFs of the first photo into OUTPUT_DIR.")
 flags.DEFINE_string("checkpoint", None, "Local torchvision .pth for the model (offline weights).")
 flags.DEFINE_enum("source", "auto", ["auto", "demo", "imagenet"],
                   "auto: ImageNet if --imagenet_dir is given, else the demo photos.")
@@ -109,6 +120,29 @@ flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize() (mult
 flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (with --distributed).")
 flags.DEFINE_integer("num_processes", None, "Number of processes (with --distributed).")
 flags.DEFINE_integer("process_id", None, "This process's index (with --distributed).")
+flags.DEFINE_bool("debug", False, "Show the traceback of errors the user can act on (a bad flag, "
+                  "a missing or corrupt file, a refused output folder) instead of one "
+                  "'error: ...' line and exit status 2.")
+
+# Errors that say what the user must change (bad flags and files, refused folders, I/O): one
+# line and exit status 2; anything else is a bug and keeps its traceback.
+USER_ERRORS = (UsageError, ValueError, OSError)
+
+
+def user_error(err: BaseException) -> int:
+  """Prints ``error: <message>`` and returns exit status 2 (with --debug: re-raises)."""
+  if FLAGS.debug:
+    raise err
+  print(f"error: {err}", file=sys.stderr)
+  return 2
+
+
+def checkpoint_identity(checkpoint) -> dict:
+  """The Model fields that record a --checkpoint: its sha256 (compared on resume) and path."""
+  if checkpoint is None:
+    return {}
+  return {"weights": {"checkpoint_sha256": weights.sha256_file(checkpoint)},
+          "weights_file": str(pathlib.Path(checkpoint).resolve())}
 
 
 def _names(value: str, every, subsets: dict) -> list[str]:
@@ -245,20 +279,117 @@ def _prepare():
   configs = {suite: suite_config(suite, source) for suite in selected_suites(FLAGS.suite, source)}
   for suite, config in configs.items():
     suites.get(suite).check(config)
-  model = Model(name, *inputs.load_classifier(name, FLAGS.checkpoint))
+  model = Model(name, *inputs.load_classifier(name, FLAGS.checkpoint),
+                **checkpoint_identity(FLAGS.checkpoint))
   if "adversarial" in configs:
     configs["adversarial"] = dataclasses.replace(configs["adversarial"],
                                                  transfer_models=transfer_models(model))
   return model, source, configs
 
 
+# ----------------------------------------------------------------------------------------------
+# Several models: --models, and the demo.
+
+
+def several_models() -> list[str] | None:
+  """The models of a several-model run: --models, or the demo's three EfficientNet-Lites when
+  neither --model nor --models (nor --checkpoint) is given on the demo photos; None for a
+  one-model run."""
+  if FLAGS.models is not None:
+    if FLAGS["model"].present:
+      raise UsageError("--model and --models: give one of them")
+    if FLAGS.checkpoint:
+      raise UsageError("--checkpoint holds one model's weights: use it with --model")
+    return compare.check_names([inputs.model_name(m) for m in FLAGS.models])
+  on_demo = FLAGS.source == "demo" or (FLAGS.source == "auto" and not FLAGS.imagenet_dir)
+  if FLAGS["model"].present or FLAGS.checkpoint or FLAGS.suite == "ood" or not on_demo:
+    return None
+  return list(compare.DEMO_MODELS)
+
+
+def _prepare_several(names: list[str]):
+  """(models, source, configs_for, notes) of a several-model run, everything checked first."""
+  if FLAGS.distributed:
+    _init_distributed()
+  explicit = FLAGS["source"].present
+  if FLAGS.suite == "ood":
+    source = "tfds"
+  else:
+    source = {inputs.resolve_source(n, FLAGS.source, FLAGS.imagenet_dir, explicit=explicit)
+              for n in names}.pop()
+  configs = {suite: suite_config(suite, source) for suite in selected_suites(FLAGS.suite, source)}
+  notes = []
+  if source == "demo":
+    photos = len(sources.DEMO_PHOTOS)
+    photos = photos if FLAGS.max_images is None else min(photos, FLAGS.max_images)
+    given = {name for name in FLAGS if FLAGS[name].present}
+    configs, notes = compare.demo_configs(configs, given, photos)
+  for suite, config in configs.items():
+    suites.get(suite).check(config)
+  models = [Model(n, *inputs.load_classifier(n, None)) for n in names]
+  first = models[0]
+  if "adversarial" in configs and source == "demo":
+    notes.append(compare.demo_attack_note(first.name))
+
+  def configs_for(model: Model) -> dict:
+    out = dict(configs)
+    if "adversarial" not in out:
+      return out
+    if model is not first and source == "demo":
+      del out["adversarial"]
+    elif model is first and FLAGS.transfer_models is None:
+      out["adversarial"] = dataclasses.replace(
+          out["adversarial"], transfer_models=tuple((m.name, m.apply_fn, m.variables)
+                                                    for m in models))
+    else:
+      out["adversarial"] = dataclasses.replace(out["adversarial"],
+                                               transfer_models=transfer_models(model))
+    return out
+
+  return models, source, configs_for, notes
+
+
+def main_several(names: list[str]) -> int:
+  """Each model into OUTPUT_DIR/<model>/, then OUTPUT_DIR/report.md comparing them (and, on the
+  demo photos, the gallery)."""
+  try:
+    models, source, configs_for, notes = _prepare_several(names)
+  except USER_ERRORS as err:
+    return user_error(err)
+  demo = source == "demo"
+  default_dir = ("out/demo" if FLAGS.models is None else
+                 "out/" + "+".join(compare.model_dir(".", n).name for n in names)
+                 + ("_demo" if demo else ""))
+  output_dir = pathlib.Path(FLAGS.output_dir or default_dir)
+  if demo:
+    print(f"DEMO: {', '.join(names)} on the packaged photos (not ImageNet; not comparable with "
+          "the paper).")
+  try:
+    results = compare.run_models(models, configs_for, output_dir)
+  except USER_ERRORS as err:
+    return user_error(err)
+  if jax.process_index() != 0:
+    return 0
+  pictures = compare.write_gallery(output_dir) if demo and FLAGS.gallery else []
+  written = compare.write(output_dir, results, notes=notes, pictures=pictures)
+  print(compare.summary(written[0].read_text()))
+  print("wrote", *[str(p) for p in written], *[str(compare.model_dir(output_dir, n)) + "/"
+                                                for n in results])
+  return 0
+
+
 def main(argv) -> int:
   del argv
   try:
+    several = several_models()
+  except USER_ERRORS as err:
+    return user_error(err)
+  if several is not None:
+    return main_several(several)
+  try:
     model, source, configs = _prepare()
-  except (UsageError, ValueError) as err:
-    print(f"error: {err}", file=sys.stderr)
-    return 2
+  except USER_ERRORS as err:
+    return user_error(err)
   default_dir = f"out/{model.name.replace(':', '_')}{'_demo' if source == 'demo' else ''}"
   output_dir = pathlib.Path(FLAGS.output_dir or default_dir)
   if source == "demo":
@@ -266,9 +397,8 @@ def main(argv) -> int:
           "paper).")
   try:
     results = suites.run_suites(model, configs, output_dir)
-  except (UsageError, ValueError) as err:
-    print(f"error: {err}", file=sys.stderr)
-    return 2
+  except USER_ERRORS as err:
+    return user_error(err)
   if jax.process_index() == 0:
     written = report.write_all(results, output_dir, model.name)
     print(report.markdown(results, model.name).split("## Table")[0])
@@ -276,9 +406,17 @@ def main(argv) -> int:
   return 0
 
 
+def guarded_main(argv) -> int:
+  """``main``, with a user error that escapes it (e.g. writing the report) as one line."""
+  try:
+    return main(argv)
+  except USER_ERRORS as err:
+    return user_error(err)
+
+
 def run() -> None:
   logging.set_verbosity(logging.WARNING)
-  app.run(lambda argv: sys.exit(main(argv)))
+  app.run(lambda argv: sys.exit(guarded_main(argv)))
 
 
 if __name__ == "__main__":

@@ -49,6 +49,7 @@ on demand) and Pillow's test images are not installed.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import io
@@ -56,6 +57,7 @@ import os
 import pathlib
 import re
 import tarfile
+import warnings
 from typing import Iterator
 
 import numpy as np
@@ -110,10 +112,39 @@ _MATPLOTLIB = "matplotlib sample_data/"
 
 @dataclasses.dataclass(frozen=True)
 class Example:
-  """One source image: its file name (the example's key), ImageNet label and encoded bytes."""
+  """One source image: its file name (the example's key), ImageNet label and encoded bytes.
+
+  ``id`` says where it came from, unique within its source: the path relative to the source
+  (``<wnid>/ILSVRC2012_val_00000001.JPEG`` in a per-wnid folder, the member's name in a tar; the
+  file name when not given).  Evaluations key their per-example records by it, since two
+  folders may hold files of one name; it does not take part in comparisons (the same image read
+  from a tar or a folder is the same example).
+  """
   file_name: str
   label: int
   data: bytes
+  id: str = dataclasses.field(default="", compare=False)
+
+  def __post_init__(self):
+    if not self.id:
+      object.__setattr__(self, "id", self.file_name)
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceFile:
+  """One image of the validation set, listed without reading it: ``id`` (its path relative to
+  the folder, or its tar member's name; unique), ``file_name`` (its base name: the example key's
+  name), label, ``size`` in bytes, and where its bytes are (``path``, plus ``offset`` in a tar)."""
+  id: str
+  file_name: str
+  label: int
+  size: int
+  path: str
+  offset: int | None = None
+
+
+class SourceWarning(UserWarning):
+  """Something in a source that is skipped (said once per source)."""
 
 
 class SourceError(ValueError):
@@ -180,9 +211,17 @@ def scan_val_tar(path: pathlib.Path) -> list[tarfile.TarInfo]:
   size = path.stat().st_size
   try:
     with tarfile.open(path, "r:") as tar:
-      members = [m for m in tar.getmembers() if m.isfile() and _VAL_NAME.match(os.path.basename(m.name))]
+      named = [m for m in tar.getmembers() if _VAL_NAME.match(os.path.basename(m.name))]
   except (tarfile.TarError, EOFError, OSError) as err:
     raise SourceError(f"{path} is not a readable tar ({err}); download {VAL_TAR} again") from err
+  members = [m for m in named if m.isfile()]
+  links = [m for m in named if m.issym() or m.islnk()]
+  if links:
+    # The official tar holds regular files only; a link is not followed (its target may lie
+    # outside the tar), and the user is told once per tar.
+    warnings.warn(f"{path}: skipped {len(links)} symlink/hardlink member(s) named like "
+                  f"validation images (first: {links[0].name}); only regular files are read",
+                  SourceWarning, stacklevel=2)
   if not members:
     raise SourceError(f"{path} contains no ILSVRC2012_val_*.JPEG files")
   last = max(members, key=lambda m: m.offset_data)
@@ -190,7 +229,7 @@ def scan_val_tar(path: pathlib.Path) -> list[tarfile.TarInfo]:
     raise SourceError(
         f"{path} is truncated ({size:,} bytes; the official {VAL_TAR} has {VAL_TAR_SIZE:,}): "
         "the download is incomplete. Download it again.")
-  return sorted(members, key=lambda m: os.path.basename(m.name))
+  return sorted(members, key=lambda m: (os.path.basename(m.name), m.name))
 
 
 def _iter_folder_files(root: pathlib.Path, limit: int | None = None) -> Iterator[pathlib.Path]:
@@ -205,18 +244,58 @@ def _iter_folder_files(root: pathlib.Path, limit: int | None = None) -> Iterator
           return
 
 
-def imagenet_val_examples(manual_dir) -> Iterator[Example]:
-  """Streams the validation set (tar or folder) in sorted file-name order, without extracting."""
+def list_imagenet_val(manual_dir) -> tuple[pathlib.Path, list[SourceFile]]:
+  """(the tar or folder read, its validation images) without reading any image: sorted by file
+  name, then by id (two folders may hold files of one name)."""
   path = locate_imagenet_val(manual_dir)
   if path.is_file():
-    members = scan_val_tar(path)
-    with tarfile.open(path, "r:") as tar:
-      for member in members:
-        name = os.path.basename(member.name)
-        yield Example(name, validation_label(name), tar.extractfile(member).read())
-    return
-  for file in sorted(_iter_folder_files(path), key=lambda p: p.name):
-    yield Example(file.name, validation_label(file.name), file.read_bytes())
+    files = [SourceFile(_member_id(m.name), os.path.basename(m.name),
+                        validation_label(os.path.basename(m.name)), m.size, str(path), m.offset_data)
+             for m in scan_val_tar(path)]
+  else:
+    files = []
+    for file in _iter_folder_files(path):
+      try:
+        size = file.stat().st_size
+      except OSError as err:
+        raise SourceError(f"{file}: cannot read ({err})") from err
+      files.append(SourceFile(file.relative_to(path).as_posix(), file.name,
+                              validation_label(file.name), size, str(file)))
+  return path, sorted(files, key=lambda f: (f.file_name, f.id))
+
+
+def _member_id(name: str) -> str:
+  """A tar member's name as its id (a leading ./ dropped)."""
+  return name[2:] if name.startswith("./") else name
+
+
+def read_source_file(file: SourceFile, handle=None) -> bytes:
+  """The encoded bytes of ``file`` (a seek into the tar: no extraction); ``handle``: the tar,
+  already open.  SourceError naming the file if it is gone or cut short."""
+  try:
+    if file.offset is None:
+      data = pathlib.Path(file.path).read_bytes()
+    elif handle is not None:
+      handle.seek(file.offset)
+      data = handle.read(file.size)
+    else:
+      with open(file.path, "rb") as f:
+        f.seek(file.offset)
+        data = f.read(file.size)
+  except OSError as err:
+    raise SourceError(f"{file.id}: cannot read {file.path} ({err})") from err
+  if len(data) != file.size:
+    raise SourceError(f"{file.path}: {file.id} has {len(data)} bytes, {file.size} when listed "
+                      "(the source changed or is cut short)")
+  return data
+
+
+def imagenet_val_examples(manual_dir) -> Iterator[Example]:
+  """Streams the validation set (tar or folder) in sorted file-name order, without extracting."""
+  path, files = list_imagenet_val(manual_dir)
+  with open(path, "rb") if path.is_file() else contextlib.nullcontext() as handle:
+    for file in files:
+      yield Example(file.file_name, file.label, read_source_file(file, handle), file.id)
 
 
 def count_imagenet_val(manual_dir) -> int:
@@ -272,5 +351,5 @@ def decode(example: Example) -> Image.Image:
     image = Image.open(io.BytesIO(example.data))
     image.load()
   except Exception as err:  # PIL raises several types for corrupt data.
-    raise SourceError(f"{example.file_name}: cannot decode the image ({err})") from err
+    raise SourceError(f"{example.id}: cannot decode the image ({err})") from err
   return image.convert("RGB")

@@ -216,7 +216,7 @@ def bench_sequences(dev: Devices, names: Sequence[str], batch: int, repeats: int
 def bench_model(dev: Devices, name: str, batch: int, repeats: int, min_seconds: float,
                 log) -> Timing:
   """A zoo model with random weights on uint8 pixels (scaled to [0, 1] and normalized in the
-  program, as ``suites.corruption.Classifier`` runs it)."""
+  program, as ``suites.common.Classifier`` runs it)."""
   import jax
   import jax.numpy as jnp
   from imagenet_cp import models

@@ -55,3 +55,26 @@ def import_torchvision():
   pytest.importorskip("torch")
   from imagenet_cp.oracles.torchvision_shim import import_torchvision as shimmed
   return shimmed()
+
+
+@pytest.fixture(scope="module")
+def torch_single_thread():
+  """The oracles' torch ops work on one small tensor at a time: threads only contend."""
+  torch = pytest.importorskip("torch")
+  threads = torch.get_num_threads()
+  torch.set_num_threads(1)
+  yield
+  torch.set_num_threads(threads)
+
+
+def check_batch_independence(batch, keys, names, severity, perm):
+  """``imagenet_cp.corrupt`` of a batch of 4: leading batch axes are flattened ([2, 2] gives the
+  flat batch's outputs) and an image's output does not depend on its batch-mates (``perm``)."""
+  import imagenet_cp
+  for name in names:
+    flat = np.asarray(imagenet_cp.corrupt(batch, name, severity, keys))
+    permuted = np.asarray(imagenet_cp.corrupt(batch[perm], name, severity, keys[perm]))
+    np.testing.assert_array_equal(permuted, flat[perm], err_msg=name)
+    nested = imagenet_cp.corrupt(batch.reshape(2, 2, *batch.shape[1:]), name, severity,
+                                 keys.reshape(2, 2))
+    np.testing.assert_array_equal(np.asarray(nested).reshape(flat.shape), flat, err_msg=name)

@@ -15,7 +15,7 @@ from imagenet_cp.oracles import corruptions as ref
 from imagenet_cp.corruptions import blur
 from imagenet_cp.corruptions import draw as draw_one
 
-from conftest import PHOTO_NAMES
+from conftest import PHOTO_NAMES, check_batch_independence
 
 NAMES = ("defocus_blur", "glass_blur", "motion_blur", "zoom_blur", "gaussian_blur")
 SEVERITIES = (1, 2, 3, 4, 5)
@@ -147,14 +147,7 @@ def test_defocus_flat_images_s1_s4_s5():
 
 def test_batch_axes_and_independence(batch):
   """Leading batch axes are flattened; an image's output does not depend on its batch-mates."""
-  keys = _keys(7)
-  for name in NAMES:
-    flat = np.asarray(imagenet_cp.corrupt(batch, name, 4, keys))
-    perm = np.array([3, 1, 0, 2])
-    permuted = np.asarray(imagenet_cp.corrupt(batch[perm], name, 4, keys[perm]))
-    np.testing.assert_array_equal(permuted, flat[perm], err_msg=name)
-    nested = imagenet_cp.corrupt(batch.reshape(2, 2, *SHAPE), name, 4, keys.reshape(2, 2))
-    np.testing.assert_array_equal(np.asarray(nested).reshape(flat.shape), flat, err_msg=name)
+  check_batch_independence(batch, _keys(7), NAMES, 4, np.array([3, 1, 0, 2]))
 
 
 def test_chunked_batches_of_any_size(batch):

@@ -17,7 +17,7 @@ from imagenet_cp.corruptions import draw as draw_one
 from imagenet_cp.corruptions import noise
 from imagenet_cp.ops import poisson
 
-from conftest import PHOTO_NAMES
+from conftest import PHOTO_NAMES, check_batch_independence
 
 NAMES = ("gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise")
 SEVERITIES = (1, 2, 3, 4, 5)
@@ -143,14 +143,7 @@ def test_shot_lut_is_the_float64_formula():
 
 def test_batch_axes_and_independence(batch):
   """Leading batch axes are flattened; an image's output does not depend on its batch-mates."""
-  keys = _keys(7)
-  for name in NAMES:
-    flat = np.asarray(imagenet_cp.corrupt(batch, name, 2, keys))
-    perm = np.array([2, 0, 3, 1])
-    permuted = np.asarray(imagenet_cp.corrupt(batch[perm], name, 2, keys[perm]))
-    np.testing.assert_array_equal(permuted, flat[perm], err_msg=name)
-    nested = imagenet_cp.corrupt(batch.reshape(2, 2, *SHAPE), name, 2, keys.reshape(2, 2))
-    np.testing.assert_array_equal(np.asarray(nested).reshape(flat.shape), flat, err_msg=name)
+  check_batch_independence(batch, _keys(7), NAMES, 2, np.array([2, 0, 3, 1]))
 
 
 def test_shot_counts_guide_search_is_exact():

@@ -111,7 +111,8 @@ def _torch_shapes(shapes):
 def test_zoo_variables_have_torchvision_keys_and_shapes(name):
   """torchvision's state dict (its index buffers and BN counters aside) has exactly the keys and
   shapes of the zoo module's variables: the registry's depth, widths, heads, windows and input
-  size are torchvision's.  (Built on torch's meta device: no weights are made.)"""
+  size are torchvision's.  (Built on torch's meta device: no weights are made.)  The variables
+  come from the benchmark's 224-px images through ``native_resizer``, the zoo's one rule."""
   torch = pytest.importorskip("torch")
   from imagenet_cp.oracles.torchvision_shim import torchvision_model
   with torch.device("meta"):
@@ -119,7 +120,11 @@ def test_zoo_variables_have_torchvision_keys_and_shapes(name):
   want = {k: tuple(v.shape) for k, v in model.state_dict().items()
           if not k.endswith(("relative_position_index", "relative_coords_table",
                              "num_batches_tracked"))}
-  got = _torch_shapes(convert.variable_shapes(models.build(name)))
+  module, spec = models.build(name), models.spec(name)
+  images = jax.ShapeDtypeStruct((1, spec.crop, spec.crop, 3), np.float32)
+  shapes = jax.eval_shape(
+      lambda x: module.init(jax.random.key(0), models.native_resizer(spec)(x)), images)
+  got = _torch_shapes(shapes)
   assert sorted(set(want) ^ set(got)) == []
   assert {k: v for k, v in got.items() if want[k] != v} == {}
 
@@ -134,7 +139,8 @@ def _reduced_torch_model(name, module):
         num_heads=module.num_heads, hidden_dim=module.hidden_dim, mlp_dim=module.mlp_dim)
   if name.startswith("swin_"):
     st = tv.models.swin_transformer
-    v2 = dict(block=st.SwinTransformerBlockV2, downsample_layer=st.PatchMergingV2) if module.v2 else {}
+    v2 = (dict(block=st.SwinTransformerBlockV2, downsample_layer=st.PatchMergingV2)
+          if module.v2 else {})
     return st.SwinTransformer(
         patch_size=[4, 4], embed_dim=module.embed_dim, depths=list(module.depths),
         num_heads=list(module.num_heads), window_size=[module.window_size] * 2,

@@ -18,7 +18,8 @@ from imagenet_cp import perturbations as P
 from imagenet_cp.perturbations import noise
 from imagenet_cp.oracles import perturbations as reference
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning"),
+              pytest.mark.usefixtures("torch_single_thread")]
 
 FRAME_MAD = 0.5
 # Measured mean |diff| over all frames and photos, with a margin; tilt: ours follows the
@@ -27,16 +28,6 @@ SEQUENCE_MAD = {name: 0.02 for name in P.PERTURBATIONS}
 SEQUENCE_MAD.update({"tilt": 0.15, "brightness": 0.03})
 # Sequences that transform the whole Resize(256) image: also checked on a portrait photo.
 WHOLE_IMAGE = ("zoom_blur", "translate", "rotate", "tilt", "scale", "shear")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _torch_single_thread():
-  """The reference's torch ops work on one 3x224x224 tensor at a time: threads only contend."""
-  torch = pytest.importorskip("torch")
-  threads = torch.get_num_threads()
-  torch.set_num_threads(1)
-  yield
-  torch.set_num_threads(threads)
 
 
 def _photos(name):

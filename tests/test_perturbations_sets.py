@@ -21,9 +21,11 @@ import jax.numpy as jnp
 import imagenet_cp
 from conftest import PHOTO_NAMES, photo
 from imagenet_cp import perturbations as P
+from imagenet_cp.ops import resize
 from imagenet_cp.perturbations import blur, digital, geometric, noise, sets, sized, weather
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning"),
+              pytest.mark.usefixtures("torch_single_thread")]
 
 FRAME_MAD = 0.5
 FRAME_FRAC_OFF = 0.01  # of the values differing by more than 2
@@ -39,15 +41,6 @@ DEFAULT_SEQUENCE_MAD = 0.02
 # 31 times at 299 in the oracle), spatter's 299 run is measured in the docs.
 IMAGENET299_NAMES = ("gaussian_noise", "shot_noise", "zoom_blur", "brightness", "translate",
                      "rotate", "tilt", "scale", "speckle_noise", "gaussian_blur", "shear")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _torch_single_thread():
-  torch = pytest.importorskip("torch")
-  threads = torch.get_num_threads()
-  torch.set_num_threads(1)
-  yield
-  torch.set_num_threads(threads)
 
 
 def cifar_image(name: str) -> np.ndarray:
@@ -231,7 +224,7 @@ def test_tilt_geometry_matches_opencv5(monkeypatch):
 
 
 def test_pil_bilinear_resize_is_bit_exact():
-  """``sized.pil_bilinear_resize`` against PIL's ``resize(BILINEAR)``: shrinking (by up to 7x,
+  """``ops.resize.pil_bilinear_resize`` against PIL's ``resize(BILINEAR)``: shrinking (by up to 7x,
   antialiased), enlarging and mixed, odd sizes."""
   from PIL import Image
   rng = np.random.default_rng(0)
@@ -239,7 +232,7 @@ def test_pil_bilinear_resize_is_bit_exact():
   image[10:30, 20:50] = photo("chelsea")[100:120, 200:230]
   for h, w in ((299, 299), (64, 10), (6, 64), (45, 31), (13, 70), (101, 7)):
     want = np.asarray(Image.fromarray(image).resize((w, h), Image.BILINEAR))
-    got = np.asarray(jax.jit(lambda x, hw=(h, w): sized.pil_bilinear_resize(x, hw))(image))
+    got = np.asarray(jax.jit(lambda x, hw=(h, w): resize.pil_bilinear_resize(x, hw))(image))
     np.testing.assert_array_equal(got, want, err_msg=f"{h}x{w}")
 
 

@@ -110,12 +110,16 @@ def test_resume_after_interruption_gives_identical_results(planted, tmp_path):
 def test_changed_run_in_same_output_dir_is_refused(planted, tmp_path):
   kwargs = dict(corruptions=(), perturbations=(), batch_size=4, bootstrap=0, progress=False,
                 source="demo", max_images=2)
-  ev.evaluate(pm.apply_fn, planted.variables(), output_dir=tmp_path, **kwargs)
-  with pytest.raises(ValueError, match="differs in: seed"):
+  first = ev.evaluate(pm.apply_fn, planted.variables(), output_dir=tmp_path, **kwargs)
+  with pytest.raises(ValueError, match="differs in: seed: seed was 0, now 1"):
     ev.evaluate(pm.apply_fn, planted.variables(), output_dir=tmp_path, seed=1, **kwargs)
+  # A damaged task file is recomputed, and the log says so.
   (tmp_path / "tasks" / "clean.npz").write_bytes(b"PK\x03\x04 truncated")
-  with pytest.raises(ValueError, match="clean.npz is corrupt"):
-    ev.evaluate(pm.apply_fn, planted.variables(), output_dir=tmp_path, **kwargs)
+  lines = []
+  again = ev.evaluate(pm.apply_fn, planted.variables(), output_dir=tmp_path, log=lines.append,
+                      **kwargs)
+  assert any("clean.npz: unreadable" in line and "recomputing clean" in line for line in lines)
+  assert again["clean"] == first["clean"]
   (tmp_path / "run.json").write_text("{not json")
   with pytest.raises(ValueError, match="run.json is corrupt"):
     ev.evaluate(pm.apply_fn, planted.variables(), output_dir=tmp_path, **kwargs)

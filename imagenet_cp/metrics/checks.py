@@ -26,15 +26,22 @@ def _shape_dtype(x, what):
   return tuple(shape), np.dtype(dtype)
 
 
-def check_logits(x, rank: int, what: str = "logits"):
-  """Floating logits of exactly ``rank`` axes, the last one the >= 5 classes."""
+def _check_typed(x, rank: int, what: str, kind, kind_name: str):
+  """(x, its shape): ``x`` (an array if it was not one) of dtype ``kind`` and exactly ``rank``
+  axes."""
   if not hasattr(x, "shape"):
     x = np.asarray(x)
   shape, dtype = _shape_dtype(x, what)
-  if not jax.numpy.issubdtype(dtype, np.floating):
-    raise ValueError(f"{what} must be floating point, got dtype {dtype}")
+  if not jax.numpy.issubdtype(dtype, kind):
+    raise ValueError(f"{what} must be {kind_name}, got dtype {dtype}")
   if len(shape) != rank:
     raise ValueError(f"{what} must have rank {rank}, got shape {shape}")
+  return x, shape
+
+
+def check_logits(x, rank: int, what: str = "logits"):
+  """Floating logits of exactly ``rank`` axes, the last one the >= 5 classes."""
+  x, shape = _check_typed(x, rank, what, np.floating, "floating point")
   if shape[-1] < MIN_CLASSES:
     raise ValueError(f"{what} need at least {MIN_CLASSES} classes (last axis), got shape {shape}")
   return x
@@ -52,14 +59,7 @@ def check_no_nan(x, what: str = "logits"):
 
 def check_int_array(x, rank: int, what: str):
   """An integer array of exactly ``rank`` axes."""
-  if not hasattr(x, "shape"):
-    x = np.asarray(x)
-  shape, dtype = _shape_dtype(x, what)
-  if not jax.numpy.issubdtype(dtype, np.integer):
-    raise ValueError(f"{what} must be integers, got dtype {dtype}")
-  if len(shape) != rank:
-    raise ValueError(f"{what} must have rank {rank}, got shape {shape}")
-  return x
+  return _check_typed(x, rank, what, np.integer, "integers")[0]
 
 
 def check_labels(labels, batch: int, num_classes: int | None):

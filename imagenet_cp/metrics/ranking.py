@@ -71,7 +71,7 @@ def frame_pairs(num_frames: int, noise: bool, difficulty: int) -> tuple[np.ndarr
   """
   step = 1 if noise else difficulty
   reference, compared = [], []
-  for start in range(step):
+  for start in range(min(step, num_frames)):   # fewer frames than the stride: no such walk
     frames = list(range(start, num_frames, step))
     previous = frames[0]
     for frame in frames[1:]:

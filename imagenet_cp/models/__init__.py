@@ -45,7 +45,8 @@ from imagenet_cp.models.checkpoint import CheckpointError, load_state_dict
 IMAGENET_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
 IMAGENET_STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
 # TF's published top-1 (tensorflow/tpu efficientnet/lite/README.md): 75.1, 76.7, 77.6 %.
-LITE_ERRORS = {"efficientnet_lite0": 0.249, "efficientnet_lite1": 0.233, "efficientnet_lite2": 0.224}
+LITE_ERRORS = {"efficientnet_lite0": 0.249, "efficientnet_lite1": 0.233,
+               "efficientnet_lite2": 0.224}
 # efficientnet_lite_builder.py: MEAN_RGB = [127.0] * 3, STDDEV_RGB = [128.0] * 3 on 0..255 pixels.
 TF_LITE_MEAN = (127.0, 127.0, 127.0)
 TF_LITE_STD = (128.0, 128.0, 128.0)
@@ -332,7 +333,8 @@ def load(name: str, checkpoint: str | os.PathLike | None = None):
 
 
 def _convert_file(path, shapes, ignore: tuple[str, ...] = ()) -> dict:
-  state_dict = load_state_dict(path)
+  # Lazy: shapes are checked against the model before anything is allocated (convert.py).
+  state_dict = load_state_dict(path, lazy=True)
   if ignore:
     state_dict = {k: v for k, v in state_dict.items() if not k.startswith(ignore)}
   return convert.torch_to_flax(state_dict, shapes, source=os.fspath(path))

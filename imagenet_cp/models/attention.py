@@ -30,25 +30,6 @@ class LinearParams(nn.Module):
     return kernel, bias
 
 
-class PatchConv(nn.Module):
-  """torch ``Conv2d(c, features, kernel_size=p, stride=p)`` (patch embedding) on NHWC, as one
-  matrix product over the non-overlapping p x p patches (a trailing remainder is dropped, as by
-  the conv).  Same variables as ``layers.conv(features, p, p)``: ``kernel`` (p, p, c, features)
-  and ``bias``.  XLA:CPU ran the strided conv slower than the dot (docs/speed.md)."""
-  features: int
-  patch: int
-
-  @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
-    n, h, w, c = x.shape
-    p = self.patch
-    kernel = self.param("kernel", nn.initializers.lecun_normal(), (p, p, c, self.features))
-    bias = self.param("bias", nn.initializers.zeros, (self.features,))
-    x = x[:, :h // p * p, :w // p * p].reshape(n, h // p, p, w // p, p, c)
-    x = x.transpose(0, 1, 3, 2, 4, 5).reshape(n, h // p, w // p, p * p * c)
-    return linear(x, kernel.reshape(p * p * c, self.features), bias)
-
-
 def linear(x: jax.Array, kernel: jax.Array, bias: jax.Array | None = None) -> jax.Array:
   """``x @ kernel + bias`` over the last axis at HIGHEST precision."""
   y = jnp.dot(x, kernel, precision=HIGHEST)

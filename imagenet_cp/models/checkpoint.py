@@ -14,15 +14,27 @@ Two on-disk formats are read (torch/serialization.py):
     count followed by the storage's bytes.  Storage ids there are
     ``('storage', storage_type, key, location, numel, view_metadata)``.
 The pre-1.0 tar format is refused with a clear error.
+
+Nothing is allocated from a size the file merely declares: a storage is read only when the file
+holds its bytes (zip members must be stored uncompressed, as ``torch.save`` writes them), and a
+tensor is a lazy view (``TensorRef``) checked against its storage before it is materialised.  A
+view whose logical size exceeds its storage (a stride-0 ``expand()``, overlapping strides) is
+refused by ``load_pth``; ``load_state_dict(path, lazy=True)`` hands the views over unmaterialised
+so that the caller can check their shapes against the architecture first (``models.load`` does:
+such a view is then materialised only when the architecture expects exactly that shape).
+Non-finite (NaN / inf) floating-point values are reported with a ``CheckpointWarning``.
 """
 from __future__ import annotations
 
 import collections
 import io
+import math
 import os
 import pickle
 import struct
+import warnings
 import zipfile
+from typing import Mapping
 
 import ml_dtypes
 import numpy as np
@@ -49,6 +61,10 @@ class CheckpointError(ValueError):
   """A checkpoint file that cannot be read safely or does not fit the model."""
 
 
+class CheckpointWarning(UserWarning):
+  """Something in a checkpoint that loads but deserves a look (e.g. NaN weights)."""
+
+
 class _StorageType:
   """Stand-in for ``torch.<Name>Storage``: only carries the element dtype."""
 
@@ -66,31 +82,81 @@ class _Storage:
     self.data: np.ndarray | None = None
 
 
-class _LazyTensor:
-  """A strided view of a storage, materialised once every storage has been read."""
+class TensorRef:
+  """A tensor of the checkpoint as a strided view of a storage, materialised on demand
+  (``numpy()`` or ``np.asarray``); ``shape``, ``dtype`` and ``ndim`` cost nothing."""
 
-  def __init__(self, storage, offset, size, stride):
-    self.storage, self.offset, self.size, self.stride = storage, offset, tuple(size), tuple(stride)
+  def __init__(self, storage, offset: int, size, stride):
+    try:
+      self.size = tuple(int(n) for n in size)
+      self.stride = tuple(int(n) for n in stride)
+      self.offset = int(offset)
+    except (TypeError, ValueError) as err:
+      raise CheckpointError(f"a tensor has a malformed size or stride ({err})") from None
+    if len(self.size) != len(self.stride) or min(self.size, default=0) < 0:
+      raise CheckpointError(f"a tensor has size {self.size} and stride {self.stride}")
+    self.storage = storage
+    base, start, capacity = self._container()
+    del base
+    last = start + sum((n - 1) * s for n, s in zip(self.size, self.stride))
+    if self.numel and (start < 0 or min(self.stride, default=0) < 0 or last >= capacity):
+      raise CheckpointError(f"tensor of size {self.size} at offset {start} overruns its storage "
+                            f"of {capacity} elements")
 
-  def materialize(self) -> np.ndarray:
-    storage = self.storage
-    if isinstance(storage, _StorageView):
-      base, offset = storage.base, storage.offset + self.offset
-    else:
-      base, offset = storage, self.offset
+  def _container(self):
+    """(root storage, offset in it, elements this view may address)."""
+    if isinstance(self.storage, _StorageView):
+      view = self.storage
+      return view.base, view.offset + self.offset, view.offset + view.numel
+    return self.storage, self.offset, self.storage.numel
+
+  @property
+  def shape(self) -> tuple[int, ...]:
+    return self.size
+
+  @property
+  def ndim(self) -> int:
+    return len(self.size)
+
+  @property
+  def dtype(self) -> np.dtype:
+    return self._container()[0].dtype
+
+  @property
+  def numel(self) -> int:
+    return math.prod(self.size)
+
+  @property
+  def expanded(self) -> bool:
+    """Whether the view has more elements than the storage it may address (stride 0 or
+    overlapping strides): materialising it allocates more than the file holds."""
+    base, _, capacity = self._container()
+    del base
+    return self.numel > capacity
+
+  def numpy(self) -> np.ndarray:
+    base, offset, _ = self._container()
     if base.data is None:
       raise CheckpointError("a tensor refers to a storage whose bytes are missing from the file")
     data = base.data
-    if any(n == 0 for n in self.size):
+    if self.numel == 0:
       return np.zeros(self.size, data.dtype)
     last = offset + sum((n - 1) * s for n, s in zip(self.size, self.stride))
-    if offset < 0 or last >= data.size or min(self.stride, default=0) < 0:
-      raise CheckpointError(
-          f"tensor of size {self.size} at offset {offset} overruns its storage of {data.size} elements")
+    if last >= data.size:
+      raise CheckpointError(f"tensor of size {self.size} at offset {offset} overruns its storage "
+                            f"of {data.size} elements")
     item = data.itemsize
     view = np.lib.stride_tricks.as_strided(
         data[offset:], shape=self.size, strides=tuple(s * item for s in self.stride), writeable=False)
-    return np.array(view, copy=True)
+    try:
+      return np.array(view, copy=True)
+    except MemoryError:
+      raise CheckpointError(f"a tensor of size {self.size} does not fit in memory") from None
+
+  def __array__(self, dtype=None, copy=None):
+    del copy
+    array = self.numpy()
+    return array if dtype is None else array.astype(dtype)
 
 
 class _StorageView:
@@ -106,7 +172,7 @@ def _rebuild_tensor(storage, storage_offset, size, stride, requires_grad=False, 
   del requires_grad, backward_hooks, metadata
   if not isinstance(storage, (_Storage, _StorageView)):
     raise CheckpointError(f"_rebuild_tensor_v2 got a {type(storage).__name__}, not a storage")
-  return _LazyTensor(storage, int(storage_offset), size, stride)
+  return TensorRef(storage, storage_offset, size, stride)
 
 
 def _rebuild_parameter(data, requires_grad=False, backward_hooks=None):
@@ -152,22 +218,46 @@ def _storage_id(pid, source: str):
   if tag != "storage" or not isinstance(pid[1], _StorageType):
     raise CheckpointError(f"{source}: unexpected persistent id {pid!r}")
   key = pid[2].decode("ascii") if isinstance(pid[2], bytes) else str(pid[2])
-  return pid[1], key, int(pid[4]), (pid[5] if len(pid) > 5 else None)
+  try:
+    numel = int(pid[4])
+  except (TypeError, ValueError):
+    raise CheckpointError(f"{source}: storage {key} has element count {pid[4]!r}") from None
+  if numel < 0:
+    raise CheckpointError(f"{source}: storage {key} has element count {numel}")
+  return pid[1], key, numel, (pid[5] if len(pid) > 5 else None)
 
 
-def _materialize(obj):
-  """Replaces every _LazyTensor inside dicts/lists/tuples by its NumPy array."""
-  if isinstance(obj, _LazyTensor):
-    return obj.materialize()
+def _materialize(obj, source: str):
+  """Replaces every TensorRef inside dicts/lists/tuples by its NumPy array; refuses views that
+  are larger than their storage (no architecture says what to expect here)."""
+  if isinstance(obj, TensorRef):
+    if obj.expanded:
+      raise CheckpointError(
+          f"{source}: a tensor of size {obj.size} (stride {obj.stride}) is a view of "
+          f"{obj.numel:,} elements over a storage of {obj._container()[2]:,} (an expand() or "
+          "overlapping view); refusing to materialise it without a model that expects that shape")
+    return obj.numpy()
   if isinstance(obj, dict):
-    return type(obj)((k, _materialize(v)) for k, v in obj.items())
+    return type(obj)((k, _materialize(v, source)) for k, v in obj.items())
   if isinstance(obj, (list, tuple)):
-    return type(obj)(_materialize(v) for v in obj)
+    return type(obj)(_materialize(v, source) for v in obj)
   return obj
 
 
-def _load_zip(path: str) -> object:
-  """torch's zip format -> unpickled object with lazy tensors resolved."""
+def _resolve(obj, source: str, lazy: bool):
+  return obj if lazy else _materialize(obj, source)
+
+
+def _unpickling_failed(path: str, what: str, err: BaseException) -> CheckpointError:
+  """A CheckpointError naming the file for whatever a malformed pickle raised."""
+  if isinstance(err, CheckpointError):
+    message = str(err)
+    return err if message.startswith(path) else CheckpointError(f"{path}: {message}")
+  return CheckpointError(f"{path}: {what} ({type(err).__name__}: {err})")
+
+
+def _load_zip(path: str, lazy: bool = False) -> object:
+  """torch's zip format -> unpickled object (TensorRefs resolved unless ``lazy``)."""
   try:
     archive = zipfile.ZipFile(path)
   except zipfile.BadZipFile as e:
@@ -181,6 +271,7 @@ def _load_zip(path: str) -> object:
     if root + "byteorder" in names and archive.read(root + "byteorder").strip() != b"little":
       raise CheckpointError(f"{path}: big-endian checkpoints are not supported")
     storages: dict[str, _Storage] = {}
+    file_size = os.path.getsize(path)
 
     def persistent_load(pid):
       storage_type, key, numel, _ = _storage_id(pid, path)
@@ -188,11 +279,22 @@ def _load_zip(path: str) -> object:
         member = f"{root}data/{key}"
         if member not in names:
           raise CheckpointError(f"{path}: storage {member} is missing from the archive")
+        storage = _Storage(storage_type.dtype, numel)
+        info = archive.getinfo(member)
+        # Stored members hold at most the file's bytes; a compressed one could inflate to any size.
+        if info.compress_type != zipfile.ZIP_STORED:
+          raise CheckpointError(f"{path}: storage {member} is compressed; torch.save stores "
+                                "storages uncompressed")
+        if info.file_size != info.compress_size or info.file_size > file_size:
+          raise CheckpointError(f"{path}: storage {member} claims {info.file_size} bytes, more "
+                                f"than the file's {file_size}")
+        if info.file_size < numel * storage.dtype.itemsize:
+          raise CheckpointError(f"{path}: storage {member} has {info.file_size} bytes, expected "
+                                f"{numel * storage.dtype.itemsize}")
         try:
           raw = archive.read(member)
         except (zipfile.BadZipFile, OSError, EOFError) as e:
           raise CheckpointError(f"{path}: cannot read storage {member}: {e}") from None
-        storage = _Storage(storage_type.dtype, numel)
         if len(raw) < numel * storage.dtype.itemsize:
           raise CheckpointError(f"{path}: storage {member} has {len(raw)} bytes, expected "
                                 f"{numel * storage.dtype.itemsize}")
@@ -203,13 +305,14 @@ def _load_zip(path: str) -> object:
     try:
       with archive.open(pkl[0]) as f:
         obj = _RestrictedUnpickler(io.BytesIO(f.read()), path, persistent_load).load()
-    except (pickle.UnpicklingError, EOFError, zipfile.BadZipFile) as e:
-      raise CheckpointError(f"{path}: corrupt pickle in {pkl[0]}: {e}") from None
-    return _materialize(obj)
+    except (Exception, MemoryError) as e:  # a malformed pickle raises many types
+      raise _unpickling_failed(path, f"corrupt pickle in {pkl[0]}", e) from None
+    return _resolve(obj, path, lazy)
 
 
-def _load_legacy(path: str) -> object:
-  """torch's legacy (non-zip, non-tar) format -> unpickled object with lazy tensors resolved."""
+def _load_legacy(path: str, lazy: bool = False) -> object:
+  """torch's legacy (non-zip, non-tar) format -> unpickled object (TensorRefs resolved unless
+  ``lazy``)."""
   with open(path, "rb") as f:
     try:
       magic = _RestrictedUnpickler(f, path, _no_persistent(path)).load()
@@ -234,14 +337,18 @@ def _load_legacy(path: str) -> object:
 
       obj = _RestrictedUnpickler(f, path, persistent_load).load()
       keys = _RestrictedUnpickler(f, path, _no_persistent(path)).load()
-    except (pickle.UnpicklingError, EOFError, struct.error) as e:
-      raise CheckpointError(f"{path}: corrupt or truncated legacy checkpoint: {e}") from None
+      if not isinstance(keys, (list, tuple)):
+        raise CheckpointError(f"{path}: the storage key list is a {type(keys).__name__}")
+    except (Exception, MemoryError) as e:  # a malformed pickle raises many types
+      raise _unpickling_failed(path, "not a torch checkpoint, or a corrupt or truncated one",
+                               e) from None
+    file_size = os.fstat(f.fileno()).st_size
     for key in keys:
       key = str(key)
       if key not in roots:
         raise CheckpointError(f"{path}: storage key {key} is listed but never used")
-      _read_legacy_storage(f, roots[key], path, key)
-  return _materialize(obj)
+      _read_legacy_storage(f, roots[key], path, key, file_size)
+  return _resolve(obj, path, lazy)
 
 
 def _no_persistent(path):
@@ -250,7 +357,7 @@ def _no_persistent(path):
   return refuse
 
 
-def _read_legacy_storage(f, storage: _Storage, path: str, key: str) -> None:
+def _read_legacy_storage(f, storage: _Storage, path: str, key: str, file_size: int) -> None:
   """Reads one storage record: little-endian int64 element count, then the raw elements."""
   header = f.read(8)
   if len(header) != 8:
@@ -259,14 +366,18 @@ def _read_legacy_storage(f, storage: _Storage, path: str, key: str) -> None:
   if numel != storage.numel:
     raise CheckpointError(f"{path}: storage {key} has {numel} elements, the pickle says {storage.numel}")
   nbytes = numel * storage.dtype.itemsize
+  if nbytes > file_size - f.tell():
+    raise CheckpointError(f"{path}: truncated in storage {key} ({file_size - f.tell()} of "
+                          f"{nbytes} bytes)")
   raw = f.read(nbytes)
   if len(raw) != nbytes:
     raise CheckpointError(f"{path}: truncated in storage {key} ({len(raw)} of {nbytes} bytes)")
   storage.data = np.frombuffer(raw, dtype=storage.dtype)
 
 
-def load_pth(path: str | os.PathLike) -> object:
-  """Reads a ``.pth`` file (zip or legacy format) -> the pickled object, tensors as NumPy arrays.
+def load_pth(path: str | os.PathLike, lazy: bool = False) -> object:
+  """Reads a ``.pth`` file (zip or legacy format) -> the pickled object, tensors as NumPy arrays
+  (``lazy``: as unmaterialised ``TensorRef`` views, for the caller to check first).
 
   Raises CheckpointError (a ValueError) naming the file for truncated, corrupt or unsafe files.
   """
@@ -278,26 +389,49 @@ def load_pth(path: str | os.PathLike) -> object:
   if len(head) == 0:
     raise CheckpointError(f"{path}: empty checkpoint file")
   if head[:4] == b"PK\x03\x04":
-    return _load_zip(path)
+    return _load_zip(path, lazy)
   if len(head) >= 262 and head[257:262] == b"ustar":
     raise CheckpointError(f"{path}: the pre-1.0 tar checkpoint format is not supported; re-save it "
                           "with a current torch.save")
   if head[:1] != b"\x80":
     raise CheckpointError(f"{path}: not a torch checkpoint (neither zip nor legacy pickle)")
-  return _load_legacy(path)
+  return _load_legacy(path, lazy)
 
 
-def load_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
-  """A ``.pth`` state dict -> {torch key: NumPy array}; unwraps {'state_dict': ...} and
-  {'model': ...} wrappers.  Raises CheckpointError if the file holds no such mapping."""
-  obj = load_pth(path)
+def load_state_dict(path: str | os.PathLike, lazy: bool = False) -> dict:
+  """A ``.pth`` state dict -> {torch key: NumPy array} (``lazy``: {torch key: ``TensorRef``},
+  nothing materialised, for the caller to check the shapes first); unwraps {'state_dict': ...}
+  and {'model': ...} wrappers.  Raises CheckpointError if the file holds no such mapping;
+  warns (``CheckpointWarning``) about non-finite values in what it materialises."""
+  kind = TensorRef if lazy else np.ndarray
+  obj = load_pth(path, lazy)
   for wrapper in ("state_dict", "model"):
     if isinstance(obj, dict) and set(obj) >= {wrapper} and isinstance(obj[wrapper], dict) and not any(
-        isinstance(v, np.ndarray) for v in obj.values()):
+        isinstance(v, kind) for v in obj.values()):
       obj = obj[wrapper]
   if not isinstance(obj, dict):
     raise CheckpointError(f"{os.fspath(path)}: holds a {type(obj).__name__}, not a state dict")
-  bad = [k for k, v in obj.items() if not isinstance(v, np.ndarray)]
+  bad = [k for k, v in obj.items() if not isinstance(v, kind)]
   if bad:
     raise CheckpointError(f"{os.fspath(path)}: entry {bad[0]!r} is not a tensor")
+  if not lazy:
+    warn_nonfinite(obj, os.fspath(path))
   return dict(obj)
+
+
+def warn_nonfinite(arrays: Mapping[str, np.ndarray], source: str) -> int:
+  """Warns once (``CheckpointWarning``) naming the floating-point entries that hold NaN or inf;
+  returns how many entries do."""
+  bad = {}
+  for key, value in arrays.items():
+    value = np.asarray(value)
+    if value.dtype.kind == "f" or value.dtype == np.dtype(ml_dtypes.bfloat16):
+      count = int(value.size - np.count_nonzero(np.isfinite(value)))
+      if count:
+        bad[key] = count
+  if bad:
+    first = next(iter(bad))
+    warnings.warn(f"{source}: {len(bad)} tensor(s) hold NaN or inf values (first: {first!r}, "
+                  f"{bad[first]} of {np.asarray(arrays[first]).size}); the model's outputs are "
+                  "unlikely to mean anything", CheckpointWarning, stacklevel=2)
+  return len(bad)

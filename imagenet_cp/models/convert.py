@@ -30,6 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from imagenet_cp.models import checkpoint
 from imagenet_cp.models.checkpoint import CheckpointError
 
 # torchvision's DenseNet loader renames the released files' ``norm.1`` to ``norm1`` etc.
@@ -83,10 +84,12 @@ def torch_to_flax(state_dict: Mapping[str, np.ndarray], shapes: Mapping, source:
   """{torch key: array} + the model's variable shapes -> Flax variables (float32 NumPy leaves).
 
   Raises CheckpointError naming ``source`` and the first missing, unexpected or misshapen key.
+  The values may be lazy (``checkpoint.load_state_dict(path, lazy=True)``): every key, shape
+  and dtype is checked against the model before any value is materialised, so a file cannot
+  make this allocate more than the model's variables.
   """
   torch_sd = normalize_keys(state_dict)
-  used = set()
-  flat = {}
+  plan = []
   for path, spec in jax.tree_util.tree_flatten_with_path(shapes)[0]:
     names = [p.key for p in path]
     collection, modules, leaf = names[0], names[1:-1], names[-1]
@@ -96,19 +99,24 @@ def torch_to_flax(state_dict: Mapping[str, np.ndarray], shapes: Mapping, source:
     key = ".".join(modules + [torch_leaf])
     if key not in torch_sd:
       raise CheckpointError(f"{source}: missing key {key!r} (needed for {'/'.join(names)})")
-    value = _from_torch(np.asarray(torch_sd[key]), leaf)
-    if tuple(value.shape) != tuple(spec.shape):
+    declared = tuple(torch_sd[key].shape)
+    if declared != _torch_shape(spec.shape, leaf):
       raise CheckpointError(
-          f"{source}: key {key!r} has shape {tuple(torch_sd[key].shape)}, the model needs "
+          f"{source}: key {key!r} has shape {declared}, the model needs "
           f"{_torch_shape(spec.shape, leaf)}")
-    if not np.issubdtype(value.dtype, np.floating):
-      raise CheckpointError(f"{source}: key {key!r} has dtype {value.dtype}, expected floating point")
-    flat[tuple(names)] = np.ascontiguousarray(value, dtype=np.float32)
-    used.add(key)
-  extra = sorted(set(torch_sd) - used)
+    if not np.issubdtype(torch_sd[key].dtype, np.floating):
+      raise CheckpointError(f"{source}: key {key!r} has dtype {torch_sd[key].dtype}, expected "
+                            "floating point")
+    plan.append((tuple(names), key, leaf))
+  extra = sorted(set(torch_sd) - {key for _, key, _ in plan})
   if extra:
     more = f" and {len(extra) - 1} more" if len(extra) > 1 else ""
     raise CheckpointError(f"{source}: unexpected key {extra[0]!r}{more} (not part of this model)")
+  flat, torch_values = {}, {}
+  for names, key, leaf in plan:
+    torch_values[key] = np.asarray(torch_sd[key])
+    flat[names] = np.ascontiguousarray(_from_torch(torch_values[key], leaf), dtype=np.float32)
+  checkpoint.warn_nonfinite(torch_values, source)
   return _unflatten(flat)
 
 

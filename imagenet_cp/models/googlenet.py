@@ -20,14 +20,14 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def transform_input(x: jax.Array) -> jax.Array:
-  """torchvision's ``_transform_input``: ImageNet-normalized x -> (pixels - 0.5) / 0.5, per channel."""
+  """torchvision's ``_transform_input``: ImageNet-normalized x -> (pixels - 0.5) / 0.5 per channel."""
   scale = jnp.asarray([s / 0.5 for s in IMAGENET_STD], x.dtype)
   shift = jnp.asarray([(m - 0.5) / 0.5 for m in IMAGENET_MEAN], x.dtype)
   return x * scale + shift
 
 
 class BasicConv(nn.Module):
-  """torchvision's ``BasicConv2d``: conv (no bias) + BatchNorm(eps 1e-3) + ReLU (``conv``, ``bn``)."""
+  """torchvision's ``BasicConv2d``: conv ``conv`` (no bias) + BatchNorm ``bn`` (eps 1e-3) + ReLU."""
   features: int
   kernel: int
   stride: int = 1

@@ -117,7 +117,7 @@ class InceptionE(nn.Module):
 
 
 class InceptionV3(nn.Module):
-  """[N, H, W, 3] ImageNet-normalized float32 (H, W >= 75; native 299) -> logits [N, num_classes]."""
+  """[N, H, W, 3] ImageNet-normalized float32 (H, W >= 75; native 299) -> logits [N, classes]."""
   transform_input: bool = True
   num_classes: int = 1000
 

@@ -33,7 +33,8 @@ def avg_pool_3x3_s2_p1(x: jax.Array) -> jax.Array:
 
 
 class MBConv(nn.Module):
-  """proj(x) + layers(x): BN -> 1x1 + BN + GELU -> depthwise 3x3 (stride) + BN + GELU -> SE -> 1x1."""
+  """proj(x) + layers(x): BN -> 1x1 + BN + GELU -> depthwise 3x3 (stride) + BN + GELU -> SE
+  -> 1x1."""
   out_channels: int
   stride: int
   expansion_ratio: float = 4.0

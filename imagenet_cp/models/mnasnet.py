@@ -49,7 +49,8 @@ class InvertedResidual(nn.Module):
   def __call__(self, x: jax.Array) -> jax.Array:
     mid = x.shape[-1] * self.expansion
     y = layers.relu(layers.batch_norm(name="layers.1")(layers.Conv1x1(mid, name="layers.0")(x)))
-    y = layers.relu(layers.batch_norm(name="layers.4")(_dw(y, self.kernel, self.stride, "layers.3")))
+    y = _dw(y, self.kernel, self.stride, "layers.3")
+    y = layers.relu(layers.batch_norm(name="layers.4")(y))
     y = layers.batch_norm(name="layers.7")(layers.Conv1x1(self.out, name="layers.6")(y))
     return x + y if self.stride == 1 and x.shape[-1] == self.out else y
 

@@ -18,7 +18,7 @@ from imagenet_cp.models import depthwise, layers
 
 
 def channel_shuffle(x: jax.Array, groups: int = 2) -> jax.Array:
-  """torchvision's ``channel_shuffle`` on NHWC: channel g * (C/groups) + i moves to i * groups + g."""
+  """torchvision's ``channel_shuffle`` on NHWC: channel g * (C / groups) + i goes to i * groups + g."""
   n, h, w, c = x.shape
   return x.reshape(n, h, w, groups, c // groups).swapaxes(3, 4).reshape(n, h, w, c)
 

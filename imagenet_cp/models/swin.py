@@ -159,12 +159,13 @@ class SwinTransformer(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     p = self.patch_size
-    x = attention.PatchConv(self.embed_dim, p, name="features.0.0")(x)
+    x = layers.conv(self.embed_dim, p, p, name="features.0.0")(x)
     x = layers.layer_norm(LN_EPS, name="features.0.2")(x)
     for stage, (depth, heads) in enumerate(zip(self.depths, self.num_heads)):
       for i in range(depth):
         shift = 0 if i % 2 == 0 else self.window_size // 2
-        x = SwinBlock(heads, self.window_size, shift, self.v2, name=f"features.{2 * stage + 1}.{i}")(x)
+        x = SwinBlock(heads, self.window_size, shift, self.v2,
+                      name=f"features.{2 * stage + 1}.{i}")(x)
       if stage < len(self.depths) - 1:
         x = PatchMerging(self.v2, name=f"features.{2 * stage + 2}")(x)
     x = layers.layer_norm(LN_EPS, name="norm")(x)

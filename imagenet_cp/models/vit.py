@@ -87,7 +87,7 @@ class VisionTransformer(nn.Module):
       raise ValueError(f"image_size {self.image_size} is not a multiple of the patch size "
                        f"{self.patch_size}")
     p = self.patch_size
-    x = attention.PatchConv(self.hidden_dim, p, name="conv_proj")(x)
+    x = layers.conv(self.hidden_dim, p, p, name="conv_proj")(x)
     n = x.shape[0]
     x = x.reshape(n, -1, self.hidden_dim)  # row-major patches, as torch's reshape of NCHW
     token = self.param("class_token", nn.initializers.zeros, (1, 1, self.hidden_dim))

@@ -96,6 +96,9 @@ def download(url: str, dest_dir: str | os.PathLike | None = None,
       verify(tmp, prefix)
     except CheckpointError as e:
       raise CheckpointError(f"download of {url} failed the hash check: {e}") from None
+    mask = os.umask(0o022)
+    os.umask(mask)
+    os.chmod(tmp, 0o666 & ~mask)
     os.replace(tmp, dest)
   finally:
     if os.path.exists(tmp):
@@ -131,9 +134,17 @@ def save_variables(path: str | os.PathLike, variables) -> None:
   path.parent.mkdir(parents=True, exist_ok=True)
   data = flax.serialization.msgpack_serialize(_to_numpy(variables))
   fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".part", dir=path.parent)
-  with os.fdopen(fd, "wb") as f:
-    f.write(data)
-  os.replace(tmp, path)
+  try:
+    with os.fdopen(fd, "wb") as f:
+      f.write(data)
+    # mkstemp's 0600 -> the mode of any other new file (umask), like the downloaded .pth.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    os.chmod(tmp, 0o666 & ~mask)
+    os.replace(tmp, path)
+  except BaseException:
+    pathlib.Path(tmp).unlink(missing_ok=True)   # a full disk leaves no partial file behind
+    raise
 
 
 def load_variables(path: str | os.PathLike) -> dict:

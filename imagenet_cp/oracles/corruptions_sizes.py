@@ -13,6 +13,8 @@ The scripts share one body of code; they differ in the constant lists, the size 
 resize (CIFAR 0.2, 64 0.3, else none) and elastic's constants.  So each corruption is written
 once, as the scripts spell it, reading those from ``SCRIPTS[size]``, whose constants are typed
 from the scripts (independently of ``imagenet_cp.corruptions.sizes``: the tests compare both).
+What the -C and -P scripts define alike (``MotionImage``, ``clipped_zoom``, the snow layer, the
+water drops, the 299 loader) is written once, in ``oracles.script_common``.
 
 The global ``np.random`` is called as the scripts call it, so ``oracles.corruptions.Replay``
 feeds these functions our draws.  Shims for today's libraries, as for the 224 oracle (each
@@ -31,9 +33,7 @@ Test-only: needs Wand + ImageMagick, OpenCV, SciPy and scikit-image.
 """
 from __future__ import annotations
 
-import ctypes
 import dataclasses
-import functools
 import io
 import pathlib
 import warnings
@@ -42,6 +42,8 @@ import numpy as np
 from PIL import Image as PILImage
 
 from imagenet_cp.oracles import corruptions as _oracle224
+from imagenet_cp.oracles import script_common
+from imagenet_cp.oracles.script_common import clipped_zoom
 
 NAMES = _oracle224.ORIGINAL_NAMES
 
@@ -227,17 +229,12 @@ def inputs(photo, size: int) -> np.ndarray:
   """
   img = PILImage.fromarray(np.asarray(photo, np.uint8)).convert("RGB")
   if size in (32, 64):
-    return np.asarray(img.resize((size, size), PILImage.BILINEAR))
+    return np.asarray(script_common.tv_resize(img, (size, size)))
   if size == 224:
     from imagenet_cp.preprocess import preprocess
     return preprocess(img)
   if size == 299:
-    w, h = img.size
-    th, tw = int(h * 0.875), int(w * 0.875)
-    i = int(round((h - th) / 2.))
-    j = int(round((w - tw) / 2.))
-    img = img.crop((j, i, j + tw, i + th))
-    return np.asarray(img.resize((299, 299), PILImage.BILINEAR))
+    return np.asarray(script_common.resized_center_crop(img))
   raise ValueError(f"no input pipeline for size {size}; known: {SIZES}")
 
 
@@ -265,22 +262,6 @@ def disk(radius, alias_blur=0.1, dtype=np.float32):
   aliased_disk = np.array((X ** 2 + Y ** 2) <= radius ** 2, dtype=dtype)
   aliased_disk /= np.sum(aliased_disk)
   return cv2.GaussianBlur(aliased_disk, ksize=ksize, sigmaX=alias_blur)
-
-
-@functools.lru_cache(maxsize=None)
-def _motion_image_class():
-  from wand.api import library as wandlibrary
-  from wand.image import Image as WandImage
-  wandlibrary.MagickMotionBlurImage.argtypes = (ctypes.c_void_p,  # wand
-                                                ctypes.c_double,  # radius
-                                                ctypes.c_double,  # sigma
-                                                ctypes.c_double)  # angle
-
-  class MotionImage(WandImage):
-    def motion_blur(self, radius=0.0, sigma=0.0, angle=0.0):
-      wandlibrary.MagickMotionBlurImage(self.wand, radius, sigma, angle)
-
-  return MotionImage
 
 
 def plasma_fractal(mapsize, wibbledecay=3):
@@ -322,21 +303,6 @@ def plasma_fractal(mapsize, wibbledecay=3):
 
   maparray -= maparray.min()
   return maparray / maparray.max()
-
-
-def clipped_zoom(img, zoom_factor):
-  from scipy.ndimage import zoom as scizoom
-  h = img.shape[0]
-  ch = int(np.ceil(h / zoom_factor))
-  top = (h - ch) // 2
-  img = scizoom(img[top:top + ch, top:top + ch], (zoom_factor, zoom_factor, 1), order=1)
-  trim_top = (img.shape[0] - h) // 2
-  return img[trim_top:trim_top + h, trim_top:trim_top + h]
-
-
-def _imdecode(blob):
-  import cv2
-  return cv2.imdecode(np.frombuffer(blob, np.uint8), cv2.IMREAD_UNCHANGED)  # np.fromstring
 
 
 # ---------------------------------------------------------------------------------------------
@@ -403,15 +369,8 @@ def defocus_blur(s, x, severity=1):
 
 def motion_blur(s, x, severity=1):
   c = s.c["motion_blur"][severity - 1]
-  output = io.BytesIO()
-  x.save(output, format='PNG')
-  x = _motion_image_class()(blob=output.getvalue())
-  x.motion_blur(radius=c[0], sigma=c[1], angle=np.random.uniform(-45, 45))
-  x = _imdecode(x.make_blob())
-  if x.shape != (s.size, s.size):
-    return np.clip(x[..., [2, 1, 0]], 0, 255)  # BGR to RGB
-  else:  # greyscale to RGB
-    return np.clip(np.array([x, x, x]).transpose((1, 2, 0)), 0, 255)
+  return script_common.motion_blur_rgb(script_common.png_bytes(x), c[0], c[1],
+                                       np.random.uniform(-45, 45), s.size)
 
 
 def zoom_blur(s, x, severity=1):
@@ -449,22 +408,14 @@ def frost(s, x, severity=1, frost_dir=None):
 
 
 def snow(s, x, severity=1):
-  import cv2
   c = s.c["snow"][severity - 1]
   x = np.array(x, dtype=np.float32) / 255.
   snow_layer = np.random.normal(size=x.shape[:2], loc=c[0], scale=c[1])  # [:2] for monochrome
-  snow_layer = clipped_zoom(snow_layer[..., np.newaxis], c[2])
-  snow_layer[snow_layer < c[3]] = 0
-  snow_layer = PILImage.fromarray(
-      (np.clip(snow_layer.squeeze(), 0, 1) * 255).astype(np.uint8), mode='L')
-  output = io.BytesIO()
-  snow_layer.save(output, format='PNG')
-  snow_layer = _motion_image_class()(blob=output.getvalue())
-  snow_layer.motion_blur(radius=c[4], sigma=c[5], angle=np.random.uniform(-135, -45))
-  snow_layer = _imdecode(snow_layer.make_blob()) / 255.
+  output = script_common.snow_layer_png(snow_layer, c[2], c[3])
+  snow_layer = script_common.wand_motion_blur(output, c[4], c[5],
+                                              np.random.uniform(-135, -45)) / 255.
   snow_layer = snow_layer[..., np.newaxis]
-  x = c[6] * x + (1 - c[6]) * np.maximum(
-      x, cv2.cvtColor(x, cv2.COLOR_RGB2GRAY).reshape(s.size, s.size, 1) * 1.5 + 0.5)
+  x = script_common.snowy_scene(x, c[6], s.size)
   return np.clip(x + snow_layer + np.rot90(snow_layer, k=2), 0, 1) * 255
 
 
@@ -476,25 +427,7 @@ def spatter(s, x, severity=1):
   liquid_layer = _gaussian(liquid_layer, sigma=c[2])
   liquid_layer[liquid_layer < c[3]] = 0
   if c[5] == 0:
-    liquid_layer = (liquid_layer * 255).astype(np.uint8)
-    dist = 255 - cv2.Canny(liquid_layer, 50, 150)
-    dist = cv2.distanceTransform(dist, cv2.DIST_L2, 5)
-    _, dist = cv2.threshold(dist, 20, 20, cv2.THRESH_TRUNC)
-    dist = cv2.blur(dist, (3, 3)).astype(np.uint8)
-    dist = cv2.equalizeHist(dist)
-    ker = np.array([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]])
-    dist = cv2.filter2D(dist, cv2.CV_8U, ker)
-    dist = cv2.blur(dist, (3, 3)).astype(np.float32)
-    m = cv2.cvtColor(liquid_layer * dist, cv2.COLOR_GRAY2BGRA)
-    m /= np.max(m, axis=(0, 1))
-    m *= c[4]
-    # water is pale turqouise
-    color = np.concatenate((175 / 255. * np.ones_like(m[..., :1]),
-                            238 / 255. * np.ones_like(m[..., :1]),
-                            238 / 255. * np.ones_like(m[..., :1])), axis=2)
-    color = cv2.cvtColor(color, cv2.COLOR_BGR2BGRA)
-    x = cv2.cvtColor(x, cv2.COLOR_BGR2BGRA)
-    return cv2.cvtColor(np.clip(x + m * color, 0, 1), cv2.COLOR_BGRA2BGR) * 255
+    return script_common.water(liquid_layer, cv2.cvtColor(x, cv2.COLOR_BGR2BGRA), c[4]) * 255
   else:
     m = np.where(liquid_layer > c[3], 1, 0)
     m = _gaussian(m.astype(np.float32), sigma=c[4])

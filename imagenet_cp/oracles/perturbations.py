@@ -9,6 +9,11 @@ and re-parametrised shear) is spelled out here on top of PIL's ``Image.transform
 spatter; scikit-image for brightness and gaussian blur.  Shims, as for ImageNet-C: binary
 ``np.fromstring`` -> ``np.frombuffer``; ``gaussian(multichannel=True)`` -> ``channel_axis=-1``.
 
+The Tiny / 64x64 and 299 scripts are copies of this one with other constants and crops, so
+each sequence is one function of a ``Script`` (this script's is ``IMAGENET``; the others' are
+in ``oracles.perturbations_sets``); what every generator script defines alike is in
+``oracles.script_common``.
+
 Each sequence returns the frames the original wrote as PNGs (before the lossy H.264 step),
 uint8 [T, 224, 224, 3].  The random draws can be injected (our JAX draws, so tests compare
 pixel by pixel); without them the original's own RNG calls run (torch / np.random).
@@ -17,13 +22,15 @@ Test- and benchmark-only: needs torch, Wand + ImageMagick, OpenCV, scikit-image.
 """
 from __future__ import annotations
 
-import ctypes
+import dataclasses
 import functools
-import io
 import math
+from typing import Callable
 
 import numpy as np
 from PIL import Image as PILImage
+
+from imagenet_cp.oracles import script_common
 
 NUM_FRAMES = 31
 
@@ -80,142 +87,195 @@ def affine(img: PILImage.Image, angle, translate, scale, shear, resample=0) -> P
 
 
 # ---------------------------------------------------------------------------------------------
-# Wand motion blur (the original's MotionImage)
+# The sequences.  make_imagenet_p.py's code is also that of the Tiny / 64x64 and 299 scripts,
+# which change only the constants, the crop and (Tiny) motion blur: each sequence is written
+# once, as make_imagenet_p.py spells it, reading those from a ``Script``
+# (``oracles.perturbations_sets`` holds the other scripts').
 
 
-@functools.lru_cache(maxsize=None)
-def _motion_image_class():
-  from wand.api import library as wandlibrary
-  from wand.image import Image as WandImage
-  wandlibrary.MagickMotionBlurImage.argtypes = (ctypes.c_void_p, ctypes.c_double,
-                                                ctypes.c_double, ctypes.c_double)
-
-  class MotionImage(WandImage):
-
-    def motion_blur(self, radius=0.0, sigma=0.0, angle=0.0):
-      wandlibrary.MagickMotionBlurImage(self.wand, radius, sigma, angle)
-
-  return MotionImage
+def warp_perspective(x, mat, dsize):
+  """``cv2.warpPerspective(x, mat, dsize)`` of the installed OpenCV."""
+  import cv2
+  return cv2.warpPerspective(x, mat, dsize)
 
 
-def clipped_zoom(img, zoom_factor):
-  """The original's ``clipped_zoom`` (scipy zoom, order 1, square crop)."""
-  from scipy.ndimage import zoom as scizoom
-  h = img.shape[0]
-  ch = int(np.ceil(h / zoom_factor))
-  top = (h - ch) // 2
-  img = scizoom(img[top:top + ch, top:top + ch], (zoom_factor, zoom_factor, 1), order=1)
-  trim_top = (img.shape[0] - h) // 2
-  return img[trim_top:trim_top + h, trim_top:trim_top + h]
+@dataclasses.dataclass(frozen=True)
+class Script:
+  """What one copy of the sequence code sets: the frame side, ``crop`` (the set input -> a
+  frame, also taken after the geometric warps: ``trn.CenterCrop(S)``, the 299 script's
+  ``resized_center_crop``), ``zoom_input`` (what zoom_blur and scale warp before their
+  ``CenterCrop(S)``: the set input, the 299 script's crop of it), tilt's ``warp`` and the
+  constants, as the script writes them."""
+  file: str
+  size: int
+  crop: Callable
+  zoom_input: Callable
+  gaussian_sigma: dict   # difficulty -> torch.randn_like std
+  shot_lambda: dict      # difficulty -> photons
+  speckle_sigma: dict    # difficulty -> np.random.normal scale
+  motion: tuple          # (radius, sigma, a): angle (i - 30) * a
+  snow: tuple            # (scale, zoom, radius, sigma) of the layer normal(0.05, scale)
+  translate: tuple       # (shift, frames): translate i - shift, i < frames
+  blur: tuple            # (sigma_0, step, truncate): sigma_0 + step * i
+  spatter: tuple         # (loc, scale, sigma, threshold, drift)
+  warp: Callable = warp_perspective
 
 
-# ---------------------------------------------------------------------------------------------
-# The sequences.  ``img`` is the Resize(256) PIL RGB image.
-
-GAUSSIAN_SIGMA = {1: 0.03, 2: 0.05, 3: 0.08}
-SHOT_LAMBDA = {1: 300, 2: 120, 3: 60}
-SPECKLE_SIGMA = {1: 0.05, 2: 0.10, 3: 0.15}
-
-
-def gaussian_noise(img, difficulty=1, normals=None):
-  """normals: float [30, 224, 224, 3] (HWC) standard normals for frames 1..30, or None."""
+def torch_normals(normals_hwc):
+  """Injected standard normals [S, S, 3] (HWC) as the CHW float32 tensor ``randn_like`` gives."""
   import torch
-  x = to_tensor(center_crop(img))
-  frames = [to_pil_image(x)]
+  return torch.from_numpy(np.ascontiguousarray(np.transpose(normals_hwc, (2, 0, 1)),
+                                               dtype=np.float32))
+
+
+def layer(normals, size, loc, scale):
+  """snow's and spatter's ``np.random.normal(size=(S, S), loc, scale)``, or ``loc + scale * z``
+  of injected standard normals."""
+  if normals is None:
+    return np.random.normal(size=(size, size), loc=loc, scale=scale)
+  return loc + scale * np.asarray(normals, np.float64)
+
+
+def gaussian_frames(x, sigma, normals, to_frame):
+  """Frames 1..30: ``to_frame(torch.clamp(x + sigma * torch.randn_like(x), 0, 1))`` of the
+  ToTensor image ``x``; normals: float [30, S, S, 3] (HWC) standard normals, or None (torch)."""
+  import torch
+  frames = []
   for i in range(1, 31):
-    noise = (torch.randn_like(x) if normals is None else
-             torch.from_numpy(np.ascontiguousarray(
-                 np.transpose(normals[i - 1], (2, 0, 1)), dtype=np.float32)))
-    frames.append(to_pil_image(torch.clamp(x + GAUSSIAN_SIGMA[difficulty] * noise, 0, 1)))
+    noise = torch.randn_like(x) if normals is None else torch_normals(normals[i - 1])
+    frames.append(to_frame(torch.clamp(x + sigma * noise, 0, 1)))
   return frames
 
 
-def shot_noise(img, difficulty=1, counts=None):
-  """counts: int [30, 224, 224, 3] Poisson counts for frames 1..30, or None (np.random)."""
-  lam = SHOT_LAMBDA[difficulty]
-  x = center_crop(img)
-  frames = [x]
+def shot_frames(x, lam, counts):
+  """Frames 1..30, uint8: ``np.uint8(255 * clip(np.random.poisson(z * lam) / lam, 0, 1))`` of
+  ``z = np.array(x, copy=True) / 255.``; counts: int [30, S, S, 3] Poisson counts, or None."""
+  frames = []
   for i in range(1, 31):
     z = np.array(x, copy=True) / 255.
     draw = np.random.poisson(z * lam) if counts is None else counts[i - 1]
-    frames.append(PILImage.fromarray(np.uint8(255 * np.clip(draw / float(lam), 0, 1))))
+    frames.append(np.uint8(255 * np.clip(draw / float(lam), 0, 1)))
   return frames
 
 
-def speckle_noise(img, difficulty=1, normals=None):
-  """normals: float [30, 224, 224, 3] standard normals (``normal(scale=s) = s * z``), or None."""
-  sigma = SPECKLE_SIGMA[difficulty]
-  x = center_crop(img)
-  frames = [x]
-  x = np.array(x) / 255.
+def speckle_frames(x, sigma, normals):
+  """Frames 1..30, uint8: ``np.uint8(255 * clip(x + x * normal(size, scale=sigma), 0, 1))`` of
+  x in [0, 1]; normals: float [30, S, S, 3] standard normals (``normal(scale=s) = s * z``)."""
+  frames = []
   for i in range(1, 31):
     noise = (np.random.normal(size=x.shape, scale=sigma) if normals is None else
              sigma * np.asarray(normals[i - 1], np.float64))
-    frames.append(PILImage.fromarray(np.uint8(255 * np.clip(x + x * noise, 0, 1))))
+    frames.append(np.uint8(255 * np.clip(x + x * noise, 0, 1)))
   return frames
 
 
-def _wand_blur_png(png_bytes, radius, sigma, angle):
-  """PNG in, ImageMagick motion blur, PNG out, decoded with cv2 IMREAD_UNCHANGED."""
-  import cv2
-  z = _motion_image_class()(blob=png_bytes)
-  z.motion_blur(radius=radius, sigma=sigma, angle=angle)
-  return cv2.imdecode(np.frombuffer(z.make_blob(), np.uint8), cv2.IMREAD_UNCHANGED)
+def blur_frames(x, sigma_0, step, truncate):
+  """Frames 0..30, uint8: ``np.uint8(255 * gaussian(x / 255., sigma_0 + step * i,
+  multichannel=True, truncate))``."""
+  from skimage.filters import gaussian
+  return [np.uint8(255 * gaussian(np.array(x, copy=True) / 255., sigma=sigma_0 + step * i,
+                                  channel_axis=-1, truncate=truncate)) for i in range(0, 31)]
 
 
-def motion_blur(img, difficulty=1):
-  del difficulty
+def snow_frames(x, snow_layer, size, zoom, radius, sigma):
+  """The snow block after ``x = crop / 255.`` and the layer's draw: the layer zoomed,
+  thresholded at 0.5 and blurred at ``i * 4 - 150`` degrees, with its 180-degree rotation, on
+  the whitened scene (0.85): 31 uint8 frames."""
+  output = script_common.snow_layer_png(snow_layer, zoom, 0.5)
   frames = []
   for i in range(0, 31):
-    z = center_crop(img)
-    output = io.BytesIO()
-    z.save(output, format="PNG")
-    z = _wand_blur_png(output.getvalue(), 10, 3, (i - 30) * 4)
-    if z.shape != (224, 224):
-      z = np.clip(z[..., [2, 1, 0]], 0, 255)  # BGR to RGB
-    else:  # grayscale to RGB
-      z = np.clip(np.array([z, z, z]).transpose((1, 2, 0)), 0, 255)
+    snow_layer = script_common.wand_motion_blur(output, radius, sigma, i * 4 - 150) / 255.
+    snow_layer = snow_layer[..., np.newaxis]
+    z = script_common.snowy_scene(x, 0.85, size)
+    z = np.uint8(np.clip(z + snow_layer + np.rot90(snow_layer, k=2), 0, 1) * 255)
+    frames.append(z)
+  return frames
+
+
+def spatter_frames(x, liquid_layer, sigma, threshold, drift):
+  """The spatter block after the layer's draw: ``gaussian(layer, sigma)`` thresholded, then 31
+  frames of its water drops on x (uint8 RGB), the layer drifted by ``np.convolve(column, drift,
+  'same')`` after each."""
+  import cv2
+  from skimage.filters import gaussian
+  x = cv2.cvtColor(np.array(x, dtype=np.float32) / 255., cv2.COLOR_BGR2BGRA)
+  liquid_layer = gaussian(liquid_layer, sigma=sigma)
+  liquid_layer[liquid_layer < threshold] = 0
+  frames = []
+  for i in range(0, 31):
+    with np.errstate(invalid="ignore"):  # NaN of a layer without edges, as the original
+      z = np.uint8(script_common.water(liquid_layer, x, 0.6) * 255)
+    liquid_layer = np.apply_along_axis(
+        lambda mat: np.convolve(mat, np.array(drift), mode="same"), axis=0, arr=liquid_layer)
+    frames.append(z)
+  return frames
+
+
+def tilt_matrix(h, w, degrees):
+  """``P2 @ T @ RX @ RY @ P1`` with ``phi = theta = np.deg2rad(degrees)``."""
+  phi, theta = np.deg2rad(degrees), np.deg2rad(degrees)
+  f = np.sqrt(w ** 2 + h ** 2)
+  p1 = np.array([[1, 0, -w / 2], [0, 1, -h / 2], [0, 0, 1], [0, 0, 1]])
+  rx = np.array([[1, 0, 0, 0], [0, np.cos(theta), -np.sin(theta), 0],
+                 [0, np.sin(theta), np.cos(theta), 0], [0, 0, 0, 1]])
+  ry = np.array([[np.cos(phi), 0, -np.sin(phi), 0], [0, 1, 0, 0],
+                 [np.sin(phi), 0, np.cos(phi), 0], [0, 0, 0, 1]])
+  t = np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, f], [0, 0, 0, 1]])
+  p2 = np.array([[f, 0, w / 2, 0], [0, f, h / 2, 0], [0, 0, 1, 0]])
+  return p2 @ t @ rx @ ry @ p1
+
+
+def gaussian_noise(s: Script, img, difficulty=1, normals=None):
+  """normals: float [30, S, S, 3] (HWC) standard normals for frames 1..30, or None."""
+  x = to_tensor(s.crop(img))
+  return [to_pil_image(x)] + gaussian_frames(x, s.gaussian_sigma[difficulty], normals,
+                                             to_pil_image)
+
+
+def shot_noise(s: Script, img, difficulty=1, counts=None):
+  """counts: int [30, S, S, 3] Poisson counts for frames 1..30, or None (np.random)."""
+  x = s.crop(img)
+  return [x] + [PILImage.fromarray(z) for z in shot_frames(x, s.shot_lambda[difficulty], counts)]
+
+
+def speckle_noise(s: Script, img, difficulty=1, normals=None):
+  """normals: float [30, S, S, 3] standard normals (``normal(scale=s) = s * z``), or None."""
+  x = s.crop(img)
+  return [x] + [PILImage.fromarray(z) for z in
+                speckle_frames(np.array(x) / 255., s.speckle_sigma[difficulty], normals)]
+
+
+def motion_blur(s: Script, img, difficulty=1):
+  del difficulty
+  radius, sigma, a = s.motion
+  frames = []
+  for i in range(0, 31):
+    z = s.crop(img)
+    z = script_common.motion_blur_rgb(script_common.png_bytes(z), radius, sigma, (i - 30) * a,
+                                      s.size)
     frames.append(PILImage.fromarray(z))
   return frames
 
 
-def zoom_blur(img, difficulty=1):
+def zoom_blur(s: Script, img, difficulty=1):
   del difficulty
-  z = center_crop(img)
+  z = s.crop(img)
   avg = to_tensor(z)
   frames = [z]
   for i in range(1, 31):
-    z = center_crop(affine(img, angle=0, translate=(0, 0), scale=1 + 0.004 * i, shear=0,
-                           resample=PILImage.BILINEAR))
+    z = center_crop(affine(s.zoom_input(img), angle=0, translate=(0, 0), scale=1 + 0.004 * i,
+                           shear=0, resample=PILImage.BILINEAR), s.size)
     avg += to_tensor(z)
     frames.append(to_pil_image(avg / (i + 1)))
   return frames
 
 
-def snow(img, difficulty=1, normals=None):
-  """normals: float [224, 224] standard normals of the one snow layer, or None (np.random)."""
-  import cv2
+def snow(s: Script, img, difficulty=1, normals=None):
+  """normals: float [S, S] standard normals of the one snow layer, or None (np.random)."""
   del difficulty
-  x = center_crop(img)
-  x = np.array(x) / 255.
-  snow_layer = (np.random.normal(size=(224, 224), loc=0.05, scale=0.3) if normals is None else
-                0.05 + 0.3 * np.asarray(normals, np.float64))
-  snow_layer = clipped_zoom(snow_layer[..., np.newaxis], 3)
-  snow_layer[snow_layer < 0.5] = 0
-  snow_layer = PILImage.fromarray(
-      (np.clip(snow_layer.squeeze(), 0, 1) * 255).astype(np.uint8), mode="L")
-  output = io.BytesIO()
-  snow_layer.save(output, format="PNG")
-  output = output.getvalue()
-  frames = []
-  for i in range(0, 31):
-    snow_layer = _wand_blur_png(output, 14, 4, i * 4 - 150) / 255.
-    snow_layer = snow_layer[..., np.newaxis]
-    z = 0.85 * x + (1 - 0.85) * np.maximum(
-        x, cv2.cvtColor(np.float32(x), cv2.COLOR_RGB2GRAY).reshape(224, 224, 1) * 1.5 + 0.5)
-    z = np.uint8(np.clip(z + snow_layer + np.rot90(snow_layer, k=2), 0, 1) * 255)
-    frames.append(PILImage.fromarray(z))
-  return frames
+  scale, zoom, radius, sigma = s.snow
+  x = np.array(s.crop(img)) / 255.
+  return snow_frames(x, layer(normals, s.size, 0.05, scale), s.size, zoom, radius, sigma)
 
 
 def _brightness(_x, c=0.):
@@ -227,108 +287,60 @@ def _brightness(_x, c=0.):
   return np.uint8(_x * 255)
 
 
-def brightness(img, difficulty=1):
+def brightness(s: Script, img, difficulty=1):
   del difficulty
-  x = center_crop(img)
+  x = s.crop(img)
   return [PILImage.fromarray(_brightness(x, c=(i - 15) * 2 / 100.)) for i in range(0, 31)]
 
 
-def translate(img, difficulty=1):
+def translate(s: Script, img, difficulty=1):
   del difficulty
-  return [center_crop(affine(img, angle=0, translate=(i - 20, 0), scale=1, shear=0))
-          for i in range(0, 41)]
+  shift, n = s.translate
+  return [s.crop(affine(img, angle=0, translate=(i - shift, 0), scale=1, shear=0))
+          for i in range(0, n)]
 
 
-def rotate(img, difficulty=1):
+def rotate(s: Script, img, difficulty=1):
   del difficulty
-  return [center_crop(affine(img, angle=i - 15, translate=(0, 0), scale=1., shear=0,
-                             resample=PILImage.BILINEAR)) for i in range(0, 31)]
+  return [s.crop(affine(img, angle=i - 15, translate=(0, 0), scale=1., shear=0,
+                        resample=PILImage.BILINEAR)) for i in range(0, 31)]
 
 
-def tilt(img, difficulty=1):
-  import cv2
+def tilt(s: Script, img, difficulty=1):
   del difficulty
   x = np.array(img)
   h, w = x.shape[0:2]
-  frames = []
-  for i in range(0, 31):
-    phi, theta = np.deg2rad(i - 15), np.deg2rad(i - 15)
-    f = np.sqrt(w ** 2 + h ** 2)
-    p1 = np.array([[1, 0, -w / 2], [0, 1, -h / 2], [0, 0, 1], [0, 0, 1]])
-    rx = np.array([[1, 0, 0, 0], [0, np.cos(theta), -np.sin(theta), 0],
-                   [0, np.sin(theta), np.cos(theta), 0], [0, 0, 0, 1]])
-    ry = np.array([[np.cos(phi), 0, -np.sin(phi), 0], [0, 1, 0, 0],
-                   [np.sin(phi), 0, np.cos(phi), 0], [0, 0, 0, 1]])
-    t = np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, f], [0, 0, 0, 1]])
-    p2 = np.array([[f, 0, w / 2, 0], [0, f, h / 2, 0], [0, 0, 1, 0]])
-    mat = p2 @ t @ rx @ ry @ p1
-    frames.append(center_crop(PILImage.fromarray(cv2.warpPerspective(x, mat, (w, h)))))
-  return frames
+  return [s.crop(PILImage.fromarray(s.warp(x, tilt_matrix(h, w, i - 15), (w, h))))
+          for i in range(0, 31)]
 
 
-def scale(img, difficulty=1):
+def scale(s: Script, img, difficulty=1):
   del difficulty
-  return [center_crop(affine(img, angle=0, translate=(0, 0), scale=(i * 2.5 + 40) / 100.,
-                             shear=0, resample=PILImage.BILINEAR)) for i in range(0, 31)]
+  return [center_crop(affine(s.zoom_input(img), angle=0, translate=(0, 0),
+                             scale=(i * 2.5 + 40) / 100., shear=0, resample=PILImage.BILINEAR),
+                      s.size) for i in range(0, 31)]
 
 
-def gaussian_blur(img, difficulty=1):
-  from skimage.filters import gaussian
+def gaussian_blur(s: Script, img, difficulty=1):
   del difficulty
-  x = center_crop(img)
-  frames = []
-  for i in range(0, 31):
-    z = np.uint8(255 * gaussian(np.array(x, copy=True) / 255., sigma=0.25 + 0.035 * i,
-                                channel_axis=-1, truncate=6.0))
-    frames.append(PILImage.fromarray(z))
-  return frames
+  return [PILImage.fromarray(z) for z in blur_frames(s.crop(img), *s.blur)]
 
 
-def spatter(img, difficulty=1, normals=None):
-  """normals: float [224, 224] standard normals of the one liquid layer, or None (np.random)."""
-  import cv2
-  from skimage.filters import gaussian
+def spatter(s: Script, img, difficulty=1, normals=None):
+  """normals: float [S, S] standard normals of the one liquid layer, or None (np.random)."""
   del difficulty
-  x = center_crop(img)
-  x = cv2.cvtColor(np.array(x, dtype=np.float32) / 255., cv2.COLOR_BGR2BGRA)
-  liquid_layer = (np.random.normal(size=x.shape[:2], loc=0.65, scale=0.27) if normals is None
-                  else 0.65 + 0.27 * np.asarray(normals, np.float64))
-  liquid_layer = gaussian(liquid_layer, sigma=3.7)
-  liquid_layer[liquid_layer < 0.69] = 0
-  frames = []
-  for i in range(0, 31):
-    liquid_layer_i = (liquid_layer * 255).astype(np.uint8)
-    dist = 255 - cv2.Canny(liquid_layer_i, 50, 150)
-    dist = cv2.distanceTransform(dist, cv2.DIST_L2, 5)
-    _, dist = cv2.threshold(dist, 20, 20, cv2.THRESH_TRUNC)
-    dist = cv2.blur(dist, (3, 3)).astype(np.uint8)
-    dist = cv2.equalizeHist(dist)
-    ker = np.array([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]])
-    dist = cv2.filter2D(dist, cv2.CV_8U, ker)
-    dist = cv2.blur(dist, (3, 3)).astype(np.float32)
-    m = cv2.cvtColor(liquid_layer_i * dist, cv2.COLOR_GRAY2BGRA)
-    m /= np.max(m, axis=(0, 1))
-    m *= 0.6
-    # water is pale turquoise
-    color = np.concatenate((175 / 255. * np.ones_like(m[..., :1]),
-                            238 / 255. * np.ones_like(m[..., :1]),
-                            238 / 255. * np.ones_like(m[..., :1])), axis=2)
-    color = cv2.cvtColor(color, cv2.COLOR_BGR2BGRA)
-    z = np.uint8(cv2.cvtColor(np.clip(x + m * color, 0, 1), cv2.COLOR_BGRA2BGR) * 255)
-    liquid_layer = np.apply_along_axis(
-        lambda mat: np.convolve(mat, np.array([0.05, 0.1, 0.15, 0.7]), mode="same"),
-        axis=0, arr=liquid_layer)
-    frames.append(PILImage.fromarray(z))
-  return frames
+  loc, scale_, sigma, threshold, drift = s.spatter
+  return [PILImage.fromarray(z) for z in spatter_frames(
+      s.crop(img), layer(normals, s.size, loc, scale_), sigma, threshold, drift)]
 
 
-def shear(img, difficulty=1):
+def shear(s: Script, img, difficulty=1):
   del difficulty
-  return [center_crop(affine(img, angle=0, translate=(0, 0), scale=1., shear=i - 15,
-                             resample=PILImage.BILINEAR)) for i in range(0, 31)]
+  return [s.crop(affine(img, angle=0, translate=(0, 0), scale=1., shear=i - 15,
+                        resample=PILImage.BILINEAR)) for i in range(0, 31)]
 
 
-SEQUENCES = {
+FUNCTIONS = {
     "gaussian_noise": gaussian_noise, "shot_noise": shot_noise, "motion_blur": motion_blur,
     "zoom_blur": zoom_blur, "snow": snow, "brightness": brightness, "translate": translate,
     "rotate": rotate, "tilt": tilt, "scale": scale, "speckle_noise": speckle_noise,
@@ -337,6 +349,24 @@ SEQUENCES = {
 # Which sequences take injected draws, and what they are.
 DRAW_KIND = {"gaussian_noise": "normals", "speckle_noise": "normals", "shot_noise": "counts",
              "snow": "normals", "spatter": "normals"}
+
+IMAGENET = Script(
+    file="make_imagenet_p.py", size=224, crop=center_crop, zoom_input=lambda img: img,
+    gaussian_sigma={1: 0.03, 2: 0.05, 3: 0.08}, shot_lambda={1: 300, 2: 120, 3: 60},
+    speckle_sigma={1: 0.05, 2: 0.10, 3: 0.15}, motion=(10, 3, 4), snow=(0.3, 3, 14, 4),
+    translate=(20, 41), blur=(0.25, 0.035, 6.0),
+    spatter=(0.65, 0.27, 3.7, 0.69, [0.05, 0.1, 0.15, 0.7]))
+SEQUENCES = {name: functools.partial(fn, IMAGENET) for name, fn in FUNCTIONS.items()}
+
+
+def run_sequence(fn, img, name: str, difficulty: int, draws) -> np.ndarray:
+  """``fn(img, difficulty[, draws])`` stacked as uint8 [T, H, W, 3] (PIL frames as RGB)."""
+  if name in DRAW_KIND and draws is not None:
+    frames = fn(img, difficulty, draws)
+  else:
+    frames = fn(img, difficulty)
+  return np.stack([np.asarray(f.convert("RGB") if isinstance(f, PILImage.Image) else f, np.uint8)
+                   for f in frames])
 
 
 def run_original(name: str, image256, difficulty: int = 1, draws=None) -> np.ndarray:
@@ -352,9 +382,4 @@ def run_original(name: str, image256, difficulty: int = 1, draws=None) -> np.nda
   if name not in SEQUENCES:
     raise ValueError(f"unknown perturbation {name!r}")
   img = PILImage.fromarray(np.asarray(image256, np.uint8)).convert("RGB")
-  fn = SEQUENCES[name]
-  if name in DRAW_KIND and draws is not None:
-    frames = fn(img, difficulty, draws)
-  else:
-    frames = fn(img, difficulty)
-  return np.stack([np.asarray(f.convert("RGB"), np.uint8) for f in frames])
+  return run_sequence(SEQUENCES[name], img, name, difficulty, draws)

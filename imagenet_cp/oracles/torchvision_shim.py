@@ -43,5 +43,6 @@ def torchvision_model(name: str, aux: bool = True):
     # version-1 state dict triggers just that swap (the new layers keep torch's default init).
     with warnings.catch_warnings():  # its "checkpoint saved using the previous version" notice
       warnings.simplefilter("ignore", UserWarning)
-      model._load_from_state_dict({}, "", {"version": 1}, False, [], [], [])  # pylint: disable=protected-access
+      model._load_from_state_dict(  # pylint: disable=protected-access
+          {}, "", {"version": 1}, False, [], [], [])
   return model.eval()

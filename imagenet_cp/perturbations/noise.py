@@ -26,8 +26,8 @@ SHOT_LAMBDA = sets.IMAGENET.shot_lambda
 SPECKLE_SIGMA = sets.IMAGENET.speckle_sigma
 
 # Poisson sampling by inverse CDF: the rate is lambda * u / 255 for a pixel value u, so there
-# are only 256 rates per difficulty and their CDFs are a small table.  A count never exceeds
-# POISSON_MAX - 1 (P(N >= 511 | rate 300) < 1e-25).
+# are only 256 rates per difficulty and their CDFs are a small table.  At ImageNet-P's rates a
+# count never exceeds POISSON_MAX - 1 (P(N >= 511 | rate 300) < 1e-25).
 POISSON_BITS = 9
 POISSON_MAX = 1 << POISSON_BITS
 
@@ -133,12 +133,22 @@ def speckle_noise(canvas, height, width, normals, difficulty) -> jax.Array:
   return base.with_clean_frame(crop, uint8_clipped(255.0 * noisy))
 
 
+def poisson_table_size(lambdas: tuple[float, ...] = SHOT_LAMBDA) -> int:
+  """K, the counts the tables hold: the smallest power of two with P(N >= K) < 1e-25 at the
+  largest rate (POISSON_MAX at ImageNet-P's)."""
+  top = max(lambdas)
+  k_max = 1 << int(np.ceil(np.log2(top + 1)))
+  while scipy.stats.poisson.sf(k_max - 1, top) >= 1e-25:
+    k_max *= 2
+  return k_max
+
+
 @functools.lru_cache(maxsize=None)
-def poisson_cdf_table() -> np.ndarray:
-  """CDFs of Poisson(lambda_d * u / 255), float32 [3, 256, POISSON_MAX]; last entry forced to 1,
-  subnormal entries to 0."""
-  k = np.arange(POISSON_MAX, dtype=np.float64)
-  rates = np.asarray(SHOT_LAMBDA)[:, None] * (np.arange(256) / 255.0)[None, :]
+def poisson_cdf_table(lambdas: tuple[float, ...] = SHOT_LAMBDA) -> np.ndarray:
+  """CDFs of Poisson(lambda_d * u / 255) for every difficulty d and grey level u, float32
+  [3, 256, K] (``poisson_table_size``); last entry forced to 1, subnormal entries to 0."""
+  k = np.arange(poisson_table_size(lambdas), dtype=np.float64)
+  rates = np.asarray(lambdas)[:, None] * (np.arange(256) / 255.0)[None, :]
   cdf = scipy.stats.poisson.cdf(k[None, None, :], rates[..., None])
   cdf[..., -1] = 1.0
   cdf = cdf.astype(np.float32)
@@ -148,26 +158,28 @@ def poisson_cdf_table() -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=None)
-def poisson_guide_table() -> tuple[np.ndarray, int]:
-  """``ops.poisson.guide_table`` of ``poisson_cdf_table``: int16 [3, 256, poisson.BUCKETS] and
-  the search steps."""
-  return poisson.guide_table(poisson_cdf_table(), np.int16)
+def poisson_guide_table(lambdas: tuple[float, ...] = SHOT_LAMBDA) -> tuple[np.ndarray, int]:
+  """``ops.poisson.guide_table`` of ``poisson_cdf_table``: int16 [3, 256, poisson.BUCKETS] (int32
+  from K = 2^15 on) and the search steps."""
+  cdf = poisson_cdf_table(lambdas)
+  return poisson.guide_table(cdf, np.int16 if cdf.shape[-1] < 1 << 15 else np.int32)
 
 
-def poisson_counts(uniforms, pixels_uint8, difficulty) -> jax.Array:
+def poisson_counts(uniforms, pixels_uint8, difficulty,
+                   lambdas: tuple[float, ...] = SHOT_LAMBDA) -> jax.Array:
   """Poisson(lambda * u / 255) counts by inverse CDF: #{k : CDF(k) <= uniform}, int32.
 
   Exact in distribution up to the float32 CDF.  uniforms float32 [..., H, W, C] in [0, 1)
   (multiples of 2^-23, as ``ops.rng.uniform_from_bits`` makes them), pixels uint8 [H, W, C] (or
   uniforms' shape).  ``ops.poisson.guided_counts``: the count at the start of the uniform's
-  bucket from the guide table, then a short binary search (1 step for these tables): 2 gathers
-  per value, where a plain binary search over the 512 entries needs 9.
+  bucket from the guide table, then a short binary search (1 step for ImageNet-P's tables): 2
+  gathers per value, where a plain binary search over the 512 entries needs 9.
   """
   d = jnp.clip(difficulty, 1, 3) - 1
-  guide, steps = poisson_guide_table()
-  table = poisson_cdf_table()
+  guide, steps = poisson_guide_table(lambdas)
+  table = poisson_cdf_table(lambdas)
   row = d * 256 + pixels_uint8.astype(jnp.int32)
-  return poisson.guided_counts(jnp.asarray(table.reshape(-1, POISSON_MAX)),
+  return poisson.guided_counts(jnp.asarray(table.reshape(-1, table.shape[-1])),
                                jnp.asarray(guide.reshape(-1, poisson.BUCKETS)), row, uniforms,
                                steps)
 
@@ -186,11 +198,12 @@ GROWTH_BITS = 3
 
 
 @functools.lru_cache(maxsize=None)
-def shot_frame_bytes() -> np.ndarray:
+def shot_frame_bytes(lambdas: tuple[float, ...] = SHOT_LAMBDA) -> np.ndarray:
   """The original's frame value ``np.uint8(255 * clip(k / lam, 0, 1))`` (float64) of every
-  count k < POISSON_MAX: uint8 [3, POISSON_MAX] (the float32 formula gives the same bytes)."""
-  k = np.arange(POISSON_MAX, dtype=np.float64)
-  return np.stack([np.uint8(255 * np.clip(k / lam, 0, 1)) for lam in SHOT_LAMBDA])
+  count k < K (``poisson_table_size``): uint8 [3, K] (the float32 formula gives the same
+  bytes)."""
+  k = np.arange(poisson_table_size(lambdas), dtype=np.float64)
+  return np.stack([np.uint8(255 * np.clip(k / float(lam), 0, 1)) for lam in lambdas])
 
 
 @functools.lru_cache(maxsize=None)

@@ -18,74 +18,25 @@ What differs from ImageNet-P besides the constants (all from the scripts):
   (shorter side 64, uncropped: frames are [64, W'] for a landscape photo).  Their input has the
   photo's own (static) shape: ``canvas`` is the photo, ``height``/``width`` are ignored, and
   ``perturb_batch`` refuses them;
-- PIL's bilinear resize of those two paths is done here in JAX, bit for bit (its fixed-point
-  two-pass algorithm, ``pil_bilinear_resize``).
+- PIL's bilinear resize of those two paths is done in JAX, bit for bit (its fixed-point
+  two-pass algorithm, ``ops.resize.pil_bilinear_resize``).
 """
 from __future__ import annotations
 
 import functools
-import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import scipy.stats
 
-from imagenet_cp.ops import border, color, filters, geometry, poisson, resize, rng, sampling, zoom
+from imagenet_cp.ops import border, color, filters, geometry, resize, rng, sampling, zoom
 from imagenet_cp.ops import spatter as spatter_ops
 from imagenet_cp.ops.convert import uint8_clipped, uint8_from_unit
 from imagenet_cp.perturbations import base, blur, digital, noise, weather
 from imagenet_cp.perturbations.sets import NUM_FRAMES, SETS, SOURCE, SequenceSet
 
 # ---------------------------------------------------------------------------------------------
-# PIL's bilinear resize (``Image.resize(size, BILINEAR)``, Pillow's ``ImagingResample``)
-
-
-def _bilinear_filter(x: float) -> float:
-  x = abs(x)
-  return 1.0 - x if x < 1.0 else 0.0
-
-
-@functools.lru_cache(maxsize=None)
-def pil_bilinear_coefficients(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray]:
-  """Pillow's fixed-point BILINEAR coefficients for one axis ``n_in -> n_out`` (host, float64 as
-  Pillow's ``precompute_coeffs`` and ``normalize_coeffs_8bpc``): support ``max(n_in / n_out, 1)``,
-  taps ``[int(center - support + .5), int(center + support + .5))`` clipped to the axis, weights
-  ``1 - |x - center + .5| / filterscale`` normalised in double, then ``int(w 2^22 + .5)``.
-
-  Returns (weights int32 [n_out, ksize], first tap int32 [n_out]) for ``ops.resize.resample_axis``.
-  """
-  scale = n_in / n_out
-  filterscale = max(scale, 1.0)
-  support = 1.0 * filterscale
-  ksize = int(math.ceil(support)) * 2 + 1
-  weights = np.zeros((n_out, ksize), np.int64)
-  first = np.zeros((n_out,), np.int64)
-  for xx in range(n_out):
-    center = (xx + 0.5) * scale
-    xmin = max(int(center - support + 0.5), 0)
-    xmax = min(int(center + support + 0.5), n_in) - xmin
-    w = np.array([_bilinear_filter((x + xmin - center + 0.5) * (1.0 / filterscale))
-                  for x in range(xmax)])
-    total = w.sum()
-    if total != 0.0:
-      w = w / total
-    weights[xx, :xmax] = (w * (1 << resize.PRECISION_BITS) + 0.5).astype(np.int64)
-    first[xx] = xmin
-  return weights.astype(np.int32), first.astype(np.int32)
-
-
-def pil_bilinear_resize(image, size_hw: tuple[int, int]) -> jax.Array:
-  """``PIL.Image.fromarray(image).resize((w, h), BILINEAR)`` of uint8 [H, W, C] (static sizes):
-  the horizontal pass first, each pass rounded to uint8, a pass skipped where its size does not
-  change (as Pillow does)."""
-  h, w = size_hw
-  out = jnp.asarray(image)
-  if w != out.shape[1]:
-    out = resize.resample_axis(out, *pil_bilinear_coefficients(out.shape[1], w), axis=1)
-  if h != out.shape[0]:
-    out = resize.resample_axis(out, *pil_bilinear_coefficients(out.shape[0], h), axis=0)
-  return out
+# The source photo's sizes
 
 
 def short_side_size(h: int, w: int, side: int) -> tuple[int, int]:
@@ -163,46 +114,17 @@ def speckle_noise(s: SequenceSet, canvas, height, width, normals, difficulty) ->
   return base.with_clean_frame(crop, uint8_clipped(255.0 * noisy))
 
 
-@functools.lru_cache(maxsize=None)
-def poisson_tables(lambdas: tuple[float, ...]):
-  """Inverse-CDF tables of Poisson(lambda_d * u / 255) for every difficulty d and grey level u.
-
-  Returns (cdf float32 [3, 256, K], guide [3, 256, poisson.BUCKETS], search steps, frame bytes
-  uint8 [3, K] = ``np.uint8(255 * clip(k / lambda, 0, 1))``).  K is the smallest power of two
-  with P(N >= K) < 1e-25 at the largest rate; the last CDF entry is forced to 1 and subnormal
-  entries to 0 (XLA:CPU compares subnormals as zero), as ``noise.poisson_cdf_table``.
-  """
-  top = max(lambdas)
-  k_max = 1 << int(np.ceil(np.log2(top + 1)))
-  while scipy.stats.poisson.sf(k_max - 1, top) >= 1e-25:
-    k_max *= 2
-  k = np.arange(k_max, dtype=np.float64)
-  rates = np.asarray(lambdas)[:, None] * (np.arange(256) / 255.0)[None, :]
-  cdf = scipy.stats.poisson.cdf(k[None, None, :], rates[..., None])
-  cdf[..., -1] = 1.0
-  cdf = cdf.astype(np.float32)
-  cdf[cdf < np.finfo(np.float32).tiny] = 0.0
-  guide, steps = poisson.guide_table(cdf, np.int16 if k_max < 1 << 15 else np.int32)
-  frame_bytes = np.stack([np.uint8(255 * np.clip(k / float(lam), 0, 1)) for lam in lambdas])
-  return cdf, guide, steps, frame_bytes
-
-
 def shot_counts(s: SequenceSet, canvas, height, width, uniforms, difficulty) -> jax.Array:
-  """The Poisson counts int32 [30, S, S, 3] of the clean image's rates (inverse CDF)."""
-  cdf, guide, steps, _ = poisson_tables(tuple(s.shot_lambda))
-  k_max = cdf.shape[-1]
-  pixels = _crop(s, canvas, height, width)
-  row = (jnp.clip(difficulty, 1, 3) - 1) * 256 + pixels.astype(jnp.int32)
-  return poisson.guided_counts(jnp.asarray(cdf.reshape(-1, k_max)),
-                               jnp.asarray(guide.reshape(-1, poisson.BUCKETS)), row, uniforms,
-                               steps)
+  """The Poisson counts int32 [30, S, S, 3] of the clean image's rates (``noise.poisson_counts``
+  at the set's rates)."""
+  return noise.poisson_counts(uniforms, _crop(s, canvas, height, width), difficulty,
+                              tuple(s.shot_lambda))
 
 
 def shot_noise(s: SequenceSet, canvas, height, width, uniforms, difficulty) -> jax.Array:
   """``np.uint8(255 * clip(poisson(x * lambda) / lambda, 0, 1))``; frame 0 the clean image."""
-  _, _, _, frame_bytes = poisson_tables(tuple(s.shot_lambda))
   counts = shot_counts(s, canvas, height, width, uniforms, difficulty)
-  table = jnp.asarray(frame_bytes)[jnp.clip(difficulty, 1, 3) - 1]
+  table = jnp.asarray(noise.shot_frame_bytes(tuple(s.shot_lambda)))[jnp.clip(difficulty, 1, 3) - 1]
   return base.with_clean_frame(_crop(s, canvas, height, width), table[counts])
 
 
@@ -223,7 +145,7 @@ def motion_blur(s: SequenceSet, canvas, height, width, draws, difficulty) -> jax
   frames = blur.magick_motion_blur_frames(canvas, s.motion_radius, s.motion_sigma,
                                           s.motion_angles)
   size = short_side_size(canvas.shape[0], canvas.shape[1], s.motion_resize_short_side)
-  return jax.vmap(lambda f: pil_bilinear_resize(f, size))(frames)
+  return jax.vmap(lambda f: resize.pil_bilinear_resize(f, size))(frames)
 
 
 def _affine_params(angles=None, scales=None, shears=None):
@@ -397,22 +319,26 @@ def translate(s: SequenceSet, canvas, height, width, draws, difficulty) -> jax.A
   return jnp.stack([band[:, shift - int(t):shift - int(t) + s.size] for t in s.translate_shifts])
 
 
+def _bilinear_affine(s: SequenceSet, name: str, params, canvas, height, width) -> jax.Array:
+  """Bilinear torchvision 0.2.x ``affine`` frames (``_affine_params``) then the set's crop; of
+  the source photo, then its ``resized_center_crop``, where ``name`` starts from it."""
+  if s.inputs(name) == SOURCE:
+    return _source_frames(s, canvas, [("affine", lin, tr) for lin, tr in zip(*params)])
+  return _affine_frames(s, canvas, height, width, params, True)
+
+
 def rotate(s: SequenceSet, canvas, height, width, draws, difficulty) -> jax.Array:
   """``affine(img, angle_i, (0, 0), 1., 0, BILINEAR)`` then the set's crop."""
   del draws, difficulty
-  params = _affine_params(angles=s.rotate_angles)
-  if s.inputs("rotate") == SOURCE:
-    return _source_frames(s, canvas, [("affine", lin, tr) for lin, tr in zip(*params)])
-  return _affine_frames(s, canvas, height, width, params, True)
+  return _bilinear_affine(s, "rotate", _affine_params(angles=s.rotate_angles), canvas, height,
+                          width)
 
 
 def shear(s: SequenceSet, canvas, height, width, draws, difficulty) -> jax.Array:
   """``affine(img, 0, (0, 0), 1., shear_i, BILINEAR)`` (torchvision 0.2.x's x-shear), cropped."""
   del draws, difficulty
-  params = _affine_params(shears=s.shear_angles)
-  if s.inputs("shear") == SOURCE:
-    return _source_frames(s, canvas, [("affine", lin, tr) for lin, tr in zip(*params)])
-  return _affine_frames(s, canvas, height, width, params, True)
+  return _bilinear_affine(s, "shear", _affine_params(shears=s.shear_angles), canvas, height,
+                          width)
 
 
 def scale(s: SequenceSet, canvas, height, width, draws, difficulty) -> jax.Array:
@@ -492,7 +418,7 @@ def _source_frames(s: SequenceSet, photo, frames) -> jax.Array:
       return _tilt_sample(photo, *(_region(g, h, w, top, left, th, tw) for g in (map_x, map_y)))
 
     regions = jax.vmap(tilt_region)(jnp.asarray(np.stack([f[1] for f in frames])))
-  return jax.vmap(lambda r: pil_bilinear_resize(r, (s.size, s.size)))(regions)
+  return jax.vmap(lambda r: resize.pil_bilinear_resize(r, (s.size, s.size)))(regions)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ name here; ``run_suites`` runs any of them on one model and keeps one results.js
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import pathlib
 from typing import Callable
@@ -47,11 +48,20 @@ def run_suites(model: common.Model, configs: dict, output_dir=None,
   The suite without a section (the corruption suite) writes ``output_dir/results.json`` itself;
   every other adds its section, and the file is rewritten (by process 0) after each.  Without
   the corruption suite the first section's run info (less its config) becomes the file's.
+  Process 0 holds ``output_dir``'s lock (``common.DirectoryLock``) from the first suite to the
+  last, so no other run interleaves its results with these.
   """
   unknown = sorted(set(configs) - set(NAMES))
   if unknown:
     raise ValueError(f"unknown suite(s) {unknown}; expected some of {', '.join(NAMES)}")
-  results = {}
+  lock = (common.DirectoryLock(output_dir) if output_dir is not None and jax.process_index() == 0
+          else contextlib.nullcontext())
+  with lock:
+    return _run_suites(model, configs, output_dir, log)
+
+
+def _run_suites(model: common.Model, configs: dict, output_dir, log) -> dict:
+  results = {"schema_version": common.SCHEMA_VERSION}
   for name in (n for n in NAMES if n in configs):
     suite, config = get(name), configs[name]
     line = suite.describe(config)

@@ -25,9 +25,14 @@ The attacks and their settings are in ``suites.adversarial_attacks``, the figure
 ``suites.adversarial_summary``.  Accuracies are over the attacked (clean-correct) examples.  The
 model runs data-parallel over the local devices (``suites.common.Classifier``); with an
 ``output_dir`` each finished attack (and each transfer source model) is saved at once as
-``adversarial/tasks/*.npz`` by ``suites.common.Store``, so a rerun resumes.  Random starts and
-black-box draws use ``imagenet_cp.example_key(seed, attack, 0, file_name)``, so an example's
-result does not depend on its batch.
+``adversarial/tasks/*.npz`` by ``suites.common.Store``, so a rerun resumes: the folder is locked
+while in use, ``adversarial/run.json`` pins the images (their listing digest, or a digest of
+given arrays), the model and its weights' digest and the seed, and a saved attack is reused only
+when it holds this run's attacked examples in order with the same attack settings (else it is
+recomputed, saying why).  Random starts and black-box draws use
+``imagenet_cp.example_key(seed, attack, 0, id)`` with the example's unique id (the source
+image's path relative to the source, or the given ``file_names``), so an example's result does
+not depend on its batch.
 
 With several processes (``jax.distributed``) each process loads and attacks its own share of
 the examples (source chunks or array rows round-robin); per-example records are all-gathered
@@ -36,6 +41,7 @@ the examples (source chunks or array rows round-robin); per-example records are 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import pathlib
 import time
@@ -54,10 +60,9 @@ from imagenet_cp.suites.adversarial_attacks import (  # noqa: F401  (the suite's
     TRANSFER_TARGETS, BudgetedAttack, Config, attack_batch, check_attacks, check_budgets)
 from imagenet_cp.suites.adversarial_summary import (  # noqa: F401
     apgd_points, attack_summary, transfer_summary)
-from imagenet_cp.suites.common import (Classifier, Model, Store, Task, file_digest, pad_batch,
-                                       pad_keys)
-from imagenet_cp.suites.images import CHUNK, ImageCache
-from imagenet_cp.suites.images import source_examples as source_stream
+from imagenet_cp.suites.common import (Classifier, Model, Store, Task, file_digest, model_identity,
+                                       pad_batch, pad_keys, records_problem, variables_digest)
+from imagenet_cp.suites.images import CHUNK, ImageCache, check_max_images, source_listing
 
 SECTION = "adversarial"    # results.json key
 AUTO_SOURCES = ("demo",)   # --suite=auto runs it on the demo photos (with DEMO_CONFIG)
@@ -82,6 +87,7 @@ class SuiteConfig:
 def check(config: SuiteConfig) -> dict:
   """The budgets of every norm; ValueError for unknown attacks or bad settings."""
   config.attack_config.check()
+  check_max_images(config.max_images)
   check_attacks(list(config.attack_names))
   return check_budgets(config.budgets)
 
@@ -117,14 +123,16 @@ class Examples:
 
 def source_examples(source: str = "demo", imagenet_dir=None, max_images: int | None = None,
                     cache_dir=None, process_index: int = 0, process_count: int = 1,
-                    chunk_size: int = CHUNK) -> Examples:
-  """The clean crops of the source images (those the corruption benchmark uses); with several
-  processes, this process's share (cache chunks round-robin, as the corruption suite splits)."""
-  cache = ImageCache(source_stream(source, imagenet_dir, max_images), cache_dir, process_index,
-                     process_count, chunk_size)
+                    chunk_size: int = CHUNK, listing=None, log=print) -> Examples:
+  """The clean crops of the source images (those the corruption benchmark uses), ids as
+  ``file_names``; with several processes, this process's share (cache chunks round-robin, as
+  the corruption suite splits).  ``listing``: the source's, when already made."""
+  if listing is None:
+    listing = source_listing(source, imagenet_dir, max_images)
+  cache = ImageCache(listing, cache_dir, process_index, process_count, chunk_size, log)
   names, labels, crops = [], [], []
   for chunk in cache:
-    names += list(chunk.file_names)
+    names += list(chunk.ids)
     labels.append(chunk.labels)
     crops.append(chunk.crops)
   if not names:
@@ -162,16 +170,6 @@ def clean_correct(model: Classifier, examples: Examples) -> np.ndarray:
 def _share(n: int) -> np.ndarray:
   """This process's rows of n examples every process holds (round-robin)."""
   return np.arange(jax.process_index(), n, jax.process_count())
-
-
-def _global_names(local: Examples, chunk_size: int) -> list[str]:
-  """The ids of every process's source examples, in the sources' order (the one process's
-  order): process p holds cache chunks p, p + P, ... of ``chunk_size`` examples."""
-  if jax.process_count() == 1:
-    return list(local.file_names)
-  j = np.arange(len(local.file_names))
-  chunk = jax.process_index() + (j // chunk_size) * jax.process_count()
-  return distributed.gather_ordered_names(local.file_names, chunk * chunk_size + j % chunk_size)
 
 
 def _correct_everywhere(models: Sequence[Classifier], examples: Examples, names: Sequence[str]):
@@ -283,42 +281,63 @@ def run(config: SuiteConfig, model: Model, output_dir=None, log: Callable[[str],
   attack_config, seed = config.attack_config, config.seed
   started = time.time()
   pid, pcount = jax.process_index(), jax.process_count()
+  listing = None
   if images is not None:
     every = _check_examples(images, labels, file_names)
-    names, examples, source = every.file_names, every.rows(_share(len(every.file_names))), "arrays"
+    names, source = every.file_names, "arrays"
+    identity = {"source": source, "images": len(names), "source_sha256": _arrays_digest(every)}
   else:
-    cache_dir = pathlib.Path(output_dir) / "cache" if output_dir is not None else None
-    examples = source_examples(config.source, config.imagenet_dir, config.max_images, cache_dir,
-                               pid, pcount, config.chunk_size)
-    names, source = _global_names(examples, config.chunk_size), config.source
-  classifier = Classifier(model, config.batch_size, uint8=False)
-  run_info = {"model": model.name, "source": source, "seed": seed, "images": len(names),
-              "file_names_sha256": file_digest(names)}
-  store = (Store(pathlib.Path(output_dir) / "adversarial", run_info)
+    listing = source_listing(config.source, config.imagenet_dir, config.max_images)
+    names, source, identity = listing.ids, config.source, listing.identity()
+  run_info = dict(identity, **model_identity(model), seed=seed,
+                  file_names_sha256=file_digest(names))
+  store = (Store(pathlib.Path(output_dir) / "adversarial", run_info, log)
            if output_dir is not None and pid == 0 else None)
-  correct, index = _correct_everywhere([classifier], examples, names)
-  attacked = [n for n, c in zip(names, correct) if c]
-  results = {"run": dict(run_info, config=dataclasses.asdict(attack_config), processes=pcount,
-                         devices=jax.device_count()),
-             "clean_accuracy": float(correct.mean()),
-             "attacked_examples": len(attacked), "example_ids": attacked, "attacks": {}}
-  for name in config.attack_names:
-    records = _cached(store, Task("adversarial", name), _config_id(name, attack_config), log,
-                      lambda n=name: distributed.gather(
-                          attack_records(n, classifier, examples, index, attack_config, seed),
-                          attacked, CURVE_AXES))
-    if records is not None:
-      results["attacks"][name] = attack_summary(name, records, budgets[ATTACKS[name][1]],
-                                                attack_config)
-  models = [classifier if n == model.name else Classifier(Model(n, f, v), config.batch_size,
-                                                          uint8=False)
-            for n, f, v in config.transfer_models] or [classifier]
-  results["transfer"] = transfer_matrix(models, examples, names=names, config=attack_config,
-                                        seed=seed, store=store, log=log)
-  results["run"]["seconds"] = round(time.time() - started, 1)
-  if store:
-    store.write_json("results.json", results)
-  return results
+  try:
+    if images is not None:
+      examples = every.rows(_share(len(every.file_names)))
+    else:
+      cache_dir = pathlib.Path(output_dir) / "cache" if output_dir is not None else None
+      examples = source_examples(cache_dir=cache_dir, process_index=pid, process_count=pcount,
+                                 chunk_size=config.chunk_size, listing=listing, log=log)
+    classifier = Classifier(model, config.batch_size, uint8=False)
+    correct, index = _correct_everywhere([classifier], examples, names)
+    attacked = [n for n, c in zip(names, correct) if c]
+    results = {"run": dict(run_info, config=dataclasses.asdict(attack_config), processes=pcount,
+                           devices=jax.device_count(), weights_file=model.weights_file,
+                           source_location=None if listing is None else listing.location),
+               "clean_accuracy": float(correct.mean()),
+               "attacked_examples": len(attacked), "example_ids": attacked, "attacks": {}}
+    for name in config.attack_names:
+      records = _cached(store, Task("adversarial", name), _config_id(name, attack_config), attacked,
+                        CURVE_AXES, log,
+                        lambda n=name: distributed.gather(
+                            attack_records(n, classifier, examples, index, attack_config, seed),
+                            attacked, CURVE_AXES))
+      if records is not None:
+        results["attacks"][name] = attack_summary(name, records, budgets[ATTACKS[name][1]],
+                                                  attack_config)
+    models = [classifier if n == model.name else Classifier(Model(n, f, v), config.batch_size,
+                                                            uint8=False)
+              for n, f, v in config.transfer_models] or [classifier]
+    results["transfer"] = transfer_matrix(models, examples, names=names, config=attack_config,
+                                          seed=seed, store=store, log=log)
+    results["run"]["seconds"] = round(time.time() - started, 1)
+    if store:
+      store.write_json("results.json", results)
+    return results
+  finally:
+    if store:
+      store.close()
+
+
+def _arrays_digest(examples: Examples) -> str:
+  """sha256 of given examples: ids, labels and pixels."""
+  h = hashlib.sha256()
+  h.update("\n".join(examples.file_names).encode())
+  h.update(np.ascontiguousarray(examples.labels, np.int32).tobytes())
+  h.update(np.ascontiguousarray(examples.images, np.float32).tobytes())
+  return h.hexdigest()
 
 
 def evaluate_adversarial(apply_fn: Callable, variables, *,
@@ -371,13 +390,17 @@ def transfer_matrix(models: Sequence[Classifier], examples: Examples, *, names=N
   names = list(examples.file_names) if names is None else list(names)
   correct, index = _correct_everywhere(models, examples, names)
   common = [n for n, c in zip(names, correct) if c]
+  # The targets' weights too: a transfer record scores adversarials on every target model.
   config_id = json.dumps({"targets": model_names, "attack": config.transfer_attack,
                           "eps": config.transfer_eps, "steps": config.steps,
-                          "target": config.transfer_target}, sort_keys=True)
+                          "target": config.transfer_target,
+                          "weights": [variables_digest(m.model.variables) for m in models]},
+                         sort_keys=True)
   records = {}
   for m in models:
     records[m.name] = _cached(
-        store, Task("transfer", m.name.replace("/", "_").replace(":", "_")), config_id, log,
+        store, Task("transfer", m.name.replace("/", "_").replace(":", "_")), config_id, common,
+        TRANSFER_AXES, log,
         lambda m=m: distributed.gather(transfer_records(m, models, examples, index, config, seed),
                                        common, TRANSFER_AXES))
   if any(r is None for r in records.values()):
@@ -396,13 +419,19 @@ def _config_id(name: str, config: Config) -> str:
   return json.dumps({f: getattr(config, f) for f in fields}, sort_keys=True)
 
 
-def _cached(store: Store | None, task: Task, config_id: str, log, compute) -> dict | None:
-  """A saved record with the same settings, or a fresh one (saved atomically at once).  Only
-  process 0 reads and writes the store; it decides for all, and a resumed task is None on the
-  other processes."""
-  saved = store.load(task) if store is not None else None
-  done = distributed.broadcast_from_first(saved is not None
-                                          and str(saved.get("config_id")) == config_id)
+def _cached(store: Store | None, task: Task, config_id: str, ids: Sequence[str], axes: dict, log,
+            compute) -> dict | None:
+  """A saved record with the same settings and examples (``ids``, in order), or a fresh one
+  (saved atomically at once).  Only process 0 reads and writes the store; it decides for all,
+  and a resumed task is None on the other processes."""
+
+  def problem(saved: dict) -> str | None:
+    if str(saved.get("config_id")) != config_id:
+      return "made with other attack settings"
+    return records_problem(saved, ids, id_key="file_names", axes=axes)
+
+  saved = store.load(task, problem) if store is not None else None
+  done = distributed.broadcast_from_first(saved is not None)
   if done:
     log(f"resuming: {task.id} already done")
     return saved

@@ -39,8 +39,8 @@ def random_classifier(name: str):
 def _examples(n: int):
   from imagenet_cp import sources  # pylint: disable=g-import-not-at-top
   demo = sources.demo_examples()
-  return [dataclasses.replace(demo[i % len(demo)], file_name=f"bench/{i:06d}.png")
-          for i in range(n)]
+  return [dataclasses.replace(demo[i % len(demo)], file_name=f"bench/{i:06d}.png",
+                              id=f"bench/{i:06d}.png") for i in range(n)]
 
 
 def time_task(task, cache, model, opts) -> float:
@@ -58,7 +58,7 @@ def main(argv) -> None:
   from imagenet_cp.suites.common import Classifier, Model  # pylint: disable=g-import-not-at-top
   from imagenet_cp import perturbations  # pylint: disable=g-import-not-at-top
   apply_fn, variables = random_classifier(FLAGS.model)
-  cache = evaluation.ImageCache(_examples(FLAGS.images))
+  cache = evaluation.ImageCache(evaluation.SourceListing.from_examples(_examples(FLAGS.images)))
   model = Classifier(Model(FLAGS.model, apply_fn, variables), FLAGS.batch_size)
   opts = evaluation.Options(batch_size=model.batch_size)
   opts.video_batch = max(opts.video_batch // model.devices, 1) * model.devices

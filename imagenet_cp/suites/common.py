@@ -5,19 +5,27 @@
   (``models.parallel.DataParallel``: one jit, variables replicated, a padded global batch) with the
   NaN check every suite applies to the logits it scores;
 * ``Task`` and ``Store``: one file per finished unit of work plus JSON figures, every file written
-  atomically (``atomic_write``), so an interrupted run loses at most the task in flight;
+  atomically (``atomic_write``), so an interrupted run loses at most the task in flight; a
+  ``Store`` holds its folder's lock (``DirectoryLock``), refuses a folder that holds another run
+  (``run.json``) and validates every task file it loads (``Store.load``);
+* what identifies a model's weights (``model_identity``);
 * padding and batching helpers, and the single-process shortcuts of ``suites.distributed``.
 """
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import errno
+import fcntl
 import hashlib
 import json
 import os
 import pathlib
+import socket
 import tempfile
+import threading
 import zipfile
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -28,15 +36,59 @@ from tqdm import tqdm
 from imagenet_cp.models.parallel import DataParallel
 
 CORRUPT_NPZ = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile)
+# results.json's layout (docs/evaluation.md, "results.json, field by field").
+SCHEMA_VERSION = 1
+# run.json and task files: 2 = run identity from the source listing and the weights, task files
+# carry the run's digest (format 1 folders are refused as a different run).
+STORE_FORMAT = 2
+
+
+class StoreError(ValueError):
+  """An output folder that cannot be used as it is (another run's, in use, unwritable)."""
 
 
 @dataclasses.dataclass(frozen=True)
 class Model:
   """A classifier to evaluate: ``apply_fn(variables, images float32 [N, H, W, 3] in [0, 1]) ->
-  logits [N, C]``; ``name`` names it in the results (and picks a zoo model's compile setting)."""
+  logits [N, C]``; ``name`` names it in the results (and picks a zoo model's compile setting).
+
+  ``weights``: what identifies the weights beyond the digest of ``variables`` every run records
+  (e.g. ``{"checkpoint_sha256": ...}`` of a ``--checkpoint``), compared on resume like it;
+  ``weights_file``: where they were read from (recorded in results.json, not compared).
+  """
   name: str
   apply_fn: Callable
   variables: Any
+  weights: Mapping[str, str] = dataclasses.field(default_factory=dict)
+  weights_file: str | None = None
+
+
+_DIGESTS: dict[int, tuple[Any, str]] = {}   # id(variables) -> (variables, digest), a few recent
+
+
+def variables_digest(variables) -> str:
+  """sha256 of a variable tree: every leaf's path, dtype, shape and bytes, in path order.  The
+  same weights give the same digest on any device or process."""
+  cached = _DIGESTS.get(id(variables))
+  if cached is not None and cached[0] is variables:
+    return cached[1]
+  digest = hashlib.sha256()
+  leaves = jax.tree_util.tree_flatten_with_path(variables)[0]
+  for path, leaf in sorted(leaves, key=lambda item: jax.tree_util.keystr(item[0])):
+    array = np.ascontiguousarray(jax.device_get(leaf))
+    digest.update(f"{jax.tree_util.keystr(path)}\t{array.dtype.str}\t{array.shape}\n".encode())
+    digest.update(array.tobytes())
+  if len(_DIGESTS) >= 8:
+    _DIGESTS.pop(next(iter(_DIGESTS)))
+  _DIGESTS[id(variables)] = (variables, digest.hexdigest())
+  return digest.hexdigest()
+
+
+def model_identity(model: Model) -> dict:
+  """What a run records and compares of its model: the name, ``weights_sha256`` (the digest of
+  the variables) and ``model.weights`` (e.g. the checkpoint file's sha256)."""
+  return {"model": model.name, "weights_sha256": variables_digest(model.variables),
+          **dict(model.weights)}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -64,15 +116,50 @@ def atomic_write(path: pathlib.Path, write: Callable[[str], None], suffix: str =
   """``write(temporary path)`` next to ``path``, then renamed onto it: readers see the old file
   or the complete new one, never a partial one."""
   path = pathlib.Path(path)
-  path.parent.mkdir(parents=True, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=suffix)
-  os.close(fd)
+  tmp = None
   try:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TMP_PREFIX, suffix=suffix)
+    os.close(fd)
     write(tmp)
+    # mkstemp makes 0600 files; outputs get the mode any other new file gets (0644 by umask 022).
+    os.chmod(tmp, 0o666 & ~_umask())
     os.replace(tmp, path)
-  except BaseException:
-    pathlib.Path(tmp).unlink(missing_ok=True)
+  except BaseException as err:
+    if tmp is not None:
+      pathlib.Path(tmp).unlink(missing_ok=True)
+    if isinstance(err, OSError):
+      raise StoreError(f"cannot write {path}: {err.strerror or err}{_OS_HINTS.get(err.errno, '')}"
+                       ) from err
     raise
+
+
+_OS_HINTS = {errno.ENOSPC: " (the disk is full: free space, or choose another --output_dir)",
+             errno.EDQUOT: " (disk quota exceeded)",
+             errno.EROFS: " (a read-only file system: choose another --output_dir)",
+             errno.EACCES: " (no permission to write there: choose another --output_dir)"}
+
+
+TMP_PREFIX = "tmp"
+_UMASK_LOCK = threading.Lock()
+
+
+def _umask() -> int:
+  with _UMASK_LOCK:
+    mask = os.umask(0o022)
+    os.umask(mask)
+  return mask
+
+
+def remove_orphans(directory: pathlib.Path) -> list[pathlib.Path]:
+  """Deletes the temporary files (``tmp*.tmp``, ``tmp*.tmp.npz``) a killed writer left in
+  ``directory``; call it only while holding the folder's lock."""
+  removed = []
+  for path in pathlib.Path(directory).glob(f"{TMP_PREFIX}*.tmp*"):
+    if path.is_file() and (path.name.endswith(".tmp") or path.name.endswith(".tmp.npz")):
+      path.unlink(missing_ok=True)
+      removed.append(path)
+  return removed
 
 
 def write_text(path: pathlib.Path, text: str) -> None:
@@ -109,48 +196,220 @@ def readable_npz(path: pathlib.Path, key: str) -> bool:
     return False
 
 
+LOCK_NAME = "lock"
+
+
+class DirectoryLock:
+  """An exclusive lock on an output folder: ``flock`` on ``<folder>/lock``, whose text names the
+  holder (pid, host, start time).
+
+  Stale-lock rule: the kernel drops an flock when its process ends, however it ends (SIGKILL
+  and crashes included), so a lock is never stale and nothing needs deleting: a ``lock`` file
+  left on disk by a finished run locks nothing.  Re-entrant within one process (``run_suites``
+  holds the folder while a suite's ``Store`` locks it again).  On NFS, Linux maps flock to POSIX
+  locks, which the server arbitrates between hosts.
+  """
+
+  _held: dict[str, list] = {}   # real path of the lock file -> [fd, holders in this process]
+  _guard = threading.Lock()
+
+  def __init__(self, directory):
+    self.directory = pathlib.Path(directory)
+    self.path = self.directory / LOCK_NAME
+    self._key: str | None = None
+
+  def acquire(self) -> "DirectoryLock":
+    if self._key is not None:
+      return self
+    try:
+      self.directory.mkdir(parents=True, exist_ok=True)
+      key = os.path.realpath(self.path)
+      with self._guard:
+        held = self._held.get(key)
+        if held is not None:
+          held[1] += 1
+          self._key = key
+          return self
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
+        try:
+          fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+          holder = _lock_holder(fd)
+          os.close(fd)
+          raise StoreError(
+              f"{self.directory} is in use by another run ({holder}; lock file {self.path}). "
+              "Wait for it to end, or choose another output folder (--output_dir). The lock "
+              "is released when that process ends, however it ends (kill -9 too), so there is "
+              "no stale lock to delete.") from None
+        except BaseException:
+          os.close(fd)
+          raise
+        note = {"pid": os.getpid(), "host": socket.gethostname(),
+                "since": datetime.datetime.now().astimezone().isoformat(timespec="seconds")}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(note) + "\n").encode(), 0)
+        self._held[key] = [fd, 1]
+        self._key = key
+    except OSError as err:
+      raise StoreError(f"cannot use {self.directory} as the output folder: "
+                       f"{err.strerror or err}{_OS_HINTS.get(err.errno, '')}") from err
+    return self
+
+  def release(self) -> None:
+    if self._key is None:
+      return
+    with self._guard:
+      held = self._held[self._key]
+      held[1] -= 1
+      if held[1] == 0:
+        del self._held[self._key]
+        os.close(held[0])   # closing the last descriptor drops the flock
+    self._key = None
+
+  def __enter__(self):
+    return self.acquire()
+
+  def __exit__(self, *exc):
+    self.release()
+
+
+def _lock_holder(fd: int) -> str:
+  try:
+    note = json.loads(os.pread(fd, 4096, 0).decode() or "{}")
+    return f"pid {note['pid']} on {note['host']}, since {note['since']}"
+  except (OSError, ValueError, KeyError, TypeError):
+    return "a process that has not yet written its pid"
+
+
+def records_problem(records: Mapping[str, np.ndarray], ids: Sequence[str], *,
+                    id_key: str = "ids", required: Sequence[str] = (),
+                    kinds: Mapping[str, str] | None = None, axes: Mapping[str, int] | None = None,
+                    ragged: Sequence[str] = ()) -> str | None:
+  """Why ``records`` are not one task's per-example records of exactly ``ids``, in that order
+  (None when they are): ``id_key`` must hold the ids; every key of ``required`` must be there;
+  every other array except ``ragged`` ones has one entry per example (on axis ``axes[key]``,
+  else 0); ``kinds`` gives the dtype kinds a key may have (e.g. 'iu' for integers)."""
+  kinds, axes = kinds or {}, axes or {}
+  missing = [k for k in (id_key, *required) if k not in records]
+  if missing:
+    return f"lacks {', '.join(missing)}"
+  got = np.asarray(records[id_key])
+  if got.ndim != 1 or got.dtype.kind not in "US":
+    return f"its {id_key} are not a list of names ({got.dtype} {got.shape})"
+  if got.shape[0] != len(ids):
+    return f"holds {got.shape[0]} examples, the run has {len(ids)}"
+  differ = np.flatnonzero(got.astype(str) != np.asarray(list(ids), dtype=str))
+  if differ.size:
+    i = int(differ[0])
+    return f"holds other examples ({str(got[i])!r} where the run has {ids[i]!r})"
+  for key, value in records.items():
+    value = np.asarray(value)
+    if key in kinds and value.dtype.kind not in kinds[key]:
+      return f"{key} has dtype {value.dtype}"
+    if key == id_key or key in ragged or (value.ndim == 0 and key not in axes):
+      continue
+    axis = axes.get(key, 0)
+    if value.ndim <= axis or value.shape[axis] != len(ids):
+      return f"{key} has shape {value.shape}, not one entry per example ({len(ids)})"
+  return None
+
+
 class Store:
   """A suite's output folder: run.json (what was run; a rerun must match it), tasks/*.npz (one
-  per finished task) and JSON figures, all written atomically."""
+  per finished task) and JSON figures, all written atomically.
 
-  def __init__(self, output_dir, run_info: dict):
+  Opening it takes the folder's lock (``DirectoryLock``; ``close`` releases it), deletes the
+  temporary files a killed run left, and compares ``run_info`` (plus ``STORE_FORMAT``) with the
+  folder's run.json.  Every task file carries the digest of that run info; ``load`` hands back
+  only files that are readable, of this run and (with ``problem``) valid, and says why it
+  ignores any other, so the task is recomputed.
+  """
+
+  def __init__(self, output_dir, run_info: dict, log: Callable[[str], None] = print):
     self.root = pathlib.Path(output_dir)
-    self.root.mkdir(parents=True, exist_ok=True)
-    self._check_run_info(run_info)
+    self.log = log
+    self._lock = DirectoryLock(self.root).acquire()
+    try:
+      for directory in (self.root, self.root / "tasks"):
+        removed = remove_orphans(directory)
+        if removed:
+          log(f"removed {len(removed)} temporary file(s) an interrupted run left in {directory}")
+      self.run_info = dict(run_info, format=STORE_FORMAT)
+      self.run_sha256 = hashlib.sha256(
+          json.dumps(self.run_info, sort_keys=True, default=json_default).encode()).hexdigest()
+      self._check_run_info(self.run_info)
+    except BaseException:
+      self._lock.release()
+      raise
+
+  def close(self) -> None:
+    """Releases the folder's lock (the files stay)."""
+    self._lock.release()
+
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *exc):
+    self.close()
 
   def _check_run_info(self, run_info: dict) -> None:
     path = self.root / "run.json"
+    run_info = json.loads(json.dumps(run_info, default=json_default))
     if path.exists():
       try:
         previous = json.loads(path.read_text())
-      except json.JSONDecodeError as err:
-        raise ValueError(f"{path} is corrupt ({err}); delete {self.root} or choose another "
-                         "--output_dir") from err
+      except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise StoreError(f"{path} is corrupt ({err}); delete {self.root} or choose another "
+                         "output folder (--output_dir)") from err
+      if not isinstance(previous, dict):
+        previous = {"run.json": previous}
       if previous != run_info:
         changed = sorted(k for k in set(previous) | set(run_info) if previous.get(k) != run_info.get(k))
-        raise ValueError(f"{self.root} holds a different run (differs in: {', '.join(changed)}); "
-                         "choose another --output_dir to keep both, or delete it")
+        details = "; ".join(f"{k} was {_brief(previous.get(k))}, now {_brief(run_info.get(k))}"
+                            for k in changed)
+        raise StoreError(f"{self.root} holds a different run (differs in: {', '.join(changed)}: "
+                         f"{details}); choose another output folder (--output_dir) to keep both, "
+                         "or delete it")
     else:
       write_text(path, json.dumps(run_info, indent=2, sort_keys=True))
 
   def task_path(self, task: Task) -> pathlib.Path:
     return self.root / "tasks" / f"{task.file_stem}.npz"
 
-  def load(self, task: Task) -> dict | None:
+  def load(self, task: Task, problem: Callable[[dict], str | None] | None = None) -> dict | None:
+    """The saved records of ``task``, or None when there are none or they cannot be used (an
+    unreadable file, another run's, or one ``problem(records)`` finds fault with: said in the
+    log, and the task is recomputed)."""
     path = self.task_path(task)
     if not path.exists():
       return None
     try:
       with np.load(path) as data:
-        return {k: data[k] for k in data.files}
+        records = {k: data[k] for k in data.files}
     except CORRUPT_NPZ as err:
-      raise ValueError(f"{path} is corrupt ({err}); delete that file to recompute the task") from err
+      return self._ignore(path, task, f"unreadable ({type(err).__name__}: {err})")
+    digest = records.pop("run_sha256", None)
+    if digest is None or str(digest) != self.run_sha256:
+      return self._ignore(path, task, "written by another run (its run digest differs)")
+    reason = problem(records) if problem is not None else None
+    if reason:
+      return self._ignore(path, task, reason)
+    return records
+
+  def _ignore(self, path: pathlib.Path, task: Task, reason: str) -> None:
+    self.log(f"{path}: {reason}; recomputing {task.id}")
+    return None
 
   def save(self, task: Task, records: dict) -> None:
-    save_npz(self.task_path(task), records)
+    save_npz(self.task_path(task), dict(records, run_sha256=np.array(self.run_sha256)))
 
   def write_json(self, name: str, payload: dict) -> pathlib.Path:
     return write_json(self.root / name, payload)
+
+
+def _brief(value, limit: int = 80) -> str:
+  text = json.dumps(value, sort_keys=True, default=json_default)
+  return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def file_digest(file_names: Sequence[str]) -> str:
@@ -235,6 +494,7 @@ class Classifier:
 
   def __init__(self, model: Model, batch_size: int, *, uint8: bool = True,
                devices: Sequence[jax.Device] | None = None):
+    self.model = model
     self.name = model.name
     self.apply_fn = model.apply_fn
     fn = ((lambda v, pixels: model.apply_fn(v, pixels.astype(jnp.float32) / 255.0)) if uint8

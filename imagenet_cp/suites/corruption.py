@@ -10,9 +10,14 @@ per-example records are kept:
 * perturbation tasks: per video, the number of flips and the summed top-5 distance.
 
 Those records are what the exact integer counts of ``metrics.counts`` sum to, and what the
-bootstrap resamples.  With an ``output_dir`` each finished task is written at once
-(``tasks/<id>.npz``, atomically) and ``results.json`` is rewritten atomically after every task,
-so an interrupted run loses at most the task in flight and a rerun skips finished tasks.
+bootstrap resamples; they are keyed by the images' unique ids (paths relative to the source).
+With an ``output_dir`` each finished task is written at once (``tasks/<id>.npz``, atomically)
+and ``results.json`` is rewritten atomically after every task, so an interrupted run loses at
+most the task in flight and a rerun skips finished tasks.  The folder is locked while a run
+uses it; ``run.json`` pins what was run (the images' listing digest, the model and a digest of
+its weights, seed, JPEG stage, data) and a rerun that differs is refused; every task file read
+back is checked (this run's digest, its examples in order, its fields' dtypes and shapes) and
+recomputed when it fails, with a line saying why.
 """
 from __future__ import annotations
 
@@ -34,10 +39,11 @@ from imagenet_cp.metrics.counts import ErrorCounts, SequenceCounts, per_video_co
 from imagenet_cp.metrics.ranking import frame_pairs
 from imagenet_cp.metrics.scores import summarize
 from imagenet_cp.suites import distributed
-from imagenet_cp.suites.common import (Classifier, Model, Store, Task, check_finite, file_digest,
-                                       pad_batch, pad_keys, progress_bar, text)
-from imagenet_cp.suites.images import (CHUNK, Chunk, ImageCache, TfdsSource, sequence_key_level,
-                                       source_examples)
+from imagenet_cp.suites.common import (SCHEMA_VERSION, Classifier, Model, Store, Task,
+                                       check_finite, file_digest, model_identity, pad_batch,
+                                       pad_keys, progress_bar, records_problem, text)
+from imagenet_cp.suites.images import (CHUNK, Chunk, ImageCache, SourceListing, TfdsSource,
+                                       check_max_images, sequence_key_level, source_listing)
 
 SECTION = None                       # its figures are results.json's top level
 AUTO_SOURCES = ("demo", "imagenet")  # --suite=auto runs it on both
@@ -86,6 +92,7 @@ def plan(corruptions: Sequence[str] = imagenet_cp.CORRUPTIONS,
 def check(config: SuiteConfig) -> list[Task]:
   """The planned tasks; ValueError for an unknown name, level or stored-image format."""
   tasks = plan(config.corruptions, config.severities, config.perturbations, config.difficulty)
+  check_max_images(config.max_images)
   if config.tfds_data_dir is not None:
     TfdsSource(str(config.tfds_data_dir), config.source == "demo", config.tfds_image_format)
   return tasks
@@ -108,6 +115,7 @@ class Options:
   batch_size: int = 32
   video_batch: int = 4
   tfds: TfdsSource | None = None
+  ids: dict | None = None     # TFDS file name -> the source image's id
 
 
 def _image_batch(task: Task, chunk: Chunk, start: int, opts: Options, n: int, model: Classifier):
@@ -115,7 +123,7 @@ def _image_batch(task: Task, chunk: Chunk, start: int, opts: Options, n: int, mo
   crops = model.shard(pad_batch(chunk.crops[start:start + n], opts.batch_size))
   if task.kind == "clean":
     return crops
-  names = chunk.file_names[start:start + n]
+  names = list(chunk.file_names[start:start + n])
   keys = model.shard(pad_keys(imagenet_cp.example_keys(opts.seed, task.name, task.level, names),
                                opts.batch_size))
   images = imagenet_cp.corrupt(crops, task.name, task.level, keys)
@@ -127,7 +135,7 @@ def _run_images(task: Task, chunk: Chunk, model: Classifier, opts: Options, tick
   for start in range(0, len(chunk.file_names), opts.batch_size):
     n = min(opts.batch_size, len(chunk.file_names) - start)
     _, pred = model.top1(_image_batch(task, chunk, start, opts, n, model),
-                         chunk.file_names[start:start + n], context=task.id)
+                         chunk.ids[start:start + n], context=task.id)
     predictions.append(pred)
     tick(n)
   return {"predictions": np.concatenate(predictions)}
@@ -153,13 +161,13 @@ def _run_videos(task: Task, chunk: Chunk, model: Classifier, opts: Options, tick
   parts = []
   for start in range(0, len(chunk.file_names), opts.video_batch):
     n = min(opts.video_batch, len(chunk.file_names) - start)
-    names = chunk.file_names[start:start + n]
+    names = list(chunk.file_names[start:start + n])
     keys = model.shard(pad_keys(imagenet_cp.example_keys(opts.seed, task.name, level, names),
                                 opts.video_batch))
     canvas = model.shard(pad_batch(chunk.canvas[start:start + n], opts.video_batch))
     sizes = model.shard(pad_batch(chunk.sizes[start:start + n], opts.video_batch))
     frames = _perturbations.perturb_batch(canvas, sizes, task.name, keys, task.level)
-    parts.append(video_records(task, frames, names, model))
+    parts.append(video_records(task, frames, chunk.ids[start:start + n], model))
     tick(n)
   return _concat_records(parts)
 
@@ -169,15 +177,17 @@ def _run_tfds(task: Task, model: Classifier, opts: Options, tick) -> dict:
   step = opts.video_batch if task.kind == "perturbation" else opts.batch_size
   parts = []
   for examples in opts.tfds.batches(task, step):
-    names = np.array([text(e["file_name"]) for e in examples])
+    # The builders store the file name; the run's id of that image (itself when not listed).
+    names = [text(e["file_name"]) for e in examples]
+    names = np.array([opts.ids.get(n, n) for n in names] if opts.ids else names)
     if task.kind == "corruption":
       pixels = model.shard(pad_batch(np.stack([e["image"] for e in examples]), opts.batch_size))
       _, pred = model.top1(pixels, names, context=task.id)
-      parts.append({"predictions": pred, "file_names": names})
+      parts.append({"predictions": pred, "ids": names})
     else:
       # [B, T, 224, 224, 3]
       frames = jnp.asarray(np.stack([np.asarray(e["frames"]) for e in examples]))
-      parts.append(dict(video_records(task, frames, names, model), file_names=names))
+      parts.append(dict(video_records(task, frames, names, model), ids=names))
     tick(len(examples))
   return _concat_records(parts)
 
@@ -193,8 +203,8 @@ def run_task(task: Task, cache: ImageCache, model: Classifier, opts: Options, ti
   if opts.tfds is not None and task.kind != "clean":
     return _run_tfds(task, model, opts, tick)
   run = _run_videos if task.kind == "perturbation" else _run_images
-  return _concat_records([dict(run(task, chunk, model, opts, tick),
-                               file_names=np.array(chunk.file_names)) for chunk in cache])
+  return _concat_records([dict(run(task, chunk, model, opts, tick), ids=np.array(chunk.ids))
+                          for chunk in cache])
 
 
 def counts_from_records(tasks_records: dict[Task, dict], labels: np.ndarray):
@@ -226,45 +236,84 @@ def run(config: SuiteConfig, model: Model, output_dir=None,
   tasks = check(config)
   opts = Options(seed=config.seed, release_jpeg=config.release_jpeg, batch_size=config.batch_size)
   release_jpeg = config.release_jpeg
+  listing = source_listing(config.source, config.imagenet_dir, config.max_images)
+  names, labels = listing.ids, listing.labels
   if config.tfds_data_dir is not None:
     opts.tfds = TfdsSource(str(config.tfds_data_dir), demo=config.source == "demo",
                            image_format=config.tfds_image_format)
     opts.release_jpeg = release_jpeg = opts.tfds.applies_release_jpeg
+    opts.ids = _ids_by_file_name(listing)
   pid, pcount = jax.process_index(), jax.process_count()
   started = time.time()
-  cache_dir = pathlib.Path(output_dir) / "cache" if output_dir is not None else None
-  cache = ImageCache(source_examples(config.source, config.imagenet_dir, config.max_images),
-                     cache_dir, pid, pcount, config.chunk_size)
-  classifier = Classifier(model, config.batch_size)
-  opts.batch_size = classifier.batch_size
-  opts.video_batch = max(opts.video_batch // classifier.devices, 1) * classifier.devices
-  names, labels = _gather_names_labels(cache)
-  run_info = {"model": model.name, "source": config.source, "seed": config.seed,
-              "release_jpeg": release_jpeg, "images": len(names),
-              "file_names_sha256": file_digest(names),
-              "data": "on the fly" if opts.tfds is None else
-                      f"tfds {opts.tfds.data_dir} ({opts.tfds.image_format})"}
-  store = Store(output_dir, run_info) if output_dir is not None and pid == 0 else None
-  records = {task: saved for task in tasks if store and (saved := store.load(task)) is not None}
-  todo_mask = distributed.from_first(np.array([task not in records for task in tasks], np.bool_))
-  todo = [task for task, left in zip(tasks, todo_mask) if left]
-  if records:
-    log(f"resuming: {len(records)} of {len(tasks)} tasks already done in {output_dir}")
-  bar = progress_bar(len(todo) * sum(len(c.file_names) for c in cache), config.progress,
-                     smoothing=0.05)
-  summary = lambda bootstrap: _results(records, labels, names, tasks, config.baseline, run_info,
-                                       bootstrap=bootstrap, started=started)
-  for task in todo:
-    bar.set_description(task.id)
-    records[task] = _gather_records(run_task(task, cache, classifier, opts, bar.update), names)
+  run_info = dict(listing.identity(), **model_identity(model), seed=config.seed,
+                  release_jpeg=release_jpeg, file_names_sha256=file_digest(names),
+                  data="on the fly" if opts.tfds is None else
+                       f"tfds {opts.tfds.data_dir} ({opts.tfds.image_format})")
+  recorded = {"source_location": listing.location, "weights_file": model.weights_file}
+  store = Store(output_dir, run_info, log) if output_dir is not None and pid == 0 else None
+  try:
+    cache_dir = pathlib.Path(output_dir) / "cache" if output_dir is not None else None
+    cache = ImageCache(listing, cache_dir, pid, pcount, config.chunk_size, log)
+    classifier = Classifier(model, config.batch_size)
+    opts.batch_size = classifier.batch_size
+    opts.video_batch = max(opts.video_batch // classifier.devices, 1) * classifier.devices
+    records = {task: saved for task in tasks
+               if store and (saved := store.load(task, _task_check(task, names))) is not None}
+    todo_mask = distributed.from_first(np.array([task not in records for task in tasks], np.bool_))
+    todo = [task for task, left in zip(tasks, todo_mask) if left]
+    if records:
+      log(f"resuming: {len(records)} of {len(tasks)} tasks already done in {output_dir}")
+    bar = progress_bar(len(todo) * sum(len(c.ids) for c in cache), config.progress,
+                       smoothing=0.05)
+    summary = lambda bootstrap: _results(records, labels, names, tasks, config.baseline,
+                                         dict(run_info, **recorded), bootstrap=bootstrap,
+                                         started=started)
+    for task in todo:
+      bar.set_description(task.id)
+      records[task] = _gather_records(run_task(task, cache, classifier, opts, bar.update), names)
+      if store:
+        store.save(task, records[task])
+        store.write_json("results.json", summary(0))
+    bar.close()
+    results = summary(config.bootstrap)
     if store:
-      store.save(task, records[task])
-      store.write_json("results.json", summary(0))
-  bar.close()
-  results = summary(config.bootstrap)
-  if store:
-    store.write_json("results.json", results)
-  return results
+      store.write_json("results.json", results)
+    return results
+  finally:
+    if store:
+      store.close()
+
+
+def _ids_by_file_name(listing: SourceListing) -> dict:
+  """{file name: id}: TFDS datasets hold one example per file name, so the run's images must
+  have distinct file names to be matched with them."""
+  ids = dict(zip(listing.file_names, listing.ids))
+  if len(ids) != len(listing.ids):
+    seen = set()
+    twice = next(n for n in listing.file_names if n in seen or seen.add(n))
+    raise ValueError(f"{listing.location} holds several images named {twice}; datasets built by "
+                     "the TFDS builders cannot tell them apart (evaluate on the fly instead)")
+  return ids
+
+
+def _task_check(task: Task, names: Sequence[str]) -> Callable[[dict], str | None]:
+  """What a saved task file must hold: this run's images in order, integer records per image
+  and, for a sequence, its integer frame and pair counts."""
+  if task.kind == "perturbation":
+    fields = ("flips", "distance", "pairs_per_video", "frames")
+  else:
+    fields = ("predictions",)
+  kinds = {k: "iu" for k in fields}
+
+  def problem(records: dict) -> str | None:
+    reason = records_problem(records, names, required=fields, kinds=kinds)
+    if reason is None and task.kind == "perturbation":
+      for key in ("pairs_per_video", "frames"):
+        if np.ndim(records[key]) != 0:
+          return f"{key} is not one number"
+    return reason
+
+  return problem
 
 
 def evaluate(apply_fn: Callable, variables, *,
@@ -323,25 +372,17 @@ def evaluate(apply_fn: Callable, variables, *,
   return run(config, Model(model_name, apply_fn, variables), output_dir, log)
 
 
-def _gather_names_labels(cache: ImageCache):
-  names = [f for chunk in cache for f in chunk.file_names]
-  labels = np.concatenate([chunk.labels for chunk in cache]) if len(cache) else np.zeros(0, np.int32)
-  if jax.process_count() > 1:
-    names, labels = distributed.gather_names_labels(names, labels)
-  return names, labels
-
-
 def _gather_records(local: dict, names: Sequence[str]) -> dict:
-  """Records of every process, aligned with ``names`` (the sources' order)."""
+  """Records of every process, aligned with ``names`` (the listing's unique ids, in order)."""
   if jax.process_count() > 1:
-    return distributed.gather_records(local, names)
-  position = {name: i for i, name in enumerate(local["file_names"])}
+    return distributed.gather_records(local, names, id_key="ids")
+  position = {name: i for i, name in enumerate(local["ids"])}
   missing = [n for n in names if n not in position]
   if missing:
     raise ValueError(f"no record for {len(missing)} of the {len(names)} source images "
                      f"(first: {missing[0]}): the dataset was built from other images")
   order = np.array([position[n] for n in names], np.int64)
-  return {k: (np.array(list(names)) if k == "file_names" else v[order] if np.ndim(v) else v)
+  return {k: (np.array(list(names)) if k == "ids" else v[order] if np.ndim(v) else v)
           for k, v in local.items()}
 
 
@@ -349,6 +390,7 @@ def _results(records, labels, names, tasks, baseline, run_info, *, bootstrap, st
   done = {t: r for t, r in records.items() if t in set(tasks)}
   clean, errors, sequences = counts_from_records(done, labels)
   results = summarize(errors, clean, sequences, baseline=baseline)
+  results["schema_version"] = SCHEMA_VERSION
   results["run"] = dict(run_info, demo=run_info["source"] == "demo", jax=jax.__version__,
                         imagenet_cp=imagenet_cp.__version__, prng_impl="threefry2x32",
                         devices=jax.device_count(), processes=jax.process_count(),

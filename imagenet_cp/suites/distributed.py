@@ -51,34 +51,21 @@ def _decode_names(encoded: np.ndarray) -> list[str]:
   return [bytes(row[row != 0]).decode("utf-8") for row in encoded]
 
 
-def gather_names_labels(names: Sequence[str], labels: np.ndarray):
-  """All processes' (file names, labels), in the sources' order (sorted by file name)."""
-  all_names = _decode_names(_allgather_ragged(_encode_names(names)))
-  all_labels = _allgather_ragged(np.asarray(labels, np.int32))
-  order = np.argsort(np.array(all_names), kind="stable")
-  return [all_names[i] for i in order], all_labels[order]
-
-
-def gather_ordered_names(names: Sequence[str], positions) -> list[str]:
-  """All processes' names in the order of their global ``positions`` (int, one per name)."""
-  all_names = _decode_names(_allgather_ragged(_encode_names(names)))
-  all_positions = _allgather_ragged(np.asarray(positions, np.int64))
-  return [all_names[i] for i in np.argsort(all_positions, kind="stable")]
-
-
-def gather_records(local: dict, names: Sequence[str], axes: dict | None = None) -> dict:
-  """One task's per-example records from every process, aligned with ``names`` (global order).
+def gather_records(local: dict, names: Sequence[str], axes: dict | None = None,
+                   id_key: str = "file_names") -> dict:
+  """One task's per-example records from every process, aligned with ``names`` (global order),
+  the unique ids under ``id_key``.
 
   axes: {key: axis} for records whose example axis is not the first (e.g. a curve [T + 1, N]
   has its examples on axis 1); every process must hold the same keys with the same trailing
   shapes and dtypes (collectives run key by key)."""
   axes = axes or {}
-  gathered_names = _decode_names(_allgather_ragged(_encode_names(list(local["file_names"]))))
+  gathered_names = _decode_names(_allgather_ragged(_encode_names(list(local[id_key]))))
   position = {name: i for i, name in enumerate(gathered_names)}
   order = np.array([position[n] for n in names], np.int64)
   out = {}
   for key, value in local.items():
-    if key == "file_names":
+    if key == id_key:
       out[key] = np.array(list(names))
     elif np.ndim(value) == 0:
       out[key] = value

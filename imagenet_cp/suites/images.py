@@ -1,43 +1,138 @@
-"""The suites' images: the source photos preprocessed once (``ImageCache``) and the built TFDS
-ImageNet-C / ImageNet-P datasets (``TfdsSource``).
+"""The suites' images: the source photos listed (``SourceListing``) and preprocessed once
+(``ImageCache``), and the built TFDS ImageNet-C / ImageNet-P datasets (``TfdsSource``).
 
 Sources: 'demo' (the packaged photos) or 'imagenet' (the validation set: the official tar or an
-extracted folder), in file-name order (``imagenet_cp.sources``).  Each image is decoded, resized
-(shorter side 256) and kept twice: its 224 center crop (the ImageNet-C and adversarial input) and
-the resized image on a padded canvas (the ImageNet-P input).  Chunks of ``chunk_size`` images are
-the unit split between processes (round-robin) and, with a directory, cached as ``.npz`` files.
+extracted folder), in file-name order (``imagenet_cp.sources``).  The listing comes from the
+source itself before any image is read: every image's id (its path relative to the source,
+unique), file name, label and size in bytes; its digest is the run's record of which images it
+used.  Each image is decoded, resized (shorter side 256) and kept twice: its 224 center crop
+(the ImageNet-C and adversarial input) and the resized image on a padded canvas (the ImageNet-P
+input).  Chunks of ``chunk_size`` images are the unit split between processes (round-robin)
+and, with a directory, cached as ``.npz`` files that carry the digest of the listing they were
+built from: a chunk whose digest differs (other images, another chunk size, another Pillow) is
+rebuilt, never reused.
 """
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import pathlib
-from typing import Iterable, Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import jax
 import numpy as np
+from PIL import Image
 
 import imagenet_cp
 from imagenet_cp import perturbations as _perturbations
 from imagenet_cp import sources
 from imagenet_cp.metrics.baselines import NOISE_PERTURBATIONS as NOISE_SEQUENCES
 from imagenet_cp.preprocess import center_crop
-from imagenet_cp.suites.common import Task, batched, readable_npz, save_npz
+from imagenet_cp.suites.common import (CORRUPT_NPZ, DirectoryLock, Task, remove_orphans,
+                                       save_npz)
 
 CHUNK = 256          # images per cache chunk (one padded ImageNet-P canvas per chunk)
 CANVAS_MULTIPLE = 128
+CACHE_FORMAT = 2     # 2: chunks carry their images' ids and the digest of their listing
+_CHUNK_KEYS = ("ids", "file_names", "labels", "crops", "canvas", "sizes", "listing_sha256")
 
 
-def source_examples(source: str, imagenet_dir, max_images: int | None):
-  """The source's examples ('demo' or 'imagenet'), in file-name order, the first ``max_images``."""
+def check_max_images(max_images: int | None) -> None:
+  if max_images is not None and (isinstance(max_images, bool) or int(max_images) != max_images
+                                 or max_images < 1):
+    raise ValueError(f"max_images must be a whole number >= 1 (or None for all), got {max_images!r}")
+
+
+@dataclasses.dataclass
+class SourceListing:
+  """The images a run uses, in order, listed from the source before any is read.
+
+  ``ids``: unique per image (the path relative to the source; the demo's file names);
+  ``file_names``: base names (what the example keys derive from); ``labels``; ``sizes``: bytes of
+  each encoded file.  ``read(start, stop)`` reads examples ``start:stop``.
+  """
+  source: str
+  location: str
+  ids: list[str]
+  file_names: list[str]
+  labels: np.ndarray
+  sizes: list[int]
+  read: Callable[[int, int], list[sources.Example]] = dataclasses.field(repr=False, compare=False)
+
+  def __post_init__(self):
+    if len(set(self.ids)) != len(self.ids):
+      seen, first = set(), None
+      for i in self.ids:
+        if i in seen:
+          first = i
+          break
+        seen.add(i)
+      raise ValueError(f"{self.location}: the id {first!r} names two images; ids must be unique")
+
+  def __len__(self) -> int:
+    return len(self.ids)
+
+  def digest(self, start: int = 0, stop: int | None = None) -> str:
+    """sha256 of the listing of images ``start:stop``: id, file name, label and size of each."""
+    h = hashlib.sha256()
+    for i in range(start, len(self.ids) if stop is None else stop):
+      h.update(f"{self.ids[i]}\t{self.file_names[i]}\t{int(self.labels[i])}\t{self.sizes[i]}\n"
+               .encode())
+    return h.hexdigest()
+
+  def identity(self) -> dict:
+    """What a run records and compares about its images."""
+    return {"source": self.source, "images": len(self), "source_sha256": self.digest()}
+
+  @classmethod
+  def from_examples(cls, examples: Sequence[sources.Example], source: str = "examples",
+                    location: str = "examples in memory") -> "SourceListing":
+    examples = list(examples)
+    return cls(source, location, [e.id for e in examples], [e.file_name for e in examples],
+               np.array([e.label for e in examples], np.int32), [len(e.data) for e in examples],
+               lambda start, stop: examples[start:stop])
+
+
+def source_listing(source: str, imagenet_dir, max_images: int | None) -> SourceListing:
+  """The first ``max_images`` images of 'demo' or 'imagenet' (the tar or folder in
+  ``imagenet_dir``), listed; ValueError for an unknown or empty source."""
+  check_max_images(max_images)
+  stop = None if max_images is None else int(max_images)
   if source == "demo":
-    examples = sources.demo_examples()
+    listing = SourceListing.from_examples(sources.demo_examples()[:stop], "demo",
+                                          "the packaged demo photos")
   elif source == "imagenet":
-    examples = sources.imagenet_val_examples(imagenet_dir)
+    path, files = sources.list_imagenet_val(imagenet_dir)
+    files = files[:stop]
+
+    def read(start: int, end: int) -> list[sources.Example]:
+      with open(path, "rb") if path.is_file() else _no_handle() as handle:
+        return [sources.Example(f.file_name, f.label, sources.read_source_file(f, handle), f.id)
+                for f in files[start:end]]
+
+    listing = SourceListing("imagenet", str(path), [f.id for f in files],
+                            [f.file_name for f in files], np.array([f.label for f in files], np.int32),
+                            [f.size for f in files], read)
   else:
     raise ValueError(f"unknown source {source!r}; expected 'demo' or 'imagenet'")
-  if max_images is not None:
-    examples = (e for i, e in enumerate(examples) if i < max_images)
-  return examples
+  if not len(listing):
+    raise ValueError(f"no source images in {listing.location}")
+  return listing
+
+
+class _no_handle:
+  def __enter__(self):
+    return None
+
+  def __exit__(self, *exc):
+    return False
+
+
+def source_examples(source: str, imagenet_dir, max_images: int | None) -> Iterator[sources.Example]:
+  """The source's examples ('demo' or 'imagenet'), in file-name order, the first ``max_images``."""
+  listing = source_listing(source, imagenet_dir, max_images)
+  for start in range(0, len(listing), CHUNK):
+    yield from listing.read(start, min(start + CHUNK, len(listing)))
 
 
 def sequence_key_level(name: str, difficulty: int) -> int:
@@ -53,7 +148,8 @@ def sequence_key_level(name: str, difficulty: int) -> int:
 
 @dataclasses.dataclass
 class Chunk:
-  file_names: list[str]
+  ids: list[str]            # unique per image: what records are keyed by
+  file_names: list[str]     # what the example keys derive from
   labels: np.ndarray        # int32 [n]
   crops: np.ndarray         # uint8 [n, 224, 224, 3]   (ImageNet-C input)
   canvas: np.ndarray        # uint8 [n, Hc, Wc, 3]     (Resize(256) images, top-left aligned)
@@ -64,38 +160,73 @@ def _chunk_from_examples(examples: Sequence[sources.Example]) -> Chunk:
   resized = [imagenet_cp.resize_short_side(sources.decode(e)) for e in examples]
   crops = np.stack([center_crop(r) for r in resized])
   canvas, sizes = _perturbations.pad_to_canvas(resized, multiple=CANVAS_MULTIPLE)
-  return Chunk([e.file_name for e in examples], np.array([e.label for e in examples], np.int32),
-               crops, canvas, sizes)
+  return Chunk([e.id for e in examples], [e.file_name for e in examples],
+               np.array([e.label for e in examples], np.int32), crops, canvas, sizes)
+
+
+def _chunk_key(listing: SourceListing, start: int, stop: int) -> str:
+  """What a cached chunk must have been built from: its images' listing, the cache format and
+  Pillow's version (which decodes and resizes them)."""
+  return hashlib.sha256(f"{CACHE_FORMAT}\t{Image.__version__}\t{listing.digest(start, stop)}"
+                        .encode()).hexdigest()
+
+
+def _chunk_problem(path: pathlib.Path, key: str, ids: Sequence[str]) -> str | None:
+  """Why the cached chunk at ``path`` cannot be reused (None: it can)."""
+  try:
+    with np.load(path) as data:
+      missing = [k for k in _CHUNK_KEYS if k not in data.files]
+      if missing:
+        return f"lacks {', '.join(missing)}"
+      if str(data["listing_sha256"]) != key:
+        return "was built from other images or settings (its listing digest differs)"
+      if list(data["ids"]) != list(ids):
+        return "holds other images"
+  except CORRUPT_NPZ as err:
+    return f"unreadable ({type(err).__name__}: {err})"
+  return None
 
 
 class ImageCache:
-  """Preprocessed chunks of the source images, in memory or as ``.npz`` files in ``directory``."""
+  """Preprocessed chunks of the listed images, in memory or as ``.npz`` files in ``directory``
+  (only this process's chunks: every ``process_count``-th from ``process_index``)."""
 
-  def __init__(self, examples: Iterable[sources.Example], directory: pathlib.Path | None = None,
-               process_index: int = 0, process_count: int = 1, chunk_size: int = CHUNK):
-    self._dir = directory
+  def __init__(self, listing: SourceListing, directory: pathlib.Path | None = None,
+               process_index: int = 0, process_count: int = 1, chunk_size: int = CHUNK,
+               log: Callable[[str], None] = print):
+    self._dir = None if directory is None else pathlib.Path(directory)
     self._memory: list[Chunk] = []
     self._paths: list[pathlib.Path] = []
-    for index, batch in enumerate(batched(examples, chunk_size)):
-      if index % process_count != process_index:
-        continue
-      self._add(index, batch)
-
-  def _add(self, index: int, examples: Sequence[sources.Example]) -> None:
+    bounds = [(start, min(start + chunk_size, len(listing)))
+              for start in range(0, len(listing), chunk_size)]
+    mine = [(index, b) for index, b in enumerate(bounds) if index % process_count == process_index]
     if self._dir is None:
-      self._memory.append(_chunk_from_examples(examples))
+      self._memory = [_chunk_from_examples(listing.read(*b)) for _, b in mine]
       return
-    path = self._dir / f"chunk_{index:05d}.npz"
-    if not readable_npz(path, "crops"):
-      save_npz(path, dataclasses.asdict(_chunk_from_examples(examples)))
-    self._paths.append(path)
+    with DirectoryLock(self._dir):
+      remove_orphans(self._dir)
+      for index, (start, stop) in mine:
+        path = self._dir / f"chunk_{index:05d}.npz"
+        key = _chunk_key(listing, start, stop)
+        problem = _chunk_problem(path, key, listing.ids[start:stop]) if path.exists() else "new"
+        if problem is not None:
+          if problem != "new":
+            log(f"{path}: {problem}; rebuilding it")
+          chunk = _chunk_from_examples(listing.read(start, stop))
+          save_npz(path, dict(dataclasses.asdict(chunk), listing_sha256=np.array(key)))
+        self._paths.append(path)
 
   def __iter__(self) -> Iterator[Chunk]:
     yield from self._memory
     for path in self._paths:
-      with np.load(path) as data:
-        yield Chunk(list(data["file_names"]), data["labels"], data["crops"], data["canvas"],
-                    data["sizes"])
+      try:
+        with np.load(path) as data:
+          chunk = Chunk(list(data["ids"]), list(data["file_names"]), data["labels"],
+                        data["crops"], data["canvas"], data["sizes"])
+      except CORRUPT_NPZ as err:
+        raise ValueError(f"{path}: the image cache changed during the run ({type(err).__name__}: "
+                         f"{err}); delete it and rerun") from err
+      yield chunk
 
   def __len__(self) -> int:
     return len(self._memory) + len(self._paths)

