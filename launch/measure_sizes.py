@@ -72,17 +72,23 @@ def sequence_sizes(names, images):
   return rows
 
 
+def print_table(header: str, rows, unit: float, digits: int) -> tuple[float, float]:
+  """``rows`` (name, count, bytes, bytes) as a markdown table of the byte columns in ``unit``;
+  returns the two byte columns' means."""
+  print(header)
+  for name, n, a, b in rows:
+    print(f"| {name} | {n} | {a / unit:.{digits}f} | {b / unit:.{digits}f} |")
+  return np.mean([r[2] for r in rows]), np.mean([r[3] for r in rows])
+
+
 def main(argv):
   del argv
   import imagenet_cp  # pylint: disable=g-import-not-at-top
   images = photos()
   names = FLAGS.corruptions or list(imagenet_cp.BENCHMARK_CORRUPTIONS)
   rows, diffs = corruption_sizes(names, [int(s) for s in FLAGS.severities], images)
-  print("| corruption | severity | JPEG q85 KB | PNG (`_png`) KB |\n|---|---|---|---|")
-  for name, severity, jpeg, png in rows:
-    print(f"| {name} | {severity} | {jpeg / 1e3:.1f} | {png / 1e3:.1f} |")
-  jpeg_mean = np.mean([r[2] for r in rows])
-  png_mean = np.mean([r[3] for r in rows])
+  jpeg_mean, png_mean = print_table(
+      "| corruption | severity | JPEG q85 KB | PNG (`_png`) KB |\n|---|---|---|---|", rows, 1e3, 1)
   print(f"\nmean per image: JPEG {jpeg_mean / 1e3:.1f} KB -> {jpeg_mean * FULL / 1e9:.2f} GB "
         f"per config, {jpeg_mean * FULL * 75 / 1e9:.0f} GB for 75 configs, "
         f"{jpeg_mean * FULL * 95 / 1e9:.0f} GB for 95; "
@@ -92,12 +98,10 @@ def main(argv):
         f"{diffs.mean():.3f}, max {diffs.max()}, pixels differing {np.mean(diffs > 0) * 100:.1f}%")
   sequences = [s for s in FLAGS.sequences if s]
   if sequences:
-    print("\n| sequence | frames | PNG MB/sequence | JPEG q85 MB/sequence |\n|---|---|---|---|")
     seq_rows = sequence_sizes(sequences, images)
-    for name, t, png, jpeg in seq_rows:
-      print(f"| {name} | {t} | {png / 1e6:.2f} | {jpeg / 1e6:.2f} |")
-    png_mean = np.mean([r[2] for r in seq_rows])
-    jpeg_mean = np.mean([r[3] for r in seq_rows])
+    png_mean, jpeg_mean = print_table(
+        "\n| sequence | frames | PNG MB/sequence | JPEG q85 MB/sequence |\n|---|---|---|---|",
+        seq_rows, 1e6, 2)
     print(f"\nmean per sequence: PNG {png_mean / 1e6:.2f} MB -> {png_mean * FULL / 1e9:.0f} GB per "
           f"config, {png_mean * FULL * 20 / 1e12:.1f} TB for 20 configs; "
           f"JPEG {jpeg_mean / 1e6:.2f} MB -> {jpeg_mean * FULL / 1e9:.0f} GB per config, "

@@ -241,6 +241,21 @@ def test_resume_after_interrupt_gives_identical_results(data_dir, variables, tmp
   assert comparable(saved) == comparable(full)
 
 
+def test_a_saved_slice_that_does_not_fit_is_recomputed(data_dir, variables, tmp_path):
+  kwargs = dict(datasets=["imagenet_a"], data_dir=data_dir, batch_size=2, chunk_size=2,
+                output_dir=tmp_path)
+  full = ood.evaluate_ood(standin.planted_apply, variables, log=lambda _: None, **kwargs)
+  path = tmp_path / "ood" / "tasks" / "ood__imagenet_a__0.npz"
+  with np.load(path) as data:
+    records = {k: (data[k][:1] if data[k].ndim else data[k]) for k in data.files}
+  np.savez(path, **records)   # one example where the slice has two, this run's digest kept
+  lines = []
+  again = ood.evaluate_ood(standin.planted_apply, variables, log=lines.append, **kwargs)
+  assert comparable(again) == comparable(full)
+  assert any("holds 1 examples, the slice has 2" in line and "recomputing ood/imagenet_a/0" in line
+             for line in lines), lines
+
+
 def test_one_device_equals_four(data_dir, variables):
   assert jax.local_device_count() == 4
   kwargs = dict(datasets="imagenet_a,imagenet_r", data_dir=data_dir, batch_size=3,

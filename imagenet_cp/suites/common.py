@@ -24,6 +24,7 @@ import pathlib
 import socket
 import tempfile
 import threading
+import warnings
 import zipfile
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
@@ -63,24 +64,16 @@ class Model:
   weights_file: str | None = None
 
 
-_DIGESTS: dict[int, tuple[Any, str]] = {}   # id(variables) -> (variables, digest), a few recent
-
-
 def variables_digest(variables) -> str:
   """sha256 of a variable tree: every leaf's path, dtype, shape and bytes, in path order.  The
-  same weights give the same digest on any device or process."""
-  cached = _DIGESTS.get(id(variables))
-  if cached is not None and cached[0] is variables:
-    return cached[1]
+  same weights give the same digest on any device or process.  Computed afresh every time (NumPy
+  leaves can change in place; hashing costs about a second per GB)."""
   digest = hashlib.sha256()
   leaves = jax.tree_util.tree_flatten_with_path(variables)[0]
   for path, leaf in sorted(leaves, key=lambda item: jax.tree_util.keystr(item[0])):
     array = np.ascontiguousarray(jax.device_get(leaf))
     digest.update(f"{jax.tree_util.keystr(path)}\t{array.dtype.str}\t{array.shape}\n".encode())
     digest.update(array.tobytes())
-  if len(_DIGESTS) >= 8:
-    _DIGESTS.pop(next(iter(_DIGESTS)))
-  _DIGESTS[id(variables)] = (variables, digest.hexdigest())
   return digest.hexdigest()
 
 
@@ -136,6 +129,7 @@ def atomic_write(path: pathlib.Path, write: Callable[[str], None], suffix: str =
 
 _OS_HINTS = {errno.ENOSPC: " (the disk is full: free space, or choose another --output_dir)",
              errno.EDQUOT: " (disk quota exceeded)",
+             errno.EFBIG: " (larger than this process's file size limit)",
              errno.EROFS: " (a read-only file system: choose another --output_dir)",
              errno.EACCES: " (no permission to write there: choose another --output_dir)"}
 
@@ -187,16 +181,8 @@ def write_json(path: pathlib.Path, payload: dict) -> pathlib.Path:
   return pathlib.Path(path)
 
 
-def readable_npz(path: pathlib.Path, key: str) -> bool:
-  """Whether ``path`` is a complete ``.npz`` holding ``key``."""
-  try:
-    with np.load(path) as data:
-      return key in data.files
-  except CORRUPT_NPZ:
-    return False
-
-
 LOCK_NAME = "lock"
+_NO_LOCKS = (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL)
 
 
 class DirectoryLock:
@@ -241,6 +227,13 @@ class DirectoryLock:
               "Wait for it to end, or choose another output folder (--output_dir). The lock "
               "is released when that process ends, however it ends (kill -9 too), so there is "
               "no stale lock to delete.") from None
+        except OSError as err:
+          if err.errno not in _NO_LOCKS:
+            os.close(fd)
+            raise
+          # A file system without locks (some FUSE mounts): run, but say what is not checked.
+          warnings.warn(f"{self.directory}: cannot lock it ({err.strerror}); another run on "
+                        "this folder would not be detected", RuntimeWarning, stacklevel=2)
         except BaseException:
           os.close(fd)
           raise

@@ -145,12 +145,14 @@ def video_records(task: Task, frames, names, model: Classifier) -> dict:
   """Frames of a batch of videos (uint8 [B, T, 224, 224, 3], the first ``len(names)`` real) ->
   their per-video flips and summed top-5 distances (what both data sources record)."""
   count = frames.shape[1]
+  n = len(names)
+  # The padding videos are not classified (on 6 photos in batches of 4 they were a quarter).
+  frames = frames[:n]
   logits = model.logits(jnp.reshape(frames, (-1,) + frames.shape[2:]))
   flips, distance, nan = per_video_counts(
       jnp.reshape(logits, frames.shape[:2] + logits.shape[-1:]),
       noise=task.name in NOISE_SEQUENCES, difficulty=task.level)
   check_finite(nan, names, task.id)
-  n = len(names)
   pairs = len(frame_pairs(count, task.name in NOISE_SEQUENCES, task.level)[0])
   return {"flips": np.asarray(flips)[:n], "distance": np.asarray(distance)[:n],
           "pairs_per_video": np.int64(pairs), "frames": np.int64(count)}
