@@ -24,6 +24,7 @@ with ``suites.run_suites``; a suite's own flags are read by its entry in ``SUITE
 """
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import pathlib
 import sys
@@ -56,7 +57,8 @@ flags.DEFINE_enum("source", "auto", ["auto", "demo", "imagenet"],
                   "auto: ImageNet if --imagenet_dir is given, else the demo photos.")
 flags.DEFINE_string("imagenet_dir", None,
                     "Folder with ILSVRC2012_img_val.tar or the extracted validation JPEGs.")
-flags.DEFINE_string("output_dir", None, "Results folder (default: out/<model>[_demo]).")
+flags.DEFINE_string("output_dir", None, "Results folder (default: out/<model>[_demo]; with "
+                    "--models out/<model>+<model>...[_demo]; the demo: out/demo).")
 flags.DEFINE_enum("suite", "auto", ["auto", *suites.NAMES, "all"],
                   "What to evaluate: corruption (ImageNet-C/P), adversarial (attacks, curves, "
                   "transfer matrix), ood (TFDS ImageNet-ReaL/-V2/-A/-R/-Sketch) or all; auto = "
@@ -364,13 +366,17 @@ def main_several(names: list[str]) -> int:
   if demo:
     print(f"DEMO: {', '.join(names)} on the packaged photos (not ImageNet; not comparable with "
           "the paper).")
-  try:
-    results = compare.run_models(models, configs_for, output_dir)
-  except USER_ERRORS as err:
-    return user_error(err)
+  # The gallery is mostly compiles on one core: drawn beside the evaluation, not after it.
+  with concurrent.futures.ThreadPoolExecutor(1) as pool:
+    gallery = (pool.submit(compare.write_gallery, output_dir)
+               if demo and FLAGS.gallery and jax.process_index() == 0 else None)
+    try:
+      results = compare.run_models(models, configs_for, output_dir)
+    except USER_ERRORS as err:
+      return user_error(err)
+    pictures = gallery.result() if gallery else []
   if jax.process_index() != 0:
     return 0
-  pictures = compare.write_gallery(output_dir) if demo and FLAGS.gallery else []
   written = compare.write(output_dir, results, notes=notes, pictures=pictures)
   print(compare.summary(written[0].read_text()))
   print("wrote", *[str(p) for p in written], *[str(compare.model_dir(output_dir, n)) + "/"

@@ -68,6 +68,11 @@ def test_several_models_on_the_demo_photos(tmp_path):
   first = sources.DEMO_PHOTOS[0]
   assert photos[0] == [first.name, f"{first.label} {first.class_name}", f"`{first.origin}`",
                        first.licence]
+  # The stand-ins get every demo photo right when clean.
+  predictions = _table(report, "| image | label | " + " | ".join(STANDINS))
+  assert predictions == [[f"{p.name}.png", compare_report.class_label(p.label)]
+                         + [compare_report.class_label(p.label) + " ✓"] * 3
+                         for p in sources.DEMO_PHOTOS[:2]]
   summary = _table(report, "| model | clean error (%) |")
   assert [r[0] for r in summary] == list(STANDINS)
   for row, model in zip(summary, STANDINS):
@@ -102,7 +107,8 @@ def test_several_models_on_the_demo_photos(tmp_path):
     (["--imagenet_dir=/data/imagenet"], None),
     (["--suite=ood"], None),
     (["--checkpoint=lite0.pth"], None),
-    (["--models=efficientnet_lite1,demo_models:small"], ["efficientnet_lite1", "demo_models:small"]),
+    (["--models=efficientnet_lite1,demo_models:small"],
+     ["efficientnet_lite1", "demo_models:small"]),
 ])
 def test_which_runs_compare_several_models(argv, expected):
   from imagenet_cp import run
@@ -129,9 +135,21 @@ def test_demo_configs_shrink_only_what_the_command_line_left_open():
   assert tuple(shrunk["corruption"].perturbations) == tuple(perturbations.TEST_PERTURBATIONS)
   assert shrunk["corruption"].severities == (1, 2, 3, 4, 5)
   assert {c.batch_size for c in shrunk.values()} == {6}
-  assert len(notes) == 1 and "10 test sequences" in notes[0]
-  kept, notes = compare.demo_configs(configs, given={"perturbations", "batch_size"}, photos=6)
+  assert tuple(shrunk["adversarial"].attack_names) == compare.DEMO_ATTACKS
+  assert shrunk["adversarial"].attack_config.transfer_eps == compare.DEMO_TRANSFER_EPS
+  assert shrunk["adversarial"].attack_config.steps == configs["adversarial"].attack_config.steps
+  assert len(notes) == 2 and "10 test sequences" in notes[0] and "cw_l2" in notes[1]
+  kept, notes = compare.demo_configs(
+      configs, given={"perturbations", "batch_size", "attacks", "transfer_eps"}, photos=6)
   assert kept == configs and notes == []
+
+
+def test_class_names_are_in_label_order():
+  names = compare_report.class_names()
+  assert names is not None and len(names) == 1000
+  for photo in sources.DEMO_PHOTOS:
+    assert names[photo.label] == photo.class_name
+    assert compare_report.class_label(photo.label) == f"{photo.label} {photo.class_name.split(',')[0]}"
 
 
 def test_gallery_is_written_once_and_linked(tmp_path, monkeypatch):

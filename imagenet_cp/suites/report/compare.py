@@ -9,6 +9,9 @@ what the run evaluated.  Each model's own report.md (every table of the paper) i
 """
 from __future__ import annotations
 
+import ast
+import functools
+import importlib.util
 import pathlib
 from typing import Sequence
 
@@ -46,16 +49,43 @@ def mean_errors(results: dict) -> dict[str, float]:
 
 
 def clean_predictions(folder: pathlib.Path) -> dict[str, int]:
-  """{file name: top-1 class} of the clean images, from the corruption suite's task record in
-  ``folder`` (empty when that suite did not run there)."""
+  """{image id: top-1 class} of the clean images, from the corruption suite's task record in
+  ``folder``; empty when that suite did not run there or its record is not readable (the report
+  then shows no prediction table: the figures do not depend on it)."""
   path = pathlib.Path(folder) / "tasks" / f"{Task('clean').file_stem}.npz"
-  if not path.is_file():
-    return {}
   try:
     with np.load(path) as data:
-      return {str(f): int(p) for f, p in zip(data["file_names"], data["predictions"])}
-  except (CORRUPT_NPZ) as err:
-    raise ValueError(f"{path} is corrupt ({err}); delete it and rerun to recompute it") from err
+      key = next(k for k in ("ids", "file_names") if k in data.files)
+      return {str(f): int(p) for f, p in zip(data[key], data["predictions"])}
+  except (StopIteration, *CORRUPT_NPZ):
+    return {}
+
+
+@functools.lru_cache(maxsize=None)
+def class_names() -> tuple[str, ...] | None:
+  """The 1,000 ImageNet class names in label order, from the list tensorflow-datasets ships
+  (``datasets/siscore/labels.py``, read as text: importing tfds costs seconds); None when it is
+  not there, and the report shows class indices alone."""
+  try:
+    spec = importlib.util.find_spec("tensorflow_datasets")
+    path = pathlib.Path(spec.origin).parent / "datasets" / "siscore" / "labels.py"
+    for node in ast.parse(path.read_text()).body:
+      target = getattr(node, "targets", [None])[0]
+      if isinstance(node, ast.Assign) and getattr(target, "id", "") == "IMAGENET_LABELS_LIST":
+        names = ast.literal_eval(node.value)
+        return tuple(names) if len(names) == 1000 else None
+  except (AttributeError, OSError, SyntaxError, TypeError, ValueError):
+    pass
+  return None
+
+
+def class_label(index: int) -> str:
+  """'282 tiger cat': the index and the first of the class's names (the index alone without
+  ``class_names``)."""
+  names = class_names()
+  if names is None or not 0 <= index < len(names):
+    return str(index)
+  return f"{index} {names[index].split(',')[0]}"
 
 
 def transfer(results_by_model: dict) -> dict | None:
@@ -134,9 +164,9 @@ def _predictions_section(data: dict) -> list[str]:
     for m in models:
       pred = figs[m]["clean_predictions"].get(f)
       mark = "" if pred is None or label is None else (" ✓" if pred == label else " ✗")
-      cells.append("–" if pred is None else f"{pred}{mark}")
-    rows.append([f.rsplit("/", 1)[-1], "–" if label is None else str(label)] + cells)
-  return (["## Clean predictions (top-1 class index)", ""]
+      cells.append("–" if pred is None else f"{class_label(pred)}{mark}")
+    rows.append([f.rsplit("/", 1)[-1], "–" if label is None else class_label(label)] + cells)
+  return (["## Clean predictions (top-1 class)", ""]
           + _table(["image", "label"] + models, rows) + [""])
 
 
@@ -210,24 +240,46 @@ def _adversarial_section(data: dict, results_by_model: dict, folders: dict) -> l
     if not adv:
       continue
     config = "short demo config" if adv["run"].get("source") == "demo" else "full config"
-    rows = [[n, a["norm"], pct(a.get("auc")), pct(a["distortion"]["success_rate"])]
+    rows = [[n, a["norm"], *_attack_curve(a), pct(a["distortion"]["success_rate"])]
             for n, a in adv["attacks"].items()]
     lines += [f"## Attacks on {m} ({config})", "",
-              f"On the {adv['attacked_examples']} images {m} classifies correctly (clean accuracy "
-              f"{pct(adv['clean_accuracy'])}%); AUC: area under accuracy vs budget (%, lower = "
-              f"less robust); curves and distortions in "
+              f"On the {_count(adv['attacked_examples'], 'image')} {m} classifies correctly "
+              f"(clean accuracy {pct(adv['clean_accuracy'])}%): accuracy under attack (% of those "
+              "images; budgets in /255) and the normalised area under that curve (AUC, %; lower "
+              "= less robust); every curve and the distortions in "
               f"[{folders[m].name}/report.md]({folders[m].name}/report.md).", ""]
-    lines += _table(["attack", "norm", "AUC (%)", "success rate (%)"], rows) + [""]
+    lines += _table(["attack", "norm", "accuracy (%) vs", "AUC (%)", "success rate (%)"], rows)
+    lines += [""]
   t = data["transfer"]
   if t and len(t["models"]) > 1:
     rows = [[s] + [pct(v) for v in row] for s, row in zip(t["models"], t["matrix"])]
     lines += ["## Transfer matrix", "",
               f"{t['attack']} at eps {t['eps']:g}/255 ({t['target']}, success = {t['criterion']}) "
-              f"crafted on the row's model, scored on the column's, over the {t['examples']} "
-              "images every model classifies correctly; success (%); the diagonal is white-box.",
+              f"crafted on the row's model, scored on the column's, over the "
+              f"{_count(t['examples'], 'image')} every model classifies correctly; success (%); "
+              "the diagonal is white-box.",
               ""]
     lines += _table(["source \\ target"] + list(t["models"]), rows) + [""]
   return lines
+
+
+def _count(n: int, noun: str) -> str:
+  return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _attack_curve(a: dict) -> list[str]:
+  """(the attack's curve as 'x: accuracy' points, its AUC) for the comparison's attack table:
+  accuracy vs budget, else vs iterations or queries at the fixed budget."""
+  for key, x_key, what in (("accuracy_vs_budget", "budgets", "budget"),
+                           ("accuracy_vs_iterations", "iterations", "iterations"),
+                           ("accuracy_vs_queries", "queries", "queries")):
+    if a.get(key):
+      xs = a.get(x_key) or list(range(len(a[key])))
+      points = ", ".join(f"{x:g}: {pct(v, 0)}" for x, v in zip(xs, a[key]))
+      auc = a.get({"budget": "auc", "iterations": "auc_iterations",
+                   "queries": "auc_queries"}[what])
+      return [f"{what} {points}", pct(auc)]
+  return ["–", "–"]
 
 
 def _evaluated_section(data: dict, results_by_model: dict) -> list[str]:
@@ -236,25 +288,26 @@ def _evaluated_section(data: dict, results_by_model: dict) -> list[str]:
   corr = first.get("corruptions", {})
   if corr:
     severities = sorted({int(s) for c in corr.values() for s in c["severities"]})
-    lines.append(f"- ImageNet-C: {len(corr)} corruptions ({len(set(corr) & set(BENCHMARK_CORRUPTIONS))}"
-                 f" benchmark) x severities {', '.join(map(str, severities))}, generated on the "
-                 f"fly with the release's JPEG q85 stage "
-                 f"{'on' if first.get('run', {}).get('release_jpeg') else 'off'}.")
+    lines.append(f"- ImageNet-C: {_count(len(corr), 'corruption')} "
+                 f"({len(set(corr) & set(BENCHMARK_CORRUPTIONS))} of the benchmark) x severities "
+                 f"{', '.join(map(str, severities))}, generated on the fly, the release's JPEG q85 "
+                 f"stage {'on' if first.get('run', {}).get('release_jpeg') else 'off'}.")
   pert = first.get("perturbations", {})
   if pert:
-    lines.append(f"- ImageNet-P: {len(pert)} sequences at difficulty "
-                 f"{_difficulty(first)} ({', '.join(pert)}).")
+    lines.append(f"- ImageNet-P: {_count(len(pert), 'sequence')} at difficulty "
+                 f"{_difficulty(first)}, generated on the fly.")
   replicates = {ci.get("replicates") for r in results_by_model.values()
                 for ci in r.get("confidence_intervals", {}).values()}
   if replicates:
-    lines.append(f"- Bootstrap: {', '.join(str(n) for n in sorted(replicates))} resamples of the "
-                 "images per model.")
+    lines.append(f"- Bootstrap intervals: {', '.join(str(n) for n in sorted(replicates))} "
+                 "resamples of the images.")
   attacked = [m for m, r in results_by_model.items() if r.get("adversarial")]
   if attacked:
     names = list(results_by_model[attacked[0]]["adversarial"]["attacks"])
     lines.append(f"- Attacks: {', '.join(names)} on {', '.join(attacked)}.")
-  for note in data["notes"]:
-    lines.append(f"- {note}")
+  if data["notes"]:
+    lines += ["", "Less than a full run evaluates, for time (a flag given on the command line "
+              "wins):", ""] + [f"- {note}" for note in data["notes"]]
   seconds = []
   for m, r in results_by_model.items():
     parts = [f"{r['run']['seconds']:.0f} s" if r.get("run", {}).get("seconds") is not None
@@ -265,7 +318,7 @@ def _evaluated_section(data: dict, results_by_model: dict) -> list[str]:
     if parts:
       seconds.append(f"{m} {' + '.join(parts)}")
   if seconds:
-    lines.append(f"- Time (this run, compiles included; the first model compiles the corruptions "
+    lines.append(f"\nTime (this run, compiles included; the first model compiles the corruptions "
                  f"and sequences for all): {'; '.join(seconds)}.")
   return lines + [""]
 
@@ -309,27 +362,32 @@ def plot(data: dict, path: pathlib.Path) -> pathlib.Path | None:
   corr = ["clean"] + [n for n in CORRUPTIONS if any(n in figs[m]["corruption_errors"]
                                                      for m in models)]
   seqs = [n for n in PERTURBATIONS if any(n in figs[m]["flip_probability"] for m in models)]
-  panels = [(corr, "corruption_errors", "top-1 error (%)")] if len(corr) > 1 else []
-  panels += [(seqs, "flip_probability", "flip probability (%)")] if seqs else []
+  panels = [(corr, "corruption_errors", "top-1 error (%)",
+             "ImageNet-C: top-1 error, mean over the severities")] if len(corr) > 1 else []
+  panels += [(seqs, "flip_probability", "flip probability (%)",
+              "ImageNet-P: how often the top-1 class flips between frames")] if seqs else []
   if not panels:
     return None
   plt = pyplot()
   fig, axes = plt.subplots(len(panels), 1, figsize=(12, 4 * len(panels)), squeeze=False)
   width = 0.8 / len(models)
-  for ax, (names, key, label) in zip(axes[:, 0], panels):
+  for ax, (names, key, label, heading) in zip(axes[:, 0], panels):
     x = np.arange(len(names))
     for i, m in enumerate(models):
       values = [figs[m]["clean_error"] if n == "clean" else figs[m][key].get(n) for n in names]
       ax.bar(x + (i - (len(models) - 1) / 2) * width,
              [np.nan if v is None else 100 * v for v in values], width, label=m)
-    ax.set_xticks(x, [title(n) for n in names], rotation=45, ha="right")
+    ax.set_xticks(x, [title(n) + (" (extra)" if n in EXTRA_CORRUPTIONS else "") for n in names],
+                  rotation=45, ha="right")
     ax.set_ylabel(label)
+    ax.set_title(heading)
     ax.legend(fontsize=8)
   return save(fig, path)
 
 
 def write_all(results_by_model: dict, output_dir, *, folders: dict, photos: Sequence = (),
-              notes: Sequence[str] = (), pictures: Sequence[pathlib.Path] = ()) -> list[pathlib.Path]:
+              notes: Sequence[str] = (),
+              pictures: Sequence[pathlib.Path] = ()) -> list[pathlib.Path]:
   """report.md, comparison.json and comparison.png into ``output_dir``."""
   output_dir = pathlib.Path(output_dir)
   output_dir.mkdir(parents=True, exist_ok=True)
