@@ -173,3 +173,15 @@ def test_gallery_is_written_once_and_linked(tmp_path, monkeypatch):
   compare.write(tmp_path, results, pictures=first)
   report = (tmp_path / compare_report.REPORT).read_text()
   assert "[gallery.png](gallery.png)" in report and "[rotate.gif](rotate.gif)" in report
+
+
+def test_comparison_of_ood_only_runs(tmp_path):
+  # --models with --suite=ood: no corruption figures, one OOD column per model.
+  def ood(accuracy):
+    return {"run": {"source": "tfds", "model": "m"},
+            "ood": {"datasets": {"imagenet_r": {"title": "ImageNet-R", "accuracy": accuracy}}}}
+  results = {"a:f": ood(0.25), "b:g": ood(0.5)}
+  compare.write(tmp_path, results)
+  report = (tmp_path / compare_report.REPORT).read_text()
+  assert _table(report, "| dataset | a:f | b:g |") == [["ImageNet-R", "25.00", "50.00"]]
+  assert "## Summary" not in report and not (tmp_path / compare_report.PLOT).exists()

@@ -4,8 +4,9 @@ and comparison.png, side by side for every model from their results.json dicts.
 report.md: which images (for the demo: each photo's name, label, source package and licence),
 each model's clean prediction per image, one summary row per model (clean error, mCE, relative
 mCE, mFR, mT5D with their bootstrap intervals), top-1 error per corruption and flip probability
-per sequence (a column per model), the attacks and the transfer matrix across the models, and
-what the run evaluated.  Each model's own report.md (every table of the paper) is linked.
+per sequence (a column per model), the attacks and the transfer matrix across the models, the
+OOD accuracies, and what the run evaluated.  Each model's own report.md (every table of the
+paper) is linked.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
+from imagenet_cp import sources
 from imagenet_cp.corruptions import BENCHMARK_CORRUPTIONS, CORRUPTIONS, EXTRA_CORRUPTIONS
 from imagenet_cp.perturbations import PERTURBATIONS, TEST_PERTURBATIONS
 from imagenet_cp.suites.common import CORRUPT_NPZ, Task, write_json
@@ -120,7 +122,7 @@ def comparison(results_by_model: dict, folders: dict, photos: Sequence = (),
   run = next(iter(results_by_model.values())).get("run", {})
   return {"models": list(results_by_model), "source": run.get("source"),
           "images": run.get("images"), "warning": run.get("warning"),
-          "photos": [{"name": p.name, "file_name": f"demo/{p.name}.png", "label": p.label,
+          "photos": [{"name": p.name, "file_name": f"{sources.DEMO_PREFIX}{p.name}.png", "label": p.label,
                       "class_name": p.class_name, "source": p.origin, "licence": p.licence}
                      for p in photos],
           "figures": {name: figures(r, clean_predictions(folders[name]))
@@ -188,7 +190,10 @@ def _summary_section(data: dict, results_by_model: dict) -> list[str]:
   return (["## Summary", "",
            "AlexNet = 100 for mCE, relative mCE, mFR and mT5D (the paper's normalisation); "
            "[95% bootstrap intervals over the images]; lower is better everywhere."
-           + (f"  ImageNet-P at difficulty {d}." if d else ""), ""]
+           + (f"  ImageNet-P at difficulty {d}." if d else "")
+           + (f"  On {data['images']} photos the intervals are wide: the demo shows what the "
+              "benchmark measures, not which model is more robust." if data["photos"] else ""),
+           ""]
           + _table(["model", "clean error (%)", "mCE (%)", "relative mCE (%)",
                     "mean CE, 4 extra (%)", "mFR (%)", "mT5D (%)"], rows) + [""])
 
@@ -263,6 +268,23 @@ def _adversarial_section(data: dict, results_by_model: dict, folders: dict) -> l
   return lines
 
 
+def _ood_section(results_by_model: dict) -> list[str]:
+  """Top-1 accuracy per OOD dataset (ReaL: on its labels), a column per model."""
+  models = list(results_by_model)
+  datasets = {m: ((r.get("ood") or {}).get("datasets") or {}) for m, r in results_by_model.items()}
+  names = list(dict.fromkeys(n for m in models for n in datasets[m]))
+  if not names:
+    return []
+  rows = []
+  for n in names:
+    title_ = next(datasets[m][n]["title"] for m in models if n in datasets[m])
+    rows.append([title_] + [pct(datasets[m][n]["accuracy"], 2) if n in datasets[m] else "–"
+                            for m in models])
+  return (["## Natural robustness (out of distribution)", "",
+           "Top-1 accuracy (%); the datasets' details are in each model's report.", ""]
+          + _table(["dataset"] + models, rows) + [""])
+
+
 def _count(n: int, noun: str) -> str:
   return f"{n} {noun}{'' if n == 1 else 's'}"
 
@@ -285,17 +307,18 @@ def _attack_curve(a: dict) -> list[str]:
 def _evaluated_section(data: dict, results_by_model: dict) -> list[str]:
   first = next(iter(results_by_model.values()))
   lines = ["## What was evaluated", ""]
+  data_from = first.get("run", {}).get("data") or "on the fly"
   corr = first.get("corruptions", {})
   if corr:
     severities = sorted({int(s) for c in corr.values() for s in c["severities"]})
     lines.append(f"- ImageNet-C: {_count(len(corr), 'corruption')} "
                  f"({len(set(corr) & set(BENCHMARK_CORRUPTIONS))} of the benchmark) x severities "
-                 f"{', '.join(map(str, severities))}, generated on the fly, the release's JPEG q85 "
-                 f"stage {'on' if first.get('run', {}).get('release_jpeg') else 'off'}.")
+                 f"{', '.join(map(str, severities))} ({data_from}), the release's JPEG q85 stage "
+                 f"{'on' if first.get('run', {}).get('release_jpeg') else 'off'}.")
   pert = first.get("perturbations", {})
   if pert:
     lines.append(f"- ImageNet-P: {_count(len(pert), 'sequence')} at difficulty "
-                 f"{_difficulty(first)}, generated on the fly.")
+                 f"{_difficulty(first)} ({data_from}).")
   replicates = {ci.get("replicates") for r in results_by_model.values()
                 for ci in r.get("confidence_intervals", {}).values()}
   if replicates:
@@ -305,6 +328,9 @@ def _evaluated_section(data: dict, results_by_model: dict) -> list[str]:
   if attacked:
     names = list(results_by_model[attacked[0]]["adversarial"]["attacks"])
     lines.append(f"- Attacks: {', '.join(names)} on {', '.join(attacked)}.")
+  ood = [n for r in results_by_model.values() for n in ((r.get("ood") or {}).get("datasets") or {})]
+  if ood:
+    lines.append(f"- Out of distribution: {', '.join(dict.fromkeys(ood))}.")
   if data["notes"]:
     lines += ["", "Less than a full run evaluates, for time (a flag given on the command line "
               "wins):", ""] + [f"- {note}" for note in data["notes"]]
@@ -330,15 +356,19 @@ def markdown(results_by_model: dict, data: dict, folders: dict,
   if data.get("warning"):
     lines += [f"> **{data['warning']}**", ""]
   links = ", ".join(f"[{m}]({folders[m].name}/{REPORT})" for m in models)
-  lines += [f"{len(models)} models on the same {data['images']} images ({data['source']}), the "
-            "same corrupted images and sequences (one key per image).  Each model's own report, "
-            f"with every table of the paper, plots and results.json: {links}.", ""]
+  same = (f"on the same {_count(data['images'], 'image')} ({data['source']})"
+          if data.get("images") is not None else f"on the same data ({data['source']})")
+  generated = ", the same corrupted images and sequences (one key per image)" if any(
+      "clean" in r for r in results_by_model.values()) else ""
+  lines += [f"{len(models)} models {same}{generated}.  Each model's own report, with all its "
+            f"tables, plots and results.json: {links}.", ""]
   names = {pathlib.Path(p).name for p in pictures}
   if "gallery.png" in names:
     gifs = [f"[{n}]({n})" for n in sorted(names) if n.endswith(".gif")]
-    lines += ["What the benchmark does to a photo: [gallery.png](gallery.png) (the first photo "
-              "under the 19 corruptions at severities 1-5) and one GIF per ImageNet-P sequence: "
-              + ", ".join(gifs) + ".", ""]
+    photo = data["photos"][0]["name"] if data["photos"] else "the first photo"
+    lines += [f"What the benchmark does to a photo: [gallery.png](gallery.png) ({photo} under the "
+              "19 corruptions at severities 1-5, before the release's JPEG stage) and one GIF per "
+              "ImageNet-P sequence: " + ", ".join(gifs) + ".", ""]
   lines += _photos_section(data) + _predictions_section(data)
   lines += _summary_section(data, results_by_model)
   if data["figures"] and any(f["corruption_errors"] or f["flip_probability"]
@@ -346,6 +376,7 @@ def markdown(results_by_model: dict, data: dict, folders: dict,
     lines += [f"![error per corruption and flip probability per sequence]({PLOT})", ""]
   lines += _corruption_section(data) + _sequence_section(data)
   lines += _adversarial_section(data, results_by_model, folders)
+  lines += _ood_section(results_by_model)
   lines += _evaluated_section(data, results_by_model)
   return "\n".join(lines)
 
