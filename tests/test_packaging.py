@@ -80,8 +80,8 @@ needs_git_and_make = pytest.mark.skipif(
 
 def _checkout(tmp_path, recipe, files=None):
   """A git checkout holding the real .ci/run, a Makefile whose `test` runs ``recipe``, an ignored
-  .venv, an untracked file, and a `shared` folder beside it (as CI lays it out)."""
-  (tmp_path / "shared").mkdir(parents=True)
+  .venv, an untracked file, and a `sibling` folder beside it (as CI lays it out)."""
+  (tmp_path / "sibling").mkdir(parents=True)
   root = tmp_path / "checkout"
   (root / ".ci").mkdir(parents=True)
   shutil.copy(REPO / ".ci" / "run", root / ".ci" / "run")
@@ -107,9 +107,9 @@ def _ci(root, **env):
 @needs_git_and_make
 def test_ci_runs_make_test_in_a_lone_copy(tmp_path):
   seen = tmp_path / "seen.txt"
-  root = _checkout(tmp_path, f"pwd > {seen}; ls -A .. >> {seen}; test ! -e ../shared && "
+  root = _checkout(tmp_path, f"pwd > {seen}; ls -A .. >> {seen}; test ! -e ../sibling && "
                              "test ! -e .venv && test -f untracked.txt && test -f Makefile")
-  assert (root / ".." / "shared").is_dir() and (root / ".venv").is_dir()
+  assert (root / ".." / "sibling").is_dir() and (root / ".venv").is_dir()
   result = _ci(root)
   assert result.returncode == 0, result.stdout + result.stderr
   copy, *beside = seen.read_text().split()
@@ -121,8 +121,8 @@ def test_ci_runs_make_test_in_a_lone_copy(tmp_path):
 
 @needs_git_and_make
 def test_ci_fails_on_a_sibling_reference_and_on_no_tests(tmp_path):
-  root = _checkout(tmp_path / "a", "cat ../shared/DESIGN.md")
-  (tmp_path / "a" / "shared" / "DESIGN.md").write_text("beside the checkout\n")
+  root = _checkout(tmp_path / "a", "cat ../sibling/DESIGN.md")
+  (tmp_path / "a" / "sibling" / "DESIGN.md").write_text("beside the checkout\n")
   assert _ci(root).returncode != 0
   empty = textwrap.dedent("""\
       def helper():
