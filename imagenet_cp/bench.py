@@ -33,15 +33,20 @@ import numpy as np
 PHOTOS = ("chelsea", "coffee", "astronaut", "rocket", "camera", "immunohistochemistry", "hubble_deep_field")
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list("corruptions", None, "Corruption names (default: all 19).")
-flags.DEFINE_list("severities", ["1", "2", "3", "4", "5"], "Severities to time.")
-flags.DEFINE_integer("batch", 16, "Images per call of ours.")
-flags.DEFINE_integer("repeats", 3, "Least timed calls of ours per (corruption, severity) (more until "
-                     "they add up to 0.2 s); the median counts.")
-flags.DEFINE_integer("ref_images", 3, "Images the reference corrupts per (corruption, severity).")
-flags.DEFINE_enum("suite", "c", ["c", "p", "all"], "ImageNet-C, ImageNet-P or both.")
-flags.DEFINE_enum("size", "224", ["32", "64", "224", "299"],
-                  "Image size, which selects the original's constant set (ImageNet-C only).")
+
+
+def define_flags() -> None:
+  """Defines the command-line flags; called only when this module runs as a program, so that
+  importing it beside another entry point (imagenet_cp.run, a test) defines no flag twice."""
+  flags.DEFINE_list("corruptions", None, "Corruption names (default: all 19).")
+  flags.DEFINE_list("severities", ["1", "2", "3", "4", "5"], "Severities to time.")
+  flags.DEFINE_integer("batch", 16, "Images per call of ours.")
+  flags.DEFINE_integer("repeats", 3, "Least timed calls of ours per (corruption, severity) (more until "
+                       "they add up to 0.2 s); the median counts.")
+  flags.DEFINE_integer("ref_images", 3, "Images the reference corrupts per (corruption, severity).")
+  flags.DEFINE_enum("suite", "c", ["c", "p", "all"], "ImageNet-C, ImageNet-P or both.")
+  flags.DEFINE_enum("size", "224", ["32", "64", "224", "299"],
+                    "Image size, which selects the original's constant set (ImageNet-C only).")
 
 
 def time_call(fn: Callable[[], object], repeats: int = 3, min_seconds: float = 0.0,
@@ -261,4 +266,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)

@@ -40,6 +40,7 @@ from PIL import Image, ImageDraw, ImageFont
 import imagenet_cp
 from imagenet_cp import sources
 from imagenet_cp.preprocess import CROP
+from imagenet_cp.suites.common import StoreError, atomic_write
 
 GRID_FILE = "gallery.png"
 SEVERITIES = (1, 2, 3, 4, 5)
@@ -185,7 +186,16 @@ def save_gif(frames: np.ndarray, path: str | os.PathLike, frame_ms: int = FRAME_
                                 fill="black", font=font, anchor="lm")
     # fast octree: Pillow's default median cut takes ~0.2 s a frame, this ~2 ms
     images.append(canvas.quantize(256, method=Image.Quantize.FASTOCTREE))
-  images[0].save(path, save_all=True, append_images=images[1:], duration=frame_ms, loop=0)
+  _save(path, lambda tmp: images[0].save(tmp, format="GIF", save_all=True,
+                                        append_images=images[1:], duration=frame_ms, loop=0))
+
+
+def _save(path: str | os.PathLike, write: Callable[[str], None]) -> None:
+  """``write(tmp)`` then renamed onto ``path``: a full disk leaves no truncated picture behind."""
+  try:
+    atomic_write(pathlib.Path(path), write, suffix=pathlib.Path(path).suffix)
+  except StoreError as err:
+    raise GalleryError(str(err)) from err
 
 
 def write(image, out_dir: str | os.PathLike, *, file_name: str | None = None, seed: int = 0,
@@ -211,7 +221,8 @@ def write(image, out_dir: str | os.PathLike, *, file_name: str | None = None, se
   log = log or (lambda message: None)
   start = time.perf_counter()
   paths = {"gallery": out / GRID_FILE}
-  render_grid(*corrupted_crops(image, file_name, seed)).save(paths["gallery"])
+  grid = render_grid(*corrupted_crops(image, file_name, seed))
+  _save(paths["gallery"], lambda tmp: grid.save(tmp, format="PNG"))
   log(f"{paths['gallery']}: {len(imagenet_cp.CORRUPTIONS)} corruptions x {len(SEVERITIES)} "
       f"severities ({time.perf_counter() - start:.1f} s)")
   start = time.perf_counter()

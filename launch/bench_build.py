@@ -32,12 +32,18 @@ from absl import flags
 import numpy as np
 
 FLAGS = flags.FLAGS
-flags.DEFINE_integer("images", 160, "Images in the stand-in tar.")
-flags.DEFINE_list("configs", None, "imagenet_c configs (default: the 15 benchmark corruptions at "
-                  "severity 3).")
-flags.DEFINE_integer("original_images", 2,
-                     "Images the original code corrupts per config (0: skip).")
-flags.DEFINE_string("work_dir", None, "Scratch folder (default: a temporary one, deleted).")
+
+
+def define_flags() -> None:
+  """Defines the command-line flags; called only when this module runs as a program, so that
+  importing it beside another entry point (imagenet_cp.run, a test) defines no flag twice."""
+  flags.DEFINE_integer("images", 160, "Images in the stand-in tar.")
+  flags.DEFINE_list("configs", None, "imagenet_c configs (default: the 15 benchmark corruptions at "
+                    "severity 3).")
+  flags.DEFINE_integer("original_images", 2,
+                       "Images the original code corrupts per config (0: skip).")
+  flags.DEFINE_string("work_dir", None, "Scratch folder (default: a temporary one, deleted).")
+
 
 FULL_IMAGES = 50_000
 SEVERITIES = 5

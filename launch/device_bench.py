@@ -46,20 +46,26 @@ from absl import app, flags
 import numpy as np
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list("corruptions", None, "ImageNet-C corruptions (default: all 19).")
-flags.DEFINE_list("severities", ["1", "2", "3", "4", "5"], "Severities to time.")
-flags.DEFINE_list("sequences", None, "ImageNet-P sequences (default: all 14).")
-flags.DEFINE_list("models", ["resnet50"], "Zoo models to time (random weights).")
-flags.DEFINE_string("estimate_model", "resnet50",
-                    "Model of the full-evaluation estimate (timed even if not in --models).")
-flags.DEFINE_integer("batch", 0, "Images per corrupt call (0: 256 on accelerators, 16 on CPU).")
-flags.DEFINE_integer("sequence_batch", 0,
-                     "Sequences per perturb_batch call (0: 32 on accelerators, 4 on CPU).")
-flags.DEFINE_integer("model_batch", 0, "Images per model call (0: 256 on accelerators, 32 on CPU).")
-flags.DEFINE_integer("repeats", 3, "Least warm calls per figure; the median counts.")
-flags.DEFINE_float("min_seconds", 0.2, "More warm calls (up to 100) until they add up to this.")
-flags.DEFINE_bool("release_jpeg", True, "Time the JPEG q85 stage and count it in the estimate.")
-flags.DEFINE_string("output", None, "Also write the markdown table to this file.")
+
+
+def define_flags() -> None:
+  """Defines the command-line flags; called only when this module runs as a program, so that
+  importing it beside another entry point (imagenet_cp.run, a test) defines no flag twice."""
+  flags.DEFINE_list("corruptions", None, "ImageNet-C corruptions (default: all 19).")
+  flags.DEFINE_list("severities", ["1", "2", "3", "4", "5"], "Severities to time.")
+  flags.DEFINE_list("sequences", None, "ImageNet-P sequences (default: all 14).")
+  flags.DEFINE_list("models", ["resnet50"], "Zoo models to time (random weights).")
+  flags.DEFINE_string("estimate_model", "resnet50",
+                      "Model of the full-evaluation estimate (timed even if not in --models).")
+  flags.DEFINE_integer("batch", 0, "Images per corrupt call (0: 256 on accelerators, 16 on CPU).")
+  flags.DEFINE_integer("sequence_batch", 0,
+                       "Sequences per perturb_batch call (0: 32 on accelerators, 4 on CPU).")
+  flags.DEFINE_integer("model_batch", 0, "Images per model call (0: 256 on accelerators, 32 on CPU).")
+  flags.DEFINE_integer("repeats", 3, "Least warm calls per figure; the median counts.")
+  flags.DEFINE_float("min_seconds", 0.2, "More warm calls (up to 100) until they add up to this.")
+  flags.DEFINE_bool("release_jpeg", True, "Time the JPEG q85 stage and count it in the estimate.")
+  flags.DEFINE_string("output", None, "Also write the markdown table to this file.")
+
 
 IMAGENET_VAL = 50_000  # ImageNet validation images: every ImageNet-C config and ImageNet-P sequence
 BENCHMARK_SEVERITIES = 5
@@ -454,4 +460,5 @@ def main(argv) -> None:
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)

@@ -18,10 +18,16 @@ import numpy as np
 from PIL import Image
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list("corruptions", None, "Default: the 15 benchmark corruptions.")
-flags.DEFINE_list("severities", ["1", "3", "5"], "Severities to measure.")
-flags.DEFINE_list("sequences", ["gaussian_noise", "brightness", "rotate", "translate"],
-                  "ImageNet-P sequences to measure ('' for none).")
+
+
+def define_flags() -> None:
+  """Defines the command-line flags; called only when this module runs as a program, so that
+  importing it beside another entry point (imagenet_cp.run, a test) defines no flag twice."""
+  flags.DEFINE_list("corruptions", None, "Default: the 15 benchmark corruptions.")
+  flags.DEFINE_list("severities", ["1", "3", "5"], "Severities to measure.")
+  flags.DEFINE_list("sequences", ["gaussian_noise", "brightness", "rotate", "translate"],
+                    "ImageNet-P sequences to measure ('' for none).")
+
 
 FULL = 50_000
 

@@ -64,3 +64,19 @@ def test_console_script_runs_from_a_researchers_folder(research_repo):
   assert "--model" in out.stdout and "--output_dir" in out.stdout
   bad = subprocess.run([script, "nonsense"], cwd=research_repo, capture_output=True, text=True)
   assert bad.returncode == 2 and "usage: imagenet-cp" in bad.stderr
+
+
+ENTRY_POINTS = ("imagenet_cp.run", "imagenet_cp.bench", "imagenet_cp.gallery",
+                "imagenet_cp.suites.bench", "imagenet_cp.suites.bench_attacks",
+                "imagenet_cp.models.bench", "imagenet_cp.perturbations.bench",
+                "launch.build_datasets", "launch.device_bench", "launch.bench_build",
+                "launch.measure_sizes")
+
+
+def test_every_entry_point_imports_beside_the_others():
+  # absl flags are global: two modules defining --suite at import broke `import imagenet_cp.run`
+  # in any process that had imported the benchmark first (a test, a notebook).
+  code = "import importlib, sys\nfor m in sys.argv[1:]:\n  importlib.import_module(m)\n"
+  for order in (ENTRY_POINTS, ENTRY_POINTS[::-1]):
+    subprocess.run([sys.executable, "-c", code, *order], check=True, cwd=pathlib.Path(__file__).parents[1],
+                   timeout=300)

@@ -278,6 +278,24 @@ def test_a_full_disk_leaves_no_temporary_file_and_says_so(tmp_path, monkeypatch)
   assert not left, left
 
 
+def test_a_full_disk_leaves_no_partial_report_or_plot(tmp_path, monkeypatch):
+  from matplotlib.figure import Figure
+  from imagenet_cp.suites import report
+  results = run(tmp_path / "run", corruptions=("contrast",), severities=(1, 2))
+  written = report.write_all(results, tmp_path / "ok", "tiny")
+  assert any(p.suffix == ".png" for p in written)
+
+  def full(self, path, **kwargs):
+    pathlib.Path(path).write_bytes(b"\x89PNG")   # a partial plot, then the disk is full
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+  monkeypatch.setattr(Figure, "savefig", full)
+  with pytest.raises(ValueError, match=r"cannot write .*\.png: No space left on device"):
+    report.write_all(results, tmp_path / "full", "tiny")
+  left = sorted(p.name for p in (tmp_path / "full").iterdir())
+  assert all(not name.endswith(".png") and not name.startswith("tmp") for name in left), left
+
+
 def test_outputs_get_the_usual_file_mode(tmp_path):
   run(tmp_path)
   mask = os.umask(0o022)

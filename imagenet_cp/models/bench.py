@@ -28,11 +28,17 @@ from imagenet_cp.models import convert
 from imagenet_cp.oracles.torchvision_shim import torchvision_model
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list("models", None, "models to time (default: the whole zoo)")
-flags.DEFINE_integer("batch", 32, "batch size")
-flags.DEFINE_integer("size", 224, "input side")
-flags.DEFINE_integer("runs", 5, "timed rounds after one warm-up")
-flags.DEFINE_integer("threads", 0, "torch threads (0: torch's default)")
+
+
+def define_flags() -> None:
+  """Defines the command-line flags; called only when this module runs as a program, so that
+  importing it beside another entry point (imagenet_cp.run, a test) defines no flag twice."""
+  flags.DEFINE_list("models", None, "models to time (default: the whole zoo)")
+  flags.DEFINE_integer("batch", 32, "batch size")
+  flags.DEFINE_integer("size", 224, "input side")
+  flags.DEFINE_integer("runs", 5, "timed rounds after one warm-up")
+  flags.DEFINE_integer("threads", 0, "torch threads (0: torch's default)")
+
 
 def torch_model(name: str, size: int = 224):
   """The reference PyTorch model with random weights, in eval mode."""
@@ -127,4 +133,5 @@ def _load() -> float:
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)

@@ -17,12 +17,18 @@ import jax
 import numpy as np
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("model", "resnet50", "zoo model (random weights)")
-flags.DEFINE_integer("images", 32, "images per task")
-flags.DEFINE_integer("batch_size", 32, "global batch")
-flags.DEFINE_list("corruptions", ["gaussian_noise", "glass_blur", "fog", "jpeg_compression"],
-                  "corruptions to time (severity 3)")
-flags.DEFINE_list("perturbations", ["rotate", "gaussian_noise"], "sequences to time")
+
+
+def define_flags() -> None:
+  """Defines the command-line flags; called only when this module runs as a program, so that
+  importing it beside another entry point (imagenet_cp.run, a test) defines no flag twice."""
+  flags.DEFINE_string("model", "resnet50", "zoo model (random weights)")
+  flags.DEFINE_integer("images", 32, "images per task")
+  flags.DEFINE_integer("batch_size", 32, "global batch")
+  flags.DEFINE_list("corruptions", ["gaussian_noise", "glass_blur", "fog", "jpeg_compression"],
+                    "corruptions to time (severity 3)")
+  flags.DEFINE_list("perturbations", ["rotate", "gaussian_noise"], "sequences to time")
+
 
 IMAGENET_VAL = 50_000
 
@@ -86,4 +92,5 @@ def main(argv) -> None:
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)

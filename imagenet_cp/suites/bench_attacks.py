@@ -24,12 +24,18 @@ import numpy as np
 from imagenet_cp.oracles.torchvision_shim import import_torchvision
 
 FLAGS = flags.FLAGS
-flags.DEFINE_integer("batch", 8, "images per attack call")
-flags.DEFINE_integer("steps", 3, "PGD iterations (forward + backward each)")
-flags.DEFINE_integer("size", 224, "input side")
-flags.DEFINE_integer("runs", 3, "timed rounds after one warm-up")
-flags.DEFINE_integer("threads", 0, "torch threads (0: torch's default)")
-flags.DEFINE_float("eps", 4.0, "Linf budget, /255")
+
+
+def define_flags() -> None:
+  """Defines the command-line flags; called only when this module runs as a program, so that
+  importing it beside another entry point (imagenet_cp.run, a test) defines no flag twice."""
+  flags.DEFINE_integer("batch", 8, "images per attack call")
+  flags.DEFINE_integer("steps", 3, "PGD iterations (forward + backward each)")
+  flags.DEFINE_integer("size", 224, "input side")
+  flags.DEFINE_integer("runs", 3, "timed rounds after one warm-up")
+  flags.DEFINE_integer("threads", 0, "torch threads (0: torch's default)")
+  flags.DEFINE_float("eps", 4.0, "Linf budget, /255")
+
 
 def jax_attack(size: int, steps: int, eps: float):
   """-> (attack(images, labels, key) -> AttackResult, jitted), on a random-init Flax ResNet-50."""
@@ -123,4 +129,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)

@@ -14,6 +14,7 @@ import io
 import pathlib
 
 from imagenet_cp import suites
+from imagenet_cp.suites.common import write_text
 
 CSV_FIELDS = ["kind", "name", "level", "metric", "value", "n"]
 
@@ -38,7 +39,7 @@ def write_csv(results: dict, path: pathlib.Path) -> None:
   writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS)
   writer.writeheader()
   writer.writerows(csv_rows(results))
-  path.write_text(buf.getvalue())
+  write_text(path, buf.getvalue())
 
 
 def markdown(results: dict, model: str) -> str:
@@ -66,5 +67,5 @@ def write_all(results: dict, directory, model: str) -> list[pathlib.Path]:
   directory = pathlib.Path(directory)
   directory.mkdir(parents=True, exist_ok=True)
   write_csv(results, directory / "results.csv")
-  (directory / "report.md").write_text(markdown(results, model))
+  write_text(directory / "report.md", markdown(results, model))
   return [directory / "results.csv", directory / "report.md"] + plots(results, directory)

@@ -5,6 +5,8 @@ import pathlib
 
 import numpy as np
 
+from imagenet_cp.suites.common import atomic_write
+
 
 def fmt(value, digits: int = 0) -> str:
   return "–" if value is None else f"{value:.{digits}f}"
@@ -32,7 +34,10 @@ def pyplot():
 
 
 def save(fig, path: pathlib.Path) -> pathlib.Path:
+  """The figure as a PNG at ``path``, written atomically (a full disk leaves no partial plot)."""
   fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  pyplot().close(fig)
+  try:
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"), suffix=".png")
+  finally:
+    pyplot().close(fig)
   return path

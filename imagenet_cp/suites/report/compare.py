@@ -21,7 +21,7 @@ import numpy as np
 from imagenet_cp import sources
 from imagenet_cp.corruptions import BENCHMARK_CORRUPTIONS, CORRUPTIONS, EXTRA_CORRUPTIONS
 from imagenet_cp.perturbations import PERTURBATIONS, TEST_PERTURBATIONS
-from imagenet_cp.suites.common import CORRUPT_NPZ, Task, write_json
+from imagenet_cp.suites.common import CORRUPT_NPZ, Task, write_json, write_text
 from imagenet_cp.suites.report.common import fmt, pct, pyplot, save, title
 
 REPORT = "report.md"
@@ -425,6 +425,5 @@ def write_all(results_by_model: dict, output_dir, *, folders: dict, photos: Sequ
   data = comparison(results_by_model, folders, photos, notes)
   written = [write_json(output_dir / JSON, data)]
   picture = plot(data, output_dir / PLOT)
-  (output_dir / REPORT).write_text(markdown(results_by_model, data, folders, pictures),
-                                   encoding="utf-8")
+  write_text(output_dir / REPORT, markdown(results_by_model, data, folders, pictures))
   return [output_dir / REPORT] + written + ([picture] if picture else [])
