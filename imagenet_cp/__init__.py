@@ -14,6 +14,7 @@ Public API (DESIGN.md)::
   imagenet_cp.perturb_batch(canvas, sizes, name, keys)   # images of different widths on a padded
                                                          # canvas (pad_to_canvas) -> [N, T, 224, 224, 3]
   imagenet_cp.preprocess(image)                          # -> uint8 [224, 224, 3]
+  imagenet_cp.corruption_input(photo, size)              # the input of the -C set at that size
   imagenet_cp.release_jpeg(images)                       # the release's JPEG q85 stage
   imagenet_cp.example_key(seed, name, severity, file_name)
 """
@@ -23,7 +24,7 @@ from imagenet_cp.perturbations import (
     PERTURBATIONS, TEST_PERTURBATIONS, VALIDATION_PERTURBATIONS, pad_to_canvas, perturb, perturb_batch,
     perturbation_input)
 from imagenet_cp.perturbations import BENCHMARKS as PERTURBATION_BENCHMARKS
-from imagenet_cp.preprocess import preprocess, resize_short_side
+from imagenet_cp.preprocess import corruption_input, preprocess, resize_short_side
 from imagenet_cp.release import release_jpeg
 
 __version__ = "0.1.0"
@@ -31,6 +32,7 @@ __version__ = "0.1.0"
 __all__ = [
     "BENCHMARK_CORRUPTIONS", "CORRUPTIONS", "EXTRA_CORRUPTIONS", "PERTURBATIONS",
     "PERTURBATION_BENCHMARKS", "TEST_PERTURBATIONS", "VALIDATION_PERTURBATIONS", "corrupt",
+    "corruption_input",
     "example_key", "example_keys", "pad_to_canvas", "perturb", "perturb_batch",
     "perturbation_input", "preprocess", "release_jpeg", "resize_short_side",
 ]

@@ -4,20 +4,21 @@ r"""Speed benchmark: our jitted corruptions against the original code, same proc
   python -m imagenet_cp.bench --corruptions=fog,contrast --severities=1,3 --batch=32
   python -m imagenet_cp.bench --suite=all                     # also ImageNet-P, if benchmarked
   python -m imagenet_cp.bench --size=32                       # CIFAR-10-C's set (also 64, 299)
+  python -m imagenet_cp.bench --suite=p --benchmark=cifar     # a -P set (imagenet299,
+                                                              # tiny_imagenet, imagenet64)
 
 OURS: ``imagenet_cp.corrupt`` on a batch of real photo crops (scikit-image's sample photos through
-``imagenet_cp.preprocess``; at ``--size`` 32, 64 or 299 brought to that script's input by
-``oracles.corruptions_sizes.inputs``) with one key per image, warmed up first so compilation is
-excluded (its time is reported separately), timed to ``block_until_ready``. REFERENCE: the
-original Hendrycks code, one image at a time, on a few of the same crops: at 224 the package
-through ``imagenet_cp.oracles.corruptions.run_original``, at the other sizes that size's script
-(``make_cifar_c.py``, ``make_tinyimagenet_c.py``, ``make_imagenet_c_inception.py``) through
-``imagenet_cp.oracles.corruptions_sizes.run_original``. Throughput is images per wall-clock
-second; the suite figure is total images / total time of each side over the corruptions both
-sides ran. CPU time (``time.process_time``, all threads of the process) is reported too: on a
-shared machine it is much less noisy than wall time, and its ratio is the work ratio (ours may
-spread its work over several cores, the reference mostly runs on one). The reference needs the
-test extra.
+``imagenet_cp.corruption_input``, which brings them to the input of that size's script) with one
+key per image, warmed up first so compilation is excluded (its time is reported separately), timed
+to ``block_until_ready``. REFERENCE: the original Hendrycks code, one image at a time, on a few of
+the same crops: at 224 the package through ``imagenet_cp.oracles.corruptions.run_original``, at the
+other sizes that size's script (``make_cifar_c.py``, ``make_tinyimagenet_c.py``,
+``make_imagenet_c_inception.py``) through ``imagenet_cp.oracles.corruptions_sizes.run_original``.
+Throughput is images per wall-clock second; the suite figure is total images / total time of each
+side over the corruptions both sides ran. CPU time (``time.process_time``, all threads of the
+process) is reported too: on a shared machine it is much less noisy than wall time, and its ratio
+is the work ratio (ours may spread its work over several cores, the reference mostly runs on
+one). The reference needs the test extra.
 """
 from __future__ import annotations
 
@@ -47,6 +48,9 @@ def define_flags() -> None:
   flags.DEFINE_enum("suite", "c", ["c", "p", "all"], "ImageNet-C, ImageNet-P or both.")
   flags.DEFINE_enum("size", "224", ["32", "64", "224", "299"],
                     "Image size, which selects the original's constant set (ImageNet-C only).")
+  flags.DEFINE_enum("benchmark", "imagenet",
+                    ["imagenet", "imagenet299", "tiny_imagenet", "imagenet64", "cifar"],
+                    "The -P set: its constants, inputs and original script (ImageNet-P only).")
 
 
 def time_call(fn: Callable[[], object], repeats: int = 3, min_seconds: float = 0.0,
@@ -75,16 +79,11 @@ def photos_224(n: int) -> np.ndarray:
 
 
 def photos(n: int, size: int) -> np.ndarray:
-  """uint8 [n, size, size, 3]: scikit-image sample photos brought to the size's input (224:
-  Resize(256) + CenterCrop(224); 32, 64, 299: ``oracles.corruptions_sizes.inputs``), cycled."""
+  """uint8 [n, size, size, 3]: scikit-image sample photos brought to the size's input
+  (``imagenet_cp.corruption_input``), cycled."""
   import skimage.data
-  from imagenet_cp.preprocess import preprocess
-  raw = [np.asarray(getattr(skimage.data, p)()) for p in PHOTOS]
-  if size == 224:
-    crops = [preprocess(r) for r in raw]
-  else:
-    from imagenet_cp.oracles import corruptions_sizes
-    crops = [corruptions_sizes.inputs(r, size) for r in raw]
+  from imagenet_cp.preprocess import corruption_input
+  crops = [corruption_input(np.asarray(getattr(skimage.data, p)()), size) for p in PHOTOS]
   return np.stack([crops[i % len(crops)] for i in range(n)])
 
 
@@ -223,7 +222,7 @@ def summarize(rows: Sequence[Row]) -> str:
   return "\n".join(lines)
 
 
-def bench_perturbations() -> None:
+def bench_perturbations(benchmark: str = "imagenet") -> None:
   try:
     module = importlib.import_module("imagenet_cp.perturbations.bench")
   except ModuleNotFoundError as e:
@@ -231,7 +230,7 @@ def bench_perturbations() -> None:
       raise
     print("ImageNet-P: skipped (imagenet_cp.perturbations.bench does not exist yet)")
     return
-  for row in module.main_rows():
+  for row in module.main_rows(benchmark=benchmark):
     print(row)
 
 
@@ -262,7 +261,7 @@ def main(argv):
     print()
     print(summarize(rows))
   if FLAGS.suite in ("p", "all"):
-    bench_perturbations()
+    bench_perturbations(FLAGS.benchmark)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ import hashlib
 from typing import Sequence
 
 import jax
+import jax.extend.random as jex_random
+import jax.numpy as jnp
 import numpy as np
 
 PRNG_IMPL = "threefry2x32"
@@ -74,12 +76,39 @@ def example_keys(seed: int, name: str, severity: int, file_names: Sequence[str])
 
 
 def as_typed_keys(key) -> jax.Array:
-  """Accepts typed keys or raw uint32 ``[..., 2]`` key data; returns typed keys."""
+  """Typed threefry2x32 keys from typed keys of any JAX PRNG implementation or raw uint32
+  ``[..., 2]`` key data.
+
+  The draws need threefry2x32 keys (``ops.rng`` runs the cipher on the key's two words).  A key
+  of another implementation (``rbg``, ``unsafe_rbg``, a custom one) is turned into one, key by
+  key, by hashing its data words with threefry: deterministic, jittable, and the same for a key
+  wherever it sits in a batch.
+  """
   if jax.dtypes.issubdtype(getattr(key, "dtype", None), jax.dtypes.prng_key):
-    return key
+    if str(jax.random.key_impl(key)) == PRNG_IMPL:
+      return key
+    return _threefry_from(key)
   arr = np.asarray(key) if not isinstance(key, jax.Array) else key
   if arr.dtype != np.uint32 or arr.ndim < 1 or arr.shape[-1] != 2:
     raise ValueError(
-        "key must be a typed PRNG key (jax.random.key / imagenet_cp.example_key) or raw "
-        f"uint32 key data of shape [..., 2]; got dtype {arr.dtype} and shape {tuple(arr.shape)}")
+        "key must be a typed PRNG key (jax.random.key / imagenet_cp.example_key, any "
+        "implementation) or raw threefry2x32 key data, uint32 of shape [..., 2]; got dtype "
+        f"{arr.dtype} and shape {tuple(arr.shape)}")
   return jax.random.wrap_key_data(arr, impl=PRNG_IMPL)
+
+
+def _threefry_from(keys: jax.Array) -> jax.Array:
+  """Typed threefry2x32 keys of ``keys``' shape, each a hash of its key's data words (not of its
+  random bits: an rbg key's bits differ under vmap, its data does not)."""
+  words = jax.random.key_data(keys).reshape(*keys.shape, -1)
+  if words.shape[-1] % 2:
+    words = jnp.concatenate([words, jnp.zeros((*keys.shape, 1), jnp.uint32)], axis=-1)
+  pairs = words.reshape(-1, words.shape[-1] // 2, 2)
+
+  def fold(pairs_of_one_key):
+    state = pairs_of_one_key[0]
+    for pair in pairs_of_one_key[1:]:
+      state = jex_random.threefry_2x32(state, pair)
+    return state
+
+  return jax.random.wrap_key_data(jax.vmap(fold)(pairs).reshape(*keys.shape, 2), impl=PRNG_IMPL)

@@ -89,3 +89,20 @@ def center_crop(image: np.ndarray, size: int = CROP) -> np.ndarray:
 def preprocess(image, resize: int = RESIZE, crop: int = CROP) -> np.ndarray:
   """PIL image or uint8 ndarray -> uint8 [crop, crop, 3]; Resize(resize) then CenterCrop(crop)."""
   return np.ascontiguousarray(center_crop(resize_short_side(image, resize), crop))
+
+
+def corruption_input(image, size: int = CROP) -> np.ndarray:
+  """A source photo as the ImageNet-C script of ``size`` hands it to the corruption.
+
+  224: ``preprocess`` (Resize(256) + CenterCrop(224)); 299 (the Inception set):
+  ``resized_center_crop``; 64 (Tiny-ImageNet-C, ImageNet 64x64-C) and 32 (CIFAR-10/100-C):
+  ``Resize((size, size))``, which leaves an image already that size (CIFAR's, Tiny-ImageNet's)
+  as it is.  Returns uint8 [size, size, 3], what ``imagenet_cp.corrupt`` takes at that size.
+  """
+  if size == CROP:
+    return preprocess(image)
+  if size == 299:
+    return resized_center_crop(image)
+  if size in (32, 64):
+    return resize_exact(image, (size, size))
+  raise ValueError(f"no ImageNet-C set at {size} px; the sizes are 32, 64, 224 and 299")

@@ -221,18 +221,14 @@ def bench_sequences(dev: Devices, names: Sequence[str], batch: int, repeats: int
 
 def bench_model(dev: Devices, name: str, batch: int, repeats: int, min_seconds: float,
                 log) -> Timing:
-  """A zoo model with random weights on uint8 pixels (scaled to [0, 1] and normalized in the
-  program, as ``suites.common.Classifier`` runs it)."""
-  import jax
+  """A zoo model with random weights on uint8 pixels (scaled to [0, 1], resized to its native
+  crop and normalized in the program, as ``suites.common.Classifier`` runs it)."""
   import jax.numpy as jnp
-  from imagenet_cp import models
   from imagenet_cp.models.parallel import DataParallel
-  module = models.build(name)
-  variables = jax.jit(module.init)(jax.random.key(0), jnp.zeros((1, 224, 224, 3), jnp.float32))
-  normalize = models.normalizer(models.spec(name))
-  parallel = DataParallel(
-      lambda v, pixels: module.apply(v, normalize(pixels.astype(jnp.float32) / 255.0)), variables,
-      batch, devices=dev.devices, model_name=name)
+  from imagenet_cp.suites.bench import random_classifier
+  apply_fn, variables = random_classifier(name)
+  parallel = DataParallel(lambda v, pixels: apply_fn(v, pixels.astype(jnp.float32) / 255.0),
+                          variables, batch, devices=dev.devices, model_name=name)
   pixels = dev.shard(crops_224(parallel.batch_size))
   t = measure(lambda: parallel.apply_padded(pixels)[0], parallel.batch_size, repeats, min_seconds,
               dev)

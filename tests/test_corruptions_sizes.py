@@ -320,3 +320,16 @@ def test_jittable_without_host_callbacks(size):
     text = str(jax.make_jaxpr(jax.jit(lambda x, k: imagenet_cp.corrupt(x, name, 3, k)))(
         images, keys))
     assert "callback" not in text, (size, name)
+
+
+@pytest.mark.parametrize("size", (32, 64, 224, 299))
+def test_corruption_input_is_each_scripts_loader(size):
+  """The public helper equals the oracle's copy of each script's loader, on every photo shape."""
+  for name in PHOTO_NAMES:
+    np.testing.assert_array_equal(imagenet_cp.corruption_input(photo(name), size),
+                                  orig.inputs(photo(name), size))
+  tiny = np.zeros((size, size, 3), np.uint8) + 7
+  if size in (32, 64):  # CIFAR's and Tiny-ImageNet's own images pass through unchanged
+    np.testing.assert_array_equal(imagenet_cp.corruption_input(tiny, size), tiny)
+  with pytest.raises(ValueError, match="sizes are 32, 64, 224 and 299"):
+    imagenet_cp.corruption_input(tiny, 128)

@@ -5,14 +5,12 @@ checkpoint=path)``, i.e. the restricted unpickler and the converter users run.  
 small where adaptive pooling allows, to keep CI time down; odd sizes exercise ceil-mode and
 adaptive-pool bin rules.  Tolerance: max |logit diff| <= 1e-4 * max |logit|.
 """
-import gc
-
 import jax
 import numpy as np
 import pytest
 
 from imagenet_cp import models
-from conftest import import_torchvision
+from torchvision_parity import REL_TOL, assert_logits_match, torch_reference
 
 # (name, input side).  Sizes are the smallest that keep every stage non-degenerate-ish while
 # still covering the interesting paths (AlexNet 6x6 and VGG 7x7 adaptive pools up-sample here).
@@ -35,20 +33,6 @@ CASES = [
     ("resnext101_32x8d", 64),
     ("resnext101_64x4d", 64),
 ]
-BATCH = 2
-REL_TOL = 1e-4
-
-
-def _randomize_batch_norm(model, torch, seed=0):
-  """Random BN statistics and affine parameters, so a wrong BN mapping shows in the logits."""
-  gen = torch.Generator().manual_seed(seed)
-  for m in model.modules():
-    if isinstance(m, torch.nn.BatchNorm2d):
-      n = m.num_features
-      m.running_mean.copy_(torch.randn(n, generator=gen) * 0.2)
-      m.running_var.copy_(torch.rand(n, generator=gen) + 0.5)
-      m.weight.data.copy_(torch.rand(n, generator=gen) + 0.5)
-      m.bias.data.copy_(torch.randn(n, generator=gen) * 0.2)
 
 
 def _old_densenet_keys(state_dict):
@@ -61,35 +45,10 @@ def _old_densenet_keys(state_dict):
   return out
 
 
-def _torch_reference(name, size, path, batch=BATCH):
-  """Builds torchvision's model, saves its state dict to ``path``; returns (input, logits)."""
-  torch = pytest.importorskip("torch")
-  tv = import_torchvision()
-  torch.manual_seed(0)
-  model = getattr(tv.models, name)(weights=None).eval()
-  _randomize_batch_norm(model, torch)
-  state_dict = model.state_dict()
-  if name.startswith("densenet"):
-    state_dict = _old_densenet_keys(state_dict)
-  torch.save(state_dict, path)
-  x = np.random.default_rng(0).standard_normal((batch, size, size, 3)).astype(np.float32)
-  with torch.inference_mode():
-    logits = model(torch.from_numpy(x.transpose(0, 3, 1, 2).copy())).numpy()
-  return x, logits
-
-
 @pytest.mark.parametrize("name,size", CASES)
 def test_logits_match_torchvision(name, size, tmp_path):
-  path = tmp_path / f"{name}.pth"
-  x, expected = _torch_reference(name, size, path)
-  gc.collect()
-  module, variables, _ = models.load(name, checkpoint=path)
-  path.unlink()
-  got = np.asarray(jax.jit(module.apply)(variables, x))
-  assert got.shape == expected.shape == (BATCH, 1000)
-  err = np.max(np.abs(got - expected)) / np.max(np.abs(expected))
-  assert err <= REL_TOL, f"{name}: relative max logit error {err:.2e}"
-  np.testing.assert_array_equal(got.argmax(-1), expected.argmax(-1))
+  assert_logits_match(name, size, tmp_path,
+                      state_dict_fn=_old_densenet_keys if name.startswith("densenet") else None)
 
 
 def test_resnet_cpu_loops_match_unrolled_graph_and_torchvision(tmp_path):
@@ -99,7 +58,7 @@ def test_resnet_cpu_loops_match_unrolled_graph_and_torchvision(tmp_path):
   from imagenet_cp import workarounds
   from imagenet_cp.models import resnet
   path = tmp_path / "resnet34.pth"
-  x, expected = _torch_reference("resnet34", 64, path, batch=8)
+  x, expected = torch_reference("resnet34", 64, path, batch=8)
   module, variables, _ = models.load("resnet34", checkpoint=path)
   assert resnet.batch_chunk(8) == 4
   with workarounds.override(resnet_batch_chunks=True, resnet_stage_loop=True):

@@ -8,14 +8,12 @@ model is built the way torchvision builds it for the zoo's weights
 version-1 stem).  Small and odd inputs where the architecture allows, one native-size case per
 new family.
 """
-import gc
-
 import jax
 import numpy as np
 import pytest
 
 from imagenet_cp import models
-from test_models_parity import BATCH, REL_TOL, _randomize_batch_norm
+from torchvision_parity import assert_logits_match, randomize_batch_norm
 
 CASES = [
     ("wide_resnet50_2", 64),
@@ -46,31 +44,9 @@ CASES = [
 ]
 
 
-def _torch_reference(name, size, path):
-  torch = pytest.importorskip("torch")
-  from imagenet_cp.oracles.torchvision_shim import torchvision_model
-  torch.manual_seed(0)
-  model = torchvision_model(name)
-  _randomize_batch_norm(model, torch)
-  torch.save(model.state_dict(), path)
-  x = np.random.default_rng(0).standard_normal((BATCH, size, size, 3)).astype(np.float32)
-  with torch.inference_mode():
-    logits = model(torch.from_numpy(x.transpose(0, 3, 1, 2).copy())).numpy()
-  return x, logits
-
-
 @pytest.mark.parametrize("name,size", CASES)
 def test_logits_match_torchvision(name, size, tmp_path):
-  path = tmp_path / f"{name}.pth"
-  x, expected = _torch_reference(name, size, path)
-  gc.collect()
-  module, variables, _ = models.load(name, checkpoint=path)
-  path.unlink()
-  got = np.asarray(jax.jit(module.apply)(variables, x))
-  assert got.shape == expected.shape == (BATCH, 1000)
-  err = np.max(np.abs(got - expected)) / np.max(np.abs(expected))
-  assert err <= REL_TOL, f"{name} at {size} px: relative max logit error {err:.2e}"
-  np.testing.assert_array_equal(got.argmax(-1), expected.argmax(-1))
+  assert_logits_match(name, size, tmp_path)
 
 
 def test_aux_head_keys_are_skipped_but_a_missing_key_is_refused(tmp_path):

@@ -15,54 +15,17 @@ the other architectures (b) numerically, on variants with fewer blocks built fro
 window sizes, at the weights' input size (ViT: the position embedding's) or a small one (Swin:
 the padding paths).  ViT-H runs only so, never at full depth.
 """
-import gc
-
 import jax
 import numpy as np
 import pytest
 
 from imagenet_cp import models
 from imagenet_cp.models import attention, checkpoint, convert, swin
-from test_models_parity import BATCH, REL_TOL, _randomize_batch_norm
+from torchvision_parity import (BATCH, assert_logits_match, check_logits, inputs, randomize,
+                                torch_logits)
 
 TRANSFORMERS = [n for n in models.names(ported_only=True)
                 if n.split(".")[0].startswith(("vit_", "swin_", "maxvit_"))]
-
-
-def _randomize(model, torch, seed=0):
-  """Random values for every parameter torchvision initialises to a constant (see above)."""
-  _randomize_batch_norm(model, torch, seed)
-  gen = torch.Generator().manual_seed(seed + 1)
-  with torch.no_grad():
-    for m in model.modules():
-      if isinstance(m, torch.nn.LayerNorm):
-        m.weight.copy_(torch.rand(m.weight.shape, generator=gen) + 0.5)
-        m.bias.copy_(torch.randn(m.bias.shape, generator=gen) * 0.2)
-    for name, p in model.named_parameters():
-      leaf = name.rsplit(".", 1)[-1]
-      if leaf == "relative_position_bias_table":
-        p.copy_(torch.randn(p.shape, generator=gen))
-      elif leaf == "logit_scale":  # log(100) = 4.6 is V2's clamp: some heads above it
-        p.copy_(torch.rand(p.shape, generator=gen) * 4.5 + 1.0)
-      elif leaf in ("bias", "in_proj_bias", "class_token") or name.startswith("heads."):
-        p.copy_(torch.randn(p.shape, generator=gen) * 0.05)
-
-
-def _inputs(size, batch=BATCH):
-  return np.random.default_rng(0).standard_normal((batch, size, size, 3)).astype(np.float32)
-
-
-def _torch_logits(model, x):
-  import torch
-  with torch.inference_mode():
-    return model(torch.from_numpy(x.transpose(0, 3, 1, 2).copy())).numpy()
-
-
-def _check(got, expected, what):
-  assert got.shape == expected.shape
-  err = np.max(np.abs(got - expected)) / np.max(np.abs(expected))
-  assert err <= REL_TOL, f"{what}: relative max logit error {err:.2e}"
-  np.testing.assert_array_equal(got.argmax(-1), expected.argmax(-1))
 
 
 # (zoo name, input side): through models.load; one native-size case per family.
@@ -76,20 +39,7 @@ LOAD_CASES = [
 
 @pytest.mark.parametrize("name,size", LOAD_CASES)
 def test_zoo_logits_match_torchvision(name, size, tmp_path):
-  torch = pytest.importorskip("torch")
-  from imagenet_cp.oracles.torchvision_shim import torchvision_model
-  torch.manual_seed(0)
-  model = torchvision_model(name)
-  _randomize(model, torch)
-  path = tmp_path / f"{name}.pth"
-  torch.save(model.state_dict(), path)
-  x = _inputs(size)
-  expected = _torch_logits(model, x)
-  del model
-  gc.collect()
-  module, variables, _ = models.load(name, checkpoint=path)
-  path.unlink()
-  _check(np.asarray(jax.jit(module.apply)(variables, x)), expected, f"{name} at {size} px")
+  assert_logits_match(name, size, tmp_path)
 
 
 def _torch_shapes(shapes):
@@ -167,16 +117,17 @@ def test_reduced_depth_variants_match_torchvision(name, tmp_path):
   module = models.build(name).clone(**updates)
   torch.manual_seed(0)
   model = _reduced_torch_model(name, module).eval()
-  _randomize(model, torch)
+  randomize(model, torch)
   path = tmp_path / "reduced.pth"
   torch.save(model.state_dict(), path)
   size = getattr(module, "image_size", None) or REDUCED[name][1]
-  x = _inputs(size, batch=1 if name.startswith("vit_h") else BATCH)
-  expected = _torch_logits(model, x)
+  x = inputs(size, batch=1 if name.startswith("vit_h") else BATCH)
+  expected = torch_logits(model, x)
   del model
   variables = convert.torch_to_flax(checkpoint.load_state_dict(path),
                                     convert.variable_shapes(module, size), source=str(path))
-  _check(np.asarray(jax.jit(module.apply)(variables, x)), expected, f"reduced {name} at {size} px")
+  check_logits(np.asarray(jax.jit(module.apply)(variables, x)), expected,
+               f"reduced {name} at {size} px")
 
 
 def test_old_vit_mlp_keys_convert_like_new_ones():

@@ -128,10 +128,10 @@ def test_classifier_resizes_224_images_to_the_native_crop_like_torchvision(tmp_p
   torch = pytest.importorskip("torch")
   tv = import_torchvision()
   from imagenet_cp.oracles.torchvision_shim import torchvision_model
-  from test_models_parity import _randomize_batch_norm
+  from torchvision_parity import randomize_batch_norm
   torch.manual_seed(0)
   model = torchvision_model("inception_v3")
-  _randomize_batch_norm(model, torch)
+  randomize_batch_norm(model, torch)
   path = tmp_path / "inception_v3.pth"
   torch.save(model.state_dict(), path)
   images = np.random.default_rng(0).uniform(size=(1, 224, 224, 3)).astype(np.float32)

@@ -412,14 +412,20 @@ def classifier(name: str, checkpoint: str | os.PathLike | None = None):
   (``native_resizer``), so every model takes the benchmark's 224-px images.
   """
   module, variables, model_spec = load(name, checkpoint)
+  return classifier_apply(module, model_spec), variables
+
+
+def classifier_apply(module, model_spec: Spec):
+  """``classifier``'s apply_fn for a zoo module with any variables (e.g. random ones):
+  native resize, then the weights' normalization, then the module."""
   normalize = normalizer(model_spec)
   resize = native_resizer(model_spec)
 
   def apply_fn(variables, images):
     return module.apply(variables, normalize(resize(jnp.asarray(images, jnp.float32))))
 
-  return apply_fn, variables
+  return apply_fn
 
 
 __all__ = ["ALIASES", "CheckpointError", "NOT_YET_PORTED", "Spec", "build", "classifier",
-           "compiler_options", "load", "names", "native_resizer", "normalizer", "resolve", "spec"]
+           "classifier_apply", "compiler_options", "load", "names", "native_resizer", "normalizer", "resolve", "spec"]

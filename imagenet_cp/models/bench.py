@@ -35,7 +35,11 @@ def define_flags() -> None:
   importing it beside another entry point (imagenet_cp.run, a test) defines no flag twice."""
   flags.DEFINE_list("models", None, "models to time (default: the whole zoo)")
   flags.DEFINE_integer("batch", 32, "batch size")
-  flags.DEFINE_integer("size", 224, "input side")
+  flags.DEFINE_list("small_batch_models", ["vit_h_14", "regnet_y_128gf"],
+                    "models timed at --small_batch instead (the largest: minutes per batch of 32)")
+  flags.DEFINE_integer("small_batch", 8, "batch size of --small_batch_models")
+  flags.DEFINE_integer("size", 0, "input side (0: 224, or the side a model's architecture fixes: "
+                       "a ViT's position embedding, e.g. 384 and 518 for the SWAG weights)")
   flags.DEFINE_integer("runs", 5, "timed rounds after one warm-up")
   flags.DEFINE_integer("threads", 0, "torch threads (0: torch's default)")
 
@@ -64,7 +68,7 @@ def measure(name: str, batch: int, size: int, runs: int) -> dict:
   model = torch_model(name, size)
   shapes = convert.variable_shapes(models.build(name), size)
   # On the device once, as models.load returns them: NumPy leaves would be copied in on every
-  # timed call (AlexNet's 244 MB of weights: 0.214 vs 0.149 s wall per batch at load 1.2).
+  # timed call (AlexNet's 244 MB of weights: a third of its batch time).
   variables = jax.device_put(convert.torch_to_flax(
       {k: v.detach().numpy() for k, v in model.state_dict().items()}, shapes, source=name))
   module = models.build(name)
@@ -107,20 +111,29 @@ def main(argv):
   if FLAGS.threads:
     torch.set_num_threads(FLAGS.threads)
   names = [models.resolve(n) for n in (FLAGS.models or models.names(ported_only=True))]
-  print(f"batch {FLAGS.batch}, {FLAGS.size}px, torch {torch.__version__} "
+  print(f"batch {FLAGS.batch}, {FLAGS.size or 224}px, torch {torch.__version__} "
         f"({torch.get_num_threads()} threads), jax {jax.__version__} on "
         f"{jax.devices()[0].platform}, load avg {_load()}")
   print(f"{'model':18s} {'torch':>8s} {'torch_cl':>8s} {'flax':>8s} {'x torch':>8s} "
         f"{'x cl':>6s} {'compile':>8s} {'rel err':>8s} {'cpu: x torch':>12s} {'x cl':>6s} "
         f"{'plain':>7s} {'x torch':>8s} {'cpu':>5s} {'load':>5s}")
   for name in names:
-    r = measure(name, FLAGS.batch, FLAGS.size, FLAGS.runs)
+    size = FLAGS.size or input_side(name)
+    small = name.split(".")[0] in FLAGS.small_batch_models
+    batch = FLAGS.small_batch if small else FLAGS.batch
+    note = "" if (size, batch) == (FLAGS.size or 224, FLAGS.batch) else f"  ({size}px, batch {batch})"
+    r = measure(name, batch, size, FLAGS.runs)
     print(f"{name:18s} {r['torch']:8.2f} {r['torch_cl']:8.2f} {r['flax']:8.2f} "
           f"{r['flax'] / r['torch']:8.2f} {r['flax'] / r['torch_cl']:6.2f} "
           f"{r['compile_s']:7.1f}s {r['rel_err']:8.1e} "
           f"{r['flax_cpu'] / r['torch_cpu']:12.2f} {r['flax_cpu'] / r['torch_cl_cpu']:6.2f} "
           f"{r['plain']:7.2f} {r['plain'] / r['torch']:8.2f} "
-          f"{r['plain_cpu'] / r['torch_cpu']:5.2f} {_load():5.1f}", flush=True)
+          f"{r['plain_cpu'] / r['torch_cpu']:5.2f} {_load():5.1f}{note}", flush=True)
+
+
+def input_side(name: str) -> int:
+  """224, or the side the architecture fixes (a ViT's position embedding)."""
+  return getattr(models.build(name), "image_size", None) or 224
 
 
 def _load() -> float:

@@ -74,13 +74,17 @@ def _bn(x: jax.Array, eps: float, name: str, activate: bool = True) -> jax.Array
   return layers.silu(y) if activate else y
 
 
-class MBConv(nn.Module):
-  """torchvision ``MBConv`` (see the module docstring); submodules ``block.<i>``."""
+class _Block(nn.Module):
+  """The settings of both block kinds: output channels, kernel, stride, expansion, BN epsilon."""
   out: int
   kernel: int
   stride: int
   expand_ratio: int
   eps: float
+
+
+class MBConv(_Block):
+  """torchvision ``MBConv`` (see the module docstring); submodules ``block.<i>``."""
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
@@ -99,13 +103,8 @@ class MBConv(nn.Module):
     return y + x if self.stride == 1 and cin == self.out else y
 
 
-class FusedMBConv(nn.Module):
+class FusedMBConv(_Block):
   """torchvision ``FusedMBConv`` (see the module docstring); submodules ``block.<i>``."""
-  out: int
-  kernel: int
-  stride: int
-  expand_ratio: int
-  eps: float
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:

@@ -18,8 +18,8 @@ I/O; the original additionally spent 2.0-2.6 s of CPU per sequence in x264 (not 
 ALLOCATOR: by default (``--malloc=reuse``) the process keeps freed memory in its heap
 (``keep_freed_memory``), for both sides.  glibc otherwise maps every block above 32 MB afresh
 and returns it on free; a batch of 8 sequences is 37-49 MB of frames, so each call page-faults
-its whole output again (1,140-1,510 faults, 2-3 ms of kernel time per image on the development
-VM: more than translate's own work).  ``--malloc=default`` measures without it.
+its whole output again (more kernel time than translate's own work: docs/speed.md, ImageNet-P).
+``--malloc=default`` measures without it.
 """
 from __future__ import annotations
 

@@ -40,6 +40,7 @@ the examples (source chunks or array rows round-robin); per-example records are 
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -61,7 +62,8 @@ from imagenet_cp.suites.adversarial_attacks import (  # noqa: F401  (the suite's
 from imagenet_cp.suites.adversarial_summary import (  # noqa: F401
     apgd_points, attack_summary, transfer_summary)
 from imagenet_cp.suites.common import (Classifier, Model, Store, Task, file_digest, model_identity,
-                                       pad_batch, pad_keys, records_problem, variables_digest)
+                                       pad_batch, pad_keys, records_problem, variables_digest,
+                                       with_results_json)
 from imagenet_cp.suites.images import CHUNK, ImageCache, check_max_images, source_listing
 
 SECTION = "adversarial"    # results.json key
@@ -293,7 +295,7 @@ def run(config: SuiteConfig, model: Model, output_dir=None, log: Callable[[str],
                   file_names_sha256=file_digest(names))
   store = (Store(pathlib.Path(output_dir) / "adversarial", run_info, log)
            if output_dir is not None and pid == 0 else None)
-  try:
+  with store or contextlib.nullcontext():  # releases the folder's lock
     if images is not None:
       examples = every.rows(_share(len(every.file_names)))
     else:
@@ -323,12 +325,7 @@ def run(config: SuiteConfig, model: Model, output_dir=None, log: Callable[[str],
     results["transfer"] = transfer_matrix(models, examples, names=names, config=attack_config,
                                           seed=seed, store=store, log=log)
     results["run"]["seconds"] = round(time.time() - started, 1)
-    if store:
-      store.write_json("results.json", results)
-    return results
-  finally:
-    if store:
-      store.close()
+    return with_results_json(store, results)
 
 
 def _arrays_digest(examples: Examples) -> str:

@@ -34,12 +34,13 @@ IMAGENET_VAL = 50_000
 
 
 def random_classifier(name: str):
-  """(apply_fn on [0, 1] pixels, random variables) of a zoo model."""
+  """(apply_fn on [0, 1] pixels, random variables) of a zoo model, as ``models.classifier``
+  builds it (native resize, normalization) but without weights."""
   from imagenet_cp import models  # pylint: disable=g-import-not-at-top
-  module = models.build(name)
-  variables = module.init(jax.random.key(0), np.zeros((1, 224, 224, 3), np.float32))
-  normalize = models.normalizer(models.spec(name))
-  return (lambda v, images: module.apply(v, normalize(images))), variables
+  module, model_spec = models.build(name), models.spec(name)
+  side = model_spec.native_crop
+  variables = module.init(jax.random.key(0), np.zeros((1, side, side, 3), np.float32))
+  return models.classifier_apply(module, model_spec), variables
 
 
 def _examples(n: int):

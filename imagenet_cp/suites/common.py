@@ -400,6 +400,13 @@ class Store:
     return write_json(self.root / name, payload)
 
 
+def with_results_json(store: Store | None, results: dict) -> dict:
+  """``results``, first written to the store's results.json when the run has a store."""
+  if store:
+    store.write_json("results.json", results)
+  return results
+
+
 def _brief(value, limit: int = 80) -> str:
   text = json.dumps(value, sort_keys=True, default=json_default)
   return text if len(text) <= limit else text[:limit - 3] + "..."

@@ -21,6 +21,7 @@ recomputed when it fails, with a line saying why.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import pathlib
 import time
@@ -41,7 +42,8 @@ from imagenet_cp.metrics.scores import summarize
 from imagenet_cp.suites import distributed
 from imagenet_cp.suites.common import (SCHEMA_VERSION, Classifier, Model, Store, Task,
                                        check_finite, file_digest, model_identity, pad_batch,
-                                       pad_keys, progress_bar, records_problem, text)
+                                       pad_keys, progress_bar, records_problem, text,
+                                       with_results_json)
 from imagenet_cp.suites.images import (CHUNK, Chunk, ImageCache, SourceListing, TfdsSource,
                                        check_max_images, sequence_key_level, source_listing)
 
@@ -253,7 +255,7 @@ def run(config: SuiteConfig, model: Model, output_dir=None,
                        f"tfds {opts.tfds.data_dir} ({opts.tfds.image_format})")
   recorded = {"source_location": listing.location, "weights_file": model.weights_file}
   store = Store(output_dir, run_info, log) if output_dir is not None and pid == 0 else None
-  try:
+  with store or contextlib.nullcontext():  # releases the folder's lock
     cache_dir = pathlib.Path(output_dir) / "cache" if output_dir is not None else None
     cache = ImageCache(listing, cache_dir, pid, pcount, config.chunk_size, log)
     classifier = Classifier(model, config.batch_size)
@@ -278,12 +280,7 @@ def run(config: SuiteConfig, model: Model, output_dir=None,
         store.write_json("results.json", summary(0))
     bar.close()
     results = summary(config.bootstrap)
-    if store:
-      store.write_json("results.json", results)
-    return results
-  finally:
-    if store:
-      store.close()
+    return with_results_json(store, results)
 
 
 def _ids_by_file_name(listing: SourceListing) -> dict:

@@ -37,6 +37,7 @@ with any number of processes reuses them.  Every process reads the TFDS data_dir
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import os
 import pathlib
@@ -213,11 +214,8 @@ def run(config: SuiteConfig, model: Model, output_dir=None,
   root = pathlib.Path(output_dir) / "ood" if output_dir is not None else None
   store = distributed.on_every_process(
       lambda: Store(root, run_info, log) if root is not None and first else None)
-  try:
+  with store or contextlib.nullcontext():  # releases the folder's lock
     return _run(config, specs, builders, classifier, run_info, root, store, started, log)
-  finally:
-    if store:
-      store.close()
 
 
 def _run(config: SuiteConfig, specs, builders, classifier: Classifier, run_info: dict, root,

@@ -199,43 +199,42 @@ def _summary_section(data: dict, results_by_model: dict) -> list[str]:
 
 
 def _corruption_section(data: dict) -> list[str]:
-  models = data["models"]
-  figs = data["figures"]
-  present = [n for n in CORRUPTIONS if any(n in figs[m]["corruption_errors"] for m in models)]
-  if not present:
-    return []
-  rows = [["clean"] + [pct(figs[m]["clean_error"]) for m in models]]
-  for n in present:
-    cells = []
-    for m in models:
-      error = figs[m]["corruption_errors"].get(n)
-      ce = figs[m]["ce"].get(n)
-      cells.append("–" if error is None else pct(error) + ("" if ce is None else f" ({ce:.0f})"))
-    rows.append([title(n) + (" (extra)" if n in EXTRA_CORRUPTIONS else "")] + cells)
-  return (["## Top-1 error per corruption", "",
-           "Error (%) averaged over the severities evaluated, (CE, AlexNet = 100) beside it; "
-           "the 4 extra corruptions are not part of mCE.", ""]
-          + _table(["corruption"] + models, rows) + [""])
+  clean = [["clean"] + [pct(data["figures"][m]["clean_error"]) for m in data["models"]]]
+  return _per_name_section(
+      data, CORRUPTIONS, "corruption_errors", "ce", "corruption",
+      lambda n: title(n) + (" (extra)" if n in EXTRA_CORRUPTIONS else ""),
+      ["## Top-1 error per corruption", "",
+       "Error (%) averaged over the severities evaluated, (CE, AlexNet = 100) beside it; "
+       "the 4 extra corruptions are not part of mCE."], first_rows=clean)
 
 
 def _sequence_section(data: dict) -> list[str]:
+  return _per_name_section(
+      data, PERTURBATIONS, "flip_probability", "fr", "sequence",
+      lambda n: title(n) + ("" if n in TEST_PERTURBATIONS else " (validation)"),
+      ["## Flip probability per sequence", "",
+       "How often the top-1 class changes between consecutive frames (%), (FR, AlexNet = "
+       "100) beside it."])
+
+
+def _per_name_section(data: dict, names, figure: str, index: str, column: str, row_title,
+                      heading: list[str], first_rows=()) -> list[str]:
+  """A table of ``figure`` (a fraction, in %) with its AlexNet-relative ``index`` beside it, a
+  row per name any model has, a column per model; nothing when no model has any."""
   models = data["models"]
   figs = data["figures"]
-  present = [n for n in PERTURBATIONS if any(n in figs[m]["flip_probability"] for m in models)]
+  present = [n for n in names if any(n in figs[m][figure] for m in models)]
   if not present:
     return []
-  rows = []
+  rows = list(first_rows)
   for n in present:
     cells = []
     for m in models:
-      fp = figs[m]["flip_probability"].get(n)
-      fr = figs[m]["fr"].get(n)
-      cells.append("–" if fp is None else pct(fp) + ("" if fr is None else f" ({fr:.0f})"))
-    rows.append([title(n) + ("" if n in TEST_PERTURBATIONS else " (validation)")] + cells)
-  return (["## Flip probability per sequence", "",
-           "How often the top-1 class changes between consecutive frames (%), (FR, AlexNet = "
-           "100) beside it.", ""]
-          + _table(["sequence"] + models, rows) + [""])
+      value, relative = figs[m][figure].get(n), figs[m][index].get(n)
+      cells.append("–" if value is None else
+                   pct(value) + ("" if relative is None else f" ({relative:.0f})"))
+    rows.append([row_title(n)] + cells)
+  return heading + [""] + _table([column] + models, rows) + [""]
 
 
 def _adversarial_section(data: dict, results_by_model: dict, folders: dict) -> list[str]:
