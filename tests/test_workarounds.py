@@ -206,8 +206,9 @@ def test_the_image_loop_list_is_current():
                              "brightness", "translate", "tilt"}
 
 
-# Not bit for bit on XLA:CPU, though the same arithmetic: the plain program's fusions round
-# differently.  gaussian_blur's row pass fused into its column taps (computed_apart off) moves
+# Not bit for bit on XLA:CPU, though the same arithmetic: XLA:CPU contracts a multiply and an add
+# into one FMA (one rounding) wherever they land in one fusion, with no flag to turn it off
+# (openxla/xla#41579), so a program fused differently rounds a few values differently.  gaussian_blur's row pass fused into its column taps (computed_apart off) moves
 # 0.08% of the values by one grey level; tilt vmapped instead of looped (perturbation_image_loop
 # off, even for a single image) moves 49 of 9.3 M values by up to 2.  Bound: (max |diff|, share).
 INEXACT = {"gaussian_blur": (1, 1e-3), "tilt": (2, 1e-5)}
