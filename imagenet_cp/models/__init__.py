@@ -428,4 +428,5 @@ def classifier_apply(module, model_spec: Spec):
 
 
 __all__ = ["ALIASES", "CheckpointError", "NOT_YET_PORTED", "Spec", "build", "classifier",
-           "classifier_apply", "compiler_options", "load", "names", "native_resizer", "normalizer", "resolve", "spec"]
+           "classifier_apply", "compiler_options", "load", "names", "native_resizer", "normalizer",
+           "resolve", "spec"]

@@ -51,7 +51,7 @@ import imagenet_cp
 from imagenet_cp.suites import distributed
 from imagenet_cp.suites.common import (Classifier, Model, Store, Task, batched, file_digest,
                                        model_identity, progress_bar, records_problem, text,
-                                       write_text)
+                                       with_results_json, write_text)
 from imagenet_cp.suites.ood_datasets import (  # noqa: F401  (the suite's public names)
     IMAGENET_V2_CONFIGS, OOD_DATASETS, SUBSET_WNIDS, Dataset, built_datasets, dataset,
     decode_preprocess, imagenet_wnids, open_builder, read_slice, subset_indices)
@@ -244,8 +244,7 @@ def _run(config: SuiteConfig, specs, builders, classifier: Classifier, run_info:
                           imagenet_cp=imagenet_cp.__version__, processes=jax.process_count(),
                           devices=devices_used, batch_size=classifier.batch_size,
                           seconds=round(time.time() - started, 1))
-    if store:
-      store.write_json("results.json", results)
+    with_results_json(store, results)
   bar.close()
   return results
 
