@@ -164,7 +164,16 @@ def test_chunked_corruption_is_the_plain_one_at_the_chunks_width(images, name):
         np.asarray(imagenet_cp.corrupt(padded[i:i + chunk], name, 3, padded_keys[i:i + chunk]))
         for i in range(0, len(padded), chunk)])[:n]
     assert _trace(name, images, keys) != on, "the switch changed nothing"
-  np.testing.assert_array_equal(got, want)
+  largest, share = CHUNK_INEXACT.get(name, (0, 0.0))
+  diff = np.abs(got.astype(np.int32) - want)
+  assert diff.max() <= largest and np.mean(diff > 0) <= share, (diff.max(), np.mean(diff > 0))
+
+
+# The loop body and the top-level program fuse differently, so XLA:CPU's FMA contraction (see
+# INEXACT below) may round a value differently, depending on the CPU's instruction set: on an
+# AMD EPYC VM motion_blur's chunks differ from the plain 2-wide vmap in 1 of 451,584 values by
+# 1 grey level (bit for bit on the VM where the test was written).  Bound: (max |diff|, share).
+CHUNK_INEXACT = {"motion_blur": (1, 1e-5)}
 
 
 @pytest.mark.parametrize("flag,name", [("computed_apart", "pixelate"),

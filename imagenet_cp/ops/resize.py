@@ -75,15 +75,18 @@ def resample_axis(x: jnp.ndarray, weights, first, axis: int) -> jnp.ndarray:
   """One Pillow pass along ``axis`` of uint8 ``x`` with fixed-point ``weights`` [n_out, k].
 
   ``weights``/``first`` may be traced (selected per severity); taps are clipped into the axis
-  (their weights are 0 there).  Returns uint8 with ``axis`` of length n_out.
+  (their weights are 0 there).  Returns uint8 with ``axis`` of length n_out.  The taps are
+  summed one at a time: gathering all k at once into an int32 [n_out, k, ...] array cost
+  XLA:CPU 5x the time (a 560x373 -> 299x299 resize: 3.3 -> 0.6 ms).
   """
   x = jnp.moveaxis(jnp.asarray(x), axis, 0)
   n = x.shape[0]
   weights = jnp.asarray(weights, jnp.int32)
-  idx = jnp.minimum(jnp.asarray(first, jnp.int32)[:, None] + jnp.arange(weights.shape[1]), n - 1)
-  taps = jnp.take(x, idx, axis=0, mode="clip").astype(jnp.int32)  # [n_out, k, ...]
-  w = jnp.reshape(weights, weights.shape + (1,) * (x.ndim - 1))
-  acc = jnp.sum(taps * w, axis=1) + (1 << (PRECISION_BITS - 1))
+  first = jnp.asarray(first, jnp.int32)
+  acc = jnp.int32(1 << (PRECISION_BITS - 1))
+  for k in range(weights.shape[1]):
+    tap = jnp.take(x, jnp.minimum(first + k, n - 1), axis=0, mode="clip").astype(jnp.int32)
+    acc = acc + tap * jnp.reshape(weights[:, k], (-1,) + (1,) * (x.ndim - 1))
   out = jnp.clip(acc >> PRECISION_BITS, 0, 255).astype(jnp.uint8)
   return jnp.moveaxis(out, 0, axis)
 

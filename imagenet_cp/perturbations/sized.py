@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from imagenet_cp.ops import border, color, filters, geometry, resize, rng, sampling, zoom
+from imagenet_cp.ops import border, color, filters, fusion, geometry, resize, rng, sampling, zoom
 from imagenet_cp.ops import spatter as spatter_ops
 from imagenet_cp.ops.convert import uint8_clipped, uint8_from_unit
 from imagenet_cp.perturbations import base, blur, digital, noise, weather
@@ -309,36 +309,38 @@ def brightness(s: SequenceSet, canvas, height, width, draws, difficulty) -> jax.
 def translate(s: SequenceSet, canvas, height, width, draws, difficulty) -> jax.Array:
   """``CenterCrop(S)(affine(img, 0, (tx, 0), 1, 0))`` (NEAREST, integer shifts: a window of the
   zero-padded image; imagenet299: of the source photo, then its ``resized_center_crop``)."""
-  del draws, difficulty
+  del draws
   shift = max(abs(int(t)) for t in s.translate_shifts)
   if s.inputs("translate") == SOURCE:
-    return _source_frames(s, canvas, [("shift", int(t)) for t in s.translate_shifts])
+    return _source_frames(s, canvas, [("shift", int(t)) for t in s.translate_shifts], difficulty)
   padded = jnp.pad(geometry.zero_outside(canvas, height, width), ((0, 0), (shift, shift), (0, 0)))
   top, left = geometry.center_crop_offsets(height, width, s.size)
   band = jax.lax.dynamic_slice(padded, (top, left, 0), (s.size, s.size + 2 * shift, 3))
   return jnp.stack([band[:, shift - int(t):shift - int(t) + s.size] for t in s.translate_shifts])
 
 
-def _bilinear_affine(s: SequenceSet, name: str, params, canvas, height, width) -> jax.Array:
+def _bilinear_affine(s: SequenceSet, name: str, params, canvas, height, width,
+                     difficulty) -> jax.Array:
   """Bilinear torchvision 0.2.x ``affine`` frames (``_affine_params``) then the set's crop; of
   the source photo, then its ``resized_center_crop``, where ``name`` starts from it."""
   if s.inputs(name) == SOURCE:
-    return _source_frames(s, canvas, [("affine", lin, tr) for lin, tr in zip(*params)])
+    return _source_frames(s, canvas, [("affine", lin, tr) for lin, tr in zip(*params)],
+                          difficulty)
   return _affine_frames(s, canvas, height, width, params, True)
 
 
 def rotate(s: SequenceSet, canvas, height, width, draws, difficulty) -> jax.Array:
   """``affine(img, angle_i, (0, 0), 1., 0, BILINEAR)`` then the set's crop."""
-  del draws, difficulty
+  del draws
   return _bilinear_affine(s, "rotate", _affine_params(angles=s.rotate_angles), canvas, height,
-                          width)
+                          width, difficulty)
 
 
 def shear(s: SequenceSet, canvas, height, width, draws, difficulty) -> jax.Array:
   """``affine(img, 0, (0, 0), 1., shear_i, BILINEAR)`` (torchvision 0.2.x's x-shear), cropped."""
-  del draws, difficulty
+  del draws
   return _bilinear_affine(s, "shear", _affine_params(shears=s.shear_angles), canvas, height,
-                          width)
+                          width, difficulty)
 
 
 def scale(s: SequenceSet, canvas, height, width, draws, difficulty) -> jax.Array:
@@ -363,9 +365,9 @@ def _tilt_rotations(s: SequenceSet) -> np.ndarray:
 def tilt(s: SequenceSet, canvas, height, width, draws, difficulty) -> jax.Array:
   """``CenterCrop(S)(cv2.warpPerspective(x, P2 T RX RY P1, (w, h)))``, OpenCV 3.4's 1/32-pixel
   INTER_LINEAR with a black border (as ImageNet-P's tilt, ``geometric.tilt``)."""
-  del draws, difficulty
+  del draws
   if s.inputs("tilt") == SOURCE:
-    return _source_frames(s, canvas, [("tilt", r) for r in _tilt_rotations(s)])
+    return _source_frames(s, canvas, [("tilt", r) for r in _tilt_rotations(s)], difficulty)
   image = geometry.zero_outside(canvas, height, width)
 
   def frame(rotation):
@@ -386,11 +388,22 @@ def _region(grid, h: int, w: int, top: int, left: int, th: int, tw: int):
   return grid[top - top_s:top - top_s + th, left - left_s:left - left_s + tw]
 
 
-def _source_frames(s: SequenceSet, photo, frames) -> jax.Array:
+def _source_frames(s: SequenceSet, photo, frames, difficulty) -> jax.Array:
   """``resized_center_crop(warp_i(photo))`` for every frame: only the 0.875 crop of each warped
   photo is computed, then PIL's bilinear resize to S x S.  ``frames``: static per-frame warps,
   ("shift", tx) (NEAREST translate), ("affine", linear, translate) (bilinear torchvision 0.2.x
-  affine) or ("tilt", rotation)."""
+  affine) or ("tilt", rotation).  ``difficulty`` (traced, >= 1) is only the trip count of
+  ``fusion.computed_apart``: fused into the resize, XLA:CPU recomputed each warped pixel for
+  every resize tap that reads it (rotate 1.9 s -> see docs/fidelity/perturbations.md#speed)."""
+  if frames[0][0] == "shift":  # windows of the photo: nothing to recompute
+    regions = _source_regions(photo, frames)
+  else:
+    regions = fusion.computed_apart(lambda p: _source_regions(p, frames), difficulty, photo)
+  return jax.vmap(lambda r: resize.pil_bilinear_resize(r, (s.size, s.size)))(regions)
+
+
+def _source_regions(photo, frames) -> jax.Array:
+  """The 0.875 crop of every warped photo (``_source_frames``): uint8 [T, th, tw, 3]."""
   h, w = photo.shape[:2]
   top, left, th, tw = crop_box(h, w)
   side = max(th, tw)
@@ -398,9 +411,9 @@ def _source_frames(s: SequenceSet, photo, frames) -> jax.Array:
   if kind == "shift":
     shift = max(abs(t) for _, t in frames)
     padded = jnp.pad(photo, ((0, 0), (shift, shift), (0, 0)))
-    regions = jnp.stack([padded[top:top + th, left + shift - t:left + shift - t + tw]
-                         for _, t in frames])
-  elif kind == "affine":
+    return jnp.stack([padded[top:top + th, left + shift - t:left + shift - t + tw]
+                      for _, t in frames])
+  if kind == "affine":
     linear = jnp.asarray(np.stack([f[1] for f in frames]))
     translate = jnp.asarray(np.stack([f[2] for f in frames]))
     padded = geometry.pil_edge_padded(photo, h, w)
@@ -411,14 +424,13 @@ def _source_frames(s: SequenceSet, photo, frames) -> jax.Array:
       tap, dx, dy = geometry.pil_bilinear_taps(photo.shape, h, w, xin, yin)
       return geometry.pil_interpolate(padded, photo.shape, tap, dx, dy)
 
-    regions = jax.vmap(affine_region)(linear, translate)
-  else:
-    def tilt_region(rotation):
-      map_x, map_y = geometry.tilt_source(h, w, rotation, side)
-      return _tilt_sample(photo, *(_region(g, h, w, top, left, th, tw) for g in (map_x, map_y)))
+    return jax.vmap(affine_region)(linear, translate)
 
-    regions = jax.vmap(tilt_region)(jnp.asarray(np.stack([f[1] for f in frames])))
-  return jax.vmap(lambda r: resize.pil_bilinear_resize(r, (s.size, s.size)))(regions)
+  def tilt_region(rotation):
+    map_x, map_y = geometry.tilt_source(h, w, rotation, side)
+    return _tilt_sample(photo, *(_region(g, h, w, top, left, th, tw) for g in (map_x, map_y)))
+
+  return jax.vmap(tilt_region)(jnp.asarray(np.stack([f[1] for f in frames])))
 
 
 # ---------------------------------------------------------------------------------------------
