@@ -15,10 +15,13 @@ Public API (DESIGN.md)::
                                                          # canvas (pad_to_canvas) -> [N, T, 224, 224, 3]
   imagenet_cp.preprocess(image)                          # -> uint8 [224, 224, 3]
   imagenet_cp.corruption_input(photo, size)              # the input of the -C set at that size
+  imagenet_cp.random_corrupt(images, keys, names=None, severities=None)
+                                                         # a corruption and severity per image
   imagenet_cp.release_jpeg(images)                       # the release's JPEG q85 stage
   imagenet_cp.example_key(seed, name, severity, file_name)
 """
 from imagenet_cp.corruptions import BENCHMARK_CORRUPTIONS, CORRUPTIONS, EXTRA_CORRUPTIONS, corrupt
+from imagenet_cp.corruptions.augment import random_corrupt
 from imagenet_cp.keys import example_key, example_keys
 from imagenet_cp.perturbations import (
     PERTURBATIONS, TEST_PERTURBATIONS, VALIDATION_PERTURBATIONS, pad_to_canvas, perturb, perturb_batch,
@@ -34,5 +37,5 @@ __all__ = [
     "PERTURBATION_BENCHMARKS", "TEST_PERTURBATIONS", "VALIDATION_PERTURBATIONS", "corrupt",
     "corruption_input",
     "example_key", "example_keys", "pad_to_canvas", "perturb", "perturb_batch",
-    "perturbation_input", "preprocess", "release_jpeg", "resize_short_side",
+    "perturbation_input", "preprocess", "random_corrupt", "release_jpeg", "resize_short_side",
 ]

@@ -5,6 +5,7 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from imagenet_cp import keys as _keys
 from imagenet_cp import workarounds
@@ -37,6 +38,23 @@ def check_severity(severity) -> int:
   return check_level(severity, SEVERITIES, "severity")
 
 
+def severity_operand(severity) -> jax.Array:
+  """``corrupt``'s severity as an int32 scalar: a concrete value (Python, NumPy or JAX integer)
+  must be in 1..5 (ValueError otherwise); a traced one (``jit``, ``vmap``) cannot be checked and
+  is clipped into 1..5."""
+  if isinstance(severity, jax.core.Tracer):
+    if not jnp.issubdtype(severity.dtype, jnp.integer) or severity.shape != ():
+      raise ValueError(f"a traced severity must be an integer scalar, got {severity.dtype} "
+                       f"{severity.shape}")
+    return jnp.clip(severity.astype(jnp.int32), SEVERITIES[0], SEVERITIES[-1])
+  if isinstance(severity, (jax.Array, np.ndarray)):
+    if severity.shape != () or not np.issubdtype(severity.dtype, np.integer):
+      raise ValueError(f"severity must be an integer scalar in 1..5, got {severity.dtype} "
+                       f"array of shape {severity.shape}")
+    severity = int(severity)
+  return jnp.int32(check_severity(severity))
+
+
 def check_images(images, size: int | None = None) -> int:
   """uint8 [..., S, S, 3] with S a supported size (``sizes.SIZES``; only ``size`` if given),
   else ValueError naming what is wrong.  Returns S."""
@@ -65,14 +83,13 @@ def _check_keys(key, batch_shape: tuple) -> jax.Array:
   return key
 
 
-@functools.partial(jax.jit, static_argnames=("name", "static_severity", "flags"))
-def _corrupt_flat(images, keys, severity, *, name, static_severity, flags):
+@functools.partial(jax.jit, static_argnames=("name", "flags"))
+def _corrupt_flat(images, keys, severity, *, name, flags):
   """``flags``: ``workarounds.static_flags``, resolved for the images' devices by ``corrupt``."""
   corruption = REGISTRY[name]
-  sev = static_severity if static_severity else severity
 
   def one(image, key):
-    return corruption.apply(image, corruption.draw(key, sev, image.shape[0]), sev)
+    return corruption.apply(image, corruption.draw(key, severity, image.shape[0]), severity)
 
   with workarounds.override(**dict(flags)):
     # Chunks are a CPU cache measure; accelerators want the whole batch in one program.
@@ -110,24 +127,24 @@ def corrupt(images, name: str, severity: int, key) -> jax.Array:
   Args:
     images: uint8 [..., S, S, 3], S in 32, 64, 224, 299 (any number of leading batch axes).
     name: one of ``CORRUPTIONS``.
-    severity: Python int in 1..5.
+    severity: int in 1..5: a Python, NumPy or JAX integer, or a traced int32 scalar (under
+      ``jit`` or ``vmap``, e.g. one severity per example), which is clipped into 1..5 (a
+      concrete value outside 1..5 raises).  One compiled program serves all five severities.
     key: one PRNG key per image, shape ``images.shape[:-3]`` (typed or raw uint32 [..., 2]).
 
   Returns:
     uint8 [..., S, S, 3], truncated to uint8 where the original truncates (before the JPEG q85
     save of the 64, 224 and 299 sets: ``imagenet_cp.release_jpeg``).
   """
-  corruption = get(name)
-  severity = check_severity(severity)
+  get(name)
+  severity = severity_operand(severity)
   size = check_images(images)
   batch_shape = tuple(images.shape[:-3])
   key = _check_keys(key, batch_shape)
   flat = jnp.reshape(jnp.asarray(images), (-1, size, size, 3))
   flat_keys = jnp.reshape(key, (-1,))
-  out = _corrupt_flat(
-      flat, flat_keys, jnp.int32(severity), name=name,
-      static_severity=severity if corruption.static_severity else 0,
-      flags=workarounds.static_flags(workarounds.resolve(flat)))
+  out = _corrupt_flat(flat, flat_keys, severity, name=name,
+                      flags=workarounds.static_flags(workarounds.resolve(flat)))
   return jnp.reshape(out, images.shape)
 
 

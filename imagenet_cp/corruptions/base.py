@@ -10,9 +10,8 @@ random numbers.  Both work on ONE image; ``imagenet_cp.corrupt`` vmaps them over
   Deterministic corruptions return ``()``.
 - ``apply(image, draws, severity) -> image``: ``image`` uint8 [S, S, 3], returns uint8
   [S, S, 3]; the side S selects the constant set (``sizes.of(image)``).  ``severity`` is an
-  int32 scalar in 1..5: traced when ``static_severity`` is False (parameters are selected
-  inside the program, one compile for all five severities), a Python int when True (the
-  algorithm's shapes depend on it).
+  int32 scalar in 1..5, traced (parameters are selected inside the program: one compile for
+  all five severities, and a per-image severity under ``vmap``); no shape depends on it.
 - ``chunk``: images per step when ``corrupt`` loops over the batch (the ``corruption_batch_chunks``
   workaround, on CPU; 0: the whole batch).
 """
@@ -83,7 +82,6 @@ class Corruption:
   name: str
   apply: Callable[[jax.Array, Draws, Any], jax.Array]
   draw: Callable[[jax.Array, Any], Draws] = no_draws
-  static_severity: bool = False
   # > 0: with the ``corruption_batch_chunks`` workaround on (CPU), ``corrupt`` runs the batch as
   # a loop over slices of this many images (each vmapped), which keeps each stage's
   # intermediates in the caches (imagenet_cp.workarounds, docs/speed.md); 0 or off: one vmap.
