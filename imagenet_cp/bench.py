@@ -4,6 +4,7 @@ r"""Speed benchmark: our jitted corruptions against the original code, same proc
   python -m imagenet_cp.bench --corruptions=fog,contrast --severities=1,3 --batch=32
   python -m imagenet_cp.bench --suite=all                     # also ImageNet-P, if benchmarked
   python -m imagenet_cp.bench --size=32                       # CIFAR-10-C's set (also 64, 299)
+  python -m imagenet_cp.bench --suite=augment --batch=32      # random_corrupt vs corrupt
   python -m imagenet_cp.bench --suite=p --benchmark=cifar     # a -P set (imagenet299,
                                                               # tiny_imagenet, imagenet64)
 
@@ -45,7 +46,11 @@ def define_flags() -> None:
   flags.DEFINE_integer("repeats", 3, "Least timed calls of ours per (corruption, severity) (more until "
                        "they add up to 0.2 s); the median counts.")
   flags.DEFINE_integer("ref_images", 3, "Images the reference corrupts per (corruption, severity).")
-  flags.DEFINE_enum("suite", "c", ["c", "p", "all"], "ImageNet-C, ImageNet-P or both.")
+  flags.DEFINE_enum("suite", "c", ["c", "p", "all", "augment"],
+                    "ImageNet-C, ImageNet-P, both, or random_corrupt against corrupt "
+                    "(imagenet_cp.bench_augment).")
+  flags.DEFINE_bool("augment_switch", True, "--suite=augment: also time the naive vmap of a "
+                    "lax.switch over the 19 corruptions (slow to compile).")
   flags.DEFINE_enum("size", "224", ["32", "64", "224", "299"],
                     "Image size, which selects the original's constant set (ImageNet-C only).")
   flags.DEFINE_enum("benchmark", "imagenet",
@@ -262,6 +267,9 @@ def main(argv):
     print(summarize(rows))
   if FLAGS.suite in ("p", "all"):
     bench_perturbations(FLAGS.benchmark)
+  if FLAGS.suite == "augment":
+    from imagenet_cp.bench_augment import bench_augment
+    bench_augment(FLAGS.batch, int(FLAGS.size), FLAGS.repeats, FLAGS.augment_switch)
 
 
 if __name__ == "__main__":
