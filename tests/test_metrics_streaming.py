@@ -215,3 +215,17 @@ def test_host_sums_do_not_overflow_int32():
   big = metrics.ErrorCounts(errors=jnp.int32(2**31 - 1), examples=jnp.int32(2**31 - 1))
   total = (big + big).host()
   assert total.errors == 2 * (2**31 - 1)
+
+
+def test_flip_probability_and_mean_top5_distance_inside_jit():
+  """Inside a jit both return float32 scalars equal to the host floats."""
+  logits = jax.random.normal(jax.random.key(4), (3, 7, 10))
+  predictions = jnp.argmax(logits, axis=-1)
+  for noise, difficulty in ((True, 1), (False, 1), (False, 3)):
+    fp = jax.jit(lambda p: metrics.flip_probability(p, noise=noise, difficulty=difficulty))
+    t5d = jax.jit(lambda x: metrics.mean_top5_distance(x, noise=noise, difficulty=difficulty))
+    assert fp(predictions).dtype == jnp.float32
+    assert float(fp(predictions)) == pytest.approx(
+        metrics.flip_probability(np.asarray(predictions), noise=noise, difficulty=difficulty))
+    assert float(t5d(logits)) == pytest.approx(
+        metrics.mean_top5_distance(np.asarray(logits), noise=noise, difficulty=difficulty))

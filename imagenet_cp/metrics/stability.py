@@ -1,15 +1,26 @@
 """ImageNet-P's raw stability measures on whole arrays: FP, the top-5 distance, uT5D.
 
 These are the convenient, checked entry points; they run the same jitted counting as the
-streaming functions in ``metrics.counts`` and divide on the host.
+streaming functions in ``metrics.counts`` and divide on the host, or, called inside a ``jit``
+(traced inputs), return the quotient as a float32 scalar array.
 """
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 
 from imagenet_cp.metrics import checks
 from imagenet_cp.metrics.counts import sequence_counts
 from imagenet_cp.metrics.ranking import top5_distance_jit
+from imagenet_cp.ops.tracing import is_concrete
+
+
+def _per_pair(counts, total):
+  """``total / pairs``: a float on the host, a float32 scalar for traced counts."""
+  if is_concrete(total):
+    return None
+  pairs = counts.videos * counts.pairs_per_video
+  return total.astype(jnp.float32) / pairs.astype(jnp.float32)
 
 
 def flip_probability(predictions, *, noise: bool, difficulty: int = 1) -> float:
@@ -26,10 +37,12 @@ def flip_probability(predictions, *, noise: bool, difficulty: int = 1) -> float:
     difficulty: 1, 2 or 3.
 
   Returns:
-    FP as a float in [0, 1].
+    FP as a float in [0, 1] (inside ``jit``: a float32 scalar array).
   """
   predictions = checks.check_int_array(predictions, 2, "predictions")
-  return sequence_counts(predictions, noise=noise, difficulty=difficulty).flip_probability
+  counts = sequence_counts(predictions, noise=noise, difficulty=difficulty)
+  traced = _per_pair(counts, counts.flips)
+  return counts.flip_probability if traced is None else traced
 
 
 def top5_distance(logits_a, logits_b) -> jax.Array:
@@ -61,6 +74,8 @@ def mean_top5_distance(logits, *, noise: bool, difficulty: int = 1) -> float:
     noise, difficulty: as for ``flip_probability``.
 
   Returns:
-    uT5D as a float in [0, 18].
+    uT5D as a float in [0, 18] (inside ``jit``: a float32 scalar array).
   """
-  return sequence_counts(logits, noise=noise, difficulty=difficulty).mean_top5_distance
+  counts = sequence_counts(logits, noise=noise, difficulty=difficulty)
+  traced = _per_pair(counts, counts.distance)
+  return counts.mean_top5_distance if traced is None else traced
