@@ -14,6 +14,7 @@ Public API (DESIGN.md)::
   imagenet_cp.perturb_batch(canvas, sizes, name, keys)   # images of different widths on a padded
                                                          # canvas (pad_to_canvas) -> [N, T, 224, 224, 3]
   imagenet_cp.preprocess(image)                          # -> uint8 [224, 224, 3]
+  imagenet_cp.preprocess_on_device(images)               # the same in JAX (jittable, bit-exact)
   imagenet_cp.corruption_input(photo, size)              # the input of the -C set at that size
   imagenet_cp.random_corrupt(images, keys, names=None, severities=None)
                                                          # a corruption and severity per image
@@ -28,6 +29,7 @@ from imagenet_cp.perturbations import (
     perturbation_input)
 from imagenet_cp.perturbations import BENCHMARKS as PERTURBATION_BENCHMARKS
 from imagenet_cp.preprocess import corruption_input, preprocess, resize_short_side
+from imagenet_cp.preprocess_device import preprocess_on_device
 from imagenet_cp.release import release_jpeg
 
 __version__ = "0.1.0"
@@ -37,5 +39,6 @@ __all__ = [
     "PERTURBATION_BENCHMARKS", "TEST_PERTURBATIONS", "VALIDATION_PERTURBATIONS", "corrupt",
     "corruption_input",
     "example_key", "example_keys", "pad_to_canvas", "perturb", "perturb_batch",
-    "perturbation_input", "preprocess", "random_corrupt", "release_jpeg", "resize_short_side",
+    "perturbation_input", "preprocess", "preprocess_on_device", "random_corrupt", "release_jpeg",
+    "resize_short_side",
 ]

@@ -34,6 +34,21 @@ def _as_rgb_pil(image) -> Image.Image:
   return Image.fromarray(arr).convert("RGB")
 
 
+def short_side_size(h: int, w: int, side: int) -> tuple[int, int]:
+  """torchvision ``Resize(side)``'s output (h, w): shorter side ``side``, the other
+  ``int(side * long / short)``."""
+  if w <= h:
+    return int(side * h / w), side
+  return side, int(side * w / h)
+
+
+def center_crop_offsets(h: int, w: int, size: int = CROP) -> tuple[int, int]:
+  """torchvision ``CenterCrop(size)``'s (top, left): ``int(round((dim - size) / 2.))``."""
+  if h < size or w < size:
+    raise ValueError(f"center_crop({size}) needs an image at least {size}x{size}, got {h}x{w}")
+  return int(round((h - size) / 2.0)), int(round((w - size) / 2.0))
+
+
 def resize_short_side(image, size: int = RESIZE) -> np.ndarray:
   """torchvision ``Resize(size)``: shorter side -> size, longer -> int(size * long / short).
 
@@ -41,10 +56,7 @@ def resize_short_side(image, size: int = RESIZE) -> np.ndarray:
   """
   pil = _as_rgb_pil(image)
   w, h = pil.size
-  if w <= h:
-    ow, oh = size, int(size * h / w)
-  else:
-    oh, ow = size, int(size * w / h)
+  oh, ow = short_side_size(h, w, size)
   if (ow, oh) != (w, h):
     pil = pil.resize((ow, oh), Image.BILINEAR)
   return np.asarray(pil, dtype=np.uint8)
@@ -78,11 +90,7 @@ def resized_center_crop(image, scale: float = 0.875, size: int = 299) -> np.ndar
 
 def center_crop(image: np.ndarray, size: int = CROP) -> np.ndarray:
   """torchvision ``CenterCrop(size)``: offsets ``int(round((dim - size) / 2.))``."""
-  h, w = image.shape[:2]
-  if h < size or w < size:
-    raise ValueError(f"center_crop({size}) needs an image at least {size}x{size}, got {h}x{w}")
-  top = int(round((h - size) / 2.0))
-  left = int(round((w - size) / 2.0))
+  top, left = center_crop_offsets(image.shape[0], image.shape[1], size)
   return image[top:top + size, left:left + size]
 
 

@@ -50,3 +50,27 @@ def test_resize_short_side_keeps_aspect():
 def test_bad_input(bad, match):
   with pytest.raises(ValueError, match=match):
     preprocess(bad)
+
+
+@pytest.mark.parametrize("shape", [None, (300, 451), (224, 224), (256, 300), (250, 260),
+                                   (600, 256), (1000, 230)])
+def test_preprocess_on_device_equals_the_pil_path(shape):
+  """Bit for bit with ``preprocess`` (PIL) on real photos of several shapes: both shorter-side
+  orientations, a side already 256 (one pass skipped), upsampling (224, 230) and downsampling."""
+  import jax
+  from imagenet_cp.preprocess_device import preprocess_on_device
+  image = photo("astronaut") if shape is None else np.asarray(
+      Image.fromarray(photo("coffee")).resize(shape[::-1], Image.BICUBIC))
+  got = jax.jit(preprocess_on_device)(image)
+  np.testing.assert_array_equal(np.asarray(got), preprocess(image))
+  batch = np.stack([image, image[::-1]])
+  np.testing.assert_array_equal(np.asarray(preprocess_on_device(batch))[1],
+                                preprocess(np.ascontiguousarray(image[::-1])))
+
+
+def test_preprocess_on_device_refuses_bad_input():
+  from imagenet_cp.preprocess_device import preprocess_on_device
+  with pytest.raises(ValueError, match="uint8 RGB"):
+    preprocess_on_device(np.zeros((300, 300, 3), np.float32))
+  with pytest.raises(ValueError, match="at least 224x224"):
+    preprocess_on_device(np.zeros((100, 100, 3), np.uint8), resize_to=100)

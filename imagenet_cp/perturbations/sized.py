@@ -34,17 +34,10 @@ from imagenet_cp.ops import spatter as spatter_ops
 from imagenet_cp.ops.convert import uint8_clipped, uint8_from_unit
 from imagenet_cp.perturbations import base, blur, digital, noise, weather
 from imagenet_cp.perturbations.sets import NUM_FRAMES, SETS, SOURCE, SequenceSet
+from imagenet_cp.preprocess import short_side_size
 
 # ---------------------------------------------------------------------------------------------
 # The source photo's sizes
-
-
-def short_side_size(h: int, w: int, side: int) -> tuple[int, int]:
-  """torchvision ``Resize(side)``'s output (h, w): shorter side ``side``, the other
-  ``int(side * long / short)``."""
-  if w <= h:
-    return int(side * h / w), side
-  return side, int(side * w / h)
 
 
 def crop_box(h: int, w: int, scale: float = 0.875) -> tuple[int, int, int, int]:
