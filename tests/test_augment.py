@@ -132,3 +132,17 @@ def test_vmap_over_per_example_severities(batch):
   got = jax.vmap(lambda x, s, k: imagenet_cp.corrupt(x, "fog", s, k))(images, severities, keys)
   want = _alone(images, keys, [CORRUPTIONS.index("fog")] * 3, np.asarray(severities))
   np.testing.assert_array_equal(np.asarray(got), want)
+
+
+def test_perturb_takes_numpy_jax_and_traced_difficulties(photos_256):
+  image = photos_256["chelsea"]
+  key = jax.random.key(2)
+  want = np.asarray(imagenet_cp.perturb(image, "gaussian_noise", key, 2))
+  for difficulty in (np.int32(2), jnp.int32(2)):
+    np.testing.assert_array_equal(
+        np.asarray(imagenet_cp.perturb(image, "gaussian_noise", key, difficulty)), want)
+  traced = jax.jit(lambda d: imagenet_cp.perturb(image, "gaussian_noise", key, d))(2)
+  np.testing.assert_array_equal(np.asarray(traced), want)
+  for bad in (4, jnp.int32(0), 2.0):
+    with pytest.raises(ValueError, match="difficulty"):
+      imagenet_cp.perturb(image, "gaussian_noise", key, bad)

@@ -5,11 +5,11 @@ import functools
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from imagenet_cp import keys as _keys
 from imagenet_cp import workarounds
-from imagenet_cp.corruptions.base import CROP, Corruption, check_level, check_uint8, registered
+from imagenet_cp.corruptions.base import (
+    CROP, Corruption, check_level, check_uint8, level_operand, registered)
 from imagenet_cp.corruptions import blur, digital, noise, sizes, weather
 
 # The paper's order (Figure 1 / Table 1), then the four extra ("validation") corruptions.
@@ -39,20 +39,9 @@ def check_severity(severity) -> int:
 
 
 def severity_operand(severity) -> jax.Array:
-  """``corrupt``'s severity as an int32 scalar: a concrete value (Python, NumPy or JAX integer)
-  must be in 1..5 (ValueError otherwise); a traced one (``jit``, ``vmap``) cannot be checked and
-  is clipped into 1..5."""
-  if isinstance(severity, jax.core.Tracer):
-    if not jnp.issubdtype(severity.dtype, jnp.integer) or severity.shape != ():
-      raise ValueError(f"a traced severity must be an integer scalar, got {severity.dtype} "
-                       f"{severity.shape}")
-    return jnp.clip(severity.astype(jnp.int32), SEVERITIES[0], SEVERITIES[-1])
-  if isinstance(severity, (jax.Array, np.ndarray)):
-    if severity.shape != () or not np.issubdtype(severity.dtype, np.integer):
-      raise ValueError(f"severity must be an integer scalar in 1..5, got {severity.dtype} "
-                       f"array of shape {severity.shape}")
-    severity = int(severity)
-  return jnp.int32(check_severity(severity))
+  """``corrupt``'s severity as an int32 scalar (``base.level_operand``: concrete values checked,
+  traced ones clipped into 1..5)."""
+  return level_operand(severity, SEVERITIES, "severity")
 
 
 def check_images(images, size: int | None = None) -> int:

@@ -59,6 +59,23 @@ def check_level(value, levels: Sequence[int], what: str) -> int:
   return index
 
 
+def level_operand(value, levels: Sequence[int], what: str) -> jax.Array:
+  """A severity or difficulty as an int32 scalar for the jitted programs: a concrete value
+  (Python, NumPy or JAX integer) must be in ``levels`` (ValueError otherwise); a traced one
+  (``jit``, ``vmap``) cannot be checked and is clipped into ``levels``."""
+  if isinstance(value, jax.core.Tracer):
+    if value.shape != () or not jnp.issubdtype(value.dtype, jnp.integer):
+      raise ValueError(f"a traced {what} must be an integer scalar, got {value.dtype} "
+                       f"{value.shape}")
+    return jnp.clip(value.astype(jnp.int32), levels[0], levels[-1])
+  if isinstance(value, (jax.Array, np.ndarray)):
+    if value.shape != () or not np.issubdtype(value.dtype, np.integer):
+      raise ValueError(f"{what} must be an integer scalar in {levels[0]}..{levels[-1]}, got "
+                       f"{value.dtype} array of shape {value.shape}")
+    value = int(value)
+  return jnp.int32(check_level(value, levels, what))
+
+
 def registered(registry: dict, names: Sequence[str], name, what: str):
   """``registry[name]``: ValueError for a name not among ``names``, NotImplementedError for one
   that is not registered (implemented) yet."""

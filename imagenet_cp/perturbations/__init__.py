@@ -33,7 +33,7 @@ import numpy as np
 
 from imagenet_cp import keys as _keys
 from imagenet_cp import workarounds
-from imagenet_cp.corruptions.base import check_level, check_uint8, registered
+from imagenet_cp.corruptions.base import check_level, check_uint8, level_operand, registered
 from imagenet_cp.ops.tracing import is_concrete
 from imagenet_cp.perturbations import blur, digital, geometric, noise, sets, sized, weather
 from imagenet_cp.perturbations.base import CROP, Perturbation
@@ -165,7 +165,8 @@ def perturb_batch(images, sizes, name: str, keys, difficulty: int = 1,
     sizes: int [N, 2], the true (height, width), shorter side 256.
     name: one of ``PERTURBATIONS``.
     keys: one PRNG key per image, shape [N] (typed or raw uint32 [N, 2]).
-    difficulty: 1..3 (noise levels of the noise sequences; no effect on the others).
+    difficulty: 1..3 (noise levels of the noise sequences; no effect on the others); traced
+      values are clipped into 1..3, concrete ones outside raise.
     benchmark: the set (``BENCHMARKS``): images and sizes are its set inputs (tiny_imagenet:
       shorter side 64 on a canvas; imagenet299, imagenet64, cifar: [N, S, S, 3] with sizes all
       (S, S)).  Sequences that start from the source photo are refused (use ``perturb``).
@@ -177,12 +178,11 @@ def perturb_batch(images, sizes, name: str, keys, difficulty: int = 1,
   if sets.get_set(benchmark).inputs(name) == sets.SOURCE:
     raise ValueError(f"{name} of {benchmark} starts from the source photo (its size is part of "
                      f"the program): call perturb() for one photo at a time")
-  difficulty = check_difficulty(difficulty)
+  difficulty = level_operand(difficulty, DIFFICULTIES, "difficulty")
   keys = _check_batch(images, sizes, keys, benchmark, name)
   images = jnp.asarray(images)
-  return _perturb_canvas(images, jnp.asarray(sizes, jnp.int32), keys,
-                         jnp.int32(difficulty), name=name, flags=_flags(images),
-                         benchmark=benchmark)
+  return _perturb_canvas(images, jnp.asarray(sizes, jnp.int32), keys, difficulty, name=name,
+                         flags=_flags(images), benchmark=benchmark)
 
 
 def perturb(image, name: str, key, difficulty: int = 1, benchmark: str = "imagenet") -> jax.Array:
@@ -193,7 +193,8 @@ def perturb(image, name: str, key, difficulty: int = 1, benchmark: str = "imagen
       another ``benchmark``, what ``perturbation_input(photo, benchmark, name)`` returns.
     name: one of ``PERTURBATIONS``.
     key: the image's PRNG key (``imagenet_cp.example_key``); frame t uses ``fold_in(key, t)``.
-    difficulty: 1..3; only the noise sequences' levels depend on it.
+    difficulty: 1..3 (only the noise sequences' levels depend on it): a Python, NumPy or JAX
+      integer, or traced (clipped into 1..3; a concrete value outside raises).
     benchmark: "imagenet" (default), "imagenet299", "tiny_imagenet", "imagenet64" or "cifar".
 
   Returns:
@@ -201,16 +202,15 @@ def perturb(image, name: str, key, difficulty: int = 1, benchmark: str = "imagen
     frames are the Resize(64) of the blurred photo, uncropped: [31, 64, W', 3] or [31, H', 64, 3].
   """
   get(name, benchmark)
-  difficulty = check_difficulty(difficulty)
+  difficulty = level_operand(difficulty, DIFFICULTIES, "difficulty")
   check_image(image, benchmark, name)
   key = _keys.as_typed_keys(key)
   if tuple(key.shape) != ():
     raise ValueError(f"perturb takes one key for one image, got key shape {tuple(key.shape)}")
   h, w = image.shape[:2]
   images = jnp.asarray(image)[None]
-  out = _perturb_canvas(images, jnp.array([[h, w]], jnp.int32), key[None],
-                        jnp.int32(difficulty), name=name, flags=_flags(images),
-                        benchmark=benchmark)
+  out = _perturb_canvas(images, jnp.array([[h, w]], jnp.int32), key[None], difficulty,
+                        name=name, flags=_flags(images), benchmark=benchmark)
   return out[0]
 
 
