@@ -146,3 +146,13 @@ def test_perturb_takes_numpy_jax_and_traced_difficulties(photos_256):
   for bad in (4, jnp.int32(0), 2.0):
     with pytest.raises(ValueError, match="difficulty"):
       imagenet_cp.perturb(image, "gaussian_noise", key, bad)
+
+
+def test_random_corrupt_vmaps_over_batches():
+  """vmapped over a leading axis of batches (32 px, CIFAR's constants): each batch as alone."""
+  x = np.random.default_rng(0).integers(0, 256, (2, 3, 32, 32, 3), dtype=np.uint8)
+  keys = jax.random.split(jax.random.key(0), 6).reshape(2, 3)
+  fn = lambda a, k: imagenet_cp.random_corrupt(a, k, choices=("fog", "contrast"))
+  got = jax.vmap(fn)(x, keys)
+  for i in range(2):
+    np.testing.assert_array_equal(np.asarray(got[i]), np.asarray(fn(x[i], keys[i])))
