@@ -18,14 +18,18 @@ uses it; ``run.json`` pins what was run (the images' listing digest, the model a
 its weights, seed, JPEG stage, data) and a rerun that differs is refused; every task file read
 back is checked (this run's digest, its examples in order, its fields' dtypes and shapes) and
 recomputed when it fails, with a line saying why.
+
+The images are the demo photos, ImageNet, or the user's own (``own_data``: arrays, batches or a
+TFDS dataset, with their own ids, digest and rule for ImageNet-P on 224 crops).
 """
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import pathlib
 import time
-from typing import Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -40,6 +44,7 @@ from imagenet_cp.metrics.counts import ErrorCounts, SequenceCounts, per_video_co
 from imagenet_cp.metrics.ranking import frame_pairs
 from imagenet_cp.metrics.scores import summarize
 from imagenet_cp.suites import distributed
+from imagenet_cp.suites import own_data as _own_data
 from imagenet_cp.suites.common import (SCHEMA_VERSION, Classifier, Model, Store, Task,
                                        check_finite, file_digest, model_identity, pad_batch,
                                        pad_keys, progress_bar, records_problem, text,
@@ -70,6 +75,9 @@ class SuiteConfig:
   tfds_data_dir: str | None = None
   tfds_image_format: str = "jpeg"
   progress: bool = True
+  # The user's own images (``own_data.OwnData``); ``source`` is then its kind: 'arrays',
+  # 'batches' or 'tfds'.
+  data: _own_data.OwnData | None = dataclasses.field(default=None, compare=False)
 
 
 def plan(corruptions: Sequence[str] = imagenet_cp.CORRUPTIONS,
@@ -95,6 +103,21 @@ def check(config: SuiteConfig) -> list[Task]:
   """The planned tasks; ValueError for an unknown name, level or stored-image format."""
   tasks = plan(config.corruptions, config.severities, config.perturbations, config.difficulty)
   check_max_images(config.max_images)
+  if config.data is not None:
+    if config.source != config.data.kind:
+      raise ValueError(f"source={config.source!r} with your own data ({config.data.kind}): give "
+                       "one source of images")
+    if config.imagenet_dir is not None:
+      raise ValueError("imagenet_dir= names the ImageNet source; your own data was given too")
+    if config.tfds_data_dir is not None:
+      raise ValueError("tfds_data_dir= reads ImageNet-C/P as the builders stored them from the "
+                       "demo or ImageNet photos; your own data is corrupted on the fly")
+    if config.data.kind == "arrays":
+      _own_data.check_sequences(tuple(config.data.images.shape[1:3]), bool(config.perturbations),
+                                "the images")
+  elif config.source in _own_data.SOURCES:
+    raise ValueError(f"source={config.source!r} needs the data itself (images=, batches= or "
+                     "tfds_name=)")
   if config.tfds_data_dir is not None:
     TfdsSource(str(config.tfds_data_dir), config.source == "demo", config.tfds_image_format)
   return tasks
@@ -240,7 +263,15 @@ def run(config: SuiteConfig, model: Model, output_dir=None,
   tasks = check(config)
   opts = Options(seed=config.seed, release_jpeg=config.release_jpeg, batch_size=config.batch_size)
   release_jpeg = config.release_jpeg
-  listing = source_listing(config.source, config.imagenet_dir, config.max_images)
+  baseline = config.baseline
+  if config.data is None:
+    listing = source_listing(config.source, config.imagenet_dir, config.max_images)
+  else:
+    _own_data.check_resumable(config.data, output_dir)
+    listing = _own_data.listing(config.data, config.max_images, bool(config.perturbations))
+    classes = _own_data.model_classes(model.apply_fn, model.variables)
+    _own_data.check_classes(listing.labels, classes, bool(config.perturbations))
+    baseline = _own_data.baseline_for(baseline, classes)
   names, labels = listing.ids, listing.labels
   if config.tfds_data_dir is not None:
     opts.tfds = TfdsSource(str(config.tfds_data_dir), demo=config.source == "demo",
@@ -269,7 +300,7 @@ def run(config: SuiteConfig, model: Model, output_dir=None,
       log(f"resuming: {len(records)} of {len(tasks)} tasks already done in {output_dir}")
     bar = progress_bar(len(todo) * sum(len(c.ids) for c in cache), config.progress,
                        smoothing=0.05)
-    summary = lambda bootstrap: _results(records, labels, names, tasks, config.baseline,
+    summary = lambda bootstrap: _results(records, labels, names, tasks, baseline,
                                          dict(run_info, **recorded), bootstrap=bootstrap,
                                          started=started)
     for task in todo:
@@ -315,9 +346,16 @@ def _task_check(task: Task, names: Sequence[str]) -> Callable[[dict], str | None
   return problem
 
 
-def evaluate(apply_fn: Callable, variables, *,
-             source: str = "demo",
-             imagenet_dir=None,
+def evaluate(apply_fn: Callable, variables: Any, *,
+             images: np.ndarray | jax.Array | None = None,
+             labels: np.ndarray | jax.Array | Sequence[int] | None = None,
+             batches: Iterable[tuple[Any, Any]] | None = None,
+             source_id: str | None = None,
+             tfds_name: str | None = None,
+             tfds_split: str | None = None,
+             tfds_dir: str | os.PathLike | None = None,
+             source: str | None = None,
+             imagenet_dir: str | os.PathLike | None = None,
              corruptions: Sequence[str] = imagenet_cp.CORRUPTIONS,
              severities: Sequence[int] = (1, 2, 3, 4, 5),
              perturbations: Sequence[str] = imagenet_cp.PERTURBATIONS,
@@ -325,31 +363,50 @@ def evaluate(apply_fn: Callable, variables, *,
              batch_size: int = 32,
              seed: int = 0,
              release_jpeg: bool = True,
-             output_dir=None,
+             output_dir: str | os.PathLike | None = None,
              baseline: Baseline = ALEXNET,
              bootstrap: int = 1000,
              max_images: int | None = None,
              model_name: str = "user model",
              chunk_size: int = CHUNK,
-             tfds_data_dir=None,
+             tfds_data_dir: str | os.PathLike | None = None,
              tfds_image_format: str = "jpeg",
              progress: bool = True,
              log: Callable[[str], None] = print) -> dict:
   """Evaluates a classifier on ImageNet-C and ImageNet-P; returns the ``results.json`` dict.
 
   Args:
-    apply_fn: ``apply_fn(variables, images) -> logits [N, 1000]`` with images float32
-      [N, 224, 224, 3] pixels in [0, 1] (``models.classifier`` gives one for every zoo model).
+    apply_fn: ``apply_fn(variables, images) -> logits [N, C]`` with images float32
+      [N, 224, 224, 3] pixels in [0, 1] (``models.classifier`` gives one for every zoo model);
+      C = 1000 on the demo and ImageNet, any C >= 2 on your own data (>= 5 for ImageNet-P).
     variables: the model's variables.
-    source: 'demo' (packaged photos, not comparable with the paper) or 'imagenet' (the
-      validation set in ``imagenet_dir``: the official tar or an extracted folder).
+    images, labels: your own data: uint8 [N, H, W, 3] (NumPy or JAX) and int class indices [N].
+      224x224 images are the clean crops, fed to the corruptions as they are (no re-encoding,
+      no resize); ImageNet-P cannot be made from crops (its sequences transform the Resize(256)
+      image before the crop), so with them pass ``perturbations=()`` (else ValueError).  Images
+      with shorter side 256 are Resize(256) images: ImageNet-P takes them whole, ImageNet-C
+      their center 224 crop.  Ids: ``f"{source_id or sha256[:16]}/{index}"``.
+    batches: your own data as an iterable of ``(images, labels)`` batches of that form (one
+      image size), read once at the start and kept in host memory.  Without ``source_id`` a
+      run does not resume into an ``output_dir`` that holds one (ValueError).
+    source_id: a name for your arrays or batches (their ids' prefix); with or without it the
+      sha256 of the pixels and labels is recorded and compared on resume.
+    tfds_name, tfds_split, tfds_dir: any TFDS image classification dataset, e.g.
+      ``tfds_name="imagenet_v2/matched-frequency", tfds_split="test"``, prepared as array_record
+      in ``tfds_dir`` (None: TFDS's default); decoded with PIL, Resize(256) + CenterCrop(224).
+    source: 'demo' (packaged photos, not comparable with the paper; the default without your
+      own data) or 'imagenet' (the validation set in ``imagenet_dir``: the official tar or an
+      extracted folder).
     corruptions, severities, perturbations, difficulty: what to evaluate (all by default).
     batch_size: global batch (rounded up to a multiple of the local device count).
     seed: the root seed of the per-example keys (0 = the TFDS builders' default).
     release_jpeg: apply the released ImageNet-C's JPEG q85 stage (default True).
     output_dir: where to save per-task records and results (resumable); None keeps everything
       in memory.
-    baseline: the normalising model (AlexNet's published numbers by default).
+    baseline: the normalising model (AlexNet's published numbers by default).  On your own data
+      AlexNet's apply only to a 1000-class model; with another number of classes the report
+      has errors, flip probabilities and uT5D, and CE / FR / T5D only with a ``baseline`` you
+      measured (``metrics.baseline_from_counts``).
     bootstrap: resamples for the 95% confidence intervals (0 disables them).
     max_images: evaluate only the first N source images.
     chunk_size: images per preprocessing chunk (the unit split between hosts).
@@ -358,16 +415,22 @@ def evaluate(apply_fn: Callable, variables, *,
       source) instead of generating them; the clean images still come from ``source``.
     tfds_image_format: which stored ImageNet-C variant to read: 'jpeg', 'png' or 'raw'.
 
-  With several processes (``jax.distributed``), each evaluates its share of the chunks and
-  process 0 holds and writes the complete results.  ``run(SuiteConfig(...), Model(...))`` is the
-  same with the settings in one object.
+  Bad arguments (a wrong dtype or shape, labels of another length, two sources) are a
+  ValueError naming the problem before anything is read or traced.  With several processes
+  (``jax.distributed``), each evaluates its share of the chunks and process 0 holds and writes
+  the complete results (every process passes the same data).  ``run(SuiteConfig(...),
+  Model(...))`` is the same with the settings in one object.
   """
+  data = _own_data.own_data(images=images, labels=labels, batches=batches, source_id=source_id,
+                            tfds_name=tfds_name, tfds_split=tfds_split, tfds_dir=tfds_dir)
+  if source is None:
+    source = "demo" if data is None else data.kind
   config = SuiteConfig(
       source=source, imagenet_dir=imagenet_dir, corruptions=corruptions, severities=severities,
       perturbations=perturbations, difficulty=difficulty, batch_size=batch_size, seed=seed,
       release_jpeg=release_jpeg, baseline=baseline, bootstrap=bootstrap, max_images=max_images,
       chunk_size=chunk_size, tfds_data_dir=tfds_data_dir, tfds_image_format=tfds_image_format,
-      progress=progress)
+      progress=progress, data=data)
   return run(config, Model(model_name, apply_fn, variables), output_dir, log)
 
 

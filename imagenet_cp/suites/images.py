@@ -2,7 +2,8 @@
 (``ImageCache``), and the built TFDS ImageNet-C / ImageNet-P datasets (``TfdsSource``).
 
 Sources: 'demo' (the packaged photos) or 'imagenet' (the validation set: the official tar or an
-extracted folder), in file-name order (``imagenet_cp.sources``).  The listing comes from the
+extracted folder), in file-name order (``imagenet_cp.sources``); the user's own data is listed
+by ``suites.own_data`` into the same ``SourceListing``.  The listing comes from the
 source itself before any image is read: every image's id (its path relative to the source,
 unique), file name, label and size in bytes; its digest is the run's record of which images it
 used.  Each image is decoded, resized (shorter side 256) and kept twice: its 224 center crop
@@ -17,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import json
 import pathlib
 from typing import Callable, Iterator, Sequence
 
@@ -50,7 +52,10 @@ class SourceListing:
 
   ``ids``: unique per image (the path relative to the source; the demo's file names);
   ``file_names``: base names (what the example keys derive from); ``labels``; ``sizes``: bytes of
-  each encoded file.  ``read(start, stop)`` reads examples ``start:stop``.
+  each encoded file.  ``read(start, stop)`` reads examples ``start:stop``; a source of decoded
+  pixels gives ``chunk(start, stop)`` instead (``Chunk``, used as it is).  ``in_memory``: the
+  images are in memory already (no cache files); ``extra``: more identity (e.g. the digest of
+  given pixels), recorded and compared with the rest.
   """
   source: str
   location: str
@@ -58,7 +63,12 @@ class SourceListing:
   file_names: list[str]
   labels: np.ndarray
   sizes: list[int]
-  read: Callable[[int, int], list[sources.Example]] = dataclasses.field(repr=False, compare=False)
+  read: Callable[[int, int], list[sources.Example]] | None = dataclasses.field(repr=False,
+                                                                                compare=False)
+  chunk: Callable[[int, int], "Chunk"] | None = dataclasses.field(default=None, repr=False,
+                                                                   compare=False)
+  in_memory: bool = False
+  extra: dict = dataclasses.field(default_factory=dict)
 
   def __post_init__(self):
     if len(set(self.ids)) != len(self.ids):
@@ -76,6 +86,8 @@ class SourceListing:
   def digest(self, start: int = 0, stop: int | None = None) -> str:
     """sha256 of the listing of images ``start:stop``: id, file name, label and size of each."""
     h = hashlib.sha256()
+    if self.extra:
+      h.update(json.dumps(self.extra, sort_keys=True).encode())
     for i in range(start, len(self.ids) if stop is None else stop):
       h.update(f"{self.ids[i]}\t{self.file_names[i]}\t{int(self.labels[i])}\t{self.sizes[i]}\n"
                .encode())
@@ -83,7 +95,14 @@ class SourceListing:
 
   def identity(self) -> dict:
     """What a run records and compares about its images."""
-    return {"source": self.source, "images": len(self), "source_sha256": self.digest()}
+    return {"source": self.source, "images": len(self), "source_sha256": self.digest(),
+            **self.extra}
+
+  def load(self, start: int, stop: int) -> "Chunk":
+    """Images ``start:stop`` preprocessed (``Chunk``)."""
+    if self.chunk is not None:
+      return self.chunk(start, stop)
+    return _chunk_from_examples(self.read(start, stop))
 
   @classmethod
   def from_examples(cls, examples: Sequence[sources.Example], source: str = "examples",
@@ -193,8 +212,8 @@ class ImageCache:
     bounds = [(start, min(start + chunk_size, len(listing)))
               for start in range(0, len(listing), chunk_size)]
     mine = [(index, b) for index, b in enumerate(bounds) if index % process_count == process_index]
-    if self._dir is None:
-      self._memory = [_chunk_from_examples(listing.read(*b)) for _, b in mine]
+    if self._dir is None or listing.in_memory:
+      self._memory = [listing.load(*b) for _, b in mine]
       return
     with DirectoryLock(self._dir):
       remove_orphans(self._dir)
@@ -205,7 +224,7 @@ class ImageCache:
         if problem is not None:
           if problem != "new":
             log(f"{path}: {problem}; rebuilding it")
-          chunk = _chunk_from_examples(listing.read(start, stop))
+          chunk = listing.load(start, stop)
           save_npz(path, dict(dataclasses.asdict(chunk), listing_sha256=np.array(key)))
         self._paths.append(path)
 
