@@ -49,16 +49,20 @@ def _predictions(output_dir):
   return out
 
 
-def test_public_signature_is_the_suites():
-  public = inspect.signature(metrics.evaluate).parameters
-  suite = inspect.signature(ev.evaluate).parameters
-  assert list(public) == list(suite)
-  for name, param in suite.items():
-    other = public[name]
-    assert (other.kind, other.annotation) == (param.kind, param.annotation), name
-    assert other.default == param.default, name
-  assert not any(p.kind is p.VAR_KEYWORD for p in public.values())
-  assert typing.get_type_hints(metrics.evaluate) == typing.get_type_hints(ev.evaluate)
+@pytest.mark.parametrize("name,module", [
+    ("evaluate", "imagenet_cp.suites.corruption"),
+    ("evaluate_adversarial", "imagenet_cp.suites.adversarial"),
+    ("evaluate_ood", "imagenet_cp.suites.ood")])
+def test_public_entry_points_are_the_typed_suites(name, module):
+  """``metrics.evaluate*`` are the suites' functions themselves (imported on first use): explicit
+  keyword arguments, every one annotated, no ``**kwargs``."""
+  import importlib
+  suite_fn = getattr(importlib.import_module(module), name)
+  assert getattr(metrics, name) is suite_fn
+  params = inspect.signature(suite_fn).parameters
+  assert not any(p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL) for p in params.values())
+  hints = typing.get_type_hints(suite_fn)
+  assert set(params) <= set(hints), set(params) - set(hints)
 
 
 def test_arrays_and_batches_equal_the_demo_source(demo3, tmp_path):

@@ -44,9 +44,10 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import os
 import pathlib
 import time
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -337,14 +338,18 @@ def _arrays_digest(examples: Examples) -> str:
   return h.hexdigest()
 
 
-def evaluate_adversarial(apply_fn: Callable, variables, *,
-                         images=None, labels=None, file_names=None,
-                         source: str = "demo", imagenet_dir=None, max_images: int | None = None,
+def evaluate_adversarial(apply_fn: Callable, variables: Any, *,
+                         images: np.ndarray | jax.Array | None = None,
+                         labels: np.ndarray | jax.Array | Sequence[int] | None = None,
+                         file_names: Sequence[str] | None = None,
+                         source: str = "demo", imagenet_dir: str | os.PathLike | None = None,
+                         max_images: int | None = None,
                          attack_names: Sequence[str] = DEFAULT_ATTACKS,
                          budgets: dict | None = None,
                          config: Config = Config(),
                          transfer_models: Sequence[tuple] = (),
-                         batch_size: int = 32, seed: int = 0, output_dir=None,
+                         batch_size: int = 32, seed: int = 0,
+                         output_dir: str | os.PathLike | None = None,
                          model_name: str = "user model", chunk_size: int = CHUNK,
                          log: Callable[[str], None] = print) -> dict:
   """Adversarial robustness of ``apply_fn``; returns the ``results.json["adversarial"]`` dict.

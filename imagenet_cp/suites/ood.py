@@ -42,7 +42,7 @@ import dataclasses
 import os
 import pathlib
 import time
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import jax
 import numpy as np
@@ -249,11 +249,11 @@ def _run(config: SuiteConfig, specs, builders, classifier: Classifier, run_info:
   return results
 
 
-def evaluate_ood(apply_fn: Callable, variables, *,
+def evaluate_ood(apply_fn: Callable, variables: Any, *,
                  datasets: Sequence[str] = OOD_DATASETS,
-                 data_dir=None,
+                 data_dir: str | os.PathLike | None = None,
                  batch_size: int = 32,
-                 output_dir=None,
+                 output_dir: str | os.PathLike | None = None,
                  max_images: int | None = None,
                  model_name: str = "user model",
                  progress: bool = False,
