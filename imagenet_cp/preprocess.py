@@ -49,7 +49,7 @@ def center_crop_offsets(h: int, w: int, size: int = CROP) -> tuple[int, int]:
   return int(round((h - size) / 2.0)), int(round((w - size) / 2.0))
 
 
-def resize_short_side(image, size: int = RESIZE) -> np.ndarray:
+def resize_short_side(image: Image.Image | np.ndarray, size: int = RESIZE) -> np.ndarray:
   """torchvision ``Resize(size)``: shorter side -> size, longer -> int(size * long / short).
 
   Returns uint8 [H, W, 3].  This is the ImageNet-P input (shorter side 256).
@@ -94,12 +94,13 @@ def center_crop(image: np.ndarray, size: int = CROP) -> np.ndarray:
   return image[top:top + size, left:left + size]
 
 
-def preprocess(image, resize: int = RESIZE, crop: int = CROP) -> np.ndarray:
+def preprocess(image: Image.Image | np.ndarray, resize: int = RESIZE, crop: int = CROP
+               ) -> np.ndarray:
   """PIL image or uint8 ndarray -> uint8 [crop, crop, 3]; Resize(resize) then CenterCrop(crop)."""
   return np.ascontiguousarray(center_crop(resize_short_side(image, resize), crop))
 
 
-def corruption_input(image, size: int = CROP) -> np.ndarray:
+def corruption_input(image: Image.Image | np.ndarray, size: int = CROP) -> np.ndarray:
   """A source photo as the ImageNet-C script of ``size`` hands it to the corruption.
 
   224: ``preprocess`` (Resize(256) + CenterCrop(224)); 299 (the Inception set):

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from imagenet_cp.ops import resize
 from imagenet_cp.preprocess import CROP, RESIZE, center_crop_offsets, short_side_size
 
 
-def preprocess_on_device(images, resize_to: int = RESIZE, crop: int = CROP) -> jax.Array:
+def preprocess_on_device(images: ArrayLike, resize_to: int = RESIZE, crop: int = CROP
+                         ) -> jax.Array:
   """uint8 [..., H, W, 3] (any leading batch axes) -> uint8 [..., crop, crop, 3].
 
   torchvision's ``Resize(resize_to)`` (shorter side, PIL bilinear with antialiasing) then

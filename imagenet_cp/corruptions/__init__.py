@@ -5,6 +5,7 @@ import functools
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from imagenet_cp import keys as _keys
 from imagenet_cp import workarounds
@@ -106,7 +107,8 @@ def _in_chunks(batched_fn, images, keys, chunk: int) -> jax.Array:
   return out.reshape(steps * chunk, *out.shape[2:])[:n]
 
 
-def corrupt(images, name: str, severity: int, key) -> jax.Array:
+def corrupt(images: ArrayLike, name: str, severity: int | ArrayLike, key: ArrayLike
+            ) -> jax.Array:
   """Applies ImageNet-C corruption ``name`` at ``severity`` (1..5).
 
   The image size selects the original's constant set (``corruptions.sizes``): 32 CIFAR-10/100-C

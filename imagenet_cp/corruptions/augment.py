@@ -18,6 +18,7 @@ from typing import Sequence
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 import numpy as np
 
 from imagenet_cp import keys as _keys
@@ -72,7 +73,8 @@ def _per_image(values, n: int, what: str, allowed: Sequence[int]) -> jax.Array:
   return jnp.asarray(array, jnp.int32)
 
 
-def random_corrupt(images, keys, *, names=None, severities=None,
+def random_corrupt(images: ArrayLike, keys: ArrayLike, *, names: ArrayLike | None = None,
+                   severities: ArrayLike | None = None,
                    choices: Sequence[str] = CORRUPTIONS, group_size: int | None = None
                    ) -> jax.Array:
   """Corrupts each image with its own corruption and severity.

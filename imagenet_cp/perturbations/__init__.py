@@ -29,6 +29,7 @@ from typing import Sequence
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 import numpy as np
 
 from imagenet_cp import keys as _keys
@@ -155,7 +156,8 @@ def _flags(images) -> tuple[tuple[str, bool], ...]:
   return workarounds.static_flags(workarounds.resolve(images))
 
 
-def perturb_batch(images, sizes, name: str, keys, difficulty: int = 1,
+def perturb_batch(images: ArrayLike, sizes: ArrayLike, name: str, keys: ArrayLike,
+                  difficulty: int | ArrayLike = 1,
                   benchmark: str = "imagenet") -> jax.Array:
   """ImageNet-P sequence ``name`` for a batch of Resize(256) images on a padded canvas.
 
@@ -185,7 +187,8 @@ def perturb_batch(images, sizes, name: str, keys, difficulty: int = 1,
                          flags=_flags(images), benchmark=benchmark)
 
 
-def perturb(image, name: str, key, difficulty: int = 1, benchmark: str = "imagenet") -> jax.Array:
+def perturb(image: ArrayLike, name: str, key: ArrayLike, difficulty: int | ArrayLike = 1,
+            benchmark: str = "imagenet") -> jax.Array:
   """Resize(256) uint8 image [256, W, 3] or [H, 256, 3] -> uint8 [T, 224, 224, 3].
 
   Args:

@@ -34,6 +34,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+from PIL import Image
 
 BENCHMARKS = ("imagenet", "imagenet299", "tiny_imagenet", "imagenet64", "cifar")
 
@@ -254,7 +255,8 @@ def check_input_shape(shape, benchmark: str, name: str) -> None:
                      + _hint_for(shape, seq_set, name))
 
 
-def perturbation_input(image, benchmark: str = "imagenet", name: str | None = None) -> np.ndarray:
+def perturbation_input(image: Image.Image | np.ndarray, benchmark: str = "imagenet",
+                       name: str | None = None) -> np.ndarray:
   """The input sequence ``name`` of ``benchmark`` starts from, made from a source photo.
 
   Host side (PIL, as the scripts call it), uint8 [H, W, 3]:
