@@ -258,7 +258,7 @@ def test_damaged_converted_file_is_reported(tmp_path):
 
 def test_pinned_urls():
   assert set(weights.URLS) - set(models.NOT_CLASSIFIERS) == (
-      set(models.names()) - set(models.LITE_WEIGHTS))
+      set(models.names(dataset="imagenet")) - set(models.LITE_WEIGHTS))
   assert weights.URLS["resnet50"] == "https://download.pytorch.org/models/resnet50-0676ba61.pth"
   assert weights.URLS["resnet50.v2"] == "https://download.pytorch.org/models/resnet50-11ad3fa6.pth"
   for url in weights.URLS.values():

@@ -30,7 +30,7 @@ def test_names_cover_every_torchvision_classifier():
   listed = tv.models.list_models(module=tv.models)
   assert len(listed) == 80 and set(torchvision_weights.MODELS) == set(listed)
   assert {w.model for w in WEIGHTS.values()} == set(listed)
-  names = models.names()
+  names = models.names(dataset="imagenet")  # RobustBench's CIFAR models: test_models_cifar.py
   assert len(names) == len(set(names))
   for model in listed:
     assert model in names and models.resolve(model) == model, model
@@ -40,6 +40,7 @@ def test_names_cover_every_torchvision_classifier():
   # The paper's models first, in its order.
   assert names[:6] == ["alexnet", "squeezenet1_0", "squeezenet1_1", "vgg11", "vgg19", "vgg19_bn"]
   assert set(models.NOT_YET_PORTED) == set(names) - set(models.names(ported_only=True))
+  assert set(models.names()) - set(names) == set(models.robustbench_weights.WEIGHTS)
 
 
 def test_bare_names_are_v1_and_tags_name_the_other_weights():
@@ -66,7 +67,7 @@ def test_urls_and_hash_prefixes():
 
 
 def test_specs_carry_each_weights_own_transform():
-  for name in models.names():
+  for name in models.names(dataset="imagenet"):
     spec = models.spec(name)  # also for weights not ported yet
     assert (spec.resize, spec.crop) == (256, 224), name
     if name not in WEIGHTS:

@@ -25,7 +25,7 @@ def test_registry_names_aliases_and_specs():
     models.load("resnet99")
   for name in models.names():
     spec = models.spec(name)
-    assert (spec.resize, spec.crop) == (256, 224), name
+    assert (spec.resize, spec.crop) == ((32, 32) if spec.dataset.startswith("cifar") else (256, 224)), name
   assert models.spec("resnext101_64x4d").native_resize == 232
   assert models.spec("resnet50").mean == pytest.approx((123.675, 116.28, 103.53))
   assert models.spec("resnet50").std == pytest.approx((58.395, 57.12, 57.375))

@@ -18,7 +18,7 @@ from packaging.version import Version
 REPO = pathlib.Path(__file__).resolve().parents[1]
 LOCK = REPO / "requirements" / "lock.txt"
 OLDEST = REPO / "requirements" / "oldest.txt"
-NO_DEPS = ("torchvision", "imagenet-c", "efficientnet-lite-pytorch")  # the Makefile's NO_DEPS
+NO_DEPS = ("torchvision", "imagenet-c", "efficientnet-lite-pytorch", "robustbench")  # Makefile's
 
 
 def _requirements(*extras):

