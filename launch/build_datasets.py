@@ -1,4 +1,4 @@
-r"""Builds imagenet_c / imagenet_p configs with the builders' download_and_prepare, no TF needed.
+r"""Builds imagenet_c / imagenet_p / cifar*_c / cifar*_p configs with download_and_prepare, no TF.
 
 The ``tfds`` command line imports TensorFlow, Beam and mlcroissant at start-up; this one needs
 only tensorflow-datasets (array_record output) and registers the builders itself::
@@ -8,10 +8,12 @@ only tensorflow-datasets (array_record output) and registers the builders itself
   python -m launch.build_datasets --datasets=imagenet_c_demo,imagenet_p_demo --configs=all
   python -m launch.build_datasets --datasets=imagenet_c --configs=frost_3,fog_5_png \
       --beam_pipeline_options=runner=DirectRunner,direct_num_workers=2
+  python -m launch.build_datasets --datasets=cifar10_c,cifar10_p --configs=benchmark \
+      --manual_dir=/data/cifar   # holding cifar-10-python.tar.gz (else it is downloaded)
 
 ``--configs`` takes config names (``gaussian_noise_3``, ``gaussian_noise_3_png``, ``rotate``,
-``rotate_jpeg``) or the shortcuts ``benchmark`` (ImageNet-C: the 75 benchmark configs;
-ImageNet-P: the 10 test sequences and their noise levels) and ``all`` (every listed config).
+``rotate_jpeg``) or the shortcuts ``benchmark`` (-C: the 75 benchmark configs; -P: the 10 test
+sequences and their noise levels) and ``all`` (every listed config).
 Configs already built are skipped, so rerunning after an interruption completes the build:
 TFDS writes each config into an ``incomplete.*`` directory and renames it only when complete.
 """
@@ -33,12 +35,12 @@ def define_flags() -> None:
   Importing the module must not add global absl flags: TFDS's own command line turns every
   defined absl flag into an option, and ours (--datasets, ...) would clash with its options.
   """
-  flags.DEFINE_list("datasets", ["imagenet_c_demo"],
-                    "imagenet_c, imagenet_p, imagenet_c_demo and/or imagenet_p_demo.")
+  flags.DEFINE_list("datasets", ["imagenet_c_demo"], ", ".join(DATASETS) + ".")
   flags.DEFINE_list("configs", ["benchmark"], "Config names, or the shortcuts benchmark / all.")
   flags.DEFINE_string("data_dir", None, "TFDS data_dir (default: TFDS's, ~/tensorflow_datasets).")
   flags.DEFINE_string("manual_dir", None,
-                      "Folder holding ILSVRC2012_img_val.tar or the extracted validation images "
+                      "Folder holding ILSVRC2012_img_val.tar or the extracted validation images, "
+                      "or cifar-10-python.tar.gz / cifar-100-python.tar.gz "
                       "(default: <data_dir>/downloads/manual).")
   flags.DEFINE_enum("file_format", "array_record", ["array_record", "tfrecord"],
                     "array_record: read with tfds.data_source (no TF); tfrecord: read with "
@@ -50,7 +52,8 @@ def define_flags() -> None:
   flags.DEFINE_bool("list_configs", False, "Only print which configs would be built.")
 
 
-DATASETS = ("imagenet_c", "imagenet_p", "imagenet_c_demo", "imagenet_p_demo")
+DATASETS = ("imagenet_c", "imagenet_p", "imagenet_c_demo", "imagenet_p_demo", "cifar10_c",
+            "cifar100_c", "cifar10_p", "cifar100_p")
 
 
 def builder_class(name: str):
@@ -63,7 +66,7 @@ def builder_class(name: str):
 
 
 def benchmark_configs(cls) -> list[str]:
-  """The paper's benchmark part: ImageNet-C's 15 corruptions, ImageNet-P's 10 test sequences."""
+  """The paper's benchmark part: -C's 15 corruptions, -P's 10 test sequences."""
   from imagenet_cp import corruptions, perturbations  # pylint: disable=g-import-not-at-top
   keep = (corruptions.BENCHMARK_CORRUPTIONS if hasattr(cls.BUILDER_CONFIGS[0], "corruption")
           else perturbations.TEST_PERTURBATIONS)

@@ -70,7 +70,7 @@ ENTRY_POINTS = ("imagenet_cp.run", "imagenet_cp.bench", "imagenet_cp.gallery",
                 "imagenet_cp.suites.bench", "imagenet_cp.suites.bench_attacks",
                 "imagenet_cp.models.bench", "imagenet_cp.perturbations.bench",
                 "launch.build_datasets", "launch.device_bench", "launch.bench_build",
-                "launch.measure_sizes")
+                "launch.measure_sizes", "launch.export_release")
 
 
 def test_every_entry_point_imports_beside_the_others():

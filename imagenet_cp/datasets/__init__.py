@@ -4,6 +4,8 @@
   imagenet_p       ImageNet-P from the ImageNet validation set (manual download)
   imagenet_c_demo  the same ImageNet-C configs on the packaged demo photos (not ImageNet)
   imagenet_p_demo  the same ImageNet-P configs on the packaged demo photos (not ImageNet)
+  cifar10_c, cifar100_c  CIFAR-10-C / CIFAR-100-C from the CIFAR test sets (python tarballs)
+  cifar10_p, cifar100_p  CIFAR-10-P / CIFAR-100-P from the same test sets
 
 TFDS has no plugin discovery, so the ``tfds`` command needs ``--imports imagenet_cp.datasets``
 (see docs/datasets.md); ``python -m launch.build_datasets`` imports this package itself.
@@ -21,10 +23,19 @@ from imagenet_cp.datasets.imagenet_c import imagenet_c_dataset_builder  # noqa: 
 from imagenet_cp.datasets.imagenet_c_demo import imagenet_c_demo_dataset_builder  # noqa: E402
 from imagenet_cp.datasets.imagenet_p import imagenet_p_dataset_builder  # noqa: E402
 from imagenet_cp.datasets.imagenet_p_demo import imagenet_p_demo_dataset_builder  # noqa: E402
+from imagenet_cp.datasets.cifar10_c import cifar10_c_dataset_builder  # noqa: E402
+from imagenet_cp.datasets.cifar100_c import cifar100_c_dataset_builder  # noqa: E402
+from imagenet_cp.datasets.cifar10_p import cifar10_p_dataset_builder  # noqa: E402
+from imagenet_cp.datasets.cifar100_p import cifar100_p_dataset_builder  # noqa: E402
 
 ImagenetC = imagenet_c_dataset_builder.Builder
 ImagenetCDemo = imagenet_c_demo_dataset_builder.Builder
 ImagenetP = imagenet_p_dataset_builder.Builder
 ImagenetPDemo = imagenet_p_demo_dataset_builder.Builder
+Cifar10C = cifar10_c_dataset_builder.Builder
+Cifar100C = cifar100_c_dataset_builder.Builder
+Cifar10P = cifar10_p_dataset_builder.Builder
+Cifar100P = cifar100_p_dataset_builder.Builder
 
-__all__ = ["ImagenetC", "ImagenetCDemo", "ImagenetP", "ImagenetPDemo"]
+__all__ = ["Cifar100C", "Cifar100P", "Cifar10C", "Cifar10P", "ImagenetC", "ImagenetCDemo",
+           "ImagenetP", "ImagenetPDemo"]

@@ -1,11 +1,12 @@
-"""The TFDS builder base of imagenet_c and imagenet_p (and of their ``_demo`` twins).
+"""The TFDS builder bases of imagenet_c and imagenet_p (and their ``_demo`` twins), and the part
+the CIFAR builders (``cifar_builder.py``) share with them.
 
 A dataset's ``Builder`` says what its configs are (``parse_config``), what one config stores
 (``_info``), computes (``_task``) and starts from (``PIXELS``), and what must hold before any
-image is decoded (``_check_config``).  This base does the rest the same way for both: it
-resolves the configs ``BUILDER_CONFIGS`` does not list, finds the source images (the manual
-ImageNet download, or the packaged demo photos where ``SOURCE`` is ``common.SOURCE_DEMO``),
-caches their crops, and runs the generation in the builder's own loop or on Beam.
+image is decoded (``_check_config``).  ``GenerationBuilder`` resolves the configs
+``BUILDER_CONFIGS`` does not list and runs a task in the builder's own loop or on Beam;
+``SourceBuilder`` adds the ImageNet sources: it finds the images (the manual ImageNet download,
+or the packaged demo photos where ``SOURCE`` is ``common.SOURCE_DEMO``) and caches their crops.
 """
 from __future__ import annotations
 
@@ -17,13 +18,9 @@ from imagenet_cp.datasets import common
 HOMEPAGE = "https://github.com/hendrycks/robustness"
 
 
-class SourceBuilder(common.CleanFailedBuild, tfds.core.GeneratorBasedBuilder,
-                    skip_registration=True):
-  """What imagenet_c and imagenet_p share; not a dataset itself (never registered)."""
-
-  MANUAL_DOWNLOAD_INSTRUCTIONS = sources.MANUAL_DOWNLOAD_INSTRUCTIONS
-  SOURCE = common.SOURCE_IMAGENET
-  PIXELS: str  # the generation's input: common.CROP_224 or common.RESIZE_256
+class GenerationBuilder(common.CleanFailedBuild, tfds.core.GeneratorBasedBuilder,
+                        skip_registration=True):
+  """Config resolution and generation (own loop or Beam); not a dataset itself."""
 
   @staticmethod
   def parse_config(name: str) -> tfds.core.BuilderConfig | None:
@@ -34,6 +31,22 @@ class SourceBuilder(common.CleanFailedBuild, tfds.core.GeneratorBasedBuilder,
   def get_builder_config(cls, name, version=None):
     """Also resolves the format variants that BUILDER_CONFIGS does not list."""
     return super().get_builder_config(name, version) or cls.parse_config(name)
+
+  def _download_and_prepare(self, dl_manager, download_config):
+    # Beam workers get the same chunks; TFDS only tells _download_and_prepare about Beam.
+    self._use_beam = common.uses_beam(download_config)
+    return super()._download_and_prepare(dl_manager, download_config)
+
+  def _generate_examples(self, task, items, pixels):
+    return common.generate(task, items, pixels, getattr(self, "_use_beam", False))
+
+
+class SourceBuilder(GenerationBuilder, skip_registration=True):
+  """What imagenet_c and imagenet_p share; not a dataset itself (never registered)."""
+
+  MANUAL_DOWNLOAD_INSTRUCTIONS = sources.MANUAL_DOWNLOAD_INSTRUCTIONS
+  SOURCE = common.SOURCE_IMAGENET
+  PIXELS: str  # the generation's input: common.CROP_224 or common.RESIZE_256
 
   def _dataset_info(self, pixels: dict, supervised_keys=None, **metadata) -> tfds.core.DatasetInfo:
     """``pixels`` features plus every example's label and file name; the build's provenance
@@ -49,11 +62,6 @@ class SourceBuilder(common.CleanFailedBuild, tfds.core.GeneratorBasedBuilder,
         metadata=tfds.core.MetadataDict(
             common.provenance(self.SOURCE, dataset=self.name, **metadata)),
     )
-
-  def _download_and_prepare(self, dl_manager, download_config):
-    # Beam workers get the same chunks; TFDS only tells _download_and_prepare about Beam.
-    self._use_beam = common.uses_beam(download_config)
-    return super()._download_and_prepare(dl_manager, download_config)
 
   def _source_items(self, dl_manager) -> list[common.Item]:
     if self.SOURCE == common.SOURCE_DEMO:  # The demo photos come with the installed packages.
@@ -72,6 +80,3 @@ class SourceBuilder(common.CleanFailedBuild, tfds.core.GeneratorBasedBuilder,
     items = self._source_items(dl_manager)
     pixels = common.pixel_source(items, self.PIXELS, self.SOURCE, self._data_dir_root)
     return {"validation": self._generate_examples(self._task(len(items)), items, pixels)}
-
-  def _generate_examples(self, task, items, pixels):
-    return common.generate(task, items, pixels, getattr(self, "_use_beam", False))

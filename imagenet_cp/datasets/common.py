@@ -1,4 +1,4 @@
-"""What the ImageNet-C and ImageNet-P builders share: sources, the crop cache, keys, encoding, Beam.
+"""What the -C and -P builders share: sources, the crop cache, keys, encoding, Beam (CIFAR too).
 
 Generation is the same function whether it runs in the builder's own loop or in Beam workers,
 and it computes the pixels the on-the-fly evaluation (``metrics``) computes from the same keys:
@@ -316,6 +316,12 @@ def encode_png(image: np.ndarray) -> bytes:
 # Generation
 
 
+def _record_key(item: Item, index_keys: bool):
+  """The TFDS key of an item's example: its file name, or its source index where the builder
+  keeps the source order on disk (``disable_shuffling``, which needs integer keys)."""
+  return item.index if index_keys else item.file_name
+
+
 def _pad_keys(seed: int, name: str, severity: int, file_names: Sequence[str], size: int):
   """One key per real image, plus keys for the zero-image padding of a short last chunk."""
   pads = [f"__padding__/{i}" for i in range(size - len(file_names))]
@@ -324,17 +330,19 @@ def _pad_keys(seed: int, name: str, severity: int, file_names: Sequence[str], si
 
 @dataclasses.dataclass(frozen=True)
 class CorruptionTask:
-  """One ImageNet-C config's generation: what to compute and how to store it."""
+  """One -C config's generation: what to compute and how to store it."""
   corruption: str
   severity: int
   image_format: str  # "jpeg" | "png" | "raw" (see imagenet_c README, "Image formats")
   root_seed: int = ROOT_SEED
   chunk_size: int = CHUNK_SIZE
+  size: int = 224  # the input's S (224 ImageNet, 32 CIFAR): selects the constant set
+  index_keys: bool = False  # see _record_key
 
   def dispatch(self, chunk: Sequence[Item], pixels: PixelSource):
     """Starts the chunk's corruption (JAX runs asynchronously; ``finish`` waits for it)."""
     import imagenet_cp  # pylint: disable=g-import-not-at-top
-    images = np.zeros((self.chunk_size, 224, 224, 3), np.uint8)
+    images = np.zeros((self.chunk_size, self.size, self.size, 3), np.uint8)
     for i, item in enumerate(chunk):
       images[i] = pixels.get(item)
     keys = _pad_keys(self.root_seed, self.corruption, self.severity,
@@ -347,8 +355,9 @@ class CorruptionTask:
   def finish(self, chunk: Sequence[Item], out) -> list[tuple[str, dict]]:
     out = np.asarray(out)
     encode = encode_jpeg if self.image_format == "jpeg" else encode_png
-    return [(item.file_name, {"image": encode(out[i]), "label": item.label,
-                              "file_name": item.file_name}) for i, item in enumerate(chunk)]
+    return [(_record_key(item, self.index_keys),
+             {"image": encode(out[i]), "label": item.label, "file_name": item.file_name})
+            for i, item in enumerate(chunk)]
 
   def __call__(self, chunk: Sequence[Item], pixels: PixelSource) -> list[tuple[str, dict]]:
     return self.finish(chunk, self.dispatch(chunk, pixels))
@@ -356,29 +365,46 @@ class CorruptionTask:
 
 @dataclasses.dataclass(frozen=True)
 class PerturbationTask:
-  """One ImageNet-P config's generation: a sequence of frames per Resize(256) image."""
+  """One -P config's generation: a sequence of frames per input image.
+
+  ImageNet-P's inputs are Resize(256) images of different widths, stacked on a padded canvas;
+  the other benchmarks' (``perturbations.BENCHMARKS``: cifar) are all S x S, stacked as they are.
+  """
   perturbation: str
   difficulty: int
-  frame_format: str  # "png" (lossless, default) | "jpeg" (q85, about 8x smaller)
+  # "png" (lossless, default) | "jpeg" (q85, about 8x smaller) | "array" (the uint8 [T, S, S, 3]
+  # array itself, for a Tensor feature: how the CIFAR-P release stores a sequence)
+  frame_format: str
   root_seed: int = ROOT_SEED
   chunk_size: int = P_CHUNK_SIZE
+  benchmark: str = "imagenet"
+  index_keys: bool = False  # see _record_key
 
   def dispatch(self, chunk: Sequence[Item], pixels: PixelSource):
     import imagenet_cp  # pylint: disable=g-import-not-at-top
+    from imagenet_cp.perturbations import sets  # pylint: disable=g-import-not-at-top
     images = [pixels.get(item) for item in chunk]
-    # A short last chunk is padded with black 256x256 images so every chunk has the same N.
-    images += [np.zeros((256, 256, 3), np.uint8)] * (self.chunk_size - len(images))
-    canvas, sizes = imagenet_cp.pad_to_canvas(images)
+    # A short last chunk is padded with black images so every chunk has the same N.
+    side = 256 if self.benchmark == "imagenet" else sets.get_set(self.benchmark).size
+    images += [np.zeros((side, side, 3), np.uint8)] * (self.chunk_size - len(images))
+    canvas, sizes = imagenet_cp.pad_to_canvas(
+        images, canvas_hw=None if self.benchmark == "imagenet" else (side, side),
+        benchmark=self.benchmark)
     keys = _pad_keys(self.root_seed, self.perturbation, self.difficulty,
                      [it.file_name for it in chunk], self.chunk_size)
     return imagenet_cp.perturb_batch(canvas, sizes, self.perturbation, keys,
-                                     difficulty=self.difficulty)
+                                     difficulty=self.difficulty, benchmark=self.benchmark)
 
   def finish(self, chunk: Sequence[Item], frames) -> list[tuple[str, dict]]:
     frames = np.asarray(frames)
-    encode = encode_png if self.frame_format == "png" else encode_jpeg
-    return [(item.file_name, {"frames": [encode(f) for f in frames[i]], "label": item.label,
-                              "file_name": item.file_name}) for i, item in enumerate(chunk)]
+    if self.frame_format == "array":
+      stored = [frames[i] for i in range(len(chunk))]
+    else:
+      encode = encode_png if self.frame_format == "png" else encode_jpeg
+      stored = [[encode(f) for f in frames[i]] for i in range(len(chunk))]
+    return [(_record_key(item, self.index_keys),
+             {"frames": stored[i], "label": item.label, "file_name": item.file_name})
+            for i, item in enumerate(chunk)]
 
   def __call__(self, chunk: Sequence[Item], pixels: PixelSource) -> list[tuple[str, dict]]:
     return self.finish(chunk, self.dispatch(chunk, pixels))
@@ -487,6 +513,39 @@ class CleanFailedBuild:
     except BaseException:
       _remove_empty(created)
       raise
+
+
+class RequireConfig:
+  """Builder mixin: no default config. ``tfds.builder(name)`` / ``tfds.load(name)`` without a
+  config fail, listing the configs, instead of silently giving the first (cifar10_corrupted's
+  first config is a mild one, which hides the accuracy drop: hendrycks/robustness#29).
+
+  TFDS also writes ``<name>/.config/metadata.json`` naming a default config, which a reader
+  without our package (``tfds.data_source(name)`` from the files alone) would follow; a build
+  removes that note again, so such a reader finds no dataset instead of the first config.
+  ``tfds build <name>`` without ``--config`` still builds every config (TFDS's CLI names each).
+  """
+
+  def _create_builder_config(self, builder_config, version):
+    if builder_config is None and self.BUILDER_CONFIGS:
+      names = [c.name for c in self.BUILDER_CONFIGS]
+      raise ValueError(
+          f"{self.name} has no default config: name one, e.g. tfds.load('{self.name}/"
+          f"{names[0]}') or tfds build {self.name} --config={names[0]}. Configs: "
+          + ", ".join(names))
+    return super()._create_builder_config(builder_config, version)
+
+  def download_and_prepare(self, *args, **kwargs):
+    try:
+      return super().download_and_prepare(*args, **kwargs)
+    finally:
+      note_dir = os.fspath(self.data_path.parent.parent / ".config")
+      if "://" not in note_dir and os.path.isfile(os.path.join(note_dir, "metadata.json")):
+        os.remove(os.path.join(note_dir, "metadata.json"))
+        try:
+          os.rmdir(note_dir)
+        except OSError:  # Something else is in it.
+          pass
 
 
 def _build_dirs(builder, download_dir, download_config) -> list[str]:
