@@ -7,6 +7,11 @@ r"""Evaluates a model on ImageNet-C and ImageNet-P and writes results, tables an
       --max_images=1000 --attacks=pgd_linf,cw_l2 --transfer_models=resnet50,vgg16
 
   python -m metrics.run --suite=ood --model=resnet50 --tfds_data_dir=~/tensorflow_datasets
+  python -m metrics.run --benchmark=cifar10 --cifar_dir=/data/cifar --model=cifar10/Standard
+
+--benchmark=cifar10 / cifar100: CIFAR-10/100-C and -P on the fly from the test set in
+--cifar_dir (the corruption suite only; a CIFAR model of the zoo, ``models.names(dataset=...)``,
+or your own), reported unnormalised (mean error / accuracy, raw flip probabilities).
 
 --suite: corruption (ImageNet-C/P), adversarial (suites.adversarial: minimal distortions,
 accuracy-vs-budget / -iterations / -queries curves, distortion statistics, transfer matrix),
@@ -55,6 +60,11 @@ flags.DEFINE_bool("gallery", True, "Several models on the demo photos: also writ
 flags.DEFINE_string("checkpoint", None, "Local torchvision .pth for the model (offline weights).")
 flags.DEFINE_enum("source", "auto", ["auto", "demo", "imagenet"],
                   "auto: ImageNet if --imagenet_dir is given, else the demo photos.")
+flags.DEFINE_enum("benchmark", "imagenet", ["imagenet", "cifar10", "cifar100"],
+                  "What the corruption suite evaluates: ImageNet-C/P, or CIFAR-10/100-C and -P from "
+                  "the test set in --cifar_dir (unnormalised figures, no JPEG stage).")
+flags.DEFINE_string("cifar_dir", None, "Folder with cifar-10-python.tar.gz / "
+                    "cifar-100-python.tar.gz (with --benchmark=cifar10 / cifar100).")
 flags.DEFINE_string("imagenet_dir", None,
                     "Folder with ILSVRC2012_img_val.tar or the extracted validation JPEGs.")
 flags.DEFINE_string("output_dir", None, "Results folder (default: out/<model>[_demo]; with "
@@ -80,7 +90,9 @@ flags.DEFINE_string("corruptions", "all", "all | benchmark | none | comma-separa
 flags.DEFINE_list("severities", ["1", "2", "3", "4", "5"], "Severities 1..5.")
 flags.DEFINE_string("perturbations", "all", "all | test | none | comma-separated names.")
 flags.DEFINE_integer("difficulty", 1, "ImageNet-P difficulty 1..3.")
-flags.DEFINE_bool("release_jpeg", True, "Apply the released ImageNet-C's JPEG q85 stage.")
+flags.DEFINE_bool("release_jpeg", True, "Apply the released ImageNet-C's JPEG q85 stage "
+                  "(ImageNet only: CIFAR-C has none, and --release_jpeg with a CIFAR benchmark "
+                  "is refused).")
 flags.DEFINE_string("baseline", "alexnet",
                     "alexnet (the paper's published values) or a results.json of your own AlexNet run.")
 flags.DEFINE_integer("bootstrap", 1000, "Bootstrap resamples for 95% intervals (0: none).")
@@ -184,7 +196,10 @@ def corruption_settings(source: str) -> dict:
       perturbations=_names(FLAGS.perturbations, imagenet_cp.PERTURBATIONS, {
           "all": imagenet_cp.PERTURBATIONS, "test": imagenet_cp.TEST_PERTURBATIONS, "none": ()}),
       severities=list(_numbers(FLAGS.severities, "severities", int, "not whole numbers")),
-      difficulty=FLAGS.difficulty, release_jpeg=FLAGS.release_jpeg,
+      difficulty=FLAGS.difficulty,
+      # Unset: the benchmark's own (on for ImageNet, off for CIFAR).
+      release_jpeg=FLAGS.release_jpeg if FLAGS["release_jpeg"].present else None,
+      benchmark=FLAGS.benchmark, cifar_dir=FLAGS.cifar_dir,
       baseline=inputs.load_baseline(FLAGS.baseline), bootstrap=FLAGS.bootstrap,
       tfds_data_dir=FLAGS.tfds_data_dir, tfds_image_format=FLAGS.tfds_image_format)
 
@@ -275,9 +290,13 @@ def _prepare():
   if FLAGS.distributed:
     _init_distributed()
   name = inputs.model_name(FLAGS.model)
+  inputs.check_model_benchmark(name, FLAGS.benchmark)
+  if FLAGS.benchmark != "imagenet":
+    source = _cifar_source()
   # The OOD suite alone reads only the TFDS datasets: no demo photos, no ImageNet.
-  source = "tfds" if FLAGS.suite == "ood" else inputs.resolve_source(
-      name, FLAGS.source, FLAGS.imagenet_dir, explicit=FLAGS["source"].present)
+  else:
+    source = "tfds" if FLAGS.suite == "ood" else inputs.resolve_source(
+        name, FLAGS.source, FLAGS.imagenet_dir, explicit=FLAGS["source"].present)
   configs = {suite: suite_config(suite, source) for suite in selected_suites(FLAGS.suite, source)}
   for suite, config in configs.items():
     suites.get(suite).check(config)
@@ -289,6 +308,17 @@ def _prepare():
   return model, source, configs
 
 
+def _cifar_source() -> str:
+  """The source of a CIFAR benchmark (its test set); UsageError for flags that do not apply."""
+  if FLAGS.suite not in ("auto", "corruption"):
+    raise UsageError(f"--benchmark={FLAGS.benchmark} runs the corruption suite (CIFAR-C/-P) only; "
+                     f"--suite={FLAGS.suite} is evaluated on ImageNet")
+  if FLAGS["source"].present and FLAGS.source != "auto":
+    raise UsageError(f"--source={FLAGS.source} with --benchmark={FLAGS.benchmark}: the images are "
+                     "the CIFAR test set in --cifar_dir")
+  return FLAGS.benchmark
+
+
 # ----------------------------------------------------------------------------------------------
 # Several models: --models, and the demo.
 
@@ -297,6 +327,11 @@ def several_models() -> list[str] | None:
   """The models of a several-model run: --models, or the demo's three EfficientNet-Lites when
   neither --model nor --models (nor --checkpoint) is given on the demo photos; None for a
   one-model run."""
+  if FLAGS.benchmark != "imagenet":
+    if FLAGS.models is not None:
+      raise UsageError(f"--models with --benchmark={FLAGS.benchmark}: evaluate one --model at a "
+                       "time on CIFAR")
+    return None
   if FLAGS.models is not None:
     if FLAGS["model"].present:
       raise UsageError("--model and --models: give one of them")
@@ -317,6 +352,8 @@ def _prepare_several(names: list[str]):
   if FLAGS.suite == "ood":
     source = "tfds"
   else:
+    for n in names:
+      inputs.check_model_benchmark(n, "imagenet")
     source = {inputs.resolve_source(n, FLAGS.source, FLAGS.imagenet_dir, explicit=explicit)
               for n in names}.pop()
   configs = {suite: suite_config(suite, source) for suite in selected_suites(FLAGS.suite, source)}

@@ -10,6 +10,9 @@ errors, flip probabilities and uT5D stay raw (fractions; uT5D in [0, 18]).
   noise: CE 80 -> 104 in Table 2; subtracting once gives 83).
 * mCE and relative mCE: means over the 15 benchmark corruptions; the 4 extra corruptions are
   reported separately and never mixed in.
+* Unnormalised (CIFAR-10/100-C and -P, hendrycks/robustness#28: "we don't normalize"): the mean
+  error over the 15 benchmark corruptions x 5 severities and 1 - it (what AugMix and RobustBench
+  report), and the mean raw flip probability over the 10 test perturbations.
 * FR_p = FP_p / FP_p(AlexNet), T5D_p = uT5D_p / uT5D_p(AlexNet) (section 4.2); mFR and mT5D
   are means over the 10 test perturbations.
 """
@@ -243,6 +246,36 @@ def summarize(errors: Mapping[tuple[str, int], ErrorCounts] | None = None,
     level = {n: v[str(difficulty)] for n, v in perturbations.items() if str(difficulty) in v}
     out["mfr"][str(difficulty)] = _mean_if_complete(level, "fr", TEST_PERTURBATIONS, mfr)
     out["mt5d"][str(difficulty)] = _mean_if_complete(level, "t5d", TEST_PERTURBATIONS, mt5d)
+  return out
+
+
+def unnormalized_means(summary: Mapping) -> dict:
+  """The unnormalised figures of a ``summarize`` output (the CIFAR-C/-P convention).
+
+  Returns ``{"mean_error", "mean_accuracy", "mean_flip_probability"}`` to add to it:
+  ``mean_error`` = the mean top-1 error over the 15 benchmark corruptions x 5 severities
+  (the mean of their ``unnormalized_ce``), ``mean_accuracy`` = 1 - that, both None (with
+  ``mean_error_unavailable``) unless every cell is present; ``mean_flip_probability``: per
+  difficulty, the mean raw FP over the 10 test perturbations (None unless all are present).
+  Each corruption's own mean is its ``unnormalized_ce``.
+  """
+  corruptions = summary.get("corruptions", {})
+  means = [corruptions[n].get("unnormalized_ce") for n in BENCHMARK_CORRUPTIONS
+           if n in corruptions]
+  out = {"mean_error": None, "mean_accuracy": None}
+  if len(means) == len(BENCHMARK_CORRUPTIONS) and None not in means:
+    out["mean_error"] = float(np.mean(means))
+    out["mean_accuracy"] = 1.0 - out["mean_error"]
+  else:
+    out["mean_error_unavailable"] = (
+        f"needs all {len(BENCHMARK_CORRUPTIONS)} benchmark corruptions at severities 1..5; "
+        f"{sum(m is not None for m in means)} complete")
+  out["mean_flip_probability"] = {}
+  levels = {d for per in summary.get("perturbations", {}).values() for d in per}
+  for difficulty in sorted(levels):
+    fps = [summary["perturbations"].get(n, {}).get(difficulty, {}).get("flip_probability")
+           for n in TEST_PERTURBATIONS]
+    out["mean_flip_probability"][difficulty] = (None if None in fps else float(np.mean(fps)))
   return out
 
 

@@ -21,6 +21,12 @@ recomputed when it fails, with a line saying why.
 
 The images are the demo photos, ImageNet, or the user's own (``own_data``: arrays, batches or a
 TFDS dataset, with their own ids, digest and rule for ImageNet-P on 224 crops).
+
+``benchmark="cifar10"`` / ``"cifar100"`` evaluates CIFAR-10/100-C and -P the same way: the 32x32
+test images (``cifar_dir``, or the user's 32x32 arrays) go unchanged to ``corrupt`` (CIFAR-10-C's
+constants) and ``perturb_batch(..., benchmark="cifar")``, with no JPEG stage (the CIFAR release
+truncates to uint8 and stores arrays), and the figures are the unnormalised ones the field
+reports for CIFAR (``metrics.scores.unnormalized_means``).
 """
 from __future__ import annotations
 
@@ -42,7 +48,7 @@ from imagenet_cp.metrics.baselines import ALEXNET, Baseline, check_difficulty, c
 from imagenet_cp.metrics.baselines import NOISE_PERTURBATIONS as NOISE_SEQUENCES
 from imagenet_cp.metrics.counts import ErrorCounts, SequenceCounts, per_video_counts
 from imagenet_cp.metrics.ranking import frame_pairs
-from imagenet_cp.metrics.scores import summarize
+from imagenet_cp.metrics.scores import summarize, unnormalized_means
 from imagenet_cp.suites import distributed
 from imagenet_cp.suites import own_data as _own_data
 from imagenet_cp.suites.common import (SCHEMA_VERSION, Classifier, Model, Store, Task,
@@ -53,7 +59,7 @@ from imagenet_cp.suites.images import (CHUNK, Chunk, ImageCache, SourceListing, 
                                        check_max_images, sequence_key_level, source_listing)
 
 SECTION = None                       # its figures are results.json's top level
-AUTO_SOURCES = ("demo", "imagenet")  # --suite=auto runs it on both
+AUTO_SOURCES = ("demo", "imagenet", "cifar10", "cifar100")  # --suite=auto runs it on these
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,13 +67,15 @@ class SuiteConfig:
   """What to evaluate and how (the arguments of ``evaluate``, see there)."""
   source: str = "demo"
   imagenet_dir: str | None = None
+  benchmark: str = "imagenet"   # or "cifar10" / "cifar100" (source: the CIFAR test set)
+  cifar_dir: str | None = None
   corruptions: Sequence[str] = imagenet_cp.CORRUPTIONS
   severities: Sequence[int] = (1, 2, 3, 4, 5)
   perturbations: Sequence[str] = imagenet_cp.PERTURBATIONS
   difficulty: int = 1
   batch_size: int = 32
   seed: int = 0
-  release_jpeg: bool = True
+  release_jpeg: bool | None = None   # None: on for ImageNet, off for CIFAR (its release)
   baseline: Baseline = ALEXNET
   bootstrap: int = 1000
   max_images: int | None = None
@@ -103,6 +111,12 @@ def check(config: SuiteConfig) -> list[Task]:
   """The planned tasks; ValueError for an unknown name, level or stored-image format."""
   tasks = plan(config.corruptions, config.severities, config.perturbations, config.difficulty)
   check_max_images(config.max_images)
+  _own_data.image_size(config.benchmark)  # a known benchmark
+  if is_cifar(config):
+    _check_cifar(config)
+  elif config.cifar_dir is not None:
+    raise ValueError("cifar_dir= holds the CIFAR test sets: pass benchmark='cifar10' or "
+                     "'cifar100' with it")
   if config.data is not None:
     if config.source != config.data.kind:
       raise ValueError(f"source={config.source!r} with your own data ({config.data.kind}): give "
@@ -123,6 +137,43 @@ def check(config: SuiteConfig) -> list[Task]:
   return tasks
 
 
+CIFAR_BENCHMARKS = ("cifar10", "cifar100")
+
+
+def is_cifar(config: SuiteConfig) -> bool:
+  return config.benchmark in CIFAR_BENCHMARKS
+
+
+def release_jpeg_on(config: SuiteConfig) -> bool:
+  """The JPEG q85 stage: as given, else on for ImageNet (its release) and off for CIFAR."""
+  return (not is_cifar(config)) if config.release_jpeg is None else bool(config.release_jpeg)
+
+
+def _check_cifar(config: SuiteConfig) -> None:
+  """What a CIFAR benchmark refuses: the JPEG stage, ImageNet and TFDS sources, a missing archive."""
+  if config.release_jpeg:
+    raise ValueError(f"release_jpeg=True with benchmark={config.benchmark!r}: the CIFAR-10/100-C "
+                     "release truncates to uint8 and stores arrays, with no JPEG stage; leave "
+                     "release_jpeg unset (or False)")
+  if config.imagenet_dir is not None:
+    raise ValueError(f"imagenet_dir= with benchmark={config.benchmark!r}: the CIFAR test set is "
+                     "read from cifar_dir=")
+  if config.tfds_data_dir is not None:
+    raise ValueError(f"tfds_data_dir= with benchmark={config.benchmark!r}: CIFAR-C/-P are "
+                     "evaluated on the fly here (the built CIFAR datasets are not read)")
+  if config.data is not None:
+    if config.data.kind == "tfds":
+      raise ValueError(f"benchmark={config.benchmark!r} takes 32x32 arrays or batches; a TFDS "
+                       "dataset is decoded to 224 crops")
+    if config.cifar_dir is not None:
+      raise ValueError("cifar_dir= names the CIFAR test set; your own data was given too")
+    return
+  if config.source != config.benchmark:
+    raise ValueError(f"source={config.source!r} with benchmark={config.benchmark!r}: the source "
+                     f"is the {config.benchmark} test set (or your own 32x32 arrays)")
+  _own_data.find_cifar_archive(config.benchmark, config.cifar_dir)
+
+
 def describe(config: SuiteConfig) -> str | None:
   """The line announcing the suite (none: the corruption suite's DEMO line comes first)."""
   del config
@@ -139,6 +190,7 @@ class Options:
   release_jpeg: bool = True
   batch_size: int = 32
   video_batch: int = 4
+  sequences: str = "imagenet"  # the perturbation set (perturbations.sets): imagenet or cifar
   tfds: TfdsSource | None = None
   ids: dict | None = None     # TFDS file name -> the source image's id
 
@@ -193,7 +245,8 @@ def _run_videos(task: Task, chunk: Chunk, model: Classifier, opts: Options, tick
                                 opts.video_batch))
     canvas = model.shard(pad_batch(chunk.canvas[start:start + n], opts.video_batch))
     sizes = model.shard(pad_batch(chunk.sizes[start:start + n], opts.video_batch))
-    frames = _perturbations.perturb_batch(canvas, sizes, task.name, keys, task.level)
+    frames = _perturbations.perturb_batch(canvas, sizes, task.name, keys, task.level,
+                                          benchmark=opts.sequences)
     parts.append(video_records(task, frames, chunk.ids[start:start + n], model))
     tick(n)
   return _concat_records(parts)
@@ -261,17 +314,24 @@ def run(config: SuiteConfig, model: Model, output_dir=None,
         log: Callable[[str], None] = print) -> dict:
   """Evaluates ``model`` as ``config`` says; returns the ``results.json`` dict (``evaluate``)."""
   tasks = check(config)
-  opts = Options(seed=config.seed, release_jpeg=config.release_jpeg, batch_size=config.batch_size)
-  release_jpeg = config.release_jpeg
+  cifar = is_cifar(config)
+  release_jpeg = release_jpeg_on(config)
+  opts = Options(seed=config.seed, release_jpeg=release_jpeg, batch_size=config.batch_size,
+                 sequences="cifar" if cifar else "imagenet")
   baseline = config.baseline
-  if config.data is None:
+  if config.data is None and cifar:
+    listing = _own_data.cifar_listing(config.benchmark, config.cifar_dir, config.max_images)
+  elif config.data is None:
     listing = source_listing(config.source, config.imagenet_dir, config.max_images)
   else:
     _own_data.check_resumable(config.data, output_dir)
     listing = _own_data.listing(config.data, config.max_images, bool(config.perturbations))
-    classes = _own_data.model_classes(model.apply_fn, model.variables)
+  if cifar or config.data is not None:
+    classes = _own_data.model_classes(model.apply_fn, model.variables,
+                                      _own_data.image_size(config.benchmark) or 224)
     _own_data.check_classes(listing.labels, classes, bool(config.perturbations))
-    baseline = _own_data.baseline_for(baseline, classes)
+    baseline = (_own_data.cifar_baseline(baseline, config.benchmark) if cifar
+                else _own_data.baseline_for(baseline, classes))
   names, labels = listing.ids, listing.labels
   if config.tfds_data_dir is not None:
     opts.tfds = TfdsSource(str(config.tfds_data_dir), demo=config.source == "demo",
@@ -284,6 +344,8 @@ def run(config: SuiteConfig, model: Model, output_dir=None,
                   release_jpeg=release_jpeg, file_names_sha256=file_digest(names),
                   data="on the fly" if opts.tfds is None else
                        f"tfds {opts.tfds.data_dir} ({opts.tfds.image_format})")
+  if cifar:  # absent for ImageNet: folders of earlier ImageNet runs still resume
+    run_info["benchmark"] = config.benchmark
   recorded = {"source_location": listing.location, "weights_file": model.weights_file}
   store = Store(output_dir, run_info, log) if output_dir is not None and pid == 0 else None
   with store or contextlib.nullcontext():  # releases the folder's lock
@@ -302,7 +364,7 @@ def run(config: SuiteConfig, model: Model, output_dir=None,
                        smoothing=0.05)
     summary = lambda bootstrap: _results(records, labels, names, tasks, baseline,
                                          dict(run_info, **recorded), bootstrap=bootstrap,
-                                         started=started)
+                                         started=started, unnormalized=cifar)
     for task in todo:
       bar.set_description(task.id)
       records[task] = _gather_records(run_task(task, cache, classifier, opts, bar.update), names)
@@ -356,13 +418,15 @@ def evaluate(apply_fn: Callable, variables: Any, *,
              tfds_dir: str | os.PathLike | None = None,
              source: str | None = None,
              imagenet_dir: str | os.PathLike | None = None,
+             benchmark: str = "imagenet",
+             cifar_dir: str | os.PathLike | None = None,
              corruptions: Sequence[str] = imagenet_cp.CORRUPTIONS,
              severities: Sequence[int] = (1, 2, 3, 4, 5),
              perturbations: Sequence[str] = imagenet_cp.PERTURBATIONS,
              difficulty: int = 1,
              batch_size: int = 32,
              seed: int = 0,
-             release_jpeg: bool = True,
+             release_jpeg: bool | None = None,
              output_dir: str | os.PathLike | None = None,
              baseline: Baseline = ALEXNET,
              bootstrap: int = 1000,
@@ -373,7 +437,8 @@ def evaluate(apply_fn: Callable, variables: Any, *,
              tfds_image_format: str = "jpeg",
              progress: bool = True,
              log: Callable[[str], None] = print) -> dict:
-  """Evaluates a classifier on ImageNet-C and ImageNet-P; returns the ``results.json`` dict.
+  """Evaluates a classifier on ImageNet-C and ImageNet-P (or CIFAR-10/100-C and -P); returns the
+  ``results.json`` dict.
 
   Args:
     apply_fn: ``apply_fn(variables, images) -> logits [N, C]`` with images float32
@@ -396,11 +461,19 @@ def evaluate(apply_fn: Callable, variables: Any, *,
       in ``tfds_dir`` (None: TFDS's default); decoded with PIL, Resize(256) + CenterCrop(224).
     source: 'demo' (packaged photos, not comparable with the paper; the default without your
       own data) or 'imagenet' (the validation set in ``imagenet_dir``: the official tar or an
-      extracted folder).
+      extracted folder); with a CIFAR ``benchmark``, that benchmark's name (the default).
+    benchmark: 'imagenet' (default), 'cifar10' or 'cifar100': CIFAR-10/100-C and -P from the
+      32x32 test set in ``cifar_dir`` (or your own 32x32 ``images``), corrupted with
+      CIFAR-10-C's constants and made into CIFAR-P sequences, no JPEG stage; apply_fn then takes
+      float32 [N, 32, 32, 3] in [0, 1].  Ids and key names ``test/00000`` ... (the CIFAR TFDS
+      builders' file names).  The report is unnormalised (``mean_error``, ``mean_accuracy``,
+      ``mean_flip_probability``); CE / FR only with a ``baseline`` you measured.
+    cifar_dir: the folder holding cifar-10-python.tar.gz / cifar-100-python.tar.gz.
     corruptions, severities, perturbations, difficulty: what to evaluate (all by default).
     batch_size: global batch (rounded up to a multiple of the local device count).
     seed: the root seed of the per-example keys (0 = the TFDS builders' default).
-    release_jpeg: apply the released ImageNet-C's JPEG q85 stage (default True).
+    release_jpeg: apply the released ImageNet-C's JPEG q85 stage (None: on for ImageNet; off,
+      and True refused, for CIFAR, whose release has no JPEG stage).
     output_dir: where to save per-task records and results (resumable); None keeps everything
       in memory.
     baseline: the normalising model (AlexNet's published numbers by default).  On your own data
@@ -422,11 +495,13 @@ def evaluate(apply_fn: Callable, variables: Any, *,
   Model(...))`` is the same with the settings in one object.
   """
   data = _own_data.own_data(images=images, labels=labels, batches=batches, source_id=source_id,
-                            tfds_name=tfds_name, tfds_split=tfds_split, tfds_dir=tfds_dir)
+                            tfds_name=tfds_name, tfds_split=tfds_split, tfds_dir=tfds_dir,
+                            benchmark=benchmark)
   if source is None:
-    source = "demo" if data is None else data.kind
+    source = data.kind if data is not None else benchmark if benchmark != "imagenet" else "demo"
   config = SuiteConfig(
-      source=source, imagenet_dir=imagenet_dir, corruptions=corruptions, severities=severities,
+      source=source, imagenet_dir=imagenet_dir, benchmark=benchmark,
+      cifar_dir=None if cifar_dir is None else str(cifar_dir), corruptions=corruptions, severities=severities,
       perturbations=perturbations, difficulty=difficulty, batch_size=batch_size, seed=seed,
       release_jpeg=release_jpeg, baseline=baseline, bootstrap=bootstrap, max_images=max_images,
       chunk_size=chunk_size, tfds_data_dir=tfds_data_dir, tfds_image_format=tfds_image_format,
@@ -448,14 +523,20 @@ def _gather_records(local: dict, names: Sequence[str]) -> dict:
           for k, v in local.items()}
 
 
-def _results(records, labels, names, tasks, baseline, run_info, *, bootstrap, started) -> dict:
+def _results(records, labels, names, tasks, baseline, run_info, *, bootstrap, started,
+             unnormalized=False) -> dict:
   done = {t: r for t, r in records.items() if t in set(tasks)}
   clean, errors, sequences = counts_from_records(done, labels)
   results = summarize(errors, clean, sequences, baseline=baseline)
+  if unnormalized:  # CIFAR: the figures the field reports (hendrycks/robustness#28)
+    results.update(unnormalized_means(results))
+    for cells in results["corruptions"].values():  # over the severities run (all five: = CE's)
+      cells["mean_error"] = float(np.mean([c["error"] for c in cells["severities"].values()]))
   results["schema_version"] = SCHEMA_VERSION
   results["run"] = dict(run_info, demo=run_info["source"] == "demo", jax=jax.__version__,
                         imagenet_cp=imagenet_cp.__version__, prng_impl="threefry2x32",
                         devices=jax.device_count(), processes=jax.process_count(),
+                        benchmark=run_info.get("benchmark", "imagenet"),
                         tasks_done=len(done), tasks_planned=len(tasks),
                         seconds=round(time.time() - started, 1))
   if run_info["source"] == "demo":

@@ -44,6 +44,23 @@ def resolve_source(model: str, source: str, imagenet_dir, explicit: bool = False
   return source
 
 
+def check_model_benchmark(model: str, benchmark: str) -> None:
+  """UsageError when a zoo model's weights classify another dataset than ``benchmark`` (a CIFAR
+  model on ImageNet, an ImageNet model on CIFAR-10); a user model is the user's to match."""
+  if is_user_model(model):
+    return
+  dataset = models.spec(model).dataset
+  if dataset == benchmark:
+    return
+  fitting = ", ".join(models.names(ported_only=True, dataset=benchmark)[:4])
+  if benchmark == "imagenet":
+    raise UsageError(f"--model={model} classifies {dataset} (32 px): evaluate it with "
+                     f"--benchmark={dataset} --cifar_dir=DIR, or pick an ImageNet model")
+  raise UsageError(f"--model={model} classifies {dataset}, not {benchmark}: with "
+                   f"--benchmark={benchmark} pick one of models.names(dataset={benchmark!r}) "
+                   f"(e.g. {fitting}) or your own (package.module:function)")
+
+
 def missing_data_message(model: str) -> str:
   name = models.resolve(model)
   weights = models.spec(name).weights

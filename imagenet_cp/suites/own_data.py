@@ -18,6 +18,11 @@ Ids (what records are keyed by and the example keys derive from,
 for arrays and batches, where ``digest`` is the sha256 of the pixels and labels (recorded as
 ``run.data_sha256`` and compared on resume, as is ``source_id``); ``f"{tfds_name}/{split}/{index}"``
 for TFDS (``tfds_version`` recorded).
+
+With a CIFAR benchmark (``benchmark="cifar10"`` / ``"cifar100"``) the images are 32x32 and are
+used whole for both CIFAR-10/100-C and -P (``check_images(..., size=32)``); without the user's
+own data the source is the CIFAR test set (``cifar_listing``: ids ``test/00000`` ..., the file
+names the CIFAR TFDS builders key their examples by).
 """
 from __future__ import annotations
 
@@ -28,12 +33,13 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from imagenet_cp import sources
+from imagenet_cp import cifar, sources
 from imagenet_cp.metrics.baselines import ALEXNET, Baseline
 from imagenet_cp.preprocess import CROP, RESIZE, center_crop
 from imagenet_cp.suites.images import Chunk, SourceListing, check_max_images
 
 SOURCES = ("arrays", "batches", "tfds")
+BENCHMARKS = ("imagenet", "cifar10", "cifar100")  # what the images are corrupted as
 IMAGENET_CLASSES = 1000
 _HASH_ROWS = 256  # images hashed per update: a memmap is read a slice at a time
 
@@ -48,6 +54,7 @@ class OwnData:
   tfds_name: str | None = None
   tfds_split: str | None = None
   tfds_dir: str | None = None
+  size: int | None = None  # the one image side the benchmark takes (32: CIFAR), else None
 
   @property
   def kind(self) -> str:
@@ -64,9 +71,11 @@ class OwnData:
 
 def own_data(*, images=None, labels=None, batches=None, source_id: str | None = None,
              tfds_name: str | None = None, tfds_split: str | None = None,
-             tfds_dir=None) -> OwnData | None:
+             tfds_dir=None, benchmark: str = "imagenet") -> OwnData | None:
   """The user's data from ``evaluate``'s arguments (None: none given), checked before anything
-  is read or traced: ValueError naming the problem."""
+  is read or traced: ValueError naming the problem.  ``benchmark``: a CIFAR one takes 32x32
+  images only."""
+  size = image_size(benchmark)
   given = [n for n, v in (("images", images), ("batches", batches), ("tfds_name", tfds_name))
            if v is not None]
   if len(given) > 1:
@@ -83,7 +92,7 @@ def own_data(*, images=None, labels=None, batches=None, source_id: str | None = 
   if images is not None:
     if labels is None:
       raise ValueError("images= needs labels= (int [N], one class index per image)")
-    check_images(images, "images")
+    check_images(images, "images", size)
     check_labels(labels, images.shape[0], "labels")
   elif labels is not None:
     raise ValueError("labels= goes with images=; batches= yield (images, labels) pairs")
@@ -100,12 +109,21 @@ def own_data(*, images=None, labels=None, batches=None, source_id: str | None = 
   elif tfds_split is not None or tfds_dir is not None:
     raise ValueError("tfds_split= and tfds_dir= go with tfds_name=")
   return OwnData(images, labels, batches, source_id, tfds_name, tfds_split,
-                 None if tfds_dir is None else str(tfds_dir))
+                 None if tfds_dir is None else str(tfds_dir), size)
 
 
-def check_images(images, what: str) -> tuple[int, int]:
-  """(H, W) of uint8 [N, H, W, 3] clean crops (224x224) or Resize(256) images (shorter side 256);
-  ValueError naming what is wrong otherwise (reads only the dtype and shape)."""
+def image_size(benchmark: str) -> int | None:
+  """The image side a benchmark takes (32 for CIFAR), None for ImageNet (224 crops or
+  Resize(256) images); ValueError for an unknown benchmark."""
+  if benchmark not in BENCHMARKS:
+    raise ValueError(f"unknown benchmark {benchmark!r}; expected one of {', '.join(BENCHMARKS)}")
+  return None if benchmark == "imagenet" else cifar.SIZE
+
+
+def check_images(images, what: str, size: int | None = None) -> tuple[int, int]:
+  """(H, W) of uint8 [N, H, W, 3] clean crops (224x224) or Resize(256) images (shorter side 256),
+  or, with ``size``, of size x size images (CIFAR's 32); ValueError naming what is wrong
+  otherwise (reads only the dtype and shape)."""
   shape, dtype = getattr(images, "shape", None), getattr(images, "dtype", None)
   if shape is None or dtype is None:
     raise ValueError(f"{what} must be a NumPy or JAX uint8 array [N, H, W, 3], got "
@@ -117,6 +135,11 @@ def check_images(images, what: str) -> tuple[int, int]:
   if shape[0] < 1:
     raise ValueError(f"{what} holds no image (shape {tuple(shape)})")
   h, w = int(shape[1]), int(shape[2])
+  if size is not None:
+    if (h, w) != (size, size):
+      raise ValueError(f"{what} must be the {size}x{size} CIFAR images (used as they are, like "
+                       f"CIFAR-10-C and -P), got {h}x{w}")
+    return h, w
   if (h, w) != (CROP, CROP) and min(h, w) != RESIZE:
     raise ValueError(f"{what} must be the clean {CROP}x{CROP} crops or Resize({RESIZE}) images "
                      f"(shorter side {RESIZE}), got {h}x{w}: resize them with "
@@ -182,7 +205,7 @@ class _Digest:
     return hashlib.sha256(head.encode()).hexdigest()
 
 
-def _read_batches(batches: Iterable, max_images: int | None):
+def _read_batches(batches: Iterable, max_images: int | None, side: int | None = None):
   """All batches (or the first ``max_images`` images) as one uint8 [N, H, W, 3] and int32 [N]."""
   images, labels, size, total = [], [], None, 0
   for index, batch in enumerate(batches):
@@ -191,7 +214,7 @@ def _read_batches(batches: Iterable, max_images: int | None):
                        f"{type(batch).__name__}")
     pixels, classes = batch
     what = f"batch {index}'s images"
-    got = check_images(pixels, what)
+    got = check_images(pixels, what, side)
     if size is not None and got != size:
       raise ValueError(f"{what} are {got[0]}x{got[1]}, the first batch's {size[0]}x{size[1]}: "
                        "every batch must have one image size")
@@ -210,10 +233,12 @@ def _read_batches(batches: Iterable, max_images: int | None):
 
 def _array_chunk(ids, labels, images, start: int, stop: int) -> Chunk:
   """The images ``start:stop`` as they are: 224 crops (their own canvas; sequences are refused
-  before they could use it) or Resize(256) images and their center crops."""
+  before they could use it), CIFAR's 32x32 images (both inputs) or Resize(256) images and their
+  center crops."""
   pixels = np.asarray(images[start:stop])
   h, w = pixels.shape[1:3]
-  crops = pixels if (h, w) == (CROP, CROP) else np.stack([center_crop(p) for p in pixels])
+  crops = (np.stack([center_crop(p) for p in pixels])
+           if min(h, w) == RESIZE and (h, w) != (CROP, CROP) else pixels)
   sizes = np.tile(np.array([[h, w]], np.int32), (len(pixels), 1))
   return Chunk(list(ids[start:stop]), list(ids[start:stop]), labels[start:stop],
                np.ascontiguousarray(crops), pixels, sizes)
@@ -229,7 +254,7 @@ def array_listing(data: OwnData, max_images: int | None, wants_sequences: bool) 
     if not isinstance(images, np.ndarray):  # a JAX array: one copy to the host
       images = np.asarray(images)
   else:
-    images, labels = _read_batches(data.batches, stop)
+    images, labels = _read_batches(data.batches, stop, data.size)
   size = tuple(images.shape[1:3])
   check_sequences(size, wants_sequences, "the images" if data.kind == "arrays" else "the batches")
   digest = _Digest()
@@ -241,6 +266,37 @@ def array_listing(data: OwnData, max_images: int | None, wants_sequences: bool) 
       data.kind, data.location, ids, ids, labels, [int(np.prod(images.shape[1:]))] * len(ids),
       read=None, chunk=lambda a, b: _array_chunk(ids, labels, images, a, b), in_memory=True,
       extra={"source_id": data.source_id, "data_sha256": data_sha256})
+
+
+def cifar_listing(benchmark: str, cifar_dir, max_images: int | None) -> SourceListing:
+  """The CIFAR-10 / CIFAR-100 test set of ``cifar_dir`` (``cifar-10-python.tar.gz`` /
+  ``cifar-100-python.tar.gz``) in file order, as the arrays above: ids and key names
+  ``test/00000`` ... (``cifar.file_name``); the pixels' and labels' sha256 recorded."""
+  check_max_images(max_images)
+  cifar_set = cifar.get_set(benchmark)
+  path = find_cifar_archive(benchmark, cifar_dir)
+  test_set = cifar.read_test_set(path, cifar_set)
+  stop = None if max_images is None else int(max_images)
+  images, labels = test_set.images[:stop], test_set.labels[:stop].astype(np.int32)
+  ids = test_set.file_names[:stop]
+  digest = _Digest()
+  digest.update(images, labels)
+  return SourceListing(
+      benchmark, str(path), ids, ids, labels, [int(np.prod(images.shape[1:]))] * len(ids),
+      read=None, chunk=lambda a, b: _array_chunk(ids, labels, images, a, b), in_memory=True,
+      extra={"data_sha256": digest.hexdigest()})
+
+
+def find_cifar_archive(benchmark: str, cifar_dir) -> pathlib.Path:
+  """``cifar_dir``'s official python tarball of ``benchmark``; ValueError saying where to get it."""
+  cifar_set = cifar.get_set(benchmark)
+  path = cifar.find_archive(cifar_dir, cifar_set)
+  if path is None:
+    where = "no cifar_dir given" if cifar_dir is None else f"not in {cifar_dir}"
+    raise ValueError(f"benchmark {benchmark!r} reads the {cifar_set.dataset} test set from "
+                     f"{cifar_set.archive} ({where}): download it from {cifar_set.url} "
+                     f"(md5 {cifar_set.md5}) into a folder and pass cifar_dir= (--cifar_dir)")
+  return path
 
 
 def tfds_listing(data: OwnData, max_images: int | None) -> SourceListing:
@@ -314,12 +370,13 @@ def listing(data: OwnData, max_images: int | None, wants_sequences: bool) -> Sou
 # The model's classes and the baseline.
 
 
-def model_classes(apply_fn: Callable, variables) -> int:
-  """How many logits the model returns per image (traced abstractly on one 224 image)."""
+def model_classes(apply_fn: Callable, variables, size: int = CROP) -> int:
+  """How many logits the model returns per image (traced abstractly on one size x size image:
+  224, or 32 for CIFAR)."""
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   out = jax.eval_shape(lambda v, x: apply_fn(v, x), variables,
-                       jax.ShapeDtypeStruct((1, CROP, CROP, 3), jnp.float32))
+                       jax.ShapeDtypeStruct((1, size, size, 3), jnp.float32))
   shape = getattr(out, "shape", None)
   if shape is None or len(shape) != 2 or shape[0] != 1:
     raise ValueError(f"apply_fn must return logits [N, C]; on one image it returned {out}")
@@ -334,6 +391,16 @@ def check_classes(labels: np.ndarray, classes: int, wants_sequences: bool) -> No
   if wants_sequences and classes < 5:
     raise ValueError(f"ImageNet-P's top-5 distance needs at least 5 classes; the model returns "
                      f"{classes}: pass perturbations=()")
+
+
+def cifar_baseline(baseline: Baseline, benchmark: str) -> Baseline:
+  """CIFAR's figures are reported unnormalised (hendrycks/robustness#28: "we don't normalize"):
+  no baseline unless the user passed one they measured on this data."""
+  if baseline is not ALEXNET:
+    return baseline
+  return Baseline(
+      name=f"none ({benchmark}: reported unnormalised, as the CIFAR-C/-P papers do; pass "
+           "baseline= measured on this data for CE / FR)", source="none", note="")
 
 
 def baseline_for(baseline: Baseline, classes: int) -> Baseline:
