@@ -398,26 +398,22 @@ def _convert_file(path, shapes, entry: _Entry | None = None) -> dict:
 
 def _robustbench_variables(name: str, shapes, entry: _Entry) -> dict:
   """A RobustBench model's file from the cache (RobustBench's layout), converted once."""
-  w = robustbench_weights.WEIGHTS[name]
-  path = weights.robustbench_file(w)
+  return _converted(weights.robustbench_file(robustbench_weights.WEIGHTS[name]), shapes, entry)
+
+
+def _cached_variables(name: str, shapes, entry: _Entry) -> dict:
+  return _converted(weights.download(weights.URLS[name]), shapes, entry)
+
+
+def _converted(path, shapes, entry: _Entry) -> dict:
+  """The variables of checkpoint ``path``: its cached conversion (checked against the
+  architecture's shapes), else converted now and cached beside it."""
   stored = weights.converted_path(path)
   if stored.exists():
     variables = weights.load_variables(stored)
     convert.check_variables(variables, shapes, os.fspath(stored))
     return variables
   variables = _convert_file(path, shapes, entry)
-  weights.save_variables(stored, variables)
-  return variables
-
-
-def _cached_variables(name: str, shapes, entry: _Entry) -> dict:
-  pth = weights.download(weights.URLS[name])
-  stored = weights.converted_path(pth)
-  if stored.exists():
-    variables = weights.load_variables(stored)
-    convert.check_variables(variables, shapes, os.fspath(stored))
-    return variables
-  variables = _convert_file(pth, shapes, entry)
   weights.save_variables(stored, variables)
   return variables
 
