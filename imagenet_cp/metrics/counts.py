@@ -136,6 +136,9 @@ class SequenceCounts(_Counts):
     return int(self.videos) * self.pairs_per_video
 
   def _per_pair(self, total) -> float:
+    if not checks.is_concrete(self.videos):  # inside a jit: a float32 scalar, no host checks
+      return total(self).astype(jnp.float32) / (self.videos * self.pairs_per_video).astype(
+          jnp.float32)
     counts = self.host()
     if counts.videos == 0:
       raise ValueError("no videos counted")
@@ -143,7 +146,8 @@ class SequenceCounts(_Counts):
 
   @property
   def flip_probability(self) -> float:
-    """FP = flips / pairs = the original's mean over videos of per-video flip rates."""
+    """FP = flips / pairs = the original's mean over videos of per-video flip rates (inside a
+    jit: a float32 scalar)."""
     return self._per_pair(lambda c: c.flips)
 
   @property

@@ -7,20 +7,10 @@ streaming functions in ``metrics.counts`` and divide on the host, or, called ins
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 
 from imagenet_cp.metrics import checks
 from imagenet_cp.metrics.counts import sequence_counts
 from imagenet_cp.metrics.ranking import top5_distance_jit
-from imagenet_cp.ops.tracing import is_concrete
-
-
-def _per_pair(counts, total):
-  """``total / pairs``: a float on the host, a float32 scalar for traced counts."""
-  if is_concrete(total):
-    return None
-  pairs = counts.videos * counts.pairs_per_video
-  return total.astype(jnp.float32) / pairs.astype(jnp.float32)
 
 
 def flip_probability(predictions, *, noise: bool, difficulty: int = 1) -> float:
@@ -40,9 +30,7 @@ def flip_probability(predictions, *, noise: bool, difficulty: int = 1) -> float:
     FP as a float in [0, 1] (inside ``jit``: a float32 scalar array).
   """
   predictions = checks.check_int_array(predictions, 2, "predictions")
-  counts = sequence_counts(predictions, noise=noise, difficulty=difficulty)
-  traced = _per_pair(counts, counts.flips)
-  return counts.flip_probability if traced is None else traced
+  return sequence_counts(predictions, noise=noise, difficulty=difficulty).flip_probability
 
 
 def top5_distance(logits_a, logits_b) -> jax.Array:
@@ -76,6 +64,4 @@ def mean_top5_distance(logits, *, noise: bool, difficulty: int = 1) -> float:
   Returns:
     uT5D as a float in [0, 18] (inside ``jit``: a float32 scalar array).
   """
-  counts = sequence_counts(logits, noise=noise, difficulty=difficulty)
-  traced = _per_pair(counts, counts.distance)
-  return counts.mean_top5_distance if traced is None else traced
+  return sequence_counts(logits, noise=noise, difficulty=difficulty).mean_top5_distance
