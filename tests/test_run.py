@@ -166,16 +166,19 @@ def test_cli_explains_missing_imagenet_and_weights(tmp_path):
 
 def test_cli_demo_writes_every_output(tmp_path):
   # One model: its files in OUTPUT_DIR itself (with no --model the demo compares three:
-  # tests/test_demo.py).
-  proc = _run_cli("--model=efficientnet_lite0", "--corruptions=contrast", "--severities=1,5", "--perturbations=translate",
-                  "--max_images=2", "--bootstrap=20", "--batch_size=4", "--noprogress",
+  # tests/test_demo.py).  The demo's suites (corruption and adversarial), one attack of the
+  # adversarial suite (the others: tests/test_adversarial_suite.py).
+  proc = _run_cli("--model=efficientnet_lite0", "--corruptions=contrast", "--severities=1,5",
+                  "--perturbations=translate", "--attacks=pgd_linf", "--max_images=2",
+                  "--bootstrap=20", "--batch_size=4", "--noprogress",
                   f"--output_dir={tmp_path / 'out'}", cwd=tmp_path)
   assert proc.returncode == 0, proc.stderr[-3000:]
   out = tmp_path / "out"
   for name in ("results.json", "results.csv", "report.md", "error_vs_severity.png",
-               "flip_probability.png"):
+               "flip_probability.png", "accuracy_vs_budget.png", "transfer_matrix.png"):
     assert (out / name).is_file(), name
   results = json.loads((out / "results.json").read_text())
   assert results["run"]["model"] == "efficientnet_lite0" and results["run"]["release_jpeg"] is True
+  assert list(results["adversarial"]["attacks"]) == ["pgd_linf"]
   assert "DEMO" in (out / "report.md").read_text()
   assert "DEMO" in proc.stdout
