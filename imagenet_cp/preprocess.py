@@ -115,3 +115,38 @@ def corruption_input(image: Image.Image | np.ndarray, size: int = CROP) -> np.nd
   if size in (32, 64):
     return resize_exact(image, (size, size))
   raise ValueError(f"no ImageNet-C set at {size} px; the sizes are 32, 64, 224 and 299")
+
+
+# RobustBench's named ImageNet preprocessings (robustbench/data.py ``PREPROCESSINGS``, before
+# ToTensor): Res256Crop224 and Crop288 as in robustbench 1.1.1, BicubicRes256Crop224 as in its
+# later releases (Resize(256, bicubic) + CenterCrop(224)).
+PREPROCESSINGS = ("Res256Crop224", "BicubicRes256Crop224", "Crop288")
+DEFAULT_PREPROCESSING = "Res256Crop224"
+
+
+def center_crop_padded(image: np.ndarray, size: int) -> np.ndarray:
+  """torchvision ``CenterCrop(size)`` on PIL, padding with black first where the image is
+  smaller: left/top ``(size - dim) // 2``, right/bottom ``(size - dim + 1) // 2``."""
+  h, w = image.shape[:2]
+  pad_h, pad_w = max(size - h, 0), max(size - w, 0)
+  if pad_h or pad_w:
+    image = np.pad(image, ((pad_h // 2, (pad_h + 1) // 2), (pad_w // 2, (pad_w + 1) // 2),
+                           (0, 0)))
+  return center_crop(image, size)
+
+
+def robustbench_preprocess(image: Image.Image | np.ndarray, name: str) -> np.ndarray:
+  """PIL image or uint8 ndarray -> the uint8 crop RobustBench's ``name`` preprocessing gives:
+  [224, 224, 3] (Res256Crop224, BicubicRes256Crop224) or [288, 288, 3] (Crop288)."""
+  if name == "Res256Crop224":
+    return preprocess(image)
+  if name == "BicubicRes256Crop224":
+    pil = _as_rgb_pil(image)
+    w, h = pil.size
+    oh, ow = short_side_size(h, w, RESIZE)
+    if (ow, oh) != (w, h):
+      pil = pil.resize((ow, oh), Image.BICUBIC)
+    return np.ascontiguousarray(center_crop(np.asarray(pil, np.uint8), CROP))
+  if name == "Crop288":
+    return np.ascontiguousarray(center_crop_padded(as_rgb_array(image), 288))
+  raise ValueError(f"unknown preprocessing {name!r}; expected one of {', '.join(PREPROCESSINGS)}")

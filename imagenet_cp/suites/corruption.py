@@ -49,8 +49,10 @@ from imagenet_cp.metrics.baselines import NOISE_PERTURBATIONS as NOISE_SEQUENCES
 from imagenet_cp.metrics.counts import ErrorCounts, SequenceCounts, per_video_counts
 from imagenet_cp.metrics.ranking import frame_pairs
 from imagenet_cp.metrics.scores import summarize, unnormalized_means
+from imagenet_cp.preprocess import DEFAULT_PREPROCESSING
 from imagenet_cp.suites import distributed
 from imagenet_cp.suites import own_data as _own_data
+from imagenet_cp.suites import released as _released
 from imagenet_cp.suites.common import (SCHEMA_VERSION, Classifier, Model, Store, Task,
                                        check_finite, file_digest, model_identity, pad_batch,
                                        pad_keys, progress_bar, records_problem, text,
@@ -59,7 +61,7 @@ from imagenet_cp.suites.images import (CHUNK, Chunk, ImageCache, SourceListing, 
                                        check_max_images, sequence_key_level, source_listing)
 
 SECTION = None                       # its figures are results.json's top level
-AUTO_SOURCES = ("demo", "imagenet", "cifar10", "cifar100")  # --suite=auto runs it on these
+AUTO_SOURCES = ("demo", "imagenet", "cifar10", "cifar100", "released")  # --suite=auto runs it on these
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,6 +85,11 @@ class SuiteConfig:
   tfds_data_dir: str | None = None
   tfds_image_format: str = "jpeg"
   progress: bool = True
+  # source="released": the released files (suites.released); image_list: an image_lists name
+  # or file; preprocessing: how the clean crops are made (preprocess.PREPROCESSINGS).
+  released_dir: str | None = None
+  image_list: str | None = None
+  preprocessing: str = DEFAULT_PREPROCESSING
   # The user's own images (``own_data.OwnData``); ``source`` is then its kind: 'arrays',
   # 'batches' or 'tfds'.
   data: _own_data.OwnData | None = dataclasses.field(default=None, compare=False)
@@ -134,7 +141,33 @@ def check(config: SuiteConfig) -> list[Task]:
                      "tfds_name=)")
   if config.tfds_data_dir is not None:
     TfdsSource(str(config.tfds_data_dir), config.source == "demo", config.tfds_image_format)
+  _check_released(config, tasks)
   return tasks
+
+
+def _check_released(config: SuiteConfig, tasks: Sequence[Task]) -> None:
+  """What the released source, the image lists and the preprocessings refuse."""
+  released = config.source == _released.SOURCE
+  if released != (config.released_dir is not None):
+    raise ValueError("source='released' and released_dir= go together")
+  if released and (config.tfds_data_dir is not None or config.data is not None):
+    raise ValueError("source='released' reads the released files; tfds_data_dir= and your own "
+                     "data are other sources")
+  if released and config.release_jpeg is False and not is_cifar(config):
+    raise ValueError("release_jpeg=False with the released ImageNet-C: its files carry the "
+                     "JPEG q85 stage")
+  if is_cifar(config) and (config.image_list is not None
+                           or config.preprocessing != DEFAULT_PREPROCESSING):
+    raise ValueError("image_list= and preprocessing= select and crop ImageNet photos; CIFAR "
+                     "images are used whole")
+  if config.image_list is not None and config.source not in ("imagenet", _released.SOURCE):
+    raise ValueError(f"image_list= selects ImageNet validation images, not {config.source!r}")
+  crops_corrupted = not released and config.tfds_data_dir is None and any(
+      t.kind == "corruption" for t in tasks)
+  if config.preprocessing == "Crop288" and crops_corrupted:
+    raise ValueError("preprocessing='Crop288' gives 288x288 clean crops; ImageNet-C is made "
+                     "from 224 crops: evaluate ImageNet-C from the released files "
+                     "(source='released') or pass corruptions=()")
 
 
 CIFAR_BENCHMARKS = ("cifar10", "cifar100")
@@ -168,10 +201,11 @@ def _check_cifar(config: SuiteConfig) -> None:
     if config.cifar_dir is not None:
       raise ValueError("cifar_dir= names the CIFAR test set; your own data was given too")
     return
-  if config.source != config.benchmark:
+  if config.source not in (config.benchmark, _released.SOURCE):
     raise ValueError(f"source={config.source!r} with benchmark={config.benchmark!r}: the source "
                      f"is the {config.benchmark} test set (or your own 32x32 arrays)")
-  _own_data.find_cifar_archive(config.benchmark, config.cifar_dir)
+  if config.source != _released.SOURCE or config.cifar_dir is not None:
+    _own_data.find_cifar_archive(config.benchmark, config.cifar_dir)
 
 
 def describe(config: SuiteConfig) -> str | None:
@@ -319,10 +353,17 @@ def run(config: SuiteConfig, model: Model, output_dir=None,
   opts = Options(seed=config.seed, release_jpeg=release_jpeg, batch_size=config.batch_size,
                  sequences="cifar" if cifar else "imagenet")
   baseline = config.baseline
-  if config.data is None and cifar:
+  if config.source == _released.SOURCE:
+    listing, opts.tfds = _released.open_release(config, tasks)
+    if listing.read is None and listing.chunk is None:
+      log("the release holds no clean images: the clean task is left out (pass "
+          f"{'cifar_dir' if cifar else 'imagenet_dir'}= for it)")
+      tasks = [t for t in tasks if t.kind != "clean"]
+  elif config.data is None and cifar:
     listing = _own_data.cifar_listing(config.benchmark, config.cifar_dir, config.max_images)
   elif config.data is None:
-    listing = source_listing(config.source, config.imagenet_dir, config.max_images)
+    listing = source_listing(config.source, config.imagenet_dir, config.max_images,
+                             config.image_list, config.preprocessing)
   else:
     _own_data.check_resumable(config.data, output_dir)
     listing = _own_data.listing(config.data, config.max_images, bool(config.perturbations))
@@ -333,7 +374,9 @@ def run(config: SuiteConfig, model: Model, output_dir=None,
     baseline = (_own_data.cifar_baseline(baseline, config.benchmark) if cifar
                 else _own_data.baseline_for(baseline, classes))
   names, labels = listing.ids, listing.labels
-  if config.tfds_data_dir is not None:
+  if opts.tfds is not None:
+    opts.release_jpeg = release_jpeg = opts.tfds.applies_release_jpeg
+  elif config.tfds_data_dir is not None:
     opts.tfds = TfdsSource(str(config.tfds_data_dir), demo=config.source == "demo",
                            image_format=config.tfds_image_format)
     opts.release_jpeg = release_jpeg = opts.tfds.applies_release_jpeg
@@ -342,15 +385,17 @@ def run(config: SuiteConfig, model: Model, output_dir=None,
   started = time.time()
   run_info = dict(listing.identity(), **model_identity(model), seed=config.seed,
                   release_jpeg=release_jpeg, file_names_sha256=file_digest(names),
-                  data="on the fly" if opts.tfds is None else
-                       f"tfds {opts.tfds.data_dir} ({opts.tfds.image_format})")
+                  data="on the fly" if opts.tfds is None else opts.tfds.record)
   if cifar:  # absent for ImageNet: folders of earlier ImageNet runs still resume
     run_info["benchmark"] = config.benchmark
   recorded = {"source_location": listing.location, "weights_file": model.weights_file}
   store = Store(output_dir, run_info, log) if output_dir is not None and pid == 0 else None
   with store or contextlib.nullcontext():  # releases the folder's lock
     cache_dir = pathlib.Path(output_dir) / "cache" if output_dir is not None else None
-    cache = ImageCache(listing, cache_dir, pid, pcount, config.chunk_size, log)
+    # The released source stores every task but the clean one.
+    needs_cache = any(t.kind == "clean" for t in tasks) or opts.tfds is None
+    cache = (ImageCache(listing, cache_dir, pid, pcount, config.chunk_size, log)
+             if needs_cache else [])
     classifier = Classifier(model, config.batch_size)
     opts.batch_size = classifier.batch_size
     opts.video_batch = max(opts.video_batch // classifier.devices, 1) * classifier.devices
@@ -360,7 +405,8 @@ def run(config: SuiteConfig, model: Model, output_dir=None,
     todo = [task for task, left in zip(tasks, todo_mask) if left]
     if records:
       log(f"resuming: {len(records)} of {len(tasks)} tasks already done in {output_dir}")
-    bar = progress_bar(len(todo) * sum(len(c.ids) for c in cache), config.progress,
+    per_task = sum(len(c.ids) for c in cache) if cache else len(listing) // pcount
+    bar = progress_bar(len(todo) * per_task, config.progress,
                        smoothing=0.05)
     summary = lambda bootstrap: _results(records, labels, names, tasks, baseline,
                                          dict(run_info, **recorded), bootstrap=bootstrap,
@@ -435,6 +481,9 @@ def evaluate(apply_fn: Callable, variables: Any, *,
              chunk_size: int = CHUNK,
              tfds_data_dir: str | os.PathLike | None = None,
              tfds_image_format: str = "jpeg",
+             released_dir: str | os.PathLike | None = None,
+             image_list: str | None = None,
+             preprocessing: str = DEFAULT_PREPROCESSING,
              progress: bool = True,
              log: Callable[[str], None] = print) -> dict:
   """Evaluates a classifier on ImageNet-C and ImageNet-P (or CIFAR-10/100-C and -P); returns the
@@ -487,6 +536,13 @@ def evaluate(apply_fn: Callable, variables: Any, *,
       builders there (``imagenet_c`` / ``imagenet_p``, or their ``_demo`` twins for the demo
       source) instead of generating them; the clean images still come from ``source``.
     tfds_image_format: which stored ImageNet-C variant to read: 'jpeg', 'png' or 'raw'.
+    released_dir: with ``source='released'``, the released files (``suites.released``):
+      ImageNet-C's tree or tars and ImageNet-P's MP4 tree, or CIFAR-10/100-C/P's .npy files;
+      the clean images from ``imagenet_dir`` / ``cifar_dir`` when given (else no clean task).
+    image_list: ImageNet images to evaluate, in order: 'robustbench_5k' (RobustBench's subset)
+      or a text file of ``<wnid>/<file>`` lines (``image_lists``); recorded, checked on resume.
+    preprocessing: how the clean crops are made: 'Res256Crop224' (default), RobustBench's
+      'BicubicRes256Crop224' or 'Crop288' (288 crops; ImageNet-C then from the release).
 
   Bad arguments (a wrong dtype or shape, labels of another length, two sources) are a
   ValueError naming the problem before anything is read or traced.  With several processes
@@ -505,7 +561,9 @@ def evaluate(apply_fn: Callable, variables: Any, *,
       perturbations=perturbations, difficulty=difficulty, batch_size=batch_size, seed=seed,
       release_jpeg=release_jpeg, baseline=baseline, bootstrap=bootstrap, max_images=max_images,
       chunk_size=chunk_size, tfds_data_dir=tfds_data_dir, tfds_image_format=tfds_image_format,
-      progress=progress, data=data)
+      progress=progress, data=data,
+      released_dir=None if released_dir is None else str(released_dir), image_list=image_list,
+      preprocessing=preprocessing)
   return run(config, Model(model_name, apply_fn, variables), output_dir, log)
 
 

@@ -30,7 +30,8 @@ import imagenet_cp
 from imagenet_cp import perturbations as _perturbations
 from imagenet_cp import sources
 from imagenet_cp.metrics.baselines import NOISE_PERTURBATIONS as NOISE_SEQUENCES
-from imagenet_cp.preprocess import center_crop
+from imagenet_cp import image_lists
+from imagenet_cp.preprocess import DEFAULT_PREPROCESSING, center_crop, robustbench_preprocess
 from imagenet_cp.suites.common import (CORRUPT_NPZ, DirectoryLock, Task, remove_orphans,
                                        save_npz)
 
@@ -69,6 +70,9 @@ class SourceListing:
                                                                    compare=False)
   in_memory: bool = False
   extra: dict = dataclasses.field(default_factory=dict)
+  # How the clean crops are made (``preprocess.PREPROCESSINGS``); another than the default is
+  # recorded in ``extra``, so it enters the digest.
+  preprocessing: str = DEFAULT_PREPROCESSING
 
   def __post_init__(self):
     if len(set(self.ids)) != len(self.ids):
@@ -102,7 +106,7 @@ class SourceListing:
     """Images ``start:stop`` preprocessed (``Chunk``)."""
     if self.chunk is not None:
       return self.chunk(start, stop)
-    return _chunk_from_examples(self.read(start, stop))
+    return _chunk_from_examples(self.read(start, stop), self.preprocessing)
 
   @classmethod
   def from_examples(cls, examples: Sequence[sources.Example], source: str = "examples",
@@ -113,16 +117,28 @@ class SourceListing:
                lambda start, stop: examples[start:stop])
 
 
-def source_listing(source: str, imagenet_dir, max_images: int | None) -> SourceListing:
+def source_listing(source: str, imagenet_dir, max_images: int | None, image_list=None,
+                   preprocessing: str = DEFAULT_PREPROCESSING) -> SourceListing:
   """The first ``max_images`` images of 'demo' or 'imagenet' (the tar or folder in
-  ``imagenet_dir``), listed; ValueError for an unknown or empty source."""
+  ``imagenet_dir``), listed; ValueError for an unknown or empty source.  ``image_list``: a
+  ``image_lists`` name or file (ImageNet only): its images in its order; ``preprocessing``:
+  how the clean crops are made (``preprocess.PREPROCESSINGS``)."""
   check_max_images(max_images)
   stop = None if max_images is None else int(max_images)
+  if image_list is not None and source != "imagenet":
+    raise ValueError(f"image_list= selects ImageNet validation images; the source is {source!r}")
   if source == "demo":
     listing = SourceListing.from_examples(sources.demo_examples()[:stop], "demo",
                                           "the packaged demo photos")
   elif source == "imagenet":
     path, files = sources.list_imagenet_val(imagenet_dir)
+    extra = {}
+    if image_list is not None:
+      chosen = image_lists.load(image_list)
+      wnids = [f.id.split("/")[-2] if "/" in f.id else None for f in files]
+      files = [files[i] for i in image_lists.select(chosen, [f.file_name for f in files], wnids,
+                                                    str(path))]
+      extra = chosen.identity()
     files = files[:stop]
 
     def read(start: int, end: int) -> list[sources.Example]:
@@ -132,11 +148,20 @@ def source_listing(source: str, imagenet_dir, max_images: int | None) -> SourceL
 
     listing = SourceListing("imagenet", str(path), [f.id for f in files],
                             [f.file_name for f in files], np.array([f.label for f in files], np.int32),
-                            [f.size for f in files], read)
+                            [f.size for f in files], read, extra=extra)
   else:
     raise ValueError(f"unknown source {source!r}; expected 'demo' or 'imagenet'")
   if not len(listing):
     raise ValueError(f"no source images in {listing.location}")
+  return with_preprocessing(listing, preprocessing)
+
+
+def with_preprocessing(listing: SourceListing, preprocessing: str) -> SourceListing:
+  """``listing`` making its clean crops with ``preprocessing`` (recorded unless the default)."""
+  robustbench_preprocess(np.zeros((1, 1, 3), np.uint8), preprocessing)  # a known name
+  listing.preprocessing = preprocessing
+  if preprocessing != DEFAULT_PREPROCESSING:
+    listing.extra = dict(listing.extra, preprocessing=preprocessing)
   return listing
 
 
@@ -168,9 +193,14 @@ class Chunk:
   sizes: np.ndarray         # int32 [n, 2]             true (height, width) on the canvas
 
 
-def _chunk_from_examples(examples: Sequence[sources.Example]) -> Chunk:
-  resized = [imagenet_cp.resize_short_side(sources.decode(e)) for e in examples]
-  crops = np.stack([center_crop(r) for r in resized])
+def _chunk_from_examples(examples: Sequence[sources.Example],
+                         preprocessing: str = DEFAULT_PREPROCESSING) -> Chunk:
+  decoded = [sources.decode(e) for e in examples]
+  resized = [imagenet_cp.resize_short_side(d) for d in decoded]
+  if preprocessing == DEFAULT_PREPROCESSING:
+    crops = np.stack([center_crop(r) for r in resized])
+  else:  # the clean crops from the photo itself; ImageNet-P still starts from Resize(256)
+    crops = np.stack([robustbench_preprocess(d, preprocessing) for d in decoded])
   canvas, sizes = _perturbations.pad_to_canvas(resized, multiple=CANVAS_MULTIPLE)
   return Chunk([e.id for e in examples], [e.file_name for e in examples],
                np.array([e.label for e in examples], np.int32), crops, canvas, sizes)
@@ -268,6 +298,11 @@ class TfdsSource:
   @property
   def applies_release_jpeg(self) -> bool:
     return self.image_format != "raw"
+
+  @property
+  def record(self) -> str:
+    """What a run records as its data."""
+    return f"tfds {self.data_dir} ({self.image_format})"
 
   def dataset(self, task: Task) -> str:
     import imagenet_cp.datasets  # pylint: disable=g-import-not-at-top,unused-import
