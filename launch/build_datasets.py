@@ -1,4 +1,4 @@
-r"""Builds imagenet_c / imagenet_p / cifar*_c / cifar*_p configs with download_and_prepare, no TF.
+r"""Builds the imagenet_cp TFDS configs (launch.build_datasets.DATASETS) without TensorFlow.
 
 The ``tfds`` command line imports TensorFlow, Beam and mlcroissant at start-up; this one needs
 only tensorflow-datasets (array_record output) and registers the builders itself::
@@ -10,6 +10,8 @@ only tensorflow-datasets (array_record output) and registers the builders itself
       --beam_pipeline_options=runner=DirectRunner,direct_num_workers=2
   python -m launch.build_datasets --datasets=cifar10_c,cifar10_p --configs=benchmark \
       --manual_dir=/data/cifar   # holding cifar-10-python.tar.gz (else it is downloaded)
+  python -m launch.build_datasets --datasets=tiny_imagenet_c,tiny_imagenet_p --configs=benchmark \
+      --manual_dir=/data/tiny    # holding tiny-imagenet-200.zip (or <wnid>/<file> crops)
 
 ``--configs`` takes config names (``gaussian_noise_3``, ``gaussian_noise_3_png``, ``rotate``,
 ``rotate_jpeg``) or the shortcuts ``benchmark`` (-C: the 75 benchmark configs; -P: the 10 test
@@ -40,7 +42,8 @@ def define_flags() -> None:
   flags.DEFINE_string("data_dir", None, "TFDS data_dir (default: TFDS's, ~/tensorflow_datasets).")
   flags.DEFINE_string("manual_dir", None,
                       "Folder holding ILSVRC2012_img_val.tar or the extracted validation images, "
-                      "or cifar-10-python.tar.gz / cifar-100-python.tar.gz "
+                      "or cifar-10-python.tar.gz / cifar-100-python.tar.gz, or "
+                      "tiny-imagenet-200.zip (or <wnid>/<file> crops) "
                       "(default: <data_dir>/downloads/manual).")
   flags.DEFINE_enum("file_format", "array_record", ["array_record", "tfrecord"],
                     "array_record: read with tfds.data_source (no TF); tfrecord: read with "
@@ -53,7 +56,8 @@ def define_flags() -> None:
 
 
 DATASETS = ("imagenet_c", "imagenet_p", "imagenet_c_demo", "imagenet_p_demo", "cifar10_c",
-            "cifar100_c", "cifar10_p", "cifar100_p")
+            "cifar100_c", "cifar10_p", "cifar100_p", "tiny_imagenet_c", "tiny_imagenet_p",
+            "imagenet64_c", "imagenet64_p", "imagenet299_c")
 
 
 def builder_class(name: str):

@@ -6,7 +6,9 @@ A dataset's ``Builder`` says what its configs are (``parse_config``), what one c
 image is decoded (``_check_config``).  ``GenerationBuilder`` resolves the configs
 ``BUILDER_CONFIGS`` does not list and runs a task in the builder's own loop or on Beam;
 ``SourceBuilder`` adds the ImageNet sources: it finds the images (the manual ImageNet download,
-or the packaged demo photos where ``SOURCE`` is ``common.SOURCE_DEMO``) and caches their crops.
+or the packaged demo photos where ``SOURCE`` is ``common.SOURCE_DEMO``) and caches their crops;
+its hooks (``_source_items``, ``_label_feature``, ``_source_metadata``, ``_pixels_kind``) let the
+other sizes (``sized_builder.py``) change the source, classes and input.
 """
 from __future__ import annotations
 
@@ -46,7 +48,19 @@ class SourceBuilder(GenerationBuilder, skip_registration=True):
 
   MANUAL_DOWNLOAD_INSTRUCTIONS = sources.MANUAL_DOWNLOAD_INSTRUCTIONS
   SOURCE = common.SOURCE_IMAGENET
-  PIXELS: str  # the generation's input: common.CROP_224 or common.RESIZE_256
+  PIXELS: str  # the generation's input: a kind of common.PIXEL_KINDS (CROP_224, RESIZE_256 ...)
+
+  def _label_feature(self) -> tfds.features.ClassLabel:
+    """The label's classes: the 1,000 ImageNet classes, as TFDS ``imagenet2012``."""
+    return tfds.features.ClassLabel(names_file=common.labels_file())
+
+  def _source_metadata(self) -> dict:
+    """Metadata of the source and its preprocessing (over ``common.provenance``'s defaults)."""
+    return {}
+
+  def _pixels_kind(self) -> str:
+    """The config's input kind (``common.PIXEL_KINDS``)."""
+    return self.PIXELS
 
   def _dataset_info(self, pixels: dict, supervised_keys=None, **metadata) -> tfds.core.DatasetInfo:
     """``pixels`` features plus every example's label and file name; the build's provenance
@@ -54,13 +68,13 @@ class SourceBuilder(GenerationBuilder, skip_registration=True):
     return self.dataset_info_from_configs(
         features=tfds.features.FeaturesDict({
             **pixels,
-            "label": tfds.features.ClassLabel(names_file=common.labels_file()),
+            "label": self._label_feature(),
             "file_name": tfds.features.Text(),
         }),
         supervised_keys=supervised_keys,
         homepage=HOMEPAGE,
-        metadata=tfds.core.MetadataDict(
-            common.provenance(self.SOURCE, dataset=self.name, **metadata)),
+        metadata=tfds.core.MetadataDict(common.provenance(
+            self.SOURCE, dataset=self.name, **{**self._source_metadata(), **metadata})),
     )
 
   def _source_items(self, dl_manager) -> list[common.Item]:
@@ -78,5 +92,5 @@ class SourceBuilder(GenerationBuilder, skip_registration=True):
   def _split_generators(self, dl_manager):
     self._check_config()
     items = self._source_items(dl_manager)
-    pixels = common.pixel_source(items, self.PIXELS, self.SOURCE, self._data_dir_root)
+    pixels = common.pixel_source(items, self._pixels_kind(), self.SOURCE, self._data_dir_root)
     return {"validation": self._generate_examples(self._task(len(items)), items, pixels)}

@@ -23,6 +23,7 @@ import pathlib
 import shutil
 import tarfile
 import uuid
+import zipfile
 from typing import Callable, Iterator, Sequence
 
 from absl import logging
@@ -30,7 +31,8 @@ import numpy as np
 from PIL import Image
 
 from imagenet_cp import keys as keys_lib
-from imagenet_cp.preprocess import preprocess, resize_short_side
+from imagenet_cp.preprocess import (
+    as_rgb_array, preprocess, resize_exact, resize_short_side, resized_center_crop)
 from imagenet_cp import sources
 
 # The root seed of every released example key (DESIGN.md: example_key(seed, name, severity,
@@ -53,6 +55,19 @@ SOURCE_DEMO = "demo"
 
 CROP_224 = "crop224"   # Resize(256) + CenterCrop(224): the ImageNet-C input
 RESIZE_256 = "resize256"  # Resize(256) only: the ImageNet-P input (width varies)
+CROP_299 = "crop299"   # 0.875 centre crop + 299x299 bilinear: make_imagenet_c_inception.py
+RESIZE_64X64 = "resize64x64"  # Resize((64, 64)), aspect ratio not kept: the 64 px -C inputs
+RESIZE_64 = "resize64"  # Resize(64) (shorter side 64): the Tiny-ImageNet-P input
+PHOTO = "photo"  # the decoded photo itself: sequences that start from it (sets.SOURCE)
+# What each pixel kind computes from the decoded photo (PIL, as the original scripts).
+PIXEL_KINDS = {
+    CROP_224: preprocess,
+    RESIZE_256: resize_short_side,
+    CROP_299: resized_center_crop,
+    RESIZE_64X64: functools.partial(resize_exact, size_hw=(64, 64)),
+    RESIZE_64: functools.partial(resize_short_side, size=64),
+    PHOTO: as_rgb_array,
+}
 
 LABELS_FILE = "datasets/imagenet2012/labels.txt"
 
@@ -65,7 +80,8 @@ LABELS_FILE = "datasets/imagenet2012/labels.txt"
 class Item:
   """One source image: its sorted position, file name (the key), label and where its bytes are.
 
-  ``locator`` is ``("tar", path, offset, size)``, ``("file", path)`` or ``("demo", name)``.
+  ``locator`` is ``("tar", path, offset, size)``, ``("file", path)``, ``("zip", path, member,
+  size)`` or ``("demo", name)``.
   """
   index: int
   file_name: str
@@ -127,6 +143,8 @@ def read_bytes(item: Item) -> bytes:
     return _demo_bytes()[item.locator[1]]
   if kind == "file":
     return _open(item.locator[1]).read_bytes()
+  if kind == "zip":
+    return _zip_member(item.locator[1], item.locator[2])
   _, path, offset, size = item.locator
   with _open(path).open("rb") as f:
     f.seek(offset)
@@ -142,19 +160,31 @@ def _open(path: str):
   return epath.Path(path)
 
 
+@functools.lru_cache(maxsize=4)
+def _zip_file(path: str) -> zipfile.ZipFile:
+  # Opened once per process: the Tiny ImageNet zip's central directory lists 120k members.
+  return zipfile.ZipFile(path)
+
+
+def _zip_member(path: str, member: str) -> bytes:
+  try:
+    return _zip_file(path).read(member)
+  except (KeyError, zipfile.BadZipFile, OSError) as err:
+    raise sources.SourceError(f"{path}: cannot read {member} ({err})") from err
+
+
 @functools.lru_cache(maxsize=1)
 def _demo_bytes() -> dict[str, bytes]:
   return {ex.file_name: ex.data for ex in sources.demo_examples()}
 
 
 def load_pixels(item: Item, kind: str) -> np.ndarray:
-  """Decodes ``item`` and returns the benchmark input: uint8 [224, 224, 3] or [256, W, 3]."""
+  """Decodes ``item`` and returns the benchmark input ``kind`` (``PIXEL_KINDS``), uint8
+  [H, W, 3]: [224, 224, 3] (``CROP_224``), [256, W, 3] (``RESIZE_256``), ..."""
+  if kind not in PIXEL_KINDS:
+    raise ValueError(f"unknown pixel kind {kind!r}; expected one of {', '.join(PIXEL_KINDS)}")
   image = sources.decode(sources.Example(item.file_name, item.label, read_bytes(item)))
-  if kind == CROP_224:
-    return preprocess(image)
-  if kind == RESIZE_256:
-    return resize_short_side(image)
-  raise ValueError(f"unknown pixel kind {kind!r}")
+  return np.ascontiguousarray(PIXEL_KINDS[kind](image))
 
 
 def chunked(items: Sequence[Item], size: int = CHUNK_SIZE) -> list[tuple[Item, ...]]:
@@ -195,6 +225,8 @@ def _source_size(item: Item) -> int:
     return item.locator[3]
   if item.locator[0] == "file":
     return os.path.getsize(item.locator[1])
+  if item.locator[0] == "zip":
+    return item.locator[3]
   return len(_demo_bytes()[item.locator[1]])
 
 
@@ -282,8 +314,8 @@ class PixelSource:
 
 def pixel_source(items: Sequence[Item], kind: str, source: str, data_dir,
                  log: Callable[[str], None] | None = logging.info) -> PixelSource:
-  """The crop cache of an ImageNet source (built once); the demo is decoded directly."""
-  root = cache_root(data_dir) if source == SOURCE_IMAGENET else None
+  """The crop cache of a manual source (built once); the demo is decoded directly."""
+  root = cache_root(data_dir) if source != SOURCE_DEMO else None
   if root is None:
     return PixelSource(kind)
   cache = CropCache.for_items(root, items, kind)
@@ -367,8 +399,10 @@ class CorruptionTask:
 class PerturbationTask:
   """One -P config's generation: a sequence of frames per input image.
 
-  ImageNet-P's inputs are Resize(256) images of different widths, stacked on a padded canvas;
-  the other benchmarks' (``perturbations.BENCHMARKS``: cifar) are all S x S, stacked as they are.
+  ImageNet-P's (and Tiny-ImageNet-P's) inputs are Resize(256) (Resize(64)) images of different
+  widths, stacked on a padded canvas; the other benchmarks' (``perturbations.BENCHMARKS``) are
+  all S x S, stacked as they are.  Sequences that start from the source photo
+  (``SequenceSet.source_sequences``) run one photo per ``perturb`` call.
   """
   perturbation: str
   difficulty: int
@@ -383,25 +417,34 @@ class PerturbationTask:
   def dispatch(self, chunk: Sequence[Item], pixels: PixelSource):
     import imagenet_cp  # pylint: disable=g-import-not-at-top
     from imagenet_cp.perturbations import sets  # pylint: disable=g-import-not-at-top
-    images = [pixels.get(item) for item in chunk]
-    # A short last chunk is padded with black images so every chunk has the same N.
-    side = 256 if self.benchmark == "imagenet" else sets.get_set(self.benchmark).size
-    images += [np.zeros((side, side, 3), np.uint8)] * (self.chunk_size - len(images))
-    canvas, sizes = imagenet_cp.pad_to_canvas(
-        images, canvas_hw=None if self.benchmark == "imagenet" else (side, side),
-        benchmark=self.benchmark)
+    seq_set = sets.get_set(self.benchmark)
     keys = _pad_keys(self.root_seed, self.perturbation, self.difficulty,
                      [it.file_name for it in chunk], self.chunk_size)
+    if seq_set.inputs(self.perturbation) == sets.SOURCE:
+      # The photo's size is part of the program (perturb_batch refuses these): one per call;
+      # perturb_photo, as a Tiny ImageNet photo has the set input's 64x64 shape.
+      from imagenet_cp import perturbations  # pylint: disable=g-import-not-at-top
+      return [perturbations.perturb_photo(pixels.get(item), self.perturbation, keys[i],
+                                          self.difficulty, benchmark=self.benchmark)
+              for i, item in enumerate(chunk)]
+    images = [pixels.get(item) for item in chunk]
+    # A short last chunk is padded with black images so every chunk has the same N.
+    side = 256 if self.benchmark == "imagenet" else seq_set.size
+    images += [np.zeros((side, side, 3), np.uint8)] * (self.chunk_size - len(images))
+    canvas, sizes = imagenet_cp.pad_to_canvas(
+        images, canvas_hw=(side, side) if seq_set.fixed_input() else None,
+        benchmark=self.benchmark)
     return imagenet_cp.perturb_batch(canvas, sizes, self.perturbation, keys,
                                      difficulty=self.difficulty, benchmark=self.benchmark)
 
   def finish(self, chunk: Sequence[Item], frames) -> list[tuple[str, dict]]:
-    frames = np.asarray(frames)
+    # A batch [N, T, S, S, 3], or a list of [T, H, W, 3] (one photo per call: shapes may differ).
+    frames = frames if isinstance(frames, list) else np.asarray(frames)
     if self.frame_format == "array":
-      stored = [frames[i] for i in range(len(chunk))]
+      stored = [np.asarray(frames[i]) for i in range(len(chunk))]
     else:
       encode = encode_png if self.frame_format == "png" else encode_jpeg
-      stored = [[encode(f) for f in frames[i]] for i in range(len(chunk))]
+      stored = [[encode(f) for f in np.asarray(frames[i])] for i in range(len(chunk))]
     return [(_record_key(item, self.index_keys),
              {"frames": stored[i], "label": item.label, "file_name": item.file_name})
             for i, item in enumerate(chunk)]
@@ -482,16 +525,19 @@ def provenance(source: str, **extra) -> dict:
 # Builder plumbing shared by imagenet_c and imagenet_p
 
 
-def manual_dir(dl_manager) -> pathlib.Path:
-  """The manual directory, or a SourceError naming the exact path and file expected."""
-  expected = getattr(dl_manager, "_manual_dir", None)
+IMAGENET_EXPECTED = f"{sources.VAL_TAR} (or the extracted validation folder)"
+
+
+def manual_dir(dl_manager, expected: str = IMAGENET_EXPECTED,
+               instructions: str = sources.MANUAL_DOWNLOAD_INSTRUCTIONS) -> pathlib.Path:
+  """The manual directory, or a SourceError naming the exact path and the files expected."""
+  where = getattr(dl_manager, "_manual_dir", None)
   try:
     return pathlib.Path(os.fspath(dl_manager.manual_dir))
   except AssertionError as err:
     raise sources.SourceError(
-        f"the manual directory {expected} does not exist or is empty: put {sources.VAL_TAR} "
-        f"(or the extracted validation folder) there, or pass --manual_dir.\n"
-        + sources.MANUAL_DOWNLOAD_INSTRUCTIONS) from err
+        f"the manual directory {where} does not exist or is empty: put {expected} there, or "
+        f"pass --manual_dir.\n" + instructions) from err
 
 
 class CleanFailedBuild:

@@ -207,6 +207,31 @@ def perturb(image: ArrayLike, name: str, key: ArrayLike, difficulty: int | Array
   get(name, benchmark)
   difficulty = level_operand(difficulty, DIFFICULTIES, "difficulty")
   check_image(image, benchmark, name)
+  return _perturb_one(image, name, key, difficulty, benchmark)
+
+
+def perturb_photo(photo: ArrayLike, name: str, key: ArrayLike, difficulty: int | ArrayLike = 1,
+                  benchmark: str = "tiny_imagenet") -> jax.Array:
+  """``perturb`` for a sequence that starts from the source photo, any size (64x64 too).
+
+  ``perturb`` refuses a photo of the set input's shape for those sequences (passing the set
+  input instead of the photo is the likely mistake there); a caller that knows it holds the
+  photo, e.g. a Tiny ImageNet image, which is 64x64 itself, uses this.  Same arguments and
+  frames as ``perturb``; ``name`` must be in ``benchmark``'s ``source_sequences``.
+  """
+  get(name, benchmark)
+  if sets.get_set(benchmark).inputs(name) != sets.SOURCE:
+    raise ValueError(f"{name} of {benchmark} does not start from the source photo: call "
+                     "perturb() with its set input")
+  difficulty = level_operand(difficulty, DIFFICULTIES, "difficulty")
+  shape = check_uint8(photo, "photo")
+  if len(shape) != 3 or shape[-1] != 3 or min(shape[:2]) < 1:
+    raise ValueError(f"photo must be one RGB image [H, W, 3], got shape {shape}")
+  return _perturb_one(photo, name, key, difficulty, benchmark)
+
+
+def _perturb_one(image, name: str, key, difficulty, benchmark: str) -> jax.Array:
+  """One checked image's frames (one compile per image shape)."""
   key = _keys.as_typed_keys(key)
   if tuple(key.shape) != ():
     raise ValueError(f"perturb takes one key for one image, got key shape {tuple(key.shape)}")

@@ -79,6 +79,8 @@ class Builder(builder.SourceBuilder):
   BUILDER_CONFIGS = [parse_config(config_name(c, s))
                      for c in corruptions.CORRUPTIONS for s in corruptions.SEVERITIES]
   PIXELS = common.CROP_224
+  SIZE = CROP  # the image side: selects corrupt()'s constant set (sized_builder: 64, 299)
+  CHUNK_SIZE = common.CHUNK_SIZE  # examples per corrupt() call
   pkg_dir_path = epath.Path(__file__).parent
   parse_config = staticmethod(parse_config)  # also the ``_png`` / ``_raw`` variants
 
@@ -86,7 +88,7 @@ class Builder(builder.SourceBuilder):
     config = self.builder_config
     return self._dataset_info(
         {"image": tfds.features.Image(
-            shape=(CROP, CROP, 3),
+            shape=(self.SIZE, self.SIZE, 3),
             encoding_format="jpeg" if config.image_format == "jpeg" else "png")},
         supervised_keys=("image", "label"),
         corruption=config.corruption, severity=config.severity,
@@ -104,4 +106,5 @@ class Builder(builder.SourceBuilder):
   def _task(self, num_items: int) -> common.CorruptionTask:
     config = self.builder_config
     return common.CorruptionTask(config.corruption, config.severity, config.image_format,
-                                 chunk_size=common.chunk_size_for(num_items))
+                                 size=self.SIZE,
+                                 chunk_size=common.chunk_size_for(num_items, self.CHUNK_SIZE))

@@ -16,7 +16,7 @@ import tensorflow_datasets as tfds
 
 from imagenet_cp import perturbations
 from imagenet_cp.datasets import builder, common
-from imagenet_cp.preprocess import CROP
+from imagenet_cp.perturbations import sets
 
 FRAME_FORMATS = ("png", "jpeg")  # "png" has no name suffix
 NOISE_LEVELS = (1, 2, 3)
@@ -27,12 +27,9 @@ STORED_FRAMES = {
 }
 
 
-def frame_count(perturbation: str) -> int:
-  """T of a sequence (31; translate 41), known even before its implementation is registered."""
-  try:
-    return perturbations.num_frames(perturbation)
-  except NotImplementedError:
-    return 41 if perturbation == "translate" else 31
+def frame_count(perturbation: str, benchmark: str = "imagenet") -> int:
+  """T of a sequence of ``benchmark``'s set (imagenet: 31, translate 41), from its table."""
+  return sets.get_set(benchmark).num_frames(perturbation)
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -58,25 +55,36 @@ def sequence_configs() -> list[tuple[str, int]]:
   return out
 
 
-def make_config(perturbation: str, difficulty: int = 1,
-                frame_format: str = "png") -> ImagenetPConfig:
+def make_config(perturbation: str, difficulty: int = 1, frame_format: str = "png",
+                benchmark: str = "imagenet") -> ImagenetPConfig:
   kind = "test" if perturbation in perturbations.TEST_PERTURBATIONS else "validation"
   level = f", noise level {difficulty}" if perturbation in perturbations.NOISE_PERTURBATIONS else ""
   return ImagenetPConfig(
       name=config_name(perturbation, difficulty, frame_format),
       description=f"{perturbation} ({kind} sequence{level}), "
-                  f"{frame_count(perturbation)} frames; frames: "
+                  f"{frame_count(perturbation, benchmark)} frames; frames: "
                   f"{STORED_FRAMES[frame_format]}.",
       perturbation=perturbation, difficulty=difficulty, frame_format=frame_format)
 
 
+def parse_config(name: str, benchmark: str = "imagenet") -> ImagenetPConfig | None:
+  """The config called ``name`` (with or without ``_jpeg``) of ``benchmark``'s set, or None."""
+  return _parse_config(name, benchmark)
+
+
 @functools.lru_cache(maxsize=None)
-def parse_config(name: str) -> ImagenetPConfig | None:
+def _parse_config(name: str, benchmark: str) -> ImagenetPConfig | None:
+  # One cache key per (name, set): TFDS requires the very object its class lists.
   for frame_format in FRAME_FORMATS:
     for perturbation, difficulty in sequence_configs():
       if name == config_name(perturbation, difficulty, frame_format):
-        return make_config(perturbation, difficulty, frame_format)
+        return make_config(perturbation, difficulty, frame_format, benchmark)
   return None
+
+
+def release_configs(benchmark: str = "imagenet") -> list[ImagenetPConfig]:
+  """The listed configs (PNG frames): every sequence, the noise ones with ``_2``, ``_3``."""
+  return [parse_config(config_name(p, d), benchmark) for p, d in sequence_configs()]
 
 
 NOISE_GENERATOR = (
@@ -98,28 +106,51 @@ class Builder(builder.SourceBuilder):
                "noise_generator): same distributions, different frames than 1.0.0; the other "
                "sequences' frames are unchanged.",
   }
-  BUILDER_CONFIGS = [parse_config(config_name(p, d)) for p, d in sequence_configs()]
+  BUILDER_CONFIGS = release_configs()
   PIXELS = common.RESIZE_256
+  BENCHMARK = "imagenet"  # the sequence set (perturbations.sets): constants, input, frame size
   pkg_dir_path = epath.Path(__file__).parent
-  parse_config = staticmethod(parse_config)  # also the ``_jpeg`` variants
+
+  @classmethod
+  def parse_config(cls, name: str) -> ImagenetPConfig | None:
+    return parse_config(name, cls.BENCHMARK)  # also the ``_jpeg`` variants
+
+  def _starts_from_photo(self) -> bool:
+    return sets.get_set(self.BENCHMARK).inputs(self.builder_config.perturbation) == sets.SOURCE
+
+  def _pixels_kind(self) -> str:
+    return common.PHOTO if self._starts_from_photo() else self.PIXELS
+
+  def _frame_shape(self) -> tuple:
+    seq_set = sets.get_set(self.BENCHMARK)
+    if self.builder_config.perturbation == "motion_blur" and seq_set.motion_resize_short_side:
+      return (None, None, 3)  # Resize(64) of the blurred photo, uncropped: [64, W'] or [H', 64]
+    return (seq_set.size, seq_set.size, 3)
 
   def _info(self) -> tfds.core.DatasetInfo:
     config = self.builder_config
-    frames = frame_count(config.perturbation)
+    frames = frame_count(config.perturbation, self.BENCHMARK)
     return self._dataset_info(
         {"frames": tfds.features.Sequence(
-            tfds.features.Image(shape=(CROP, CROP, 3), encoding_format=config.frame_format),
+            tfds.features.Image(shape=self._frame_shape(), encoding_format=config.frame_format),
             length=frames)},
         perturbation=config.perturbation, difficulty=config.difficulty, frames=frames,
         frame_format=config.frame_format, stored_frames=STORED_FRAMES[config.frame_format],
-        input="Resize(256) image (shorter side 256), padded canvas + true sizes",
-        noise_generator=NOISE_GENERATOR)
+        input=self._input_doc(), noise_generator=NOISE_GENERATOR)
+
+  def _input_doc(self) -> str:
+    """What the config's sequences start from, and how a batch of them is stacked."""
+    seq_set = sets.get_set(self.BENCHMARK)
+    if self._starts_from_photo():
+      return f"the source photo itself, one per call ({seq_set.script})"
+    return seq_set.input_doc + ("" if seq_set.fixed_input() else ", padded canvas + true sizes")
 
   def _check_config(self) -> None:
-    perturbations.get(self.builder_config.perturbation)  # unimplemented sequences fail here
+    # Unimplemented sequences fail here.
+    perturbations.get(self.builder_config.perturbation, self.BENCHMARK)
 
   def _task(self, num_items: int) -> common.PerturbationTask:
     config = self.builder_config
     return common.PerturbationTask(
-        config.perturbation, config.difficulty, config.frame_format,
+        config.perturbation, config.difficulty, config.frame_format, benchmark=self.BENCHMARK,
         chunk_size=common.chunk_size_for(num_items, common.P_CHUNK_SIZE))
