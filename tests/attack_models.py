@@ -101,3 +101,47 @@ def mlp_problem(n=8, side=4, classes=5, hidden=16, seed=1):
   images = rng.uniform(0.0, 1.0, (n, side, side, 3)).astype(np.float32)
   labels = np.asarray(mlp_apply(variables, images)).argmax(1).astype(np.int32)
   return variables, images, labels
+
+
+def twin_mlp(side=8, classes=10, hidden=32, seed=0):
+  """A tanh MLP in JAX and its twin in torch with the same weights -> (variables, torch model).
+
+  The torch model takes NCHW images and flattens them in the JAX model's NHWC order, so both see
+  the same function of the same pixels."""
+  import torch
+  rng = np.random.default_rng(seed)
+  dim = side * side * 3
+  w1 = rng.standard_normal((dim, hidden)) * 3.0 / np.sqrt(dim)
+  w2 = rng.standard_normal((hidden, classes)) * 2.0 / np.sqrt(hidden)
+  b1 = rng.standard_normal(hidden) * 0.1
+  b2 = rng.standard_normal(classes) * 0.1
+  variables = {"w1": jnp.asarray(w1, jnp.float32), "b1": jnp.asarray(b1, jnp.float32),
+               "w2": jnp.asarray(w2, jnp.float32), "b2": jnp.asarray(b2, jnp.float32)}
+
+  class Twin(torch.nn.Module):
+    def __init__(self):
+      super().__init__()
+      self.hidden = torch.nn.Linear(dim, hidden)
+      self.out = torch.nn.Linear(hidden, classes)
+      with torch.no_grad():
+        self.hidden.weight.copy_(torch.tensor(w1.T, dtype=torch.float32))
+        self.hidden.bias.copy_(torch.tensor(b1, dtype=torch.float32))
+        self.out.weight.copy_(torch.tensor(w2.T, dtype=torch.float32))
+        self.out.bias.copy_(torch.tensor(b2, dtype=torch.float32))
+
+    def forward(self, x):
+      flat = x.permute(0, 2, 3, 1).reshape(x.shape[0], -1)
+      return self.out(torch.tanh(self.hidden(flat)))
+
+  return variables, Twin().eval()
+
+
+def twin_inputs(variables, n=200, side=8, seed=0):
+  """Random images the twin MLP classifies as their labels (its own predictions) and the torch
+  NCHW copy -> (images [N, H, W, 3], labels [N], torch images, torch labels)."""
+  import torch
+  rng = np.random.default_rng(seed)
+  images = rng.uniform(0.0, 1.0, (n, side, side, 3)).astype(np.float32)
+  labels = np.asarray(mlp_apply(variables, images)).argmax(1).astype(np.int32)
+  return (images, labels, torch.tensor(np.ascontiguousarray(images.transpose(0, 3, 1, 2))),
+          torch.tensor(labels, dtype=torch.long))

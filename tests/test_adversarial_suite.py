@@ -288,3 +288,125 @@ def test_fixed_budget_attacks_resume_identically(strength, monkeypatch):
   resumed = _strength(out)
   assert json.dumps(resumed["attacks"], sort_keys=True) == json.dumps(results["attacks"],
                                                                       sort_keys=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# Transfer attacks (DI/TI/SI-NI/VMI-FGSM) in the matrix, decision-based attacks as entries.
+
+NEW = dataclasses.replace(SEARCH, steps=4, doubling_steps=6, bisection_steps=2,
+                          decision_queries=120, transfer_attack="di_fgsm_linf",
+                          transfer_attacks=("vmi_fgsm_linf", "si_ni_fgsm_linf"),
+                          iterations_eps=(("linf", 4.0), ("l2", 30.0)))
+
+
+def _new_entries(problem, output_dir):
+  apply_fn, variables = attack_models.linear_apply, problem.variables
+  return _evaluate(problem, attack_names=("boundary_l2", "ti_fgsm_linf"), config=NEW,
+                   transfer_models=[("a", apply_fn, variables), ("b", apply_fn, variables)],
+                   model_name="a", output_dir=output_dir)
+
+
+def test_transfer_and_decision_entries_run_resume_and_report(problem, tmp_path, monkeypatch):
+  from imagenet_cp.suites.report import adversarial as report  # pylint: disable=g-import-not-at-top
+  results = _new_entries(problem, tmp_path)
+  t = results["transfer"]
+  assert list(t["by_attack"]) == ["di_fgsm_linf", "vmi_fgsm_linf", "si_ni_fgsm_linf"]
+  for attack, m in t["by_attack"].items():
+    # Both "models" are the same model: a row's transfer rates equal its white-box rate.
+    np.testing.assert_allclose(np.array(m["matrix"]), np.array(m["whitebox_success"])[:, None] *
+                               np.ones((1, 2)), err_msg=attack)
+  assert t["matrix"] == t["by_attack"]["di_fgsm_linf"]["matrix"]
+  b = results["attacks"]["boundary_l2"]
+  assert b["kind"] == "decision" and b["query_budget"] == 120
+  assert b["queries"] == sorted(set(np.linspace(0, 120, 11).round().astype(int).tolist()))
+  accuracy = np.array(b["accuracy_vs_queries"])
+  assert accuracy[0] == 1.0 and np.all(np.diff(accuracy) <= 0)
+  median = np.array([np.inf if v is None else v for v in b["median_l2_vs_queries"]])
+  assert np.all(median[1:] <= median[:-1]) and median[-1] >= np.median(problem.l2) - 1e-3
+  assert np.isfinite(median[-1]) and b["distortion"]["success_rate"] == 1.0
+  ti = results["attacks"]["ti_fgsm_linf"]
+  # The budget search brackets the minimal Linf budget from above (TI smooths the gradient,
+  # so it may need more than the exact distance, never less).
+  assert np.all(np.array(ti["minimal"], np.float64) >= problem.linf - 1e-3)
+  lines = "\n".join(report.markdown(results))
+  assert "Decision-based attacks: median L2" in lines and "| boundary_l2 | 120 |" in lines
+  assert "| a | vmi_fgsm_linf |" in lines and "| b | si_ni_fgsm_linf |" in lines
+  written = report.adversarial_plots(results, tmp_path)
+  assert {p.name for p in written} >= {"accuracy_vs_queries.png", "transfer_matrix.png"}
+
+  def never(*args, **kwargs):
+    raise AssertionError("recomputed a saved record")
+
+  monkeypatch.setattr(adversarial, "attack_records", never)
+  monkeypatch.setattr(adversarial, "transfer_records", never)
+  resumed = _new_entries(problem, tmp_path)
+  for key in ("attacks", "transfer"):
+    assert json.dumps(resumed[key], sort_keys=True) == json.dumps(results[key], sort_keys=True)
+
+
+def test_transfer_attacks_must_be_budgeted():
+  with pytest.raises(ValueError, match="budgeted"):
+    dataclasses.replace(NEW, transfer_attacks=("boundary_l2",)).check()
+
+
+# ----------------------------------------------------------------------------------------------
+# RobustBench's images: --image_list / --preprocessing on the ImageNet stand-in; NAttack's entry.
+
+TINY_NATTACK = dataclasses.replace(SEARCH, blackbox_steps=2, nattack_population=4,
+                                   iterations_eps=(("linf", 8.0), ("l2", 16.0)))
+
+
+def _planted_classifier(examples):
+  """Pooled linear model (adversarial_models.pooled_apply) right on every given 224 crop."""
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  import adversarial_models  # pylint: disable=g-import-not-at-top
+  n = len(examples.labels)
+  pooled = examples.images.reshape(n, 8, 28, 8, 28, 3).mean(axis=(2, 4)).reshape(n, -1)
+  design = np.concatenate([pooled, np.ones((n, 1), np.float32)], axis=1)
+  solution = np.linalg.lstsq(design, np.eye(n), rcond=None)[0]
+  w, b = np.zeros((pooled.shape[1], 1000), np.float32), np.full(1000, -1e3, np.float32)
+  for i, label in enumerate(examples.labels):
+    w[:, label], b[label] = solution[:-1, i], solution[-1, i]
+  return adversarial_models.pooled_apply, {"w": jnp.asarray(w), "b": jnp.asarray(b)}
+
+
+def _never(*args, **kwargs):
+  raise AssertionError("recomputed a saved record")
+
+
+def test_image_list_attacks_exactly_the_listed_images_and_resume_checks_it(tmp_path, monkeypatch):
+  import imagenet_standin  # pylint: disable=g-import-not-at-top
+  from imagenet_cp.suites.report import adversarial as report  # pylint: disable=g-import-not-at-top
+  root = imagenet_standin.make_val_folder(tmp_path, n=4)
+  every = adversarial.source_examples("imagenet", root)
+  apply_fn, variables = _planted_classifier(every)
+  names = [imagenet_standin.val_name(i) for i in (3, 1)]   # the list's order, not the folder's
+  (tmp_path / "two.txt").write_text("\n".join(names) + "\n")
+  (tmp_path / "other.txt").write_text(f"{names[1]}\n{names[0]}\n")
+  kw = dict(source="imagenet", imagenet_dir=root, attack_names=("nattack_linf",),
+            config=TINY_NATTACK, batch_size=4, output_dir=tmp_path / "out", log=lambda _: None)
+  results = adversarial.evaluate_adversarial(apply_fn, variables,
+                                             image_list=str(tmp_path / "two.txt"), **kw)
+  assert results["clean_accuracy"] == 1.0 and results["example_ids"] == names
+  run = results["run"]
+  assert run["images"] == 2 and run["image_list_images"] == 2
+  assert run["image_list"] == str((tmp_path / "two.txt").resolve())
+  a = results["attacks"]["nattack_linf"]
+  # NAttack's grid: 1 + t (population + 1) queries after t iterations.
+  assert a["queries"] == [1, 6, 11] and a["query_budget"] == 11 and a["samples"] == 4
+  assert any(line.startswith("| nattack_linf | 8.0 | 1: ") for line in report.markdown(results))
+  assert "accuracy_vs_queries.png" in {p.name for p in report.adversarial_plots(results, tmp_path)}
+  # The same list resumes without attacking again; another list or preprocessing is refused.
+  monkeypatch.setattr(adversarial, "attack_records", _never)
+  resumed = adversarial.evaluate_adversarial(apply_fn, variables,
+                                             image_list=str(tmp_path / "two.txt"), **kw)
+  assert json.dumps(resumed["attacks"], sort_keys=True) == json.dumps(results["attacks"],
+                                                                      sort_keys=True)
+  with pytest.raises(ValueError, match="different run.*image_list"):
+    adversarial.evaluate_adversarial(apply_fn, variables, image_list=str(tmp_path / "other.txt"),
+                                     **kw)
+  with pytest.raises(ValueError, match="different run.*preprocessing"):
+    adversarial.evaluate_adversarial(apply_fn, variables, image_list=str(tmp_path / "two.txt"),
+                                     preprocessing="BicubicRes256Crop224", **kw)
+  with pytest.raises(ValueError, match="your own images"):
+    _evaluate(attack_models.linear_problem(n=2, side=4), image_list=str(tmp_path / "two.txt"))

@@ -13,18 +13,25 @@ keeps the [0, 1] box and its budget, runs untargeted (``targets=None``) or targe
   attacks.accuracy_vs_budget(found.minimal, budgets=[0, 1, 2, 4, 8])
 """
 from imagenet_cp.attacks.apgd import apgd, apgd_t, checkpoints as apgd_checkpoints
+from imagenet_cp.attacks.autoattack import AutoAttackResult, autoattack
 from imagenet_cp.attacks.blackbox import nes, queries_at, spsa
 from imagenet_cp.attacks.core import AttackResult, is_success
 from imagenet_cp.attacks.cw import cw_l2
+from imagenet_cp.attacks.decision import (DecisionResult, accuracy_at_distortion, boundary,
+                                          distortion_after_queries, evolutionary)
 from imagenet_cp.attacks.deepfool import deepfool
+from imagenet_cp.attacks.nattack import nattack, queries_at as nattack_queries_at
 from imagenet_cp.attacks.ead import ead
+from imagenet_cp.attacks.fab import fab, fab_t
 from imagenet_cp.attacks.gradient import bim, fgsm, mim, pgd
 from imagenet_cp.attacks.losses import cross_entropy, dlr, dlr_targeted, margin
 from imagenet_cp.attacks.norms import distortion, perturbation_norms
+from imagenet_cp.attacks.square import square
 from imagenet_cp.attacks.search import (BudgetSearch, accuracy_after_queries, accuracy_vs_budget,
                             accuracy_vs_iterations, accuracy_vs_queries, area_under_curve,
                             distortion_summary, optimised_distortion, search_budget)
 from imagenet_cp.attacks.targets import TARGET_MODES, select_targets
+from imagenet_cp.attacks.transfer import di_fgsm, mi_fgsm, si_ni_fgsm, ti_fgsm, vmi_fgsm
 
 ifgsm = bim  # Adversarial_Survey's name for the basic iterative method
 
@@ -35,4 +42,9 @@ __all__ = [
     "distortion_summary", "dlr", "dlr_targeted", "ead", "fgsm", "ifgsm", "is_success", "margin",
     "mim", "nes", "optimised_distortion", "perturbation_norms", "pgd", "queries_at",
     "search_budget", "select_targets", "spsa",
+    "di_fgsm", "mi_fgsm", "si_ni_fgsm", "ti_fgsm", "vmi_fgsm",
+    "DecisionResult", "accuracy_at_distortion", "boundary", "distortion_after_queries",
+    "evolutionary",
+    "AutoAttackResult", "autoattack", "fab", "fab_t", "square",
+    "nattack", "nattack_queries_at",
 ]

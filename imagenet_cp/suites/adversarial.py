@@ -55,7 +55,7 @@ import numpy as np
 
 import imagenet_cp
 from imagenet_cp import attacks
-from imagenet_cp.preprocess import CROP
+from imagenet_cp.preprocess import CROP, DEFAULT_PREPROCESSING
 from imagenet_cp.suites import distributed
 from imagenet_cp.suites.adversarial_attacks import (  # noqa: F401  (the suite's public names)
     ATTACKS, DEFAULT_ATTACKS, DEFAULT_BUDGETS, DEMO_ATTACKS, DEMO_BUDGETS, DEMO_CONFIG,
@@ -85,6 +85,10 @@ class SuiteConfig:
   batch_size: int = 32
   seed: int = 0
   chunk_size: int = CHUNK
+  # RobustBench's images and pixels: an image_lists name or file (ImageNet only), and how the
+  # clean crops are made (preprocess.PREPROCESSINGS); both recorded with the images' identity.
+  image_list: str | None = None
+  preprocessing: str = DEFAULT_PREPROCESSING
 
 
 def check(config: SuiteConfig) -> dict:
@@ -187,7 +191,8 @@ def _correct_everywhere(models: Sequence[Classifier], examples: Examples, names:
 # ----------------------------------------------------------------------------------------------
 # Records: one attack over the attacked examples, streamed in batches.
 
-CURVE_AXES = {"curve": 1}      # records whose examples are on axis 1
+# Records whose examples are on axis 1 (decision attacks' per-step traces too).
+CURVE_AXES = {"curve": 1, "distances": 1, "query_trace": 1}
 TRANSFER_AXES = {"fooled": 1}
 
 
@@ -201,10 +206,11 @@ def attack_records(name: str, model: Classifier, examples: Examples, index: np.n
     names = [examples.file_names[i] for i in rows]
     out = attack_batch(name, model, _pad(examples.images[rows], b),
                        _pad(examples.labels[rows], b), _padded_keys(seed, name, names, b), config)
-    parts.append({k: (v[:, :len(rows)] if k == "curve" else v[:len(rows)]) for k, v in out.items()})
+    parts.append({k: (v[:, :len(rows)] if k in CURVE_AXES else v[:len(rows)])
+                  for k, v in out.items()})
   if not parts:
     parts = [_empty_records(name, model, examples, config, seed)]
-  records = {k: np.concatenate([p[k] for p in parts], axis=1 if k == "curve" else 0)
+  records = {k: np.concatenate([p[k] for p in parts], axis=1 if k in CURVE_AXES else 0)
              for k in parts[0]}
   records["file_names"] = np.array([examples.file_names[i] for i in index], dtype=str)
   return records
@@ -217,7 +223,7 @@ def _empty_records(name: str, model: Classifier, examples: Examples, config: Con
   blank = np.zeros((b,) + examples.images.shape[1:], np.float32)
   out = attack_batch(name, model, blank, np.zeros(b, np.int32),
                      _padded_keys(seed, name, ["blank"], b), config)
-  return {k: (v[:, :0] if k == "curve" else v[:0]) for k, v in out.items()}
+  return {k: (v[:, :0] if k in CURVE_AXES else v[:0]) for k, v in out.items()}
 
 
 def _targets(mode: str, model: Classifier, examples: Examples, index, seed: int):
@@ -238,10 +244,12 @@ def _targets(mode: str, model: Classifier, examples: Examples, index, seed: int)
 
 
 def transfer_records(source: Classifier, targets: Sequence[Classifier], examples: Examples,
-                     index: np.ndarray, config: Config, seed: int) -> dict:
-  """Adversarials crafted on ``source`` at ``config.transfer_eps``, scored on every target model:
-  fooled bool [M, n] (top-1 != label untargeted; target in top-5 targeted) and whitebox [n]."""
-  method, norm, _ = ATTACKS[config.transfer_attack]
+                     index: np.ndarray, config: Config, seed: int, attack_name=None) -> dict:
+  """Adversarials crafted on ``source`` by ``attack_name`` (default ``config.transfer_attack``)
+  at ``config.transfer_eps``, scored on every target model: fooled bool [M, n] (top-1 != label
+  untargeted; target in top-5 targeted) and whitebox [n]."""
+  attack_name = attack_name or config.transfer_attack
+  method, norm, _ = ATTACKS[attack_name]
   attack = BudgetedAttack(method, source.apply_fn, norm, config.steps)
   goal = _targets(config.transfer_target, source, examples, index, seed)
   b = source.padded_size(len(index))
@@ -251,7 +259,7 @@ def transfer_records(source: Classifier, targets: Sequence[Classifier], examples
     names = [examples.file_names[i] for i in rows]
     labels = _pad(examples.labels[rows], b)
     tgt = None if goal is None else source.shard(_pad(goal[start:start + b], b))
-    keys = source.shard(_padded_keys(seed, config.transfer_attack, names, b))
+    keys = source.shard(_padded_keys(seed, attack_name, names, b))
     result = attack((source.variables, keys), source.shard(_pad(examples.images[rows], b)),
                     source.shard(labels), eps=jnp.full((b,), config.transfer_eps, jnp.float32),
                     targets=tgt)
@@ -286,11 +294,15 @@ def run(config: SuiteConfig, model: Model, output_dir=None, log: Callable[[str],
   pid, pcount = jax.process_index(), jax.process_count()
   listing = None
   if images is not None:
+    if config.image_list is not None or config.preprocessing != DEFAULT_PREPROCESSING:
+      raise ValueError("image_list= and preprocessing= select and crop the source's photos; "
+                       "your own images are used as given")
     every = _check_examples(images, labels, file_names)
     names, source = every.file_names, "arrays"
     identity = {"source": source, "images": len(names), "source_sha256": _arrays_digest(every)}
   else:
-    listing = source_listing(config.source, config.imagenet_dir, config.max_images)
+    listing = source_listing(config.source, config.imagenet_dir, config.max_images,
+                             config.image_list, config.preprocessing)
     names, source, identity = listing.ids, config.source, listing.identity()
   run_info = dict(identity, **model_identity(model), seed=seed,
                   file_names_sha256=file_digest(names))
@@ -351,6 +363,8 @@ def evaluate_adversarial(apply_fn: Callable, variables: Any, *,
                          batch_size: int = 32, seed: int = 0,
                          output_dir: str | os.PathLike | None = None,
                          model_name: str = "user model", chunk_size: int = CHUNK,
+                         image_list: str | None = None,
+                         preprocessing: str = DEFAULT_PREPROCESSING,
                          log: Callable[[str], None] = print) -> dict:
   """Adversarial robustness of ``apply_fn``; returns the ``results.json["adversarial"]`` dict.
 
@@ -366,6 +380,10 @@ def evaluate_adversarial(apply_fn: Callable, variables: Any, *,
       first when you list it); empty: the matrix of this model alone (its white-box success).
     output_dir: per-attack records in ``output_dir/adversarial/tasks`` (resumable).
     chunk_size: source images per cache chunk (the unit split between processes).
+    image_list: ImageNet images to attack, in order: 'robustbench_5k' or a file of
+      ``<wnid>/<file>`` lines (``image_lists``); preprocessing: how their clean crops are made
+      ('Res256Crop224', RobustBench's 'BicubicRes256Crop224' or 'Crop288').  Both are recorded;
+      a resume with others is refused.
 
   With several processes (``jax.distributed``) each attacks its share of the examples and
   process 0 holds the complete results (and writes them); the others' lack the attacks that
@@ -374,7 +392,8 @@ def evaluate_adversarial(apply_fn: Callable, variables: Any, *,
   suite_config = SuiteConfig(
       source=source, imagenet_dir=imagenet_dir, max_images=max_images,
       attack_names=list(attack_names), budgets=budgets, attack_config=config,
-      transfer_models=transfer_models, batch_size=batch_size, seed=seed, chunk_size=chunk_size)
+      transfer_models=transfer_models, batch_size=batch_size, seed=seed, chunk_size=chunk_size,
+      image_list=None if image_list is None else str(image_list), preprocessing=preprocessing)
   return run(suite_config, Model(model_name, apply_fn, variables), output_dir, log,
              images=images, labels=labels, file_names=file_names)
 
@@ -392,22 +411,32 @@ def transfer_matrix(models: Sequence[Classifier], examples: Examples, *, names=N
   names = list(examples.file_names) if names is None else list(names)
   correct, index = _correct_everywhere(models, examples, names)
   common = [n for n, c in zip(names, correct) if c]
-  # The targets' weights too: a transfer record scores adversarials on every target model.
-  config_id = json.dumps({"targets": model_names, "attack": config.transfer_attack,
-                          "eps": config.transfer_eps, "steps": config.steps,
-                          "target": config.transfer_target,
-                          "weights": [variables_digest(m.model.variables) for m in models]},
-                         sort_keys=True)
-  records = {}
-  for m in models:
-    records[m.name] = _cached(
-        store, Task("transfer", m.name.replace("/", "_").replace(":", "_")), config_id, common,
-        TRANSFER_AXES, log,
-        lambda m=m: distributed.gather(transfer_records(m, models, examples, index, config, seed),
-                                       common, TRANSFER_AXES))
-  if any(r is None for r in records.values()):
-    return None
-  return transfer_summary(model_names, records, config)
+  weights = [variables_digest(m.model.variables) for m in models]
+  by_attack = {}
+  for attack in config.matrix_attacks():
+    # The targets' weights too: a transfer record scores adversarials on every target model.
+    config_id = json.dumps({"targets": model_names, "attack": attack, "eps": config.transfer_eps,
+                            "steps": config.steps, "target": config.transfer_target,
+                            "weights": weights}, sort_keys=True)
+    records = {}
+    for m in models:
+      records[m.name] = _cached(
+          store, Task("transfer", _transfer_task_name(m.name, attack, config)), config_id, common,
+          TRANSFER_AXES, log,
+          lambda m=m, a=attack: distributed.gather(
+              transfer_records(m, models, examples, index, config, seed, a), common,
+              TRANSFER_AXES))
+    if any(r is None for r in records.values()):
+      return None
+    by_attack[attack] = records
+  return transfer_summary(model_names, by_attack, config)
+
+
+def _transfer_task_name(model_name: str, attack: str, config: Config) -> str:
+  """The saved record of one (surrogate, attack) row; the first attack's keeps the name it
+  always had (so older output folders resume)."""
+  name = model_name.replace("/", "_").replace(":", "_")
+  return name if attack == config.transfer_attack else f"{name}__{attack}"
 
 
 def _config_id(name: str, config: Config) -> str:
@@ -417,7 +446,10 @@ def _config_id(name: str, config: Config) -> str:
                     "deepfool_candidates"),
       "iterations": ("apgd_iterations", "apgd_target_classes", "iterations_eps"),
       "queries": ("blackbox_steps", "nes_samples", "spsa_samples", "iterations_eps"),
+      "decision": ("decision_queries",),
   }[ATTACKS[name][2]]
+  if ATTACKS[name][0] == "nattack":  # only its own records depend on it (others still resume)
+    fields += ("nattack_population",)
   return json.dumps({f: getattr(config, f) for f in fields}, sort_keys=True)
 
 

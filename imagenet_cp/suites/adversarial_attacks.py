@@ -18,7 +18,9 @@ from imagenet_cp.suites.common import Classifier
 # name -> (attack function, norm, kind).  Kinds: "search" (minimal distortion by the budget
 # search; accuracy vs budget and vs iterations), "optimised" (the attack's own distortion;
 # accuracy vs budget), "iterations" (a fixed budget; accuracy vs iterations), "queries" (a fixed
-# budget; accuracy vs queries).
+# budget; accuracy vs queries), "decision" (labels only, L2: distortion and accuracy at the L2
+# budget vs queries).  The transfer attacks (mi/di/ti/si_ni/vmi_fgsm) are "search" attacks too,
+# so they run as suite entries and as ``transfer_attacks`` of the matrix.
 ATTACKS = {
     "pgd_linf": ("pgd", "linf", "search"), "pgd_l2": ("pgd", "l2", "search"),
     "bim_linf": ("bim", "linf", "search"), "bim_l2": ("bim", "l2", "search"),
@@ -30,8 +32,15 @@ ATTACKS = {
     "apgd_ce_linf": ("apgd", "linf", "iterations"), "apgd_ce_l2": ("apgd", "l2", "iterations"),
     "apgd_t_linf": ("apgd_t", "linf", "iterations"), "apgd_t_l2": ("apgd_t", "l2", "iterations"),
     "nes_linf": ("nes", "linf", "queries"), "nes_l2": ("nes", "l2", "queries"),
-    "spsa_linf": ("spsa", "linf", "queries"),
+    "spsa_linf": ("spsa", "linf", "queries"), "nattack_linf": ("nattack", "linf", "queries"),
+    "mi_fgsm_linf": ("mi_fgsm", "linf", "search"), "di_fgsm_linf": ("di_fgsm", "linf", "search"),
+    "ti_fgsm_linf": ("ti_fgsm", "linf", "search"),
+    "si_ni_fgsm_linf": ("si_ni_fgsm", "linf", "search"),
+    "vmi_fgsm_linf": ("vmi_fgsm", "linf", "search"),
+    "boundary_l2": ("boundary", "l2", "decision"),
+    "evolutionary_l2": ("evolutionary", "l2", "decision"),
 }
+TRANSFER_METHODS = ("mi_fgsm", "di_fgsm", "ti_fgsm", "si_ni_fgsm", "vmi_fgsm")
 DEFAULT_ATTACKS = ("pgd_linf", "cw_l2", "deepfool_l2", "apgd_ce_linf", "apgd_t_linf", "nes_linf",
                    "spsa_linf")
 DEFAULT_BUDGETS = {"linf": (0, 0.5, 1, 2, 4, 8, 16), "l2": (0, 32, 64, 128, 256, 512, 1024),
@@ -51,9 +60,14 @@ class Config:
   The fixed-budget attacks (APGD, NES, SPSA) run at ``iterations_eps``: APGD for
   ``apgd_iterations`` (APGD-T: per target class, ``apgd_target_classes`` classes), NES and SPSA
   for ``blackbox_steps`` iterations of ``nes_samples`` / ``spsa_samples`` antithetic pairs
-  (``attacks.queries_at``: 1 + t (2 samples + 1) queries after t iterations);
+  (``attacks.queries_at``: 1 + t (2 samples + 1) queries after t iterations), NAttack for as
+  many of ``nattack_population`` samples (``attacks.nattack_queries_at``: 1 + t (population + 1));
   ``query_grid``: the query counts of the accuracy-vs-queries curve (empty: the count after
-  each iteration)."""
+  each iteration; decision attacks: 10 even steps up to their budget).  ``transfer_attacks``:
+  more rows of the transfer matrix (each a budgeted attack: PGD, or the transfer attacks
+  DI/TI/SI-NI/VMI/MI-FGSM) after ``transfer_attack``'s.  Decision-based attacks (Boundary,
+  Evolutionary) get ``decision_queries`` queries per example; their accuracy is at the fixed
+  L2 budget of ``iterations_eps``."""
   steps: int = 20
   iterations_eps: tuple = (("linf", 4.0), ("l2", 255.0))
   initial_eps: float = 0.25
@@ -71,20 +85,24 @@ class Config:
   blackbox_steps: int = 100
   nes_samples: int = 50
   spsa_samples: int = 32
+  nattack_population: int = 100   # ARES's sample_size
   query_grid: tuple = ()
+  transfer_attacks: tuple = ()
+  decision_queries: int = 1000
 
   def check(self) -> None:
     for name in ("steps", "doubling_steps", "optimiser_steps", "optimiser_search_steps",
                  "deepfool_steps", "deepfool_candidates", "apgd_iterations",
-                 "apgd_target_classes", "blackbox_steps", "nes_samples", "spsa_samples"):
+                 "apgd_target_classes", "blackbox_steps", "nes_samples", "spsa_samples",
+                 "nattack_population", "decision_queries"):
       if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
         raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
     if self.bisection_steps < 0 or self.initial_eps <= 0 or self.transfer_eps < 0:
       raise ValueError("bisection_steps and transfer_eps must be >= 0, initial_eps > 0")
-    if self.transfer_attack not in ATTACKS or ATTACKS[self.transfer_attack][2] != "search":
-      raise ValueError(f"transfer_attack must be one of the budgeted attacks "
-                       f"{[a for a, s in ATTACKS.items() if s[2] == 'search']}, "
-                       f"got {self.transfer_attack!r}")
+    for name in (self.transfer_attack,) + tuple(self.transfer_attacks):
+      if name not in ATTACKS or ATTACKS[name][2] != "search":
+        raise ValueError(f"transfer_attack(s) must be budgeted attacks "
+                         f"{[a for a, s in ATTACKS.items() if s[2] == 'search']}, got {name!r}")
     grid = list(self.query_grid)
     if any(int(q) != q or q < 0 for q in grid) or grid != sorted(set(grid)):
       raise ValueError(f"query_grid must be increasing non-negative integers, got {grid}")
@@ -92,12 +110,31 @@ class Config:
       raise ValueError(f"transfer_target must be one of {TRANSFER_TARGETS}, "
                        f"got {self.transfer_target!r}")
 
+  def matrix_attacks(self) -> list[str]:
+    """The attacks of the transfer matrix's rows, ``transfer_attack`` first."""
+    return [self.transfer_attack] + [a for a in self.transfer_attacks
+                                     if a != self.transfer_attack]
+
+  def decision_grid(self) -> list[int]:
+    """Query counts of the decision attacks' curves."""
+    if self.query_grid:
+      return [int(q) for q in self.query_grid]
+    return sorted({int(q) for q in np.linspace(0, self.decision_queries, 11).round()})
+
   def iterations_budget(self, norm: str) -> float:
     return dict(self.iterations_eps).get(norm, 4.0)
 
   def samples(self, method: str) -> int:
-    """Antithetic pairs per gradient estimate of a black-box attack."""
+    """Antithetic pairs per gradient estimate of a black-box attack (NAttack: its population)."""
+    if method == "nattack":
+      return self.nattack_population
     return self.nes_samples if method == "nes" else self.spsa_samples
+
+  def queries_at(self, method: str, iteration):
+    """Queries a score-based attack has cost an example after ``iteration`` iterations."""
+    if method == "nattack":
+      return attacks.nattack_queries_at(iteration, self.nattack_population)
+    return attacks.queries_at(iteration, self.samples(method))
 
 
 # The demo's short run (4 photos, efficientnet_lite0, 2 CPU cores): ~8 search rounds of 3
@@ -108,7 +145,7 @@ DEMO_CONFIG = Config(steps=3, initial_eps=0.25, doubling_steps=6, bisection_step
                      deepfool_candidates=3,
                      iterations_eps=(("linf", 1.0), ("l2", 64.0)), transfer_eps=1.0,
                      apgd_iterations=5, apgd_target_classes=2, blackbox_steps=3, nes_samples=4,
-                     spsa_samples=4)
+                     spsa_samples=4, nattack_population=4)
 # APGD-T and SPSA would add about 25 s more to the demo (measured: docs/attacks.md).
 DEMO_ATTACKS = ("pgd_linf", "cw_l2", "deepfool_l2", "apgd_ce_linf", "nes_linf")
 DEMO_BUDGETS = {"linf": (0, 0.25, 0.5, 1, 2, 4), "l2": (0, 16, 32, 64, 128, 256),
@@ -149,6 +186,9 @@ class BudgetedAttack:
   def __call__(self, variables, images, labels, *, eps, targets=None):
     model_variables, keys = variables
     fn = getattr(attacks, self.method)
+    if self.method in TRANSFER_METHODS:
+      return fn(self.apply_fn, model_variables, images, labels, eps=eps, steps=self.steps,
+                targets=targets, key=keys)
     if self.method == "fgsm":
       return fn(self.apply_fn, model_variables, images, labels, eps=eps, targets=targets,
                 norm=self.norm)
@@ -159,7 +199,8 @@ class BudgetedAttack:
 
 def fixed_budget_attack(method: str, norm: str, model: Classifier, images, labels, keys,
                         config: Config):
-  """APGD-CE / APGD-T / NES / SPSA at the fixed budget ``config.iterations_budget(norm)``."""
+  """APGD-CE / APGD-T / NES / SPSA / NAttack at the fixed budget
+  ``config.iterations_budget(norm)``."""
   eps = config.iterations_budget(norm)
   common = dict(eps=eps, key=keys)
   if method == "apgd":
@@ -172,6 +213,12 @@ def fixed_budget_attack(method: str, norm: str, model: Classifier, images, label
   if method == "nes":
     return attacks.nes(model.apply_fn, model.variables, images, labels, norm=norm,
                        steps=config.blackbox_steps, samples=config.nes_samples, **common)
+  if method == "nattack":
+    # The budget of blackbox_steps whole iterations, so the query grid is the other attacks'.
+    return attacks.nattack(model.apply_fn, model.variables, images, labels, norm=norm,
+                           population=config.nattack_population,
+                           max_queries=int(config.queries_at(method, config.blackbox_steps)),
+                           **common)
   return attacks.spsa(model.apply_fn, model.variables, images, labels,
                       steps=config.blackbox_steps, samples=config.spsa_samples, **common)
 
@@ -182,7 +229,14 @@ def attack_batch(name: str, model: Classifier, images, labels, keys, config: Con
   method, norm, kind = ATTACKS[name]
   images, labels = model.shard(images), model.shard(labels)
   extra = {}
-  if kind in ("iterations", "queries"):
+  if kind == "decision":
+    fn = getattr(attacks, method)
+    result = fn(model.apply_fn, model.variables, images, labels, key=model.shard(keys),
+                max_queries=config.decision_queries)
+    success, adversarial, minimal = result.success, result.adversarial, None
+    extra = {"distances": np.asarray(result.distances), "query_trace": np.asarray(result.queries)}
+    curve = np.zeros((0, images.shape[0]), bool)
+  elif kind in ("iterations", "queries"):
     result = fixed_budget_attack(method, norm, model, images, labels, model.shard(keys), config)
     success, adversarial = result.success, result.adversarial
     if kind == "queries":

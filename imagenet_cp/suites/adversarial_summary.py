@@ -29,6 +29,8 @@ def attack_summary(name: str, records: dict, budgets: Sequence[float],
     out.update(_iterations_summary(method, curve, config))
   if kind == "queries":
     out.update(_queries_summary(method, records, config))
+  if kind == "decision":
+    out.update(_decision_summary(records, config))
   return out
 
 
@@ -68,9 +70,9 @@ def _queries_summary(method: str, records: dict, config: Config) -> dict:
   """Accuracy after q queries for q in the grid (exact: each example's fooling query is
   recorded), its normalised area, and the queries the successes took."""
   samples = config.samples(method)
-  budget = int(attacks.queries_at(config.blackbox_steps, samples))
+  budget = int(config.queries_at(method, config.blackbox_steps))
   grid = np.asarray(config.query_grid or
-                    attacks.queries_at(np.arange(config.blackbox_steps + 1), samples), np.int64)
+                    config.queries_at(method, np.arange(config.blackbox_steps + 1)), np.int64)
   success = np.asarray(records["success"], bool)
   accuracy = attacks.accuracy_after_queries(records["queries"], success, grid)
   spent = np.asarray(records["queries"], np.float64)[success]
@@ -85,6 +87,31 @@ def _queries_summary(method: str, records: dict, config: Config) -> dict:
               "median": float(np.median(spent)) if spent.size else float("nan")})}
 
 
+def _decision_summary(records: dict, config: Config) -> dict:
+  """Decision-based attacks: median L2 distortion and accuracy at the L2 budget after q queries
+  (each example's best distortion within q, exact from its per-step traces), the area of the
+  accuracy curve, and the queries the examples needed to get within the budget."""
+  eps = config.iterations_budget("l2")
+  grid = np.asarray(config.decision_grid(), np.int64)
+  distances, trace = records["distances"], records["query_trace"]
+  if distances.shape[1]:
+    within = attacks.distortion_after_queries(distances, trace, grid)
+    accuracy = attacks.accuracy_at_distortion(within, eps)
+    median = np.median(within, axis=1)
+    inside = np.where(distances <= eps, trace, np.iinfo(np.int64).max).min(axis=0)
+    reached = inside[inside < np.iinfo(np.int64).max].astype(np.float64)
+  else:
+    accuracy = median = np.full(len(grid), np.nan)
+    reached = np.zeros(0)
+  return {"query_budget": config.decision_queries, "queries": grid.tolist(),
+          "accuracy_vs_queries": _floats(accuracy), "median_l2_vs_queries": _floats(median),
+          "auc_queries": attacks.area_under_curve(grid, accuracy)
+                         if len(grid) > 1 and distances.shape[1] else None,
+          "queries_of_successes": _finite_or_none({
+              "mean": float(reached.mean()) if reached.size else float("nan"),
+              "median": float(np.median(reached)) if reached.size else float("nan")})}
+
+
 def _floats(values) -> list:
   """A curve as JSON numbers (NaN, i.e. no examples: None)."""
   return [float(v) if np.isfinite(v) else None for v in np.asarray(values, np.float64)]
@@ -95,15 +122,28 @@ def _finite_or_none(summary: dict) -> dict:
   return {k: None if isinstance(v, float) and not np.isfinite(v) else v for k, v in summary.items()}
 
 
-def transfer_summary(names: Sequence[str], records: dict[str, dict], config: Config) -> dict:
-  """matrix[i][j]: fraction of model i's adversarials that fool model j."""
+def _matrix(names: Sequence[str], records: dict[str, dict]) -> tuple[list, list]:
+  """matrix[i][j]: fraction of model i's adversarials that fool model j; white-box rates."""
   matrix = [[float(records[s]["fooled"][j].mean()) if records[s]["fooled"].shape[1] else None
              for j in range(len(names))] for s in names]
   whitebox = [float(records[s]["whitebox"].mean()) if records[s]["whitebox"].size else None
               for s in names]
+  return matrix, whitebox
+
+
+def transfer_summary(names: Sequence[str], by_attack: dict[str, dict[str, dict]],
+                     config: Config) -> dict:
+  """by_attack: {attack: {surrogate: records}}.  ``matrix`` / ``whitebox_success``: those of
+  ``config.transfer_attack``; ``by_attack``: every attack's (rows surrogate x attack)."""
+  records = by_attack[config.transfer_attack]
+  matrix, whitebox = _matrix(names, records)
+  every = {}
+  for attack, r in by_attack.items():
+    m, w = _matrix(names, r)
+    every[attack] = {"matrix": m, "whitebox_success": w}
   any_records = records[names[0]]
   return {"models": list(names), "matrix": matrix, "whitebox_success": whitebox,
-          "attack": config.transfer_attack, "eps": config.transfer_eps,
+          "by_attack": every, "attack": config.transfer_attack, "eps": config.transfer_eps,
           "target": config.transfer_target,
           "criterion": "top-1 != label" if config.transfer_target == "untargeted" else
                        "target in top-5",

@@ -45,7 +45,7 @@ def markdown(adv: dict | None) -> list[str]:
     curve = ", ".join(f"{b:g}: {pct(acc)}" for b, acc in zip(a["budgets"], a["accuracy_vs_budget"]))
     lines.append(f"| {name} | {a['norm']} | {curve} | {pct(a['auc'])} | "
                  f"{pct(a['distortion']['success_rate'])} |")
-  lines += _iterations_table(adv) + _queries_table(adv)
+  lines += _iterations_table(adv) + _queries_table(adv) + _decision_table(adv)
   lines += ["", "### Distortion of successful adversarials (Adversarial_Survey; mean ± std)", "",
             "| attack | success rate (%) | L0 | L1 | L2 | Linf |", "|---|---|---|---|---|---|"]
   for name, a in adv["attacks"].items():
@@ -62,7 +62,41 @@ def markdown(adv: dict | None) -> list[str]:
               "|" + "---|" * (len(t["models"]) + 1)]
     for name, row in zip(t["models"], t["matrix"]):
       lines.append(f"| {name} | " + " | ".join(pct(v) for v in row) + " |")
+    lines += _more_transfer_rows(t)
   return lines + [""]
+
+
+def _more_transfer_rows(t: dict) -> list[str]:
+  """The matrix rows of the other transfer attacks (surrogate x attack)."""
+  others = {a: m for a, m in (t.get("by_attack") or {}).items() if a != t["attack"]}
+  if not others:
+    return []
+  lines = ["", f"Transfer attacks (%), eps {t['eps']:g}/255, same examples; row = surrogate x "
+               "attack, column = target", "",
+           "| surrogate | attack | " + " | ".join(t["models"]) + " |",
+           "|" + "---|" * (len(t["models"]) + 2)]
+  for attack, m in others.items():
+    for name, row in zip(t["models"], m["matrix"]):
+      lines.append(f"| {name} | {attack} | " + " | ".join(pct(v) for v in row) + " |")
+  return lines
+
+
+def _decision_table(adv: dict) -> list[str]:
+  """Decision-based attacks (labels only): median L2 distortion vs queries."""
+  rows = {n: a for n, a in adv["attacks"].items() if a.get("median_l2_vs_queries")}
+  if not rows:
+    return []
+  lines = ["", "### Decision-based attacks: median L2 distortion (/255) vs queries", "",
+           "| attack | query budget | queries: median L2 |", "|---|---|---|"]
+  for n, a in rows.items():
+    shown = _shown_points(a["queries"])
+    curve = ", ".join(f"{a['queries'][i]}: {num(a['median_l2_vs_queries'][i], 1)}"
+                      for i in shown)
+    lines.append(f"| {n} | {a['query_budget']} | {curve} |")
+  lines += ["", "Accuracy above (queries table) is at the L2 budget shown there: an example "
+            "counts as robust after q queries while its best adversarial found with at most q "
+            "is farther than the budget (infinitely far before any is found)."]
+  return lines
 
 
 def _strength_budget(adv: dict, a: dict):
