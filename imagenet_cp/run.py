@@ -8,6 +8,8 @@ r"""Evaluates a model on ImageNet-C and ImageNet-P and writes results, tables an
 
   python -m metrics.run --suite=ood --model=resnet50 --tfds_data_dir=~/tensorflow_datasets
   python -m metrics.run --benchmark=cifar10 --cifar_dir=/data/cifar --model=cifar10/Standard
+  python -m metrics.run --source=released --released_dir=/data/ImageNet-C --model=resnet50 \
+      --imagenet_dir=/data/imagenet --image_list=robustbench_5k --perturbations=none
 
 --benchmark=cifar10 / cifar100: CIFAR-10/100-C and -P on the fly from the test set in
 --cifar_dir (the corruption suite only; a CIFAR model of the zoo, ``models.names(dataset=...)``,
@@ -58,8 +60,17 @@ flags.DEFINE_list("models", None,
 flags.DEFINE_bool("gallery", True, "Several models on the demo photos: also write gallery.png and "
                   "the 14 ImageNet-P GIFs of the first photo into OUTPUT_DIR.")
 flags.DEFINE_string("checkpoint", None, "Local torchvision .pth for the model (offline weights).")
-flags.DEFINE_enum("source", "auto", ["auto", "demo", "imagenet"],
-                  "auto: ImageNet if --imagenet_dir is given, else the demo photos.")
+flags.DEFINE_enum("source", "auto", ["auto", "demo", "imagenet", "released"],
+                  "auto: ImageNet if --imagenet_dir is given, else the demo photos; released: "
+                  "the released ImageNet-C/P (or CIFAR-C/P) files in --released_dir.")
+flags.DEFINE_string("released_dir", None, "With --source=released: the released ImageNet-C "
+                    "tree or tars and ImageNet-P MP4 tree (or CIFAR-10/100-C/P .npy files); the "
+                    "clean images from --imagenet_dir / --cifar_dir when given.")
+flags.DEFINE_string("image_list", None, "ImageNet images to evaluate, in order: robustbench_5k "
+                    "(RobustBench's 5,000) or a file of <wnid>/<file> lines.")
+flags.DEFINE_enum("preprocessing", "Res256Crop224",
+                  ["Res256Crop224", "BicubicRes256Crop224", "Crop288"],
+                  "How the clean crops are made (RobustBench's named preprocessings).")
 flags.DEFINE_enum("benchmark", "imagenet", ["imagenet", "cifar10", "cifar100"],
                   "What the corruption suite evaluates: ImageNet-C/P, or CIFAR-10/100-C and -P from "
                   "the test set in --cifar_dir (unnormalised figures, no JPEG stage).")
@@ -119,6 +130,10 @@ flags.DEFINE_list("transfer_models", None,
                   "Models of the transfer matrix (zoo names or module:function); default: the "
                   "evaluated model alone.")
 flags.DEFINE_float("transfer_eps", None, "Budget (/255) of the transfer attack (default 4).")
+flags.DEFINE_list("transfer_attacks", None, "More transfer-matrix rows per surrogate, e.g. "
+                  "di_fgsm_linf,ti_fgsm_linf,si_ni_fgsm_linf,vmi_fgsm_linf.")
+flags.DEFINE_integer("decision_queries", None,
+                     "Query budget of boundary_l2 / evolutionary_l2 (default 1000).")
 flags.DEFINE_enum("transfer_target", "untargeted", ["untargeted", "random", "least_likely",
                                                     "second_most_likely"],
                   "Transfer attack goal (targeted: success = target in the top-5).")
@@ -184,7 +199,8 @@ def _numbers(values, name: str, kind=float, what: str = "not numbers") -> tuple:
 def shared_settings(source: str) -> dict:
   """The flags every suite may take (each takes those its SuiteConfig has a field for)."""
   return {"source": source, "imagenet_dir": FLAGS.imagenet_dir, "max_images": FLAGS.max_images,
-          "batch_size": FLAGS.batch_size, "seed": FLAGS.seed, "progress": FLAGS.progress}
+          "batch_size": FLAGS.batch_size, "seed": FLAGS.seed, "progress": FLAGS.progress,
+          "image_list": FLAGS.image_list, "preprocessing": FLAGS.preprocessing}
 
 
 def corruption_settings(source: str) -> dict:
@@ -201,7 +217,8 @@ def corruption_settings(source: str) -> dict:
       release_jpeg=FLAGS.release_jpeg if FLAGS["release_jpeg"].present else None,
       benchmark=FLAGS.benchmark, cifar_dir=FLAGS.cifar_dir,
       baseline=inputs.load_baseline(FLAGS.baseline), bootstrap=FLAGS.bootstrap,
-      tfds_data_dir=FLAGS.tfds_data_dir, tfds_image_format=FLAGS.tfds_image_format)
+      tfds_data_dir=FLAGS.tfds_data_dir, tfds_image_format=FLAGS.tfds_image_format,
+      released_dir=FLAGS.released_dir)
 
 
 def adversarial_settings(source: str) -> dict:
@@ -215,7 +232,10 @@ def adversarial_settings(source: str) -> dict:
                                ("bisection_steps", FLAGS.bisection_steps),
                                ("apgd_iterations", FLAGS.apgd_iterations),
                                ("blackbox_steps", FLAGS.blackbox_steps),
+                               ("decision_queries", FLAGS.decision_queries),
                                ("transfer_eps", FLAGS.transfer_eps)) if v is not None}
+  if FLAGS.transfer_attacks:
+    changes["transfer_attacks"] = tuple(FLAGS.transfer_attacks)
   if FLAGS.query_grid is not None:
     changes["query_grid"] = _numbers(FLAGS.query_grid, "query_grid", int,
                                      "not whole numbers of queries")
@@ -245,6 +265,11 @@ def suite_config(name: str, source: str):
   """The ``SuiteConfig`` of suite ``name`` from the shared flags and its own."""
   config_class = suites.get(name).SuiteConfig
   fields = {f.name for f in dataclasses.fields(config_class)}
+  # A suite that cannot select or crop the images must not run on others silently.
+  for flag in ("image_list", "preprocessing"):
+    if FLAGS[flag].present and flag not in fields:
+      raise UsageError(f"--{flag} is not supported by the {name} suite yet: pass --suite with "
+                       "the suites that take it (corruption, adversarial)")
   settings = {k: v for k, v in shared_settings(source).items() if k in fields}
   settings.update(SUITE_SETTINGS.get(name, lambda source: {})(source))
   return config_class(**settings)
@@ -294,6 +319,8 @@ def _prepare():
   if FLAGS.benchmark != "imagenet":
     source = _cifar_source()
   # The OOD suite alone reads only the TFDS datasets: no demo photos, no ImageNet.
+  elif FLAGS.source == "released":
+    source = "released"
   else:
     source = "tfds" if FLAGS.suite == "ood" else inputs.resolve_source(
         name, FLAGS.source, FLAGS.imagenet_dir, explicit=FLAGS["source"].present)
@@ -313,10 +340,10 @@ def _cifar_source() -> str:
   if FLAGS.suite not in ("auto", "corruption"):
     raise UsageError(f"--benchmark={FLAGS.benchmark} runs the corruption suite (CIFAR-C/-P) only; "
                      f"--suite={FLAGS.suite} is evaluated on ImageNet")
-  if FLAGS["source"].present and FLAGS.source != "auto":
+  if FLAGS["source"].present and FLAGS.source not in ("auto", "released"):
     raise UsageError(f"--source={FLAGS.source} with --benchmark={FLAGS.benchmark}: the images are "
-                     "the CIFAR test set in --cifar_dir")
-  return FLAGS.benchmark
+                     "the CIFAR test set in --cifar_dir (or the release: --source=released)")
+  return "released" if FLAGS.source == "released" else FLAGS.benchmark
 
 
 # ----------------------------------------------------------------------------------------------
