@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 LOCK := requirements/lock.txt
 # Installed without their declared dependencies (those would pull CUDA torch or the non-headless
 # OpenCV); their versions come from the lock.
-NO_DEPS := torchvision imagenet-c efficientnet-lite-pytorch robustbench torchattacks
+NO_DEPS := torchvision imagenet-c efficientnet-lite-pytorch robustbench torchattacks timm
 # `make compat`: the oldest versions setup.cfg claims (requirements/oldest.txt) in their own venv,
 # against a subset that covers corruptions, perturbations, metrics, models, attacks and the TF-free
 # dataset path (the whole suite takes too long on 2 cores to run twice).

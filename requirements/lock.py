@@ -18,7 +18,7 @@ from packaging.utils import canonicalize_name
 EXTRAS = ("tfds", "test")
 # Installed with --no-deps by the Makefile: pinned, but their declared dependencies are not ours.
 NO_DEPS = ("torchvision", "imagenet-c", "efficientnet-lite-pytorch", "robustbench",
-           "torchattacks")
+           "torchattacks", "timm")
 LOCK = pathlib.Path(__file__).with_name("lock.txt")
 SETUP_CFG = pathlib.Path(__file__).parents[1] / "setup.cfg"
 HEADER = """\
@@ -26,7 +26,7 @@ HEADER = """\
 # Regenerate after a tested upgrade with `make lock` (requirements/lock.py reads .venv).
 # Python 3.11, Linux x86_64. torch==2.13.0 resolves to the local CPU wheel (2.13.0+cpu) where
 # one is on pip's find-links; torchvision, imagenet-c, efficientnet-lite-pytorch, robustbench,
-# torchattacks: --no-deps.
+# torchattacks, timm: --no-deps.
 """
 
 
