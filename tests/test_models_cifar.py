@@ -22,7 +22,8 @@ shim = pytest.importorskip("imagenet_cp.oracles.robustbench_shim")
 if importlib.util.find_spec("robustbench") is None:  # not imported: its __init__ needs timm
   pytest.skip("needs robustbench (pip install --no-deps robustbench)", allow_module_level=True)
 
-WEIGHTS = robustbench_weights.WEIGHTS
+# The CIFAR models (robustbench_weights.WEIGHTS also holds ImageNet's, tested apart).
+WEIGHTS = {n: w for n, w in robustbench_weights.WEIGHTS.items() if w.dataset != "imagenet"}
 
 # One case per architecture and normalisation; (name, how the file wraps the state dict).
 CASES = [
@@ -105,7 +106,10 @@ def test_registry_is_robustbenchs_corruption_leaderboard():
   assert models.names(dataset="cifar100") == [n for n in WEIGHTS if n.startswith("cifar100/")]
   assert set(models.names(ported_only=True)) >= set(WEIGHTS)
   assert "resnet50" not in models.names(dataset="cifar10")
-  assert models.names()[-len(WEIGHTS):] == list(WEIGHTS)
+  every = models.names()  # the CIFAR models follow every ImageNet weight but RobustBench's
+  start = every.index(next(iter(WEIGHTS)))
+  assert every[start:start + len(WEIGHTS)] == list(WEIGHTS)
+  assert all(n.startswith("imagenet/") for n in every[start + len(WEIGHTS):])
   assert models.resolve("Standard") == "cifar10/Standard"
   assert models.resolve("Hendrycks2020AugMix_WRN") == "cifar10/Hendrycks2020AugMix_WRN"
   spec = models.spec("cifar100/Hendrycks2020AugMix_ResNeXt")

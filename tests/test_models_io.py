@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from imagenet_cp import models
-from imagenet_cp.models import checkpoint, weights
+from imagenet_cp.models import checkpoint, robustbench_weights, timm_weights, weights
 from imagenet_cp.models.checkpoint import CheckpointError
 
 torch = pytest.importorskip("torch")
@@ -257,8 +257,10 @@ def test_damaged_converted_file_is_reported(tmp_path):
 
 
 def test_pinned_urls():
+  # timm's: local files only; RobustBench's: their own table (robustbench_weights, its tests).
   assert set(weights.URLS) - set(models.NOT_CLASSIFIERS) == (
-      set(models.names(dataset="imagenet")) - set(models.LITE_WEIGHTS))
+      set(models.names(dataset="imagenet")) - set(models.LITE_WEIGHTS)
+      - set(timm_weights.WEIGHTS) - set(robustbench_weights.WEIGHTS))
   assert weights.URLS["resnet50"] == "https://download.pytorch.org/models/resnet50-0676ba61.pth"
   assert weights.URLS["resnet50.v2"] == "https://download.pytorch.org/models/resnet50-11ad3fa6.pth"
   for url in weights.URLS.values():

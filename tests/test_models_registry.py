@@ -36,11 +36,14 @@ def test_names_cover_every_torchvision_classifier():
     assert model in names and models.resolve(model) == model, model
   classifiers = [n for n in WEIGHTS if n not in models.NOT_CLASSIFIERS]
   assert len(classifiers) == 114 and set(classifiers) <= set(names)
-  assert set(names) - set(classifiers) == set(models.LITE_WEIGHTS)
+  others = set(models.timm_weights.WEIGHTS) | {  # timm ports, RobustBench's ImageNet models
+      n for n in models.robustbench_weights.WEIGHTS if n.startswith("imagenet/")}
+  assert set(names) - set(classifiers) - others == set(models.LITE_WEIGHTS)
   # The paper's models first, in its order.
   assert names[:6] == ["alexnet", "squeezenet1_0", "squeezenet1_1", "vgg11", "vgg19", "vgg19_bn"]
   assert set(models.NOT_YET_PORTED) == set(names) - set(models.names(ported_only=True))
-  assert set(models.names()) - set(names) == set(models.robustbench_weights.WEIGHTS)
+  assert set(models.names()) - set(names) == set(models.robustbench_weights.WEIGHTS) - {
+      n for n in models.robustbench_weights.WEIGHTS if n.startswith("imagenet/")}
 
 
 def test_bare_names_are_v1_and_tags_name_the_other_weights():

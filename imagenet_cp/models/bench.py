@@ -11,8 +11,8 @@ from other processes hits all of them alike; ratios are Flax / PyTorch, by wall 
 CPU time (process time over all threads, the steadier figure on a shared machine); each row
 ends with the load average when it finished.  The Flax model gets
 the torch model's (random) weights through the real converter, so the script also prints the
-relative logit difference.  torch, torchvision and (for efficientnet_lite0/1/2) the
-efficientnet-lite-pytorch package are needed here only.
+relative logit difference.  torch, torchvision, timm (for the ``timm/`` names) and (for
+efficientnet_lite0/1/2) the efficientnet-lite-pytorch package are needed here only.
 """
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ import numpy as np
 from imagenet_cp import models
 from imagenet_cp.models import convert
 
+from imagenet_cp.oracles.timm_shim import timm_model
 from imagenet_cp.oracles.torchvision_shim import torchvision_model
 
 FLAGS = flags.FLAGS
@@ -45,7 +46,9 @@ def define_flags() -> None:
 
 
 def torch_model(name: str, size: int = 224):
-  """The reference PyTorch model with random weights, in eval mode."""
+  """The reference PyTorch model with random weights, in eval mode (timm's for ``timm/`` names)."""
+  if name.startswith("timm/"):
+    return timm_model(name.removeprefix("timm/"))
   if name.startswith("efficientnet_lite"):
     from efficientnet_lite_pytorch import EfficientNet
     # its TF-SAME padding is fixed at build time: build it for the input size

@@ -13,7 +13,8 @@ Two on-disk formats are read (torch/serialization.py):
     version, sys info, the object, the list of storage keys), then for every key an int64 element
     count followed by the storage's bytes.  Storage ids there are
     ``('storage', storage_type, key, location, numel, view_metadata)``.
-The pre-1.0 tar format is refused with a clear error.
+The pre-1.0 tar format is refused with a clear error.  ``.safetensors`` files (timm's Hugging
+Face weights) are read with the ``safetensors`` package: a JSON header and raw tensors, no pickle.
 
 Nothing is allocated from a size the file merely declares: a storage is read only when the file
 holds its bytes (zip members must be stored uncompressed, as ``torch.save`` writes them), and a
@@ -38,6 +39,7 @@ from typing import Mapping
 
 import ml_dtypes
 import numpy as np
+import safetensors
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
@@ -402,6 +404,60 @@ def load_pth(path: str | os.PathLike, lazy: bool = False) -> object:
 WRAPPERS = ("state_dict", "model")
 
 
+# The header's dtype names (safetensors' format spec) this reader hands on.
+_SAFETENSORS_DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16,
+                       "BF16": ml_dtypes.bfloat16, "I64": np.int64, "I32": np.int32,
+                       "I16": np.int16, "I8": np.int8, "U8": np.uint8, "BOOL": np.bool_}
+
+
+class SafetensorsRef:
+  """A tensor of a ``.safetensors`` file, read on demand (``numpy()`` or ``np.asarray``);
+  ``shape``, ``dtype`` and ``ndim`` come from the header and cost nothing."""
+
+  def __init__(self, path: str, key: str, shape, dtype: str):
+    self.path, self.key, self.shape = path, key, tuple(int(n) for n in shape)
+    try:
+      self.dtype = np.dtype(_SAFETENSORS_DTYPES[dtype])
+    except KeyError:
+      raise CheckpointError(f"{path}: tensor {key!r} has unsupported dtype {dtype}") from None
+    self.ndim = len(self.shape)
+
+  def numpy(self) -> np.ndarray:
+    with safetensors.safe_open(self.path, framework="numpy") as f:
+      return f.get_tensor(self.key)
+
+  def __array__(self, dtype=None, copy=None):
+    del copy
+    array = self.numpy()
+    return array if dtype is None else array.astype(dtype)
+
+
+def is_safetensors(path: str | os.PathLike) -> bool:
+  """Whether ``path`` looks like a safetensors file: a little-endian u64 header length, then
+  the JSON header's ``{`` (a torch zip starts ``PK``, a legacy pickle ``\\x80``)."""
+  with open(path, "rb") as f:
+    head = f.read(9)
+  return len(head) == 9 and head[8:9] == b"{"
+
+
+def load_safetensors(path: str | os.PathLike, lazy: bool = False) -> dict:
+  """A ``.safetensors`` file -> {key: NumPy array} (``lazy``: {key: ``SafetensorsRef``}).  The
+  package checks that the header's offsets cover exactly the file's bytes, so a declared shape
+  never exceeds what the file holds; CheckpointError for a malformed file."""
+  path = os.fspath(path)
+  try:
+    with safetensors.safe_open(path, framework="numpy") as f:
+      refs = {k: SafetensorsRef(path, k, f.get_slice(k).get_shape(), f.get_slice(k).get_dtype())
+              for k in f.keys()}
+  except safetensors.SafetensorError as err:
+    raise CheckpointError(f"{path}: not a valid safetensors file ({err})") from None
+  if lazy:
+    return refs
+  arrays = {k: ref.numpy() for k, ref in refs.items()}
+  warn_nonfinite(arrays, path)
+  return arrays
+
+
 def load_state_dict(path: str | os.PathLike, lazy: bool = False,
                     wrappers: tuple[str, ...] = WRAPPERS) -> dict:
   """A ``.pth`` state dict -> {torch key: NumPy array} (``lazy``: {torch key: ``TensorRef``},
@@ -409,6 +465,8 @@ def load_state_dict(path: str | os.PathLike, lazy: bool = False,
   and {'model': ...} wrappers (``wrappers``, in order, e.g. RobustBench's ``'last'`` first).
   Raises CheckpointError if the file holds no such mapping; warns (``CheckpointWarning``) about
   non-finite values in what it materialises."""
+  if os.path.isfile(path) and is_safetensors(path):
+    return load_safetensors(path, lazy)
   kind = TensorRef if lazy else np.ndarray
   obj = load_pth(path, lazy)
   for wrapper in wrappers:

@@ -116,12 +116,13 @@ class SwinBlock(nn.Module):
   shift_size: int
   v2: bool = False
   mlp_ratio: float = 4.0
+  mlp_names: tuple[str, str] = ("0", "3")  # the MLP's Linears (timm's Swin: fc1, fc2)
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     attn = ShiftedWindowAttention(self.num_heads, self.window_size, self.shift_size, self.v2,
                                   name="attn")
-    mlp = attention.MLP(int(x.shape[-1] * self.mlp_ratio), name="mlp")
+    mlp = attention.MLP(int(x.shape[-1] * self.mlp_ratio), self.mlp_names, name="mlp")
     norm1, norm2 = layers.layer_norm(LN_EPS, name="norm1"), layers.layer_norm(LN_EPS, name="norm2")
     if self.v2:
       x = x + norm1(attn(x))

@@ -34,10 +34,7 @@ class MultiheadSelfAttention(nn.Module):
     weight = self.param("in_proj_weight", nn.initializers.lecun_normal(), (3 * c, c))
     bias = self.param("in_proj_bias", nn.initializers.zeros, (3 * c,))
     qkv = jnp.einsum("...c,oc->...o", x, weight, precision=layers.HIGHEST) + bias
-    q, k, v = (attention.split_heads(t, self.num_heads) for t in jnp.split(qkv, 3, axis=-1))
-    q = q * (c // self.num_heads) ** -0.5
-    y = attention.merge_heads(attention.attend(q, k, v))
-    return layers.dense(c, name="out_proj")(y)
+    return layers.dense(c, name="out_proj")(attention.self_attention(qkv, self.num_heads))
 
 
 class EncoderBlock(nn.Module):

@@ -129,18 +129,19 @@ GDRIVE_DOWNLOAD = "https://drive.usercontent.google.com/download?id={}&export=do
 
 def robustbench_path(weight, root: str | os.PathLike | None = None) -> pathlib.Path:
   """Where RobustBench model ``weight`` (``robustbench_weights.RobustBenchWeight``) is cached:
-  ``<root or cache_dir()>/robustbench/<dataset>/corruptions/<name>.pt``, RobustBench's own
-  ``model_dir`` layout (so a RobustBench ``models/`` folder can be copied or linked there)."""
+  ``<root or cache_dir()>/robustbench/<dataset>/<threat model>/<name>.pt`` (``corruptions``,
+  ``Linf``), RobustBench's own ``model_dir`` layout (so a RobustBench ``models/`` folder can be
+  copied or linked there)."""
   root = pathlib.Path(root) if root is not None else cache_dir()
-  return root / "robustbench" / weight.dataset / "corruptions" / f"{weight.model}.pt"
+  return root / "robustbench" / weight.dataset / weight.threat_model / f"{weight.model}.pt"
 
 
 def robustbench_file(weight, root: str | os.PathLike | None = None, url: str | None = None,
                      timeout: float = DOWNLOAD_TIMEOUT_S) -> pathlib.Path:
-  """RobustBench model ``weight``'s ``.pt``, downloaded from Google Drive once (``url``: another
-  source, e.g. a mirror).  RobustBench publishes no digest, so the sha256 is recorded at the
-  first download (``<name>.pt.sha256``, trust on first use) and every later use is checked
-  against it; a cached copy that fails the check is fetched again and must then match."""
+  """RobustBench model ``weight``'s ``.pt``, downloaded from Google Drive (or its release URL)
+  once (``url``: another source, e.g. a mirror).  RobustBench publishes no digest, so the
+  sha256 is recorded at the first download (``<name>.pt.sha256``, trust on first use) and every
+  later use is checked against it; a cached copy that fails the check is fetched again and must then match."""
   dest = robustbench_path(weight, root)
   digest_file = dest.with_name(dest.name + ".sha256")
   recorded = digest_file.read_text().split()[0] if digest_file.exists() else None
@@ -148,7 +149,7 @@ def robustbench_file(weight, root: str | os.PathLike | None = None, url: str | N
     if recorded is None or sha256_file(dest) == recorded:
       return dest
     dest.unlink()  # damaged since it was recorded: fetched again below, and checked
-  url = url or GDRIVE_DOWNLOAD.format(weight.gdrive_id)
+  url = url or (GDRIVE_DOWNLOAD.format(weight.gdrive_id) if weight.gdrive_id else weight.url)
   dest.parent.mkdir(parents=True, exist_ok=True)
   fd, tmp = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
   try:
@@ -160,7 +161,7 @@ def robustbench_file(weight, root: str | os.PathLike | None = None, url: str | N
       raise OSError(f"{url} sent a web page, not {weight.model}.pt (Google Drive's quota or "
                     f"confirmation page). Download it with RobustBench (robustbench.utils."
                     f"load_model('{weight.model}', dataset='{weight.dataset}', "
-                    f"threat_model='corruptions')) or gdown and pass checkpoint=<path>.")
+                    f"threat_model='{weight.threat_model}')) or gdown and pass checkpoint=<path>.")
     actual = sha256_file(tmp)
     if recorded is not None and actual != recorded:
       raise CheckpointError(f"download of {url}: sha256 {actual[:16]}... differs from the "
