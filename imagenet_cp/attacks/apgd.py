@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from imagenet_cp.attacks import core, losses
-from imagenet_cp.attacks.gradient import objective_and_grad, random_start
+from imagenet_cp.attacks.gradient import objective_and_grad
 
 RHO = 0.75
 ALPHA = 0.75
@@ -55,6 +55,23 @@ def checkpoint_table(n_iter: int) -> tuple[np.ndarray, np.ndarray]:
     is_check[point - 1] = True
     length[point - 1] = point - prev
   return is_check, length
+
+
+def random_start(keys, images, eps, norm):
+  """The authors' APGD start, boxed: x + eps t / ||t||_inf with t uniform in [-1, 1] (Linf),
+  x + eps t / (||t||_2 + 1e-12) with t standard normal (L2); eps [N] in [0, 1] units.
+
+  Both put the start on the sphere of radius eps (not uniform in the ball, as PGD's start is).
+  keys: [N], one per example."""
+  e = core.per_example(eps, images)
+  if norm == "linf":
+    uniform = functools.partial(jax.random.uniform, minval=-1.0, maxval=1.0)
+    t = core.draw(keys, uniform, images.shape[1:])
+    length = core.flat_norm(t, "linf")
+  else:
+    t = core.draw(keys, jax.random.normal, images.shape[1:])
+    length = core.flat_norm(t, "l2") + 1e-12
+  return jnp.clip(images + e * t / core.per_example(length, images), 0.0, 1.0)
 
 
 @functools.partial(jax.jit, static_argnames=("apply_fn", "n_iter", "norm", "loss", "start",

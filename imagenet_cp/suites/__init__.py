@@ -25,7 +25,7 @@ import jax
 
 from imagenet_cp.suites import common
 
-NAMES = ("corruption", "adversarial", "ood")
+NAMES = ("corruption", "adversarial", "ood", "autoattack")
 
 
 def get(name: str):

@@ -1,6 +1,8 @@
-"""PGD throughput on ResNet-50: ours (JAX, jit) against the same PGD in PyTorch, one process.
+"""PGD throughput on ResNet-50: ours (JAX, jit) against the same PGD in PyTorch, one process;
+and AutoAttack standard against torchattacks' (``--suite=autoattack``).
 
   python -m attacks.bench [--batch=8] [--steps=3] [--size=224] [--runs=3] [--threads=0]
+  python -m attacks.bench --suite=autoattack [--images=4] [--eps=4] [--n_iter=100]
 
 Images/s counts forward + backward passes: batch * steps / seconds per attack call (both
 implementations also do the random start, the first-success bookkeeping and one final forward
@@ -35,6 +37,13 @@ def define_flags() -> None:
   flags.DEFINE_integer("runs", 3, "timed rounds after one warm-up")
   flags.DEFINE_integer("threads", 0, "torch threads (0: torch's default)")
   flags.DEFINE_float("eps", 4.0, "Linf budget, /255")
+  flags.DEFINE_enum("suite", "pgd", ["pgd", "autoattack"], "pgd: PGD on a random ResNet-50 "
+                    "against PyTorch; autoattack: AutoAttack standard on EfficientNet-Lite0 "
+                    "(real weights) against torchattacks 3.5.1, per attack and in total.")
+  flags.DEFINE_integer("images", 4, "--suite=autoattack: demo photos the model gets right")
+  flags.DEFINE_integer("n_iter", 100, "--suite=autoattack: APGD and FAB iterations")
+  flags.DEFINE_integer("square_queries", 5000, "--suite=autoattack: Square's query budget")
+  flags.DEFINE_integer("n_target_classes", 9, "--suite=autoattack: APGD-T / FAB-T targets")
 
 
 def jax_attack(size: int, steps: int, eps: float):
@@ -112,11 +121,127 @@ def measure(batch: int, size: int, steps: int, runs: int, eps: float) -> dict:
   return rate
 
 
+# ----------------------------------------------------------------------------------------------
+# AutoAttack standard against torchattacks' AutoAttack (--suite=autoattack).
+
+AUTOATTACK_ORDER = ("apgd-ce", "apgd-t", "fab-t", "square")
+
+
+def lite0_twins():
+  """-> (apply_fn, variables, torch module): EfficientNet-Lite0 with its real weights in Flax
+  (``models.classifier``) and in efficientnet_lite_pytorch, both on [0, 1] pixels."""
+  import torch
+  from efficientnet_lite_pytorch import EfficientNet
+  from imagenet_cp import models
+  apply_fn, variables = models.classifier("efficientnet_lite0")
+  net = EfficientNet.from_name("efficientnet-lite0", image_size=224)
+  net.load_state_dict(torch.load(models.lite0_checkpoint(), map_location="cpu"))
+  spec = models.spec("efficientnet_lite0")
+  mean = torch.tensor(spec.mean, dtype=torch.float32).view(1, 3, 1, 1) / 255
+  std = torch.tensor(spec.std, dtype=torch.float32).view(1, 3, 1, 1) / 255
+
+  class Normalized(torch.nn.Module):
+    def __init__(self):
+      super().__init__()
+      self.net = net
+
+    def forward(self, x):
+      return self.net((x - mean) / std)
+
+  return apply_fn, variables, Normalized().eval()
+
+
+def correct_photos(apply_fn, variables, model, n: int):
+  """The first n demo photos (224 crops in [0, 1], labels) both twins classify correctly."""
+  import torch
+  from imagenet_cp import preprocess, sources
+  examples = sources.demo_examples()
+  x = np.stack([preprocess(sources.decode(e)) for e in examples]).astype(np.float32) / 255
+  y = np.array([e.label for e in examples], np.int32)
+  ours = np.asarray(jnp.argmax(apply_fn(variables, x), axis=-1))
+  with torch.no_grad():
+    theirs = model(torch.from_numpy(x.transpose(0, 3, 1, 2).copy())).argmax(1).numpy()
+  right = np.flatnonzero((ours == y) & (theirs == y))
+  if len(right) < n:
+    raise ValueError(f"only {len(right)} demo photos are classified correctly; asked for {n}")
+  return x[right[:n]], y[right[:n]]
+
+
+def torchattacks_autoattack(model, eps: float, attack_names, n_iter: int, queries: int,
+                            targets: int):
+  """torchattacks' AutoAttack standard set to the authors' settings where it differs: 100 (not
+  10) steps for APGD, APGD-T and FAB-T, Square's schedule not rescaled, its n_queries the
+  iterations after the start (ours counts the start too); only ``attack_names`` kept."""
+  import torchattacks
+  auto = torchattacks.AutoAttack(model, norm="Linf", eps=eps / 255, version="standard",
+                                 n_classes=targets + 1, seed=0)
+  apgd, apgdt, fab, square = auto._autoattack.attacks
+  apgd.steps = apgdt.steps = fab.steps = n_iter
+  square.n_queries, square.rescale_schedule = queries - 1, False
+  chosen = dict(zip(AUTOATTACK_ORDER, (apgd, apgdt, fab, square)))
+  auto._autoattack.attacks = [chosen[a] for a in attack_names]
+  return auto
+
+
+def time_autoattack(apply_fn, variables, model, x, y, attack_names, *, eps, n_iter, queries,
+                    targets) -> dict:
+  """Wall seconds of ours (first call: compile included) and torchattacks' on the same images
+  with the same attacks, and the robust accuracy each found."""
+  import torch
+  from imagenet_cp import attacks
+  version = "standard" if tuple(attack_names) == AUTOATTACK_ORDER else "custom"
+  kwargs = {} if version == "standard" else {"attacks": list(attack_names),
+                                             "apgd_restarts": 1, "fab_restarts": 1}
+  start = time.perf_counter()
+  ours = attacks.autoattack(apply_fn, variables, x, y, norm="linf", eps=eps,
+                            key=jax.random.key(0), version=version, n_iter=n_iter,
+                            fab_steps=n_iter, square_queries=queries,
+                            n_target_classes=targets, **kwargs)
+  ours_s = time.perf_counter() - start
+  auto = torchattacks_autoattack(model, eps, attack_names, n_iter, queries, targets)
+  xt = torch.from_numpy(x.transpose(0, 3, 1, 2).copy())
+  start = time.perf_counter()
+  adv = auto(xt, torch.from_numpy(y.astype(np.int64))).detach()
+  theirs_s = time.perf_counter() - start
+  with torch.no_grad():
+    theirs_robust = float((model(adv).argmax(1).numpy() == y).mean())
+  return {"ours_s": ours_s, "theirs_s": theirs_s, "ours_robust": ours.robust_accuracy,
+          "theirs_robust": theirs_robust}
+
+
+def main_autoattack() -> None:
+  """Per attack alone on every image, then the whole standard run; one line each."""
+  import torch
+  apply_fn, variables, model = lite0_twins()
+  x, y = correct_photos(apply_fn, variables, model, FLAGS.images)
+  settings = dict(eps=FLAGS.eps, n_iter=FLAGS.n_iter, queries=FLAGS.square_queries,
+                  targets=FLAGS.n_target_classes)
+  print(f"AutoAttack standard, Linf eps {FLAGS.eps}/255, EfficientNet-Lite0 (real weights), "
+        f"{len(y)} demo photos classified correctly; {FLAGS.n_iter} iterations, "
+        f"{FLAGS.square_queries} Square queries, {FLAGS.n_target_classes} targets; torch "
+        f"{torch.__version__} ({torch.get_num_threads()} threads), jax {jax.__version__} on "
+        f"{jax.devices()[0].platform}; load avg {open('/proc/loadavg').read().split()[0]}",
+        flush=True)
+  print("| attack | ours s (first call, compile included) | torchattacks s | ratio torch/ours "
+        "| robust acc. ours / theirs |\n|---|---|---|---|---|", flush=True)
+  rows = [(a,) for a in AUTOATTACK_ORDER] + [AUTOATTACK_ORDER]
+  for names in rows:
+    r = time_autoattack(apply_fn, variables, model, x, y, names, **settings)
+    label = names[0] if len(names) == 1 else "standard (all four, in order)"
+    print(f"| {label} | {r['ours_s']:.1f} | {r['theirs_s']:.1f} | "
+          f"{r['theirs_s'] / r['ours_s']:.2f} | {r['ours_robust']:.2f} / "
+          f"{r['theirs_robust']:.2f} |", flush=True)
+  print(f"load avg at the end {open('/proc/loadavg').read().split()[0]}", flush=True)
+
+
 def main(argv):
   del argv
   import torch
   if FLAGS.threads:
     torch.set_num_threads(FLAGS.threads)
+  if FLAGS.suite == "autoattack":
+    main_autoattack()
+    return
   device = jax.devices()[0]
   print(f"PGD Linf eps {FLAGS.eps}/255, {FLAGS.steps} steps, batch {FLAGS.batch}, "
         f"{FLAGS.size}px ResNet-50 (random init); torch {torch.__version__} "
