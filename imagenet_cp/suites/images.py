@@ -73,6 +73,9 @@ class SourceListing:
   # How the clean crops are made (``preprocess.PREPROCESSINGS``); another than the default is
   # recorded in ``extra``, so it enters the digest.
   preprocessing: str = DEFAULT_PREPROCESSING
+  # ids -> decoded source photos, for the sequences that start from the photo (suites.sized).
+  photos: Callable[[Sequence[str]], list[np.ndarray]] | None = dataclasses.field(
+      default=None, repr=False, compare=False)
 
   def __post_init__(self):
     if len(set(self.ids)) != len(self.ids):

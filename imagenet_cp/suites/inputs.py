@@ -49,8 +49,12 @@ def check_model_benchmark(model: str, benchmark: str) -> None:
   model on ImageNet, an ImageNet model on CIFAR-10); a user model is the user's to match."""
   if is_user_model(model):
     return
-  dataset = models.spec(model).dataset
+  spec = models.spec(model)
+  dataset = spec.dataset
   if dataset == benchmark:
+    return
+  if benchmark in PHOTO_SIZES:
+    _check_zoo_model_size(model, spec, benchmark)
     return
   fitting = ", ".join(models.names(ported_only=True, dataset=benchmark)[:4])
   if benchmark == "imagenet":
@@ -59,6 +63,23 @@ def check_model_benchmark(model: str, benchmark: str) -> None:
   raise UsageError(f"--model={model} classifies {dataset}, not {benchmark}: with "
                    f"--benchmark={benchmark} pick one of models.names(dataset={benchmark!r}) "
                    f"(e.g. {fitting}) or your own (package.module:function)")
+
+
+# The photo benchmarks of other sizes: (side, classes); the zoo's ImageNet models fit only
+# where their native crop is the side and the classes are ImageNet's (inception_v3 at 299).
+PHOTO_SIZES = {"tiny_imagenet": (64, 200), "imagenet64": (64, 1000), "imagenet299": (299, 1000)}
+
+
+def _check_zoo_model_size(model: str, spec, benchmark: str) -> None:
+  side, classes = PHOTO_SIZES[benchmark]
+  if spec.dataset == "imagenet" and classes == 1000 and spec.native_crop == side:
+    return
+  fitting = [n for n in models.names(ported_only=True) if models.spec(n).dataset == "imagenet"
+             and models.spec(n).native_crop == side] if classes == 1000 else []
+  hint = (f"e.g. {', '.join(fitting[:3])}" if fitting else "the zoo has none")
+  raise UsageError(f"--model={model} classifies {spec.dataset} ({spec.native_crop} px); "
+                   f"--benchmark={benchmark} needs {side} px images and {classes} classes: "
+                   f"pass your own model (package.module:function; {hint})")
 
 
 def missing_data_message(model: str) -> str:

@@ -36,10 +36,12 @@ import numpy as np
 from imagenet_cp import cifar, sources
 from imagenet_cp.metrics.baselines import ALEXNET, Baseline
 from imagenet_cp.preprocess import CROP, RESIZE, center_crop
+from imagenet_cp.suites import sized
 from imagenet_cp.suites.images import Chunk, SourceListing, check_max_images
 
 SOURCES = ("arrays", "batches", "tfds")
-BENCHMARKS = ("imagenet", "cifar10", "cifar100")  # what the images are corrupted as
+# What the images are corrupted as: ImageNet's 224, or one of suites.sized's sizes.
+BENCHMARKS = ("imagenet", *sized.BENCHMARKS)
 IMAGENET_CLASSES = 1000
 _HASH_ROWS = 256  # images hashed per update: a memmap is read a slice at a time
 
@@ -113,11 +115,11 @@ def own_data(*, images=None, labels=None, batches=None, source_id: str | None = 
 
 
 def image_size(benchmark: str) -> int | None:
-  """The image side a benchmark takes (32 for CIFAR), None for ImageNet (224 crops or
+  """The image side a benchmark takes (32 for CIFAR, 64, 299), None for ImageNet (224 crops or
   Resize(256) images); ValueError for an unknown benchmark."""
   if benchmark not in BENCHMARKS:
     raise ValueError(f"unknown benchmark {benchmark!r}; expected one of {', '.join(BENCHMARKS)}")
-  return None if benchmark == "imagenet" else cifar.SIZE
+  return None if benchmark == "imagenet" else sized.get(benchmark).size
 
 
 def check_images(images, what: str, size: int | None = None) -> tuple[int, int]:
@@ -137,8 +139,9 @@ def check_images(images, what: str, size: int | None = None) -> tuple[int, int]:
   h, w = int(shape[1]), int(shape[2])
   if size is not None:
     if (h, w) != (size, size):
-      raise ValueError(f"{what} must be the {size}x{size} CIFAR images (used as they are, like "
-                       f"CIFAR-10-C and -P), got {h}x{w}")
+      kind = "CIFAR images" if size == cifar.SIZE else "benchmark's images"
+      raise ValueError(f"{what} must be the {size}x{size} {kind} (used as they are for -C and "
+                       f"-P), got {h}x{w}")
     return h, w
   if (h, w) != (CROP, CROP) and min(h, w) != RESIZE:
     raise ValueError(f"{what} must be the clean {CROP}x{CROP} crops or Resize({RESIZE}) images "
@@ -394,13 +397,16 @@ def check_classes(labels: np.ndarray, classes: int, wants_sequences: bool) -> No
 
 
 def cifar_baseline(baseline: Baseline, benchmark: str) -> Baseline:
-  """CIFAR's figures are reported unnormalised (hendrycks/robustness#28: "we don't normalize"):
-  no baseline unless the user passed one they measured on this data."""
+  """CIFAR's figures are reported unnormalised (hendrycks/robustness#28: "we don't normalize"),
+  and no normaliser was published for Tiny / 64 / 299: no baseline unless the user passed one
+  they measured on this data."""
   if baseline is not ALEXNET:
     return baseline
+  why = ("as the CIFAR-C/-P papers do" if benchmark.startswith("cifar")
+         else "no normaliser was published at this size")
   return Baseline(
-      name=f"none ({benchmark}: reported unnormalised, as the CIFAR-C/-P papers do; pass "
-           "baseline= measured on this data for CE / FR)", source="none", note="")
+      name=f"none ({benchmark}: reported unnormalised, {why}; pass baseline= measured on this "
+           "data for CE / FR)", source="none", note="")
 
 
 def baseline_for(baseline: Baseline, classes: int) -> Baseline:

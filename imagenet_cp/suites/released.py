@@ -22,7 +22,9 @@ import numpy as np
 from imagenet_cp import image_lists, sources
 from imagenet_cp.released import cifar as released_cifar
 from imagenet_cp.released import imagenet_c, videos
+from imagenet_cp.released import tiny_imagenet as released_tiny
 from imagenet_cp.released.common import ReleasedError
+from imagenet_cp.suites import sized
 from imagenet_cp.suites.common import Task
 from imagenet_cp.suites.images import SourceListing, check_max_images, with_preprocessing
 from imagenet_cp.suites.own_data import cifar_listing
@@ -94,15 +96,75 @@ def imagenet_release(config, tasks: Sequence[Task]) -> tuple[SourceListing, Rele
   corruptions, sequences = _planned(tasks)
   c_tree = imagenet_c.imagenet_c(config.released_dir) if corruptions else None
   p_tree = videos.imagenet_p(config.released_dir) if sequences else None
+  ids, file_names, labels, readers, identity, extra = _tree_release(
+      config, tasks, c_tree, p_tree, imagenet_c.imagenet_label)
+  listing = _imagenet_listing(config, ids, file_names, labels, dict(extra, released=identity))
+  source = ReleasedSource(str(config.released_dir), "imagenet", ids, readers, True)
+  return with_preprocessing(listing, config.preprocessing), source
+
+
+def tiny_release(config, tasks: Sequence[Task]) -> tuple[SourceListing, ReleasedSource]:
+  """The listing and stored examples of released Tiny-ImageNet-C/P under ``released_dir``:
+  labels index the 200 sorted Tiny ImageNet wnids (what ImageFolder gives on the release);
+  images of other classes (the frost folder's, hendrycks/robustness#60) are left out."""
+  # The builders' package registers them with TFDS on import: only Tiny runs pay it.
+  from imagenet_cp.datasets import tiny_imagenet as tiny_source
+  corruptions, sequences = _planned(tasks)
+  where = str(config.released_dir)
+  c_tree = (released_tiny.TinyImageNetC(config.released_dir, tiny_source.wnids()).tree
+            if corruptions else None)
+  p_tree = released_tiny.tiny_imagenet_p(config.released_dir) if sequences else None
+  classes = set(tiny_source.wnids())
+  ids, file_names, labels, readers, identity, extra = _tree_release(
+      config, tasks, c_tree, p_tree, lambda wnid: tiny_source.label(wnid, where),
+      keep=lambda wnid: wnid in classes)
+  listing = _tiny_listing(config, ids, file_names, labels, dict(extra, released=identity))
+  return listing, ReleasedSource(where, "tiny_imagenet", ids, readers, True)
+
+
+def _tiny_listing(config, ids, file_names, labels, extra) -> SourceListing:
+  """The run's images; their clean photos from ``config.tiny_imagenet_dir`` when given (matched
+  by file name, or by ``<wnid>/<file>`` in a crops folder; labels checked)."""
+  if config.tiny_imagenet_dir is None:
+    return SourceListing(SOURCE, str(config.released_dir), ids, file_names, labels,
+                         [0] * len(ids), None, extra=extra)
+  benchmark = sized.get("tiny_imagenet")
+  items, location, _ = sized.photo_items(benchmark, config.tiny_imagenet_dir)
+  by_name = {it.file_name: it for it in items}
+  chosen = [by_name.get(n, by_name.get(i)) for n, i in zip(file_names, ids)]
+  missing = [i for i, it in zip(ids, chosen) if it is None]
+  if missing:
+    raise ValueError(f"{location} lacks {len(missing)} of the released images (first: "
+                     f"{missing[0]}): the clean images must be the released ones' photos")
+  wrong = [i for i, it, label in zip(ids, chosen, labels) if it.label != label]
+  if wrong:
+    raise ValueError(f"{wrong[0]}: its released wnid folder and its label in {location} differ")
+  by_id = dict(zip(ids, chosen))
+  return SourceListing(
+      SOURCE, f"{config.released_dir} (clean: {location})", ids, file_names, labels,
+      [sized.encoded_size(it) for it in chosen], None,
+      chunk=lambda a, b: sized.photo_chunk(benchmark, chosen[a:b], ids[a:b]),
+      extra=dict(extra, clean_source=location),
+      photos=lambda wanted: sized.read_photos([by_id[i] for i in wanted]))
+
+
+def _tree_release(config, tasks: Sequence[Task], c_tree, p_tree, label_of, keep=None):
+  """(ids, file names, labels, readers, identity, extra) of a released C tree and P tree: the
+  run's images are the first planned folder's (of the wnids ``keep`` keeps), every other
+  planned folder must hold them."""
+  corruptions, sequences = _planned(tasks)
+  kept = (lambda files: files) if keep is None else (
+      lambda files: tuple(f for f in files if keep(f.id.split("/")[0])))
   cells = {t: c_tree.cell(t.name, t.level) for t in corruptions}
-  clips = {t: p_tree.files(t.name, t.level) for t in sequences}
+  cells = {t: dataclasses.replace(c, files=kept(c.files)) for t, c in cells.items()}
+  clips = {t: kept(p_tree.files(t.name, t.level)) for t in sequences}
   first = list(cells.values())[0].files if cells else list(clips.values())[0]
   ids = [f"{f.id.split('/')[0]}/{jpeg_name(f.file_name)}" for f in first]
   file_names = [i.split("/")[1] for i in ids]
   rows, extra = _select(ids, file_names, config.image_list, config.max_images,
                         str(config.released_dir))
   ids, file_names = [ids[r] for r in rows], [file_names[r] for r in rows]
-  labels = np.array([imagenet_c.imagenet_label(i.split("/")[0]) for i in ids], np.int32)
+  labels = np.array([label_of(i.split("/")[0]) for i in ids], np.int32)
   readers, identity = {}, {"dir": str(config.released_dir)}
   if cells:
     aligned = {t: _rows_in(c.files, ids, f"{t.name}/{t.level}") for t, c in cells.items()}
@@ -116,9 +178,7 @@ def imagenet_release(config, tasks: Sequence[Task]) -> tuple[SourceListing, Rele
                     for t, fs in aligned.items()})
     identity["imagenet_p"] = p_tree.identity(
         [(videos.folder_name(t.name, t.level), fs) for t, fs in clips.items()])
-  listing = _imagenet_listing(config, ids, file_names, labels, dict(extra, released=identity))
-  source = ReleasedSource(str(config.released_dir), "imagenet", ids, readers, True)
-  return with_preprocessing(listing, config.preprocessing), source
+  return ids, file_names, labels, readers, identity, extra
 
 
 def _imagenet_listing(config, ids, file_names, labels, extra) -> SourceListing:
@@ -205,4 +265,10 @@ def open_release(config, tasks: Sequence[Task]) -> tuple[SourceListing, Released
     raise ValueError("source='released' needs released_dir= (the released tree, tars or .npy)")
   if config.benchmark == "imagenet":
     return imagenet_release(config, tasks)
+  if config.benchmark == "tiny_imagenet":
+    return tiny_release(config, tasks)
+  if config.benchmark in ("imagenet64", "imagenet299"):
+    raise ValueError(f"source='released' with benchmark={config.benchmark!r}: no released "
+                     f"{config.benchmark} files are read here (evaluate on the fly from "
+                     "imagenet_dir=)")
   return cifar_release(config, tasks)

@@ -29,7 +29,7 @@ def csv_rows(results: dict) -> list[dict]:
     for s, cell in c["severities"].items():
       rows.append(dict(kind="corruption", name=name, level=s, metric="error", value=cell["error"],
                        n=cell["examples"]))
-    for metric in ("ce", "relative_ce", "unnormalized_ce"):
+    for metric in ("ce", "relative_ce", "unnormalized_ce", "mean_error"):
       if c.get(metric) is not None:
         rows.append(dict(kind="corruption", name=name, level="", metric=metric, value=c[metric],
                          n=c["examples"]))
@@ -39,15 +39,39 @@ def csv_rows(results: dict) -> list[dict]:
         if p.get(metric) is not None:
           rows.append(dict(kind="perturbation", name=name, level=d, metric=metric,
                            value=p[metric], n=p["videos"]))
-  for metric in ("mce", "relative_mce", "extra_mce"):
+  for metric in ("mce", "relative_mce", "extra_mce", "mean_error", "mean_accuracy",
+                 "evaluated_mean_error"):
     if results.get(metric) is not None:
       rows.append(dict(kind="summary", name=metric, level="", metric=metric,
-                       value=results[metric], n=results.get("clean", {}).get("examples", "")))
-  for metric in ("mfr", "mt5d"):
+                       value=results[metric], n=_summary_n(results, metric)))
+  for metric in ("mfr", "mt5d", "mean_flip_probability"):
     for d, value in (results.get(metric) or {}).items():
       if value is not None:
         rows.append(dict(kind="summary", name=metric, level=d, metric=metric, value=value, n=""))
   return rows
+
+
+def _summary_n(results: dict, metric: str):
+  """What a summary row's n counts: the cells behind the evaluated mean, else the images."""
+  if metric == "evaluated_mean_error":
+    return results.get("evaluated_cells", "")
+  return results.get("clean", {}).get("examples", "")
+
+
+def _unnormalized_headline(results: dict) -> list[str]:
+  """The unnormalised rows (CIFAR, Tiny, 64, 299: no published normaliser)."""
+  lines = []
+  if results.get("mean_error") is not None:
+    lines.append(f"| mean error, 15 corruptions x 5 severities (%) | {pct(results['mean_error'])}"
+                 " | |")
+    lines.append(f"| mean accuracy (%) | {pct(results['mean_accuracy'])} | |")
+  elif results.get("evaluated_mean_error") is not None:
+    lines.append(f"| mean error over the {results['evaluated_cells']} benchmark cells evaluated "
+                 f"(%; the full mean needs all 75) | {pct(results['evaluated_mean_error'])} | |")
+  for d, value in (results.get("mean_flip_probability") or {}).items():
+    if value is not None:
+      lines.append(f"| mean flip probability, difficulty {d} (%) | {fmt(100 * value, 2)} | |")
+  return lines
 
 
 def _corruption_table(results: dict, key: str, names) -> list[str]:
@@ -56,7 +80,9 @@ def _corruption_table(results: dict, key: str, names) -> list[str]:
   if not present:
     return []
   header = "| | " + " | ".join(title(n) for n in present) + " |"
-  row = "| " + key + " | " + " | ".join(fmt(corr[n].get(key)) for n in present) + " |"
+  # Errors are fractions (shown as %); CEs are percentages already.
+  show = pct if key == "mean_error" else fmt
+  row = "| " + key + " | " + " | ".join(show(corr[n].get(key)) for n in present) + " |"
   return [header, "|" + "---|" * (len(present) + 1), row]
 
 
@@ -89,6 +115,7 @@ def section(results: dict) -> list[str]:
   lines += ["## Headline", "", "| figure | value | 95% CI (bootstrap over images) |", "|---|---|---|"]
   lines.append(f"| clean error (%) | {pct(results['clean']['error'])} | "
                f"{_ci(results, 'clean_error', 100, 1)} |")
+  lines += _unnormalized_headline(results)
   for key, label in (("mce", "mCE (%)"), ("relative_mce", "relative mCE (%)"),
                      ("extra_mce", "mean CE of the 4 extra corruptions (%)")):
     if results.get(key) is not None:
@@ -102,7 +129,9 @@ def section(results: dict) -> list[str]:
   for heading, key, names in (
       ("Table 1: Corruption Error (CE, %)", "ce", BENCHMARK_CORRUPTIONS),
       ("Table 2: Relative Corruption Error (%)", "relative_ce", BENCHMARK_CORRUPTIONS),
-      ("Extra corruptions: CE (%), not part of mCE", "ce", EXTRA_CORRUPTIONS)):
+      ("Extra corruptions: CE (%), not part of mCE", "ce", EXTRA_CORRUPTIONS),
+      ("Mean error per corruption over its severities (%, unnormalised)", "mean_error",
+       BENCHMARK_CORRUPTIONS + EXTRA_CORRUPTIONS)):
     table = _corruption_table(results, key, names)
     if table:
       lines += [f"## {heading}", ""] + table + [""]
