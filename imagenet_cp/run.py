@@ -14,6 +14,8 @@ r"""Evaluates a model on ImageNet-C and ImageNet-P and writes results, tables an
 --benchmark=cifar10 / cifar100: CIFAR-10/100-C and -P on the fly from the test set in
 --cifar_dir (the corruption suite only; a CIFAR model of the zoo, ``models.names(dataset=...)``,
 or your own), reported unnormalised (mean error / accuracy, raw flip probabilities).
+--benchmark=tiny_imagenet (--tiny_imagenet_dir) / imagenet64 / imagenet299 (--imagenet_dir): the
+same at 64 / 64 / 299 px (``suites.sized``; your own model, or inception_v3 at 299).
 
 --suite: corruption (ImageNet-C/P), adversarial (suites.adversarial: minimal distortions,
 accuracy-vs-budget / -iterations / -queries curves, distortion statistics, transfer matrix),
@@ -42,7 +44,7 @@ import jax
 import imagenet_cp
 from imagenet_cp import sources, suites
 from imagenet_cp.models import weights
-from imagenet_cp.suites import adversarial, compare, inputs, ood, report
+from imagenet_cp.suites import adversarial, autoattack, compare, inputs, ood, report
 from imagenet_cp.suites.common import Model
 from imagenet_cp.suites.inputs import UsageError
 
@@ -71,11 +73,16 @@ flags.DEFINE_string("image_list", None, "ImageNet images to evaluate, in order: 
 flags.DEFINE_enum("preprocessing", "Res256Crop224",
                   ["Res256Crop224", "BicubicRes256Crop224", "Crop288"],
                   "How the clean crops are made (RobustBench's named preprocessings).")
-flags.DEFINE_enum("benchmark", "imagenet", ["imagenet", "cifar10", "cifar100"],
-                  "What the corruption suite evaluates: ImageNet-C/P, or CIFAR-10/100-C and -P from "
-                  "the test set in --cifar_dir (unnormalised figures, no JPEG stage).")
+flags.DEFINE_enum("benchmark", "imagenet", ["imagenet", "cifar10", "cifar100", "tiny_imagenet",
+                                             "imagenet64", "imagenet299"],
+                  "What the corruption suite evaluates: ImageNet-C/P, or CIFAR-10/100-C and -P "
+                  "from the test set in --cifar_dir (unnormalised figures, no JPEG stage), "
+                  "Tiny-ImageNet-C/-P from --tiny_imagenet_dir, ImageNet 64x64-C/-P or the 299 px "
+                  "ImageNet-C from --imagenet_dir (unnormalised figures, JPEG q85 stage).")
 flags.DEFINE_string("cifar_dir", None, "Folder with cifar-10-python.tar.gz / "
                     "cifar-100-python.tar.gz (with --benchmark=cifar10 / cifar100).")
+flags.DEFINE_string("tiny_imagenet_dir", None, "Folder with tiny-imagenet-200.zip, its extracted "
+                    "folder or <wnid>/<file> crops (with --benchmark=tiny_imagenet).")
 flags.DEFINE_string("imagenet_dir", None,
                     "Folder with ILSVRC2012_img_val.tar or the extracted validation JPEGs.")
 flags.DEFINE_string("output_dir", None, "Results folder (default: out/<model>[_demo]; with "
@@ -137,6 +144,15 @@ flags.DEFINE_integer("decision_queries", None,
 flags.DEFINE_enum("transfer_target", "untargeted", ["untargeted", "random", "least_likely",
                                                     "second_most_likely"],
                   "Transfer attack goal (targeted: success = target in the top-5).")
+
+# The AutoAttack suite.
+flags.DEFINE_float("eps", None, "AutoAttack budget, /255 (default 4 for linf; 127.5 = 0.5 in "
+                   "[0, 1] units for l2, AutoAttack's standard budgets).")
+flags.DEFINE_string("norm", "linf", "AutoAttack norm: linf or l2.")
+flags.DEFINE_string("autoattack_version", "standard", "AutoAttack version: standard, plus or rand "
+                    "(custom with --autoattack_attacks).")
+flags.DEFINE_list("autoattack_attacks", None, "A custom AutoAttack list, in order, of apgd-ce, "
+                  "apgd-dlr, apgd-t, fab, fab-t, square (the authors' defaults for each).")
 
 # The OOD suite.
 flags.DEFINE_list("ood_datasets", None, "Datasets of the ood suite (suites.ood.OOD_DATASETS, or "
@@ -216,6 +232,7 @@ def corruption_settings(source: str) -> dict:
       # Unset: the benchmark's own (on for ImageNet, off for CIFAR).
       release_jpeg=FLAGS.release_jpeg if FLAGS["release_jpeg"].present else None,
       benchmark=FLAGS.benchmark, cifar_dir=FLAGS.cifar_dir,
+      tiny_imagenet_dir=FLAGS.tiny_imagenet_dir,
       baseline=inputs.load_baseline(FLAGS.baseline), bootstrap=FLAGS.bootstrap,
       tfds_data_dir=FLAGS.tfds_data_dir, tfds_image_format=FLAGS.tfds_image_format,
       released_dir=FLAGS.released_dir)
@@ -256,9 +273,25 @@ def ood_settings(source: str) -> dict:
               data_dir=FLAGS.ood_data_dir or FLAGS.tfds_data_dir)
 
 
+def autoattack_settings(source: str) -> dict:
+  """eps, norm, version and attack list, checked here so that a bad value is a usage error."""
+  del source
+  version = "custom" if FLAGS.autoattack_attacks else FLAGS.autoattack_version
+  if FLAGS.autoattack_attacks and FLAGS["autoattack_version"].present:
+    raise UsageError("--autoattack_attacks is a custom list: leave out --autoattack_version")
+  config = autoattack.SuiteConfig(eps=FLAGS.eps, norm=FLAGS.norm, version=version,
+                                  attacks=FLAGS.autoattack_attacks and
+                                  tuple(FLAGS.autoattack_attacks))
+  try:
+    autoattack.check(config)
+  except ValueError as err:
+    raise UsageError(f"--suite=autoattack: {err}") from None
+  return dict(eps=config.eps, norm=config.norm, version=config.version, attacks=config.attacks)
+
+
 # A suite's own flags: suite name -> settings(source) -> SuiteConfig fields.
 SUITE_SETTINGS = {"corruption": corruption_settings, "adversarial": adversarial_settings,
-                  "ood": ood_settings}
+                  "ood": ood_settings, "autoattack": autoattack_settings}
 
 
 def suite_config(name: str, source: str):
@@ -338,11 +371,11 @@ def _prepare():
 def _cifar_source() -> str:
   """The source of a CIFAR benchmark (its test set); UsageError for flags that do not apply."""
   if FLAGS.suite not in ("auto", "corruption"):
-    raise UsageError(f"--benchmark={FLAGS.benchmark} runs the corruption suite (CIFAR-C/-P) only; "
+    raise UsageError(f"--benchmark={FLAGS.benchmark} runs the corruption suite (-C/-P) only; "
                      f"--suite={FLAGS.suite} is evaluated on ImageNet")
   if FLAGS["source"].present and FLAGS.source not in ("auto", "released"):
     raise UsageError(f"--source={FLAGS.source} with --benchmark={FLAGS.benchmark}: the images are "
-                     "the CIFAR test set in --cifar_dir (or the release: --source=released)")
+                     "the benchmark's own clean set (or the release: --source=released)")
   return "released" if FLAGS.source == "released" else FLAGS.benchmark
 
 
