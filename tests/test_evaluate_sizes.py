@@ -8,6 +8,7 @@ import pathlib
 import subprocess
 import sys
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -155,3 +156,44 @@ def test_a_model_of_other_classes_or_size_is_refused_before_any_work(tiny_zip, t
                                               "200 classes"):
     inputs.check_model_benchmark("resnet50", "tiny_imagenet")
   inputs.check_model_benchmark("inception_v3", "imagenet299")  # its native crop is 299
+
+
+def test_released_tiny_p_videos_give_the_decoded_frames_flip_probability(tiny_zip, tmp_path):
+  """Tiny-ImageNet-P as released (``<p>/<wnid>/<file>.mp4``, H.264 as make_tinyimagenet_p.py
+  encoded it): the run's flip probability is the metric of the decoded frames' predictions."""
+  from imagenet_cp import metrics  # pylint: disable=g-import-not-at-top
+  from imagenet_cp.released import videos  # pylint: disable=g-import-not-at-top
+  folder, zip_path = tiny_zip
+  images = st.decoded_val(zip_path)
+  names = [name for name, _, _ in st.TINY_VAL]
+  pixels = np.stack([images[n] for n in names])
+  # Other keys than the run's: the released draws are not ours (the metric is what is checked).
+  keys = imagenet_cp.example_keys(5, "gaussian_noise", 1, names)
+  frames = np.stack([np.asarray(imagenet_cp.perturb(
+      imagenet_cp.perturbation_input(p, "tiny_imagenet", "gaussian_noise"), "gaussian_noise", k,
+      benchmark="tiny_imagenet")) for p, k in zip(pixels, keys)])
+  root = tmp_path / "rel" / "Tiny-ImageNet-P"
+  for (name, wnid, _), video in zip(st.TINY_VAL, frames):
+    videos.write_video(video, root / "gaussian_noise" / wnid / (name[:-5] + ".mp4"), noise=True)
+  # A random projection of every pixel: the frames' noise flips its predictions.
+  variables = {"w": np.random.default_rng(0).standard_normal((64 * 64 * 3, 200), np.float32)}
+  apply_fn = lambda v, x: jnp.reshape(x, (x.shape[0], -1)) @ v["w"]  # noqa: E731
+  results = ev.evaluate(apply_fn, variables, source="released", released_dir=root.parent,
+                        tiny_imagenet_dir=folder, benchmark="tiny_imagenet", corruptions=(),
+                        perturbations=("gaussian_noise",), output_dir=tmp_path / "out", **FAST)
+  # The run orders examples by <wnid>/<file>: decode in that order.
+  ordered = sorted(st.TINY_VAL, key=lambda v: (v[1], v[0]))
+  decoded = np.stack([videos.read_video(root / "gaussian_noise" / w / (n[:-5] + ".mp4"), 64)
+                      for n, w, _ in ordered])
+  assert decoded.shape == frames.shape
+  # Lossy H.264 (-tune grain): as tests/test_released.py's ImageNet-P bound; a wrong colour
+  # conversion is off by tens of grey levels.
+  by_id = {(w, n): f for (n, w, _), f in zip(st.TINY_VAL, frames)}
+  want = np.stack([by_id[(w, n)] for n, w, _ in ordered]).astype(int)
+  assert np.abs(decoded.astype(int) - want).mean() < 8
+  logits = apply_fn(variables, decoded.reshape((-1, 64, 64, 3)).astype(np.float32) / 255)
+  predictions = np.argmax(np.asarray(logits), -1).reshape(decoded.shape[:2])
+  expected = metrics.flip_probability(predictions, noise=True, difficulty=1)
+  assert 0 < float(expected) < 1  # the frames' noise moves some predictions
+  got = results["perturbations"]["gaussian_noise"]["1"]["flip_probability"]
+  assert got == pytest.approx(float(expected), rel=1e-6)  # float32 ratio of the same integers
