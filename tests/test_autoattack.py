@@ -2,11 +2,10 @@
 import jax
 import numpy as np
 import pytest
+import torchattacks  # the oracle (in the lock, installed by make)
 
 import attack_models as am
 from imagenet_cp import attacks
-
-torchattacks = pytest.importorskip("torchattacks")
 
 N = 200
 # Cheap settings for the properties that do not depend on attack strength.
