@@ -139,6 +139,8 @@ flags.DEFINE_list("transfer_models", None,
 flags.DEFINE_float("transfer_eps", None, "Budget (/255) of the transfer attack (default 4).")
 flags.DEFINE_list("transfer_attacks", None, "More transfer-matrix rows per surrogate, e.g. "
                   "di_fgsm_linf,ti_fgsm_linf,si_ni_fgsm_linf,vmi_fgsm_linf.")
+flags.DEFINE_integer("nattack_population", None,
+                     "NAttack's samples per iteration (default 100, ARES's; demo 4).")
 flags.DEFINE_integer("decision_queries", None,
                      "Query budget of boundary_l2 / evolutionary_l2 (default 1000).")
 flags.DEFINE_enum("transfer_target", "untargeted", ["untargeted", "random", "least_likely",
@@ -249,6 +251,7 @@ def adversarial_settings(source: str) -> dict:
                                ("bisection_steps", FLAGS.bisection_steps),
                                ("apgd_iterations", FLAGS.apgd_iterations),
                                ("blackbox_steps", FLAGS.blackbox_steps),
+                               ("nattack_population", FLAGS.nattack_population),
                                ("decision_queries", FLAGS.decision_queries),
                                ("transfer_eps", FLAGS.transfer_eps)) if v is not None}
   if FLAGS.transfer_attacks:

@@ -136,9 +136,9 @@ def test_cli_adversarial_suite_on_the_demo(tmp_path):
   out = tmp_path / "out"
   proc = subprocess.run(
       [sys.executable, "-m", "metrics.run", "--suite=adversarial", "--source=demo",
-       "--model=adversarial_models:demo_classifier", "--attacks=pgd_linf,deepfool_l2,nes_linf",
+       "--model=adversarial_models:demo_classifier", "--attacks=pgd_linf,deepfool_l2,nes_linf,nattack_linf",
        "--attack_steps=3", "--search_steps=5", "--bisection_steps=2", "--budgets_linf=0,0.5,1,2",
-       "--blackbox_steps=2", "--query_grid=1,5,10,19",
+       "--blackbox_steps=2", "--query_grid=1,5,10,19", "--nattack_population=3",
        "--transfer_models=adversarial_models:demo_classifier,"
        "adversarial_models:demo_classifier_sharp",
        "--batch_size=4", "--noprogress", f"--output_dir={out}"],
@@ -150,7 +150,10 @@ def test_cli_adversarial_suite_on_the_demo(tmp_path):
     assert (out / name).is_file(), name
   adv = json.loads((out / "results.json").read_text())["adversarial"]
   assert adv["example_ids"] and all(i.startswith("demo/") for i in adv["example_ids"])
-  assert set(adv["attacks"]) == {"pgd_linf", "deepfool_l2", "nes_linf"}
+  assert set(adv["attacks"]) == {"pgd_linf", "deepfool_l2", "nes_linf", "nattack_linf"}
+  # --nattack_population=3: 1 + t (3 + 1) queries after t of the 2 iterations.
+  nattack = adv["attacks"]["nattack_linf"]
+  assert nattack["samples"] == 3 and nattack["query_budget"] == 1 + 2 * (3 + 1)
   # The demo config's NES (4 samples: 9 queries per iteration), 2 iterations, the given grid.
   assert adv["attacks"]["nes_linf"]["queries"] == [1, 5, 10, 19]
   assert adv["attacks"]["nes_linf"]["query_budget"] == 19
