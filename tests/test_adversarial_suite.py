@@ -162,6 +162,9 @@ def test_cli_adversarial_suite_on_the_demo(tmp_path):
   report = (out / "report.md").read_text()
   assert "## Adversarial robustness" in report and "Transfer matrix" in report
   assert "Accuracy vs queries" in report and "| nes_linf | 1.0 | 1: " in report
+  # The footnote gives the query rule of each family in the table, and only theirs.
+  assert "NES / SPSA 1 for the clean image" in report and "NAttack 1 for" in report
+  assert "Boundary / Evolutionary" not in report
 
 
 _ONE_DEVICE = """

@@ -146,9 +146,19 @@ def _queries_table(adv: dict) -> list[str]:
     lines.append(f"| {n} | {_strength_budget(adv, a)} | {curve} | {pct(a.get('auc_queries'))} | "
                  f"{pct(a['distortion']['success_rate'])} | "
                  f"{num(a['queries_of_successes']['median'], 0)} |")
-  lines += ["", "Queries per example: 1 for the clean image, then 2 x samples + 1 per iteration; "
-            "an example stops when fooled, so each example's fooling query is exact."]
+  rules = [rule for prefixes, rule in _QUERY_RULES if any(n.startswith(prefixes) for n in rows)]
+  lines += ["", f"Queries per example: {'; '.join(rules)}; an example stops when fooled, so each "
+            "example's fooling query is exact."]
   return lines
+
+
+# How each query-counted family spends its queries (the footnote names those in the table).
+_QUERY_RULES = (
+    (("nes_", "spsa_"), "NES / SPSA 1 for the clean image, then 2 x samples + 1 per iteration"),
+    (("nattack_",), "NAttack 1 for the clean image, then population + 1 per iteration"),
+    (("boundary_", "evolutionary_"), "Boundary / Evolutionary every query from their start "
+     "(blended noise) on, 1 per step (Boundary: 2 on its statistics steps)"),
+)
 
 
 def plots(results: dict, directory: pathlib.Path) -> list[pathlib.Path]:
