@@ -145,3 +145,15 @@ def twin_inputs(variables, n=200, side=8, seed=0):
   labels = np.asarray(mlp_apply(variables, images)).argmax(1).astype(np.int32)
   return (images, labels, torch.tensor(np.ascontiguousarray(images.transpose(0, 3, 1, 2))),
           torch.tensor(labels, dtype=torch.long))
+
+
+class CountingApply:
+  """An apply_fn that counts the images it scored (run the attack under jax.disable_jit, so its
+  loops call it from Python)."""
+
+  def __init__(self, fn):
+    self.fn, self.rows = fn, 0
+
+  def __call__(self, variables, images):
+    self.rows += images.shape[0]
+    return self.fn(variables, images)

@@ -6,7 +6,9 @@ os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import functools  # noqa: E402
+import http.server  # noqa: E402
 import pathlib  # noqa: E402
+import threading  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
@@ -78,3 +80,21 @@ def check_batch_independence(batch, keys, names, severity, perm):
     nested = imagenet_cp.corrupt(batch.reshape(2, 2, *batch.shape[1:]), name, severity,
                                  keys.reshape(2, 2))
     np.testing.assert_array_equal(np.asarray(nested).reshape(flat.shape), flat, err_msg=name)
+
+@pytest.fixture
+def http_server():
+  """serve(folder) -> the base URL of a 127.0.0.1 HTTP server over it."""
+  servers = []
+
+  def serve(folder):
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    handler.log_message = lambda *args: None
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    servers.append(httpd)
+    return f"http://127.0.0.1:{httpd.server_address[1]}"
+
+  yield serve
+  for httpd in servers:
+    httpd.shutdown()
+    httpd.server_close()

@@ -144,16 +144,6 @@ def test_apgd_t_is_an_untargeted_attack(mlp):
   np.testing.assert_array_equal(curve[-1], np.asarray(result.success))
 
 
-class _CountingApply:
-  """Counts the images the model scored; works under jax.disable_jit (the loops run in Python)."""
-
-  def __init__(self, fn):
-    self.fn = fn
-    self.rows = 0
-
-  def __call__(self, variables, images):
-    self.rows += images.shape[0]
-    return self.fn(variables, images)
 
 
 @pytest.mark.parametrize("name", ["nes", "spsa"])
@@ -164,7 +154,7 @@ def test_black_box_query_counts_are_exact(name, mlp):
   # exactly that many images per example (counted at the model, the loops run in Python).
   variables = {"b": jnp.asarray([2.0, 0.0, -1.0, 0.5])}
   x = np.full((2, 2, 2, 3), 0.5, np.float32)
-  counting = _CountingApply(am.constant_apply)
+  counting = am.CountingApply(am.constant_apply)
   with jax.disable_jit():
     result = attack(counting, variables, x, np.zeros(2, np.int32), eps=8, key=jax.random.key(0),
                     steps=steps, samples=samples)

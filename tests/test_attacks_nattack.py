@@ -166,18 +166,6 @@ def test_success_on_the_twin_matches_the_authors_run(twin):
                                                 nat.queries_at(steps, POP)))
 
 
-class _Counting:
-  """An apply_fn that counts the images it scored (run without jit)."""
-
-  def __init__(self, fn):
-    self.fn, self.rows = fn, 0
-
-  def __hash__(self):
-    return id(self)
-
-  def __call__(self, variables, images):
-    self.rows += images.shape[0]
-    return self.fn(variables, images)
 
 
 def test_never_more_queries_than_the_budget(twin):
@@ -185,7 +173,7 @@ def test_never_more_queries_than_the_budget(twin):
   # model scored exactly that many images per example.
   variables = {"b": jnp.asarray([2.0, 0.0, -1.0, 0.5])}
   x = np.full((3, 6, 6, 3), 0.5, np.float32)
-  counting = _Counting(am.constant_apply)
+  counting = am.CountingApply(am.constant_apply)
   with jax.disable_jit():
     result = attacks.nattack(counting, variables, x, np.zeros(3, np.int32), eps=8,
                              key=jax.random.key(0), max_queries=19, population=4)

@@ -82,15 +82,6 @@ def test_success_rate_and_queries_match_the_authors_port(twin, norm, tnorm, eps,
   assert np.asarray(result.adversarial).min() >= 0 and np.asarray(result.adversarial).max() <= 1
 
 
-class _Counting:
-  """Counts the images scored; the loops run in Python under jax.disable_jit."""
-
-  def __init__(self, fn):
-    self.fn, self.rows = fn, 0
-
-  def __call__(self, variables, images):
-    self.rows += images.shape[0]
-    return self.fn(variables, images)
 
 
 def test_never_more_queries_than_the_budget(twin):
@@ -99,7 +90,7 @@ def test_never_more_queries_than_the_budget(twin):
   variables = {"b": jnp.asarray([2.0, 0.0, -1.0, 0.5])}
   x = np.full((3, 6, 6, 3), 0.5, np.float32)
   for norm in ("linf",):
-    counting = _Counting(am.constant_apply)
+    counting = am.CountingApply(am.constant_apply)
     with jax.disable_jit():
       result = attacks.square(counting, variables, x, np.zeros(3, np.int32), eps=8, norm=norm,
                               key=jax.random.key(0), queries=7)

@@ -3,10 +3,7 @@ own torch classes (imagenet_cp/oracles/robustbench_shim.py: its architecture fil
 classes, random weights and BatchNorm statistics), through a real ``.pt`` file in RobustBench's
 layouts and ``models.load(name, checkpoint=...)``; every registered name's keys and shapes, and
 the registry's Google Drive ids and architectures, against the installed robustbench's source."""
-import functools
-import http.server
 import importlib.util
-import threading
 
 import jax
 import numpy as np
@@ -145,23 +142,6 @@ def test_other_input_sizes_are_refused():
     jax.eval_shape(module.init, jax.random.key(0), jax.ShapeDtypeStruct((1, 64, 64, 3), np.float32))
 
 
-@pytest.fixture
-def http_server():
-  """serve(folder) -> the base URL of a 127.0.0.1 HTTP server over it."""
-  servers = []
-
-  def serve(folder):
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
-    handler.log_message = lambda *args: None
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    servers.append(httpd)
-    return f"http://127.0.0.1:{httpd.server_address[1]}"
-
-  yield serve
-  for httpd in servers:
-    httpd.shutdown()
-    httpd.server_close()
 
 
 def test_download_records_the_digest_at_first_use(tmp_path, http_server, monkeypatch):

@@ -4,10 +4,7 @@ the real download code and ``models.load``, its logits against RobustBench's own
 ``normalize_model`` around torchvision's twin; every other name by table checks against the
 installed robustbench's ``model_zoo/imagenet.py`` source."""
 import ast
-import functools
-import http.server
 import importlib.util
-import threading
 
 import jax
 import numpy as np
@@ -25,23 +22,6 @@ if importlib.util.find_spec("robustbench") is None:
 IMAGENET = {w.name: w for w in robustbench_weights.IMAGENET}
 
 
-@pytest.fixture
-def http_server():
-  """serve(folder) -> the base URL of a 127.0.0.1 HTTP server over it."""
-  servers = []
-
-  def serve(folder):
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
-    handler.log_message = lambda *args: None
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    servers.append(httpd)
-    return f"http://127.0.0.1:{httpd.server_address[1]}"
-
-  yield serve
-  for httpd in servers:
-    httpd.shutdown()
-    httpd.server_close()
 
 
 def _robustbench_model(architecture):
