@@ -7,6 +7,7 @@ small where adaptive pooling allows, to keep CI time down; odd sizes exercise ce
 adaptive-pool bin rules.  Tolerance: max |logit diff| <= 1e-4 * max |logit|.
 """
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -114,6 +115,34 @@ def test_depthwise_taps_equal_feature_group_count(side, c, k, stride, pad):
       feature_group_count=c, precision=jax.lax.Precision.HIGHEST)
   got = depthwise.depthwise_conv(x, w, stride, pad)
   assert got.shape == want.shape
+  np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+
+
+@pytest.mark.parametrize("side,c,k,stride,pad", [
+    (9, 8, 3, 1, ((1, 1), (1, 1))), (10, 6, 5, 2, ((1, 2), (1, 2))), (7, 4, 3, 2, ((0, 1), (0, 1))),
+    (11, 3, 5, 2, ((2, 2), (2, 2))), (8, 3, 3, 3, ((0, 0), (1, 1))), (9, 2, 2, 2, ((0, 0), (0, 0)))])
+def test_depthwise_gradients_equal_feature_group_count(side, c, k, stride, pad):
+  """The hand-written VJP (per-phase taps) against autodiff of XLA's grouped convolution."""
+  from imagenet_cp.models import depthwise
+  rng = np.random.default_rng(1)
+  x = rng.standard_normal((2, side, side + 1, c)).astype(np.float32)
+  w = rng.standard_normal((k, k, 1, c)).astype(np.float32)
+
+  def grouped(x, w):
+    return jax.lax.conv_general_dilated(
+        x, w, (stride, stride), pad, dimension_numbers=("NHWC", "HWIO", "NHWC"),
+        feature_group_count=c, precision=jax.lax.Precision.HIGHEST)
+
+  y, want_vjp = jax.vjp(grouped, x, w)
+  g = rng.standard_normal(y.shape).astype(np.float32)
+  _, got_vjp = jax.vjp(lambda x, w: depthwise.depthwise_conv(x, w, stride, pad), x, w)
+  for want, got in zip(want_vjp(g), got_vjp(g)):
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+  # Jitted, inside a loss, as an attack takes it.
+  loss = lambda f: (lambda x: jnp.sum(f(x, w) ** 2))
+  want = jax.grad(loss(grouped))(x)
+  got = jax.jit(jax.grad(loss(lambda x, w: depthwise.depthwise_conv(x, w, stride, pad))))(x)
   np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
 
 
