@@ -109,3 +109,82 @@ def test_versions_and_bad_inputs():
       attacks.autoattack(am.constant_apply, variables, x, y, key=key, **kwargs)
   with pytest.raises(ValueError, match="target classes"):
     attacks.autoattack(am.constant_apply, {"b": np.zeros(5, np.float32)}, x, y, key=key)
+
+
+SIGMA = 0.1  # the randomised twin's input noise
+
+
+def noisy_apply(variables, images, key):
+  """The twin MLP behind Gaussian input noise: a randomised model, one draw per key."""
+  return am.mlp_apply(variables, images + SIGMA * jax.random.normal(key, images.shape))
+
+
+def expected_accuracy(variables, images, labels, draws=16):
+  """Accuracy of the randomised twin averaged over ``draws`` fresh draws."""
+  keys = jax.random.split(jax.random.key(99), draws)
+  return float(np.mean([np.asarray(noisy_apply(variables, images, k)).argmax(1) == labels
+                        for k in keys]))
+
+
+def test_rand_version_with_eot_matches_torchattacks_on_a_randomised_model(twin):
+  import torch
+  variables, model, x, y, tx, ty = twin
+
+  class Noisy(torch.nn.Module):
+    def forward(self, images):
+      return model(images + SIGMA * torch.randn_like(images))
+
+  eps, steps = 4.0, 10  # torchattacks' rand: APGD-CE, APGD-DLR, 10 steps, EOT 20, 1 restart
+  ours = attacks.autoattack(noisy_apply, variables, x, y, norm="linf", eps=eps,
+                            key=jax.random.key(0), version="rand", n_iter=steps,
+                            model_key=jax.random.key(1))
+  torch.manual_seed(0)
+  reference = torchattacks.AutoAttack(Noisy(), norm="Linf", eps=eps / 255, version="rand",
+                                      n_classes=10, seed=0)
+  theirs = reference(tx, ty).detach().permute(0, 2, 3, 1).numpy()
+  # Both sets of points scored alike, under 16 fresh draws of the noise.
+  ours_acc = expected_accuracy(variables, ours.adversarial, y)
+  theirs_acc = expected_accuracy(variables, theirs, y)
+  clean_acc = expected_accuracy(variables, x, y)
+  assert clean_acc - theirs_acc > 0.2  # the attack does something at this budget
+  # Starts, noise draws and the one-draw acceptance tests differ: binomial sd of each side's
+  # flags at most 0.5 / sqrt(N) = 0.035 (less after averaging draws), difference 0.05; 3 sd.
+  assert abs(ours_acc - theirs_acc) <= 0.15
+  assert ours.done == ("apgd-ce", "apgd-dlr")
+  assert np.abs(ours.adversarial - x).max() * 255 <= eps * (1 + 1e-5) + 1e-3
+
+
+def test_eot_of_a_model_that_ignores_its_key_is_the_plain_gradient(twin):
+  variables, _, x, y, _, _ = twin
+  x, y = x[:16], y[:16]
+  common = dict(eps=3.0, key=jax.random.key(4), n_iter=5)
+  plain = attacks.apgd(am.mlp_apply, variables, x, y, **common)
+  # A mean of 4 equal float32 gradients is exact, so the runs agree bit for bit.
+  eot = attacks.apgd(lambda v, images, key: am.mlp_apply(v, images), variables, x, y,
+                     model_key=jax.random.key(5), eot_iter=4, **common)
+  np.testing.assert_array_equal(eot.adversarial, plain.adversarial)
+  np.testing.assert_array_equal(eot.success, plain.success)
+
+
+def test_eot_gradient_is_the_mean_over_draws(twin):
+  from imagenet_cp.attacks.apgd import eot_objective_and_grad
+  from imagenet_cp.attacks.gradient import objective_and_grad
+  variables, _, x, y, _, _ = twin
+  x, y, key = x[:4], y[:4], jax.random.key(6)
+  logits, grad = eot_objective_and_grad(noisy_apply, variables, x, y, None, "ce", key, 3)
+  draws = [objective_and_grad(lambda v, im, k=k: noisy_apply(v, im, k), variables, x, y, None,
+                              "ce") for k in jax.random.split(key, 3)]
+  np.testing.assert_allclose(grad, np.mean([g for _, g in draws], axis=0), rtol=1e-5, atol=1e-7)
+  # Inside a scan XLA may order the float32 sums differently: 1e-5 relative.
+  np.testing.assert_allclose(logits, draws[-1][0], rtol=1e-5, atol=1e-6)
+  assert np.abs(np.asarray(draws[0][1]) - np.asarray(draws[1][1])).max() > 1e-4  # draws differ
+
+
+def test_a_randomised_model_is_refused_by_the_other_attacks(twin):
+  variables, _, x, y, _, _ = twin
+  with pytest.raises(ValueError, match="randomised model"):
+    attacks.autoattack(noisy_apply, variables, x[:2], y[:2], key=jax.random.key(0),
+                       model_key=jax.random.key(1))  # standard: APGD-T, FAB-T, Square too
+  with pytest.raises(ValueError, match="one PRNG key"):
+    attacks.apgd(noisy_apply, variables, x[:2], y[:2], eps=3.0, key=jax.random.key(0),
+                 model_key=jax.random.split(jax.random.key(1), 2))

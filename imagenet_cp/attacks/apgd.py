@@ -14,6 +14,12 @@ fractions of the iterations; ``checkpoints(n_iter)`` gives them in integer form 
 code: first interval floor(0.22 N), each later one 3% of N shorter, at least 6% of N), which
 for N = 100 is 0, 22, 41, 57, 70, 80, 87, 93, 99 as in the paper.
 
+Randomised models (AutoAttack's ``rand`` version): with ``model_key`` the model is
+``apply_fn(variables, images, key)`` and every gradient is EOT's, the mean of ``eot_iter``
+gradients, each with a fresh draw of the model's randomness (keys folded from ``model_key``
+and the iteration); the loss and the success test use the last draw's logits, as the authors'
+code does.  Without ``model_key`` the model is deterministic and one gradient is the EOT mean.
+
 ``apgd_t`` is AutoAttack's untargeted APGD-T: one targeted-DLR run per target class ranked
 2 .. n_target_classes + 1 by the clean logits, keeping the first success.
 """
@@ -74,26 +80,42 @@ def random_start(keys, images, eps, norm):
   return jnp.clip(images + e * t / core.per_example(length, images), 0.0, 1.0)
 
 
+def eot_objective_and_grad(apply_fn, variables, x, labels, targets, loss, model_key, eot_iter):
+  """(logits, d objective / dx) of the randomised ``apply_fn(variables, x, key)``: the mean of
+  ``eot_iter`` gradients over keys split from ``model_key``, and the last draw's logits."""
+  def one(total, key):
+    logits, grad = objective_and_grad(lambda v, x: apply_fn(v, x, key), variables, x, labels,
+                                      targets, loss)
+    return total + grad, logits
+  total, logits = jax.lax.scan(one, jnp.zeros_like(x), jax.random.split(model_key, eot_iter))
+  return logits[-1], total / eot_iter
+
+
 @functools.partial(jax.jit, static_argnames=("apply_fn", "n_iter", "norm", "loss", "start",
-                                             "untargeted_goal"))
+                                             "untargeted_goal", "eot_iter"))
 def _apgd(apply_fn, variables, images, labels, targets, eps, keys, *, n_iter, norm, loss, start,
-          untargeted_goal=False):
+          untargeted_goal=False, model_key=None, eot_iter=1):
   """Returns (AttackResult, step sizes [n_iter, N] used by iterations 1..n_iter).
 
   untargeted_goal: success means any class but the label even though ``targets`` steer the loss
-  (APGD-T inside AutoAttack).
+  (APGD-T inside AutoAttack).  model_key: the model is randomised, ``apply_fn(variables, x,
+  key)``; each gradient is the EOT mean over ``eot_iter`` draws.
   """
   n = images.shape[0]
   x0 = random_start(keys, images, eps, norm) if start else images
   is_check, length = checkpoint_table(n_iter)
 
-  def evaluate(x):
-    logits, grad = objective_and_grad(apply_fn, variables, x, labels, targets, loss)
+  def evaluate(x, step):
+    if model_key is None:
+      logits, grad = objective_and_grad(apply_fn, variables, x, labels, targets, loss)
+    else:
+      logits, grad = eot_objective_and_grad(apply_fn, variables, x, labels, targets, loss,
+                                            jax.random.fold_in(model_key, step), eot_iter)
     goal = None if untargeted_goal else targets
     return (losses.objective(loss, logits, labels, targets),
             core.is_success(logits, labels, goal), grad)
 
-  f0, ok0, g0 = evaluate(x0)
+  f0, ok0, g0 = evaluate(x0, 0)
   eta0 = 2.0 * eps
 
   def body(carry, inputs):
@@ -104,7 +126,7 @@ def _apgd(apply_fn, variables, images, labels, targets, eps, keys, *, n_iter, no
     z = core.project(x + e * core.normalized_step(grad, norm), images, eps, norm)
     a = jnp.where(k == 0, 1.0, ALPHA)
     x_next = core.project(x + a * (z - x) + (1.0 - a) * (x - x_prev), images, eps, norm)
-    f, ok, g = evaluate(x_next)
+    f, ok, g = evaluate(x_next, k + 1)
     adv = jnp.where(core.per_example(ok & ~fooled, x), x_next, adv)
     fooled = fooled | ok
     increases = increases + (f > f_prev).astype(jnp.int32)
@@ -146,13 +168,16 @@ def _check(images, labels, targets, eps, n_iter, norm):
 
 
 def apgd(apply_fn, variables, images, labels, *, eps, key=None, n_iter=100, norm="linf",
-         loss="ce", targets=None, random_start=True, return_step_sizes=False):
+         loss="ce", targets=None, random_start=True, return_step_sizes=False, model_key=None,
+         eot_iter=1):
   """APGD with ``loss`` 'ce' (APGD-CE), 'dlr', or 'dlr_targeted' (needs ``targets``).
 
   AutoAttack's defaults: 100 iterations, random start.  key: one PRNG key or [N] (per
   example).  With ``targets`` the attack is
   targeted: success means the top-1 is the target.  With ``return_step_sizes`` also returns
-  the step size (/255) each iteration used, float32 [n_iter, N].
+  the step size (/255) each iteration used, float32 [n_iter, N].  model_key: a randomised model
+  ``apply_fn(variables, images, key)``, attacked with EOT over ``eot_iter`` gradients per step
+  (the result's success is then that of one draw).
   """
   images, labels, targets, eps01, n_iter = _check(images, labels, targets, eps, n_iter, norm)
   if loss not in ("ce", "dlr", "dlr_targeted"):
@@ -162,9 +187,22 @@ def apgd(apply_fn, variables, images, labels, *, eps, key=None, n_iter=100, norm
   if random_start and key is None:
     raise ValueError("a random start needs a PRNG key")
   keys = core.per_example_keys(jax.random.key(0) if key is None else key, images.shape[0])
+  eot_iter = check_eot(model_key, eot_iter)
   result, etas = _apgd(apply_fn, variables, images, labels, targets, eps01, keys, n_iter=n_iter,
-                       norm=norm, loss=loss, start=random_start)
+                       norm=norm, loss=loss, start=random_start, model_key=model_key,
+                       eot_iter=eot_iter)
   return (result, etas * core.PIXEL) if return_step_sizes else result
+
+
+def check_eot(model_key, eot_iter) -> int:
+  """eot_iter checked; 1 for a deterministic model (no ``model_key``: one gradient is the mean)."""
+  eot_iter = core.check_positive_int(eot_iter, "eot_iter")
+  typed = model_key is not None and jax.dtypes.issubdtype(
+      getattr(model_key, "dtype", None), jax.dtypes.prng_key)
+  if model_key is not None and np.shape(model_key) != (() if typed else (2,)):
+    raise ValueError(f"model_key must be one PRNG key (jax.random.key) for the model's "
+                     f"randomness, got shape {np.shape(model_key)}")
+  return 1 if model_key is None else eot_iter
 
 
 def apgd_t(apply_fn, variables, images, labels, *, eps, key, n_iter=100, norm="linf",

@@ -13,9 +13,13 @@ the model misclassifies.  ``robust_accuracy`` is the mean of the final flags.  V
   custom    ``attacks``: any list of the names above, with the authors' constructor defaults
             (APGD and FAB 5 restarts, APGD-T and Square 1)
 
-All with 100 iterations (APGD, FAB).  ``apply_fn`` is deterministic here (JAX models take no
-hidden randomness), so EOT's average of ``eot_iter`` gradients equals one gradient and ``rand``
-computes it once; ``eot_iter`` is recorded, not repeated.
+All with 100 iterations (APGD, FAB).  A JAX ``apply_fn(variables, images)`` is deterministic,
+so EOT's average of ``eot_iter`` gradients equals one gradient and ``rand`` computes it once.
+A randomised model is given as ``apply_fn(variables, images, key)`` with ``model_key``: every
+forward pass then gets its own key folded from ``model_key`` (the clean pass, each APGD step's
+``eot_iter`` draws, each acceptance test), and APGD averages ``eot_iter`` gradients per step, as
+the authors' ``rand`` version does; only the APGD attacks take such a model (their ``rand``
+runs APGD-CE and APGD-DLR).  Its flags then hold for the draws made, like the authors'.
 
 "Only the still-robust points" is done by compaction on the host: before every run (each
 restart and each target class too, as the authors' loops do) the robust examples are gathered
@@ -59,6 +63,7 @@ VERSION_SETTINGS = {
     "rand": {"apgd_restarts": 1, "eot_iter": 20},
     "custom": {},
 }
+RANDOMISED_ATTACKS = ("apgd-ce", "apgd-dlr")  # what takes a model_key (the rand version's)
 # A point counts as inside the ball up to float32 rounding of x + delta ([0, 1] units).
 _NORM_SLACK = 1e-6
 
@@ -120,13 +125,22 @@ def _runs(name: str, cfg: dict) -> list[tuple[int, int | None]]:
   return [(0, None)]  # FAB's restarts and Square run in one call
 
 
-def _attack(name, rank, apply_fn, variables, x, y, ranked, eps, keys, norm, cfg):
+def _scores(apply_fn, variables, images, model_key):
+  """Logits of the model: deterministic, or one draw of a randomised one (``model_key``)."""
+  if model_key is None:
+    return apply_fn(variables, images)
+  return apply_fn(variables, images, model_key)
+
+
+def _attack(name, rank, apply_fn, variables, x, y, ranked, eps, keys, norm, cfg, model_key):
   """One run of attack ``name`` on a batch -> its adversarials [M, H, W, 3]."""
   targets = None if rank is None else ranked[:, rank]
   if name.startswith("apgd"):
     loss = {"apgd-ce": "ce", "apgd-dlr": "dlr", "apgd-t": "dlr_targeted"}[name]
+    eot_iter = 1 if model_key is None else cfg["eot_iter"]
     result, _ = apgd_lib._apgd(apply_fn, variables, x, y, targets, eps, keys, n_iter=cfg["n_iter"],
-                               norm=norm, loss=loss, start=True, untargeted_goal=True)
+                               norm=norm, loss=loss, start=True, untargeted_goal=True,
+                               model_key=model_key, eot_iter=eot_iter)
     return result.adversarial
   if name.startswith("fab"):
     restarts = 1 if name == "fab-t" else cfg["fab_restarts"]
@@ -140,17 +154,36 @@ def _attack(name, rank, apply_fn, variables, x, y, ranked, eps, keys, norm, cfg)
   return result.adversarial
 
 
-def _broken(apply_fn, variables, adversarial, x, y, eps, norm) -> np.ndarray:
+def _broken(apply_fn, variables, adversarial, x, y, eps, norm, model_key) -> np.ndarray:
   """bool [M]: misclassified and inside the eps-ball (the authors' acceptance test, plus the
   ball, which their FAB checks itself)."""
-  wrong = np.asarray(jnp.argmax(apply_fn(variables, adversarial), axis=-1)) != np.asarray(y)
+  scores = _scores(apply_fn, variables, adversarial, model_key)
+  wrong = np.asarray(jnp.argmax(scores, axis=-1)) != np.asarray(y)
   size = np.asarray(core.flat_norm(adversarial - x, norm))
   return wrong & (size <= np.asarray(eps) * (1 + _NORM_SLACK) + _NORM_SLACK)
 
 
-def _check(images, labels, eps, norm, names, resume):
+def _draw(model_key, *path):
+  """The key of one use of a randomised model: ``model_key`` folded with ``path``; None for a
+  deterministic model."""
+  if model_key is None:
+    return None
+  for i in path:
+    model_key = jax.random.fold_in(model_key, i)
+  return model_key
+
+
+def _split(model_key):
+  """(the attack's draws, the acceptance test's draw); (None, None) for a deterministic model."""
+  return (None, None) if model_key is None else tuple(jax.random.split(model_key))
+
+
+def _check(images, labels, eps, norm, names, resume, model_key):
   images, labels, _, eps01 = core.check_inputs(images, labels, None, eps)
   core.check_norm(norm)
+  if model_key is not None and any(a not in RANDOMISED_ATTACKS for a in names):
+    raise ValueError(f"a randomised model (model_key) is attacked here only by "
+                     f"{', '.join(RANDOMISED_ATTACKS)} with EOT (version='rand'); got {list(names)}")
   if norm == "l1" and any(a not in L1_ATTACKS for a in names):
     raise ValueError(f"L1 AutoAttack here runs only {', '.join(L1_ATTACKS)} (APGD and Square "
                      f"are Linf / L2); got {list(names)}")
@@ -167,7 +200,8 @@ def _check(images, labels, eps, norm, names, resume):
 def autoattack(apply_fn, variables, images, labels, *, norm="linf", eps=4.0, key,
                version="standard", attacks=None, resume: AutoAttackResult | None = None,
                on_attack: Callable[[AutoAttackResult], None] | None = None,
-               log: Callable[[str], None] | None = None, **overrides) -> AutoAttackResult:
+               log: Callable[[str], None] | None = None, model_key=None,
+               **overrides) -> AutoAttackResult:
   """AutoAttack's robust accuracy of ``apply_fn`` at ``eps`` (/255) in ``norm``.
 
   key: one PRNG key or [N] keys (one per example: an example's result then does not depend on
@@ -176,13 +210,16 @@ def autoattack(apply_fn, variables, images, labels, *, norm="linf", eps=4.0, key
   ``fab_steps``, ``fab_restarts``, ``square_queries``, ``p_init`` (see ``settings``).
   resume: a result from an earlier call on the same batch whose ``done`` attacks are a start
   of this run's list: only the rest run.  on_attack(result): called after every attack.
+  model_key: ``apply_fn(variables, images, key)`` is a randomised model (see the module
+  docstring); its draws come from this key.
   """
   names = attack_list(version, attacks)
   cfg = settings(version, **overrides)
-  images, labels, eps01 = _check(images, labels, eps, norm, names, resume)
+  images, labels, eps01 = _check(images, labels, eps, norm, names, resume, model_key)
+  apgd_lib.check_eot(model_key, cfg["eot_iter"])
   n = images.shape[0]
   keys = core.per_example_keys(key, n)
-  clean = apply_fn(variables, images)
+  clean = _scores(apply_fn, variables, images, _draw(model_key, 0))
   ranked = jnp.argsort(-clean, axis=1)
   if any(a in ("apgd-t", "fab-t") for a in names) and clean.shape[-1] <= cfg["n_target_classes"]:
     raise ValueError(f"{cfg['n_target_classes']} target classes need more than "
@@ -200,14 +237,15 @@ def autoattack(apply_fn, variables, images, labels, *, norm="linf", eps=4.0, key
   for name in names[len(done):]:
     attack_keys = core.fold_keys(keys, ATTACK_NAMES.index(name))
     for run, rank in _runs(name, cfg):
+      attack_draws, check_draws = _split(_draw(model_key, 1 + ATTACK_NAMES.index(name), run))
       index = np.flatnonzero(robust)
       if not index.size:
         break
       rows = _bucket(index, n)
       x, y, e = images[rows], labels[rows], eps01[rows]
       adv = _attack(name, rank, apply_fn, variables, x, y, ranked[rows], e,
-                    core.fold_keys(attack_keys[rows], run), norm, cfg)
-      hit = _broken(apply_fn, variables, adv, x, y, e, norm)[:len(index)]
+                    core.fold_keys(attack_keys[rows], run), norm, cfg, attack_draws)
+      hit = _broken(apply_fn, variables, adv, x, y, e, norm, check_draws)[:len(index)]
       robust[index[hit]] = False
       broken_by[index[hit]] = name
       adversarial[index[hit]] = np.asarray(adv)[:len(index)][hit]
