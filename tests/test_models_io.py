@@ -260,7 +260,8 @@ def test_pinned_urls():
   # timm's: local files only; RobustBench's: their own table (robustbench_weights, its tests).
   assert set(weights.URLS) - set(models.NOT_CLASSIFIERS) == (
       set(models.names(dataset="imagenet")) - set(models.LITE_WEIGHTS)
-      - set(timm_weights.WEIGHTS) - set(robustbench_weights.WEIGHTS))
+      - set(timm_weights.WEIGHTS) - set(robustbench_weights.WEIGHTS)
+      - set(models.ares_weights.WEIGHTS))
   assert weights.URLS["resnet50"] == "https://download.pytorch.org/models/resnet50-0676ba61.pth"
   assert weights.URLS["resnet50.v2"] == "https://download.pytorch.org/models/resnet50-11ad3fa6.pth"
   for url in weights.URLS.values():

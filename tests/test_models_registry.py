@@ -37,7 +37,8 @@ def test_names_cover_every_torchvision_classifier():
   classifiers = [n for n in WEIGHTS if n not in models.NOT_CLASSIFIERS]
   assert len(classifiers) == 114 and set(classifiers) <= set(names)
   others = set(models.timm_weights.WEIGHTS) | {  # timm ports, RobustBench's ImageNet models
-      n for n in models.robustbench_weights.WEIGHTS if n.startswith("imagenet/")}
+      n for n in models.robustbench_weights.WEIGHTS if n.startswith("imagenet/")} | set(
+          models.ares_weights.WEIGHTS)  # and ARES-Bench's (tests/test_models_ares.py)
   assert set(names) - set(classifiers) - others == set(models.LITE_WEIGHTS)
   # The paper's models first, in its order.
   assert names[:6] == ["alexnet", "squeezenet1_0", "squeezenet1_1", "vgg11", "vgg19", "vgg19_bn"]

@@ -6,7 +6,8 @@ goes through a real file in both formats timm publishes (``.safetensors``, ``.pt
 zoo's readers.  Full depth only for ViT-S/DeiT-S at 224 px (through ``models.load``); the larger
 ones run with fewer blocks (timm's own class with the same widths, heads and patches), and
 every ``timm/`` name is checked structurally: timm's state-dict keys and shapes (built on torch's
-meta device) are exactly those the converter fills the zoo module's variables from.
+meta device) are exactly those the converter fills the zoo module's variables from, and
+its spec is timm's ``pretrained_cfg`` (XCiT's numeric parity: ``tests/test_models_xcit.py``).
 """
 import math
 
@@ -16,12 +17,16 @@ import pytest
 
 from imagenet_cp import models
 from imagenet_cp.models import checkpoint, convert, timm_vit, timm_weights
-from torchvision_parity import check_logits, flax_state_shapes, inputs, randomize, torch_logits
+from torchvision_parity import (check_logits, flax_state_shapes, inputs, randomize, torch_logits,
+                                torch_state_shapes)
 
 torch = pytest.importorskip("torch")
 timm_shim = pytest.importorskip("imagenet_cp.oracles.timm_shim")
 safetensors_torch = pytest.importorskip("safetensors.torch")
 TIMM_NAMES = sorted(timm_weights.WEIGHTS)
+# ARES's / RobustBench's own registrations have no timm pretrained_cfg (test_models_xcit.py).
+TIMM_CFG_NAMES = [n for n in TIMM_NAMES if timm_weights.WEIGHTS[n].model not in
+                  timm_weights.NOT_IN_TIMM]
 
 
 def _random_timm(model_name, seed=0, **kwargs):
@@ -106,7 +111,8 @@ def test_mae_style_heads_and_layer_scale_match_timm(pool, fc_norm, tmp_path):
   hyper = dict(patch_size=16, embed_dim=64, depth=2, num_heads=4, global_pool=pool,
                fc_norm=fc_norm, init_values=1e-5)
   torch.manual_seed(0)
-  from timm.models.vision_transformer import VisionTransformer
+  # Through the shim (timm imports torchvision), whatever ran before this test.
+  VisionTransformer = timm_shim.import_timm().models.vision_transformer.VisionTransformer
   model = VisionTransformer(img_size=32, **hyper).eval()
   randomize(model, torch)
   path = tmp_path / "mae.safetensors"
@@ -124,16 +130,20 @@ def test_mae_style_heads_and_layer_scale_match_timm(pool, fc_norm, tmp_path):
 @pytest.mark.parametrize("name", TIMM_NAMES)
 def test_zoo_variables_have_timm_keys_and_shapes(name):
   """timm's state dict has exactly the keys and shapes of the zoo module's variables (timm's
-  model on torch's meta device: no weights are made)."""
+  model on torch's meta device: no weights are made; a ``NOT_IN_TIMM`` name is timm's class
+  with ARES's / RobustBench's hyper-parameters).  BatchNorm's ``num_batches_tracked`` (XCiT)
+  is left out: the converter drops it."""
+  model_name = timm_weights.WEIGHTS[name].model
+  base, updates = timm_weights.timm_class_args(model_name)
   with torch.device("meta"):
-    model = timm_shim.timm_model(timm_weights.WEIGHTS[name].model)
-  want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    model = timm_shim.timm_model(base, **updates)
+  want = torch_state_shapes(model)
   got = flax_state_shapes(models.build(name))
   assert sorted(set(want) ^ set(got)) == []
   assert {k: v for k, v in got.items() if want[k] != v} == {}
 
 
-@pytest.mark.parametrize("name", TIMM_NAMES)
+@pytest.mark.parametrize("name", TIMM_CFG_NAMES)
 def test_spec_is_timms_pretrained_cfg(name):
   cfg = timm_shim.import_timm().models.get_pretrained_cfg(timm_weights.WEIGHTS[name].model)
   spec = models.spec(name)

