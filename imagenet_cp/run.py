@@ -8,6 +8,7 @@ r"""Evaluates a model on ImageNet-C and ImageNet-P and writes results, tables an
 
   python -m metrics.run --suite=ood --model=resnet50 --tfds_data_dir=~/tensorflow_datasets
   python -m metrics.run --benchmark=cifar10 --cifar_dir=/data/cifar --model=cifar10/Standard
+  python -m metrics.run --benchmark=cifar10 --tfds_data_dir=/data/tfds --model=cifar10/Standard
   python -m metrics.run --source=released --released_dir=/data/ImageNet-C --model=resnet50 \
       --imagenet_dir=/data/imagenet --image_list=robustbench_5k --perturbations=none
 
@@ -15,7 +16,9 @@ r"""Evaluates a model on ImageNet-C and ImageNet-P and writes results, tables an
 --cifar_dir (the corruption suite only; a CIFAR model of the zoo, ``models.names(dataset=...)``,
 or your own), reported unnormalised (mean error / accuracy, raw flip probabilities).
 --benchmark=tiny_imagenet (--tiny_imagenet_dir) / imagenet64 / imagenet299 (--imagenet_dir): the
-same at 64 / 64 / 299 px (``suites.sized``; your own model, or inception_v3 at 299).
+same at 64 / 64 / 299 px (``suites.sized``; your own model, or inception_v3 at 299).  With
+--tfds_data_dir their -C/-P are read from the builds (<benchmark>_c, <benchmark>_p; the clean
+folder then optional); --models works with them as on ImageNet.
 
 --suite: corruption (ImageNet-C/P), adversarial (suites.adversarial: minimal distortions,
 accuracy-vs-budget / -iterations / -queries curves, distortion statistics, transfer matrix),
@@ -100,10 +103,12 @@ flags.DEFINE_bool("progress", True, "Show a progress bar.")
 # The corruption suite (ImageNet-C/P).
 flags.DEFINE_string("tfds_data_dir", None,
                     "Read corrupted images and frames from datasets built by the TFDS builders in "
-                    "this data_dir (imagenet_c/imagenet_p, or the _demo twins) instead of "
-                    "generating them on the fly.")
+                    "this data_dir (imagenet_c/imagenet_p, the _demo twins, or <benchmark>_c / "
+                    "<benchmark>_p with another --benchmark) instead of generating them on the "
+                    "fly.")
 flags.DEFINE_enum("tfds_image_format", "jpeg", ["jpeg", "png", "raw"],
-                  "Stored ImageNet-C variant to read with --tfds_data_dir.")
+                  "Stored -C variant to read with --tfds_data_dir (the CIFAR builds store one: "
+                  "leave it unset there).")
 flags.DEFINE_string("corruptions", "all", "all | benchmark | none | comma-separated names.")
 flags.DEFINE_list("severities", ["1", "2", "3", "4", "5"], "Severities 1..5.")
 flags.DEFINE_string("perturbations", "all", "all | test | none | comma-separated names.")
@@ -372,13 +377,16 @@ def _prepare():
 
 
 def _cifar_source() -> str:
-  """The source of a CIFAR benchmark (its test set); UsageError for flags that do not apply."""
+  """The source of a benchmark of another size (its clean set; its -C/-P on the fly, from
+  --tfds_data_dir's builds or, with --source=released, the release); UsageError for flags that
+  do not apply."""
   if FLAGS.suite not in ("auto", "corruption"):
     raise UsageError(f"--benchmark={FLAGS.benchmark} runs the corruption suite (-C/-P) only; "
                      f"--suite={FLAGS.suite} is evaluated on ImageNet")
   if FLAGS["source"].present and FLAGS.source not in ("auto", "released"):
     raise UsageError(f"--source={FLAGS.source} with --benchmark={FLAGS.benchmark}: the images are "
-                     "the benchmark's own clean set (or the release: --source=released)")
+                     "the benchmark's own clean set (or the release: --source=released; the "
+                     "TFDS builds: --tfds_data_dir)")
   return "released" if FLAGS.source == "released" else FLAGS.benchmark
 
 
@@ -387,20 +395,17 @@ def _cifar_source() -> str:
 
 
 def several_models() -> list[str] | None:
-  """The models of a several-model run: --models, or the demo's three EfficientNet-Lites when
-  neither --model nor --models (nor --checkpoint) is given on the demo photos; None for a
-  one-model run."""
-  if FLAGS.benchmark != "imagenet":
-    if FLAGS.models is not None:
-      raise UsageError(f"--models with --benchmark={FLAGS.benchmark}: evaluate one --model at a "
-                       "time on CIFAR")
-    return None
+  """The models of a several-model run: --models (any --benchmark), or the demo's three
+  EfficientNet-Lites when neither --model nor --models (nor --checkpoint) is given on the demo
+  photos; None for a one-model run."""
   if FLAGS.models is not None:
     if FLAGS["model"].present:
       raise UsageError("--model and --models: give one of them")
     if FLAGS.checkpoint:
       raise UsageError("--checkpoint holds one model's weights: use it with --model")
     return compare.check_names([inputs.model_name(m) for m in FLAGS.models])
+  if FLAGS.benchmark != "imagenet":  # no demo at the other sizes
+    return None
   on_demo = FLAGS.source == "demo" or (FLAGS.source == "auto" and not FLAGS.imagenet_dir)
   if FLAGS["model"].present or FLAGS.checkpoint or FLAGS.suite == "ood" or not on_demo:
     return None
@@ -412,7 +417,11 @@ def _prepare_several(names: list[str]):
   if FLAGS.distributed:
     _init_distributed()
   explicit = FLAGS["source"].present
-  if FLAGS.suite == "ood":
+  if FLAGS.benchmark != "imagenet":
+    source = _cifar_source()
+    for n in names:
+      inputs.check_model_benchmark(n, FLAGS.benchmark)
+  elif FLAGS.suite == "ood":
     source = "tfds"
   else:
     for n in names:
@@ -426,6 +435,10 @@ def _prepare_several(names: list[str]):
     photos = photos if FLAGS.max_images is None else min(photos, FLAGS.max_images)
     given = {name for name in FLAGS if FLAGS[name].present}
     configs, notes = compare.demo_configs(configs, given, photos)
+  if FLAGS.benchmark != "imagenet":
+    notes.append(f"--benchmark={FLAGS.benchmark} is reported unnormalised (no published "
+                 "normaliser): the AlexNet-relative figures (mCE, CE, mFR, FR) stay empty; each "
+                 "model's report.md has its mean error and mean flip probability.")
   for suite, config in configs.items():
     suites.get(suite).check(config)
   models = [Model(n, *inputs.load_classifier(n, None)) for n in names]

@@ -27,6 +27,10 @@ test images (``cifar_dir``, or the user's 32x32 arrays) go unchanged to ``corrup
 constants) and ``perturb_batch(..., benchmark="cifar")``, with no JPEG stage (the CIFAR release
 truncates to uint8 and stores arrays), and the figures are the unnormalised ones the field
 reports for CIFAR (``metrics.scores.unnormalized_means``).
+
+``tfds_data_dir`` reads the stored examples instead (``images.TfdsSource``): ImageNet's
+``imagenet_c`` / ``imagenet_p``, or the other benchmarks' ``<benchmark>_c`` / ``<benchmark>_p``
+(there the run's images may come from the builds themselves: ``sized.build_listing``).
 """
 from __future__ import annotations
 
@@ -140,10 +144,17 @@ def check(config: SuiteConfig) -> list[Task]:
   elif config.source in _own_data.SOURCES:
     raise ValueError(f"source={config.source!r} needs the data itself (images=, batches= or "
                      "tfds_name=)")
-  if config.tfds_data_dir is not None:
-    TfdsSource(str(config.tfds_data_dir), config.source == "demo", config.tfds_image_format)
   _check_released(config, tasks)
+  if config.tfds_data_dir is not None:
+    tfds_source(config).identity(tasks)  # every planned build exists (else: how to build it)
   return tasks
+
+
+def tfds_source(config: SuiteConfig) -> TfdsSource:
+  """The builds ``config.tfds_data_dir`` holds for ``config``'s benchmark."""
+  return TfdsSource(str(config.tfds_data_dir), demo=config.source == "demo",
+                    image_format=config.tfds_image_format, benchmark=config.benchmark,
+                    jpeg_stage=_release_has_jpeg(config))
 
 
 def _check_released(config: SuiteConfig, tasks: Sequence[Task]) -> None:
@@ -212,17 +223,19 @@ def _check_source_dirs(config: SuiteConfig) -> None:
 
 
 def _check_sized(config: SuiteConfig) -> None:
-  """What a benchmark of another size refuses: a JPEG stage its release lacks, TFDS sources,
-  a source of other images, a missing clean set (before anything is read)."""
+  """What a benchmark of another size refuses: a JPEG stage its release lacks, a TFDS dataset
+  of 224 crops, a source of other images, a missing clean set (before anything is read; with
+  ``tfds_data_dir`` the clean set is optional)."""
   benchmark = _sized.get(config.benchmark)
   if config.release_jpeg and not benchmark.release_jpeg:
     raise ValueError(f"release_jpeg=True with benchmark={config.benchmark!r}: the CIFAR-10/100-C "
                      "release truncates to uint8 and stores arrays, with no JPEG stage; leave "
                      "release_jpeg unset (or False)")
-  if config.tfds_data_dir is not None:
-    raise ValueError(f"tfds_data_dir= with benchmark={config.benchmark!r}: its -C/-P are "
-                     "evaluated on the fly or from the release here (the built datasets are not "
-                     "read)")
+  if config.tfds_data_dir is not None and config.release_jpeg is not None and (
+      config.release_jpeg != tfds_source(config).applies_release_jpeg):
+    raise ValueError(f"release_jpeg={config.release_jpeg} with tfds_data_dir=: the stored "
+                     "images' JPEG stage is the build's (tfds_image_format='raw' has none); "
+                     "leave release_jpeg unset")
   directory = getattr(config, benchmark.source_arg)
   if config.data is not None:
     if config.data.kind == "tfds":
@@ -236,8 +249,9 @@ def _check_sized(config: SuiteConfig) -> None:
     raise ValueError(f"source={config.source!r} with benchmark={config.benchmark!r}: the source "
                      f"is the {config.benchmark} images in {benchmark.source_arg}= (or your own "
                      f"{benchmark.size}x{benchmark.size} arrays)")
-  if config.source == _released.SOURCE and directory is None:
-    return
+  if directory is None and (config.source == _released.SOURCE
+                            or config.tfds_data_dir is not None):
+    return  # the clean task is left out
   if not benchmark.from_photos:
     _own_data.find_cifar_archive(config.benchmark, config.cifar_dir)
   elif directory is None:
@@ -265,6 +279,7 @@ class Options:
   photos: Callable | None = None  # ids -> source photos (SourceListing.photos)
   tfds: TfdsSource | None = None
   ids: dict | None = None     # TFDS file name -> the source image's id
+  labels: dict | None = None  # id -> label, checked against the builds' (other benchmarks)
 
 
 def _image_batch(task: Task, chunk: Chunk, start: int, opts: Options, n: int, model: Classifier):
@@ -355,21 +370,43 @@ def _run_videos(task: Task, chunk: Chunk, model: Classifier, opts: Options, tick
 def _run_tfds(task: Task, model: Classifier, opts: Options, tick) -> dict:
   """Records of this process's share of the stored examples of ``task``."""
   step = opts.video_batch if task.kind == "perturbation" else opts.batch_size
+  if task.kind == "perturbation" and _starts_from_photo(task, opts):
+    step = 1  # its frames take each photo's own aspect: one video per call, as on the fly
   parts = []
   for examples in opts.tfds.batches(task, step):
-    # The builders store the file name; the run's id of that image (itself when not listed).
+    examples = _run_examples(examples, opts, task)
+    if not examples:
+      continue
+    # The builders store the file name; the run's id of that image.
     names = [text(e["file_name"]) for e in examples]
-    names = np.array([opts.ids.get(n, n) for n in names] if opts.ids else names)
+    names = np.array([opts.ids[n] for n in names] if opts.ids else names)
     if task.kind == "corruption":
       pixels = model.shard(pad_batch(np.stack([e["image"] for e in examples]), opts.batch_size))
       _, pred = model.top1(pixels, names, context=task.id)
       parts.append({"predictions": pred, "ids": names})
     else:
-      # [B, T, 224, 224, 3]
+      # [B, T, S, S, 3]
       frames = jnp.asarray(np.stack([np.asarray(e["frames"]) for e in examples]))
       parts.append(dict(video_records(task, frames, names, model), ids=names))
     tick(len(examples))
+  if not parts:
+    raise ValueError(f"{task.id}: {opts.tfds.record} holds none of the run's images (in this "
+                     "process's share): it was built from other images")
   return _concat_records(parts)
+
+
+def _run_examples(examples: list[dict], opts: Options, task: Task) -> list[dict]:
+  """The stored examples of the run's images (a build may hold more: max_images, another
+  listing); ValueError where a build's label differs from the run's."""
+  if opts.ids is None:
+    return examples
+  kept = [e for e in examples if text(e["file_name"]) in opts.ids]
+  for e in kept if opts.labels is not None else ():
+    image = opts.ids[text(e["file_name"])]
+    if int(e["label"]) != opts.labels[image]:
+      raise ValueError(f"{opts.tfds.dataset(task)}: {image} is labelled {int(e['label'])} there, "
+                       f"{opts.labels[image]} in the run's images: it was built from other images")
+  return kept
 
 
 def _concat_records(parts: list[dict]) -> dict:
@@ -423,10 +460,9 @@ def run(config: SuiteConfig, model: Model, output_dir=None,
     _check_model_classes(model, sized)
   if config.source == _released.SOURCE:
     listing, opts.tfds = _released.open_release(config, tasks)
-    if listing.read is None and listing.chunk is None:
-      log("the release holds no clean images: the clean task is left out (pass "
-          f"{_source_dir_arg(config.benchmark)}= for it)")
-      tasks = [t for t in tasks if t.kind != "clean"]
+  elif config.data is None and config.tfds_data_dir is not None and sized is not None and (
+      getattr(config, sized.source_arg) is None):
+    listing = _sized.build_listing(sized, tfds_source(config), tasks, config.max_images)
   elif config.data is None and sized is not None and sized.from_photos:
     listing = _sized.photo_listing(sized, getattr(config, sized.source_arg), config.max_images)
   elif config.data is None and sized is not None:
@@ -443,15 +479,23 @@ def run(config: SuiteConfig, model: Model, output_dir=None,
     _own_data.check_classes(listing.labels, classes, bool(config.perturbations))
     baseline = (_own_data.cifar_baseline(baseline, config.benchmark) if sized is not None
                 else _own_data.baseline_for(baseline, classes))
+  if listing.read is None and listing.chunk is None and any(t.kind == "clean" for t in tasks):
+    where = "the release holds" if config.source == _released.SOURCE else "the TFDS builds hold"
+    log(f"{where} no clean images: the clean task is left out (pass "
+        f"{_source_dir_arg(config.benchmark)}= for it)")
+    tasks = [t for t in tasks if t.kind != "clean"]
   names, labels = listing.ids, listing.labels
   opts.photos = listing.photos
   if opts.tfds is not None:
     opts.release_jpeg = release_jpeg = opts.tfds.applies_release_jpeg
   elif config.tfds_data_dir is not None:
-    opts.tfds = TfdsSource(str(config.tfds_data_dir), demo=config.source == "demo",
-                           image_format=config.tfds_image_format)
+    opts.tfds = tfds_source(config)
     opts.release_jpeg = release_jpeg = opts.tfds.applies_release_jpeg
     opts.ids = _ids_by_file_name(listing)
+    builds = opts.tfds.identity(tasks)
+    if sized is not None:  # ImageNet runs record only `data`: their earlier folders resume
+      _check_build_sizes(builds, len(listing))
+      opts.labels = dict(zip(listing.ids, listing.labels.tolist()))
   pid, pcount = jax.process_index(), jax.process_count()
   started = time.time()
   run_info = dict(listing.identity(), **model_identity(model), seed=config.seed,
@@ -459,6 +503,8 @@ def run(config: SuiteConfig, model: Model, output_dir=None,
                   data="on the fly" if opts.tfds is None else opts.tfds.record)
   if sized is not None:  # absent for ImageNet: folders of earlier ImageNet runs still resume
     run_info["benchmark"] = config.benchmark
+    if opts.labels is not None:  # the builds read: data_dir, each dataset's version and size
+      run_info["tfds"] = builds
   recorded = {"source_location": listing.location, "weights_file": model.weights_file}
   store = Store(output_dir, run_info, log) if output_dir is not None and pid == 0 else None
   with store or contextlib.nullcontext():  # releases the folder's lock
@@ -505,6 +551,14 @@ def _check_model_classes(model: Model, benchmark: _sized.Benchmark) -> None:
   if not benchmark.name.startswith("cifar") and classes != benchmark.classes:
     raise ValueError(f"{model.name} returns {classes} logits per image; benchmark="
                      f"{benchmark.name!r} has {benchmark.classes} classes")
+
+
+def _check_build_sizes(builds: dict, images: int) -> None:
+  """Every planned build holds at least the run's images (which ones: checked as they are read)."""
+  for name, build in builds["datasets"].items():
+    if build["examples"] < images:
+      raise ValueError(f"{name} in {builds['data_dir']} holds {build['examples']} examples, the "
+                       f"run {images} images: it was built from other images")
 
 
 def _ids_by_file_name(listing: SourceListing) -> dict:
@@ -628,8 +682,14 @@ def evaluate(apply_fn: Callable, variables: Any, *,
     chunk_size: images per preprocessing chunk (the unit split between hosts).
     tfds_data_dir: read the corrupted images and the frames from datasets built by the TFDS
       builders there (``imagenet_c`` / ``imagenet_p``, or their ``_demo`` twins for the demo
-      source) instead of generating them; the clean images still come from ``source``.
-    tfds_image_format: which stored ImageNet-C variant to read: 'jpeg', 'png' or 'raw'.
+      source; ``<benchmark>_c`` / ``<benchmark>_p`` for another benchmark, no
+      ``imagenet299_p``) instead of generating them; the clean images still come from
+      ``source``.  At the other sizes the clean folder is optional: without it the run's images
+      are those the builds store (file names and labels; no clean task).  Every planned build
+      must exist (else ValueError naming it and its build command, before anything runs); the
+      stored labels are checked against the run's, and the builds' versions recorded.
+    tfds_image_format: which stored -C variant to read: 'jpeg', 'png' or 'raw' (the CIFAR
+      builds store one, the release's: leave 'jpeg').
     released_dir: with ``source='released'``, the released files (``suites.released``):
       ImageNet-C's tree or tars and ImageNet-P's MP4 tree, or CIFAR-10/100-C/P's .npy files;
       the clean images from ``imagenet_dir`` / ``cifar_dir`` when given (else no clean task).

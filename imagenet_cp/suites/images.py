@@ -1,5 +1,6 @@
 """The suites' images: the source photos listed (``SourceListing``) and preprocessed once
-(``ImageCache``), and the built TFDS ImageNet-C / ImageNet-P datasets (``TfdsSource``).
+(``ImageCache``), and the built TFDS ImageNet-C / ImageNet-P datasets and those of the other
+benchmarks (``TfdsSource``).
 
 Sources: 'demo' (the packaged photos) or 'imagenet' (the validation set: the official tar or an
 extracted folder), in file-name order (``imagenet_cp.sources``); the user's own data is listed
@@ -33,7 +34,7 @@ from imagenet_cp.metrics.baselines import NOISE_PERTURBATIONS as NOISE_SEQUENCES
 from imagenet_cp import image_lists
 from imagenet_cp.preprocess import DEFAULT_PREPROCESSING, center_crop, robustbench_preprocess
 from imagenet_cp.suites.common import (CORRUPT_NPZ, DirectoryLock, Task, remove_orphans,
-                                       save_npz)
+                                       save_npz, text)
 
 CHUNK = 256          # images per cache chunk (one padded ImageNet-P canvas per chunk)
 CANVAS_MULTIPLE = 128
@@ -281,18 +282,30 @@ class ImageCache:
 # The datasets the TFDS builders wrote (read instead of generating on the fly).
 
 
+# The split each builder writes (its only one): the CIFAR builders keep the test set's name.
+TFDS_SPLITS = {"cifar10": "test", "cifar100": "test"}
+# The benchmarks with no -P builder (the original released no 299 -P set).
+NO_P_BUILDER = ("imagenet299",)
+
+
 @dataclasses.dataclass
 class TfdsSource:
-  """Built ``imagenet_c[_demo]`` / ``imagenet_p[_demo]`` datasets under ``data_dir``.
+  """Built ``imagenet_c[_demo]`` / ``imagenet_p[_demo]`` datasets under ``data_dir``, or those of
+  another ``benchmark`` (``<benchmark>_c`` / ``<benchmark>_p``: cifar10, cifar100, tiny_imagenet,
+  imagenet64, imagenet299 (-C only)).
 
-  ``image_format`` picks the ImageNet-C variant: 'jpeg' (PIL q85, like the release), 'png'
-  (lossless ``release_jpeg`` pixels: identical to the on-the-fly input) or 'raw' (no JPEG stage).
-  ImageNet-P frames are read from the default (lossless PNG) configs.  Records carry file names,
-  so TFDS's on-disk order and any split across processes do not matter.
+  ``image_format`` picks the -C variant: 'jpeg' (PIL q85, like the release), 'png' (lossless
+  ``release_jpeg`` pixels: identical to the on-the-fly input) or 'raw' (no JPEG stage); the CIFAR
+  builders store one format, the release's (no JPEG stage: ``jpeg_stage=False``), under the
+  plain names.  -P frames are read from the default (lossless PNG) configs.  Config names are
+  the builders' own (``BUILDER_CONFIGS``, or a format variant they resolve).  Records carry file
+  names, so TFDS's on-disk order and any split across processes do not matter.
   """
   data_dir: str
   demo: bool
   image_format: str = "jpeg"
+  benchmark: str = "imagenet"
+  jpeg_stage: bool = True   # the benchmark's release has the JPEG q85 stage (CIFAR's has none)
 
   def __post_init__(self):
     if self.image_format not in ("jpeg", "png", "raw"):
@@ -300,32 +313,102 @@ class TfdsSource:
 
   @property
   def applies_release_jpeg(self) -> bool:
-    return self.image_format != "raw"
+    return self.jpeg_stage and self.image_format != "raw"
 
   @property
   def record(self) -> str:
     """What a run records as its data."""
-    return f"tfds {self.data_dir} ({self.image_format})"
+    return f"tfds {self.data_dir} ({self.image_format if self.jpeg_stage else 'release format'})"
+
+  @property
+  def split(self) -> str:
+    return TFDS_SPLITS.get(self.benchmark, "validation")
 
   def dataset(self, task: Task) -> str:
+    """``<dataset>/<config>`` of a corruption or perturbation task."""
     import imagenet_cp.datasets  # pylint: disable=g-import-not-at-top,unused-import
     from imagenet_cp.datasets.imagenet_c import imagenet_c_dataset_builder as c_builder  # pylint: disable=g-import-not-at-top
     from imagenet_cp.datasets.imagenet_p import imagenet_p_dataset_builder as p_builder  # pylint: disable=g-import-not-at-top
+    if self.benchmark != "imagenet":
+      return self._sized_dataset(task, c_builder, p_builder)
     suffix = "_demo" if self.demo else ""
     if task.kind == "corruption":
       return f"imagenet_c{suffix}/{c_builder.config_name(task.name, task.level, self.image_format)}"
     level = sequence_key_level(task.name, task.level)
     return f"imagenet_p{suffix}/{p_builder.config_name(task.name, level)}"
 
-  def _open(self, task: Task):
+  def _sized_dataset(self, task: Task, c_builder, p_builder) -> str:
+    """The config of another benchmark's builder, checked against the configs it has."""
+    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+    if task.kind == "perturbation" and self.benchmark in NO_P_BUILDER:
+      raise ValueError(f"tfds_data_dir= with benchmark={self.benchmark!r} and perturbations: there "
+                       f"is no {self.benchmark}_p dataset (the original released no 299 -P set); "
+                       "pass perturbations=() (--perturbations=none), or evaluate -P on the fly "
+                       "without tfds_data_dir=")
+    if task.kind == "corruption":
+      dataset = f"{self.benchmark}_c"
+      config = c_builder.config_name(task.name, task.level, self.image_format)
+    else:
+      dataset = f"{self.benchmark}_p"
+      config = p_builder.config_name(task.name, sequence_key_level(task.name, task.level))
+    builder_cls = tfds.builder_cls(dataset)
+    if builder_cls.get_builder_config(config) is None:
+      listed = ", ".join(c.name for c in builder_cls.BUILDER_CONFIGS[:3])
+      hint = (f"; tfds_image_format={self.image_format!r} names a variant it does not store: "
+              "leave it unset" if task.kind == "corruption" and self.image_format != "jpeg"
+              else "")
+      raise ValueError(f"{dataset} has no config {config!r} (its configs: {listed}, ...{hint})")
+    return f"{dataset}/{config}"
+
+  def build_command(self, name: str) -> str:
+    """The command that builds ``<dataset>/<config>`` into this data_dir."""
+    dataset, config = name.split("/", 1)
+    return (f"python -m launch.build_datasets --datasets={dataset} --configs={config} "
+            f"--data_dir={self.data_dir} --manual_dir=DIR (or `tfds build {dataset} --imports "
+            f"imagenet_cp.datasets --config {config} --file_format array_record --data_dir "
+            f"{self.data_dir} --manual_dir DIR`; docs/datasets.md)")
+
+  def _open(self, task: Task, decoders=None):
     import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
     name = self.dataset(task)
     try:
-      return tfds.data_source(name, data_dir=self.data_dir, split="validation")
-    except Exception as err:  # TFDS raises several types for a missing build.
-      raise ValueError(
-          f"{name} is not built in {self.data_dir} ({type(err).__name__}: {err}); build it with "
-          f"`python -m launch.build_datasets` or `tfds build` (docs/datasets.md)") from err
+      builder = tfds.builder(name, data_dir=self.data_dir)
+      built = builder.is_prepared()
+    except Exception as err:  # TFDS raises several types for an unreadable build.
+      raise ValueError(f"{name} in {self.data_dir} cannot be read ({type(err).__name__}: {err}); "
+                       f"rebuild it with {self.build_command(name)}") from err
+    if not built:  # never built (or fetched) on the way: the run reads what is there
+      raise ValueError(f"{name} is not built in {self.data_dir}; build it with "
+                       f"{self.build_command(name)}")
+    try:
+      return builder.as_data_source(split=self.split, decoders=decoders)
+    except Exception as err:  # e.g. a tfrecord build: no random access
+      raise ValueError(f"{name} in {self.data_dir} cannot be read by index ({type(err).__name__}: "
+                       f"{err}); rebuild it as array_record with {self.build_command(name)}"
+                       ) from err
+
+  def identity(self, tasks: Sequence[Task]) -> dict:
+    """What a run records and compares of the builds it reads: the data_dir and each planned
+    dataset's version and size; ValueError naming the first one not built (so before any
+    evaluation)."""
+    datasets = {}
+    for task in tasks:
+      if task.kind == "clean":
+        continue
+      source = self._open(task)
+      datasets[self.dataset(task)] = {"version": str(source.dataset_info.version),
+                                      "examples": len(source)}
+    return {"data_dir": str(self.data_dir), "datasets": datasets}
+
+  def names_and_labels(self, task: Task) -> tuple[list[str], np.ndarray]:
+    """The file names and labels ``task``'s build stores, in on-disk order (pixels of a -C
+    build left encoded)."""
+    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+    source = self._open(task, {"image": tfds.decode.SkipDecoding()}
+                        if task.kind == "corruption" else None)
+    examples = [source[i] for i in range(len(source))]
+    return ([text(e["file_name"]) for e in examples],
+            np.array([int(e["label"]) for e in examples], np.int32))
 
   def batches(self, task: Task, size: int) -> Iterator[list[dict]]:
     """This process's share of the stored examples (every process_count-th record), ``size`` at

@@ -16,6 +16,10 @@ Ids and key names of the photo sources are the builders' file names (``val_0.JPE
 ``ILSVRC2012_val_00000001.JPEG``; a Tiny crops folder: ``<wnid>/<file>``).  The sequences that
 start from the source photo (``SequenceSet.source_sequences``) read it again per video
 (``photos``).  No published normaliser exists at these sizes: the figures are unnormalised.
+
+With ``tfds_data_dir=`` the -C images and -P frames are read from the builds
+(``images.TfdsSource``) and, without the clean images' folder, the run's images are the ones
+the builds store (``build_listing``): their file names and labels, no clean task.
 """
 from __future__ import annotations
 
@@ -27,7 +31,8 @@ import numpy as np
 
 from imagenet_cp import perturbations
 from imagenet_cp.perturbations import sets
-from imagenet_cp.suites.images import Chunk, SourceListing, check_max_images
+from imagenet_cp.suites.common import Task
+from imagenet_cp.suites.images import Chunk, SourceListing, TfdsSource, check_max_images
 
 CANVAS_MULTIPLE = 64  # Tiny's Resize(64) inputs: one canvas width for square photos
 
@@ -135,3 +140,25 @@ def _reader_by_name(items: Sequence):
   """ids (file names) -> their decoded photos (what the source-photo sequences start from)."""
   by_name = {it.file_name: it for it in items}
   return lambda ids: read_photos([by_name[i] for i in ids])
+
+
+def build_listing(benchmark: Benchmark, tfds: TfdsSource, tasks: Sequence[Task],
+                  max_images: int | None) -> SourceListing:
+  """The images the builds store, listed from the first planned build (a -C one if any: its
+  pixels are left encoded): file names in sorted order (CIFAR's: the test set's), the stored
+  labels, the first ``max_images``.  No clean images: the builds hold none."""
+  check_max_images(max_images)
+  stored = [t for t in tasks if t.kind == "corruption"] + [
+      t for t in tasks if t.kind == "perturbation"]
+  if not stored:
+    raise ValueError(f"tfds_data_dir= with benchmark={benchmark.name!r} and no corruption or "
+                     f"perturbation: the builds hold no clean images (pass "
+                     f"{benchmark.source_arg}= for the clean task)")
+  names, labels = tfds.names_and_labels(stored[0])
+  order = sorted(range(len(names)), key=names.__getitem__)[:None if max_images is None
+                                                             else int(max_images)]
+  names = [names[i] for i in order]
+  if not names:
+    raise ValueError(f"{tfds.dataset(stored[0])} in {tfds.data_dir} holds no examples")
+  return SourceListing(benchmark.name, f"tfds {tfds.data_dir} ({tfds.dataset(stored[0])})",
+                       names, names, labels[order], [0] * len(names), read=None)
