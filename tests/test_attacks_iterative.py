@@ -213,3 +213,20 @@ def test_mim_without_momentum_is_bim(mlp):
   bim = attacks.bim(am.mlp_apply, variables, x, labels, eps=16, steps=4)
   mim0 = attacks.mim(am.mlp_apply, variables, x, labels, eps=16, steps=4, decay=0.0)
   np.testing.assert_array_equal(np.asarray(mim0.adversarial), np.asarray(bim.adversarial))
+
+
+def test_compile_with_passes_xla_options_to_top_level_attacks_only():
+  from imagenet_cp import models
+  variables, _ = am.twin_mlp()
+  x, y = am.twin_inputs(variables, n=8)[:2]
+  common = dict(eps=3.0, key=jax.random.key(0), n_iter=3)
+  # An option XLA does not know reaches the compile, so it fails: the options are used.
+  with attacks.compile_with({"xla_no_such_option_here": "1"}), pytest.raises(
+      RuntimeError, match="xla_no_such_option_here"):
+    attacks.apgd(am.mlp_apply, variables, x, y, **common)
+  plain = attacks.apgd_t(am.mlp_apply, variables, x, y, n_target_classes=2, **common)
+  # The zoo's options: APGD-T traces APGD inside its own jit, which must not take them again.
+  with attacks.compile_with(models.compiler_options()):
+    tuned = attacks.apgd_t(am.mlp_apply, variables, x, y, n_target_classes=2, **common)
+  np.testing.assert_array_equal(tuned.success, plain.success)
+  np.testing.assert_allclose(tuned.adversarial, plain.adversarial, atol=1e-6)

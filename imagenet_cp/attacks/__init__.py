@@ -11,6 +11,8 @@ keeps the [0, 1] box and its budget, runs untargeted (``targets=None``) or targe
   found = attacks.search_budget(functools.partial(attacks.bim, apply_fn, steps=50),
                                 variables, images, labels)
   attacks.accuracy_vs_budget(found.minimal, budgets=[0, 1, 2, 4, 8])
+  with attacks.compile_with(models.compiler_options("resnet50")):  # the zoo's XLA:CPU options
+    result = attacks.apgd(apply_fn, variables, images, labels, eps=4, key=key)
 """
 from imagenet_cp.attacks.apgd import apgd, apgd_t, checkpoints as apgd_checkpoints
 from imagenet_cp.attacks.autoattack import AutoAttackResult, autoattack
@@ -23,6 +25,7 @@ from imagenet_cp.attacks.deepfool import deepfool
 from imagenet_cp.attacks.nattack import nattack, queries_at as nattack_queries_at
 from imagenet_cp.attacks.ead import ead
 from imagenet_cp.attacks.fab import fab, fab_t
+from imagenet_cp.attacks.jit import compile_with
 from imagenet_cp.attacks.gradient import bim, fgsm, mim, pgd
 from imagenet_cp.attacks.losses import cross_entropy, dlr, dlr_targeted, margin
 from imagenet_cp.attacks.norms import distortion, perturbation_norms
@@ -47,4 +50,5 @@ __all__ = [
     "evolutionary",
     "AutoAttackResult", "autoattack", "fab", "fab_t", "square",
     "nattack", "nattack_queries_at",
+    "compile_with",
 ]

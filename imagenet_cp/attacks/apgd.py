@@ -33,6 +33,7 @@ import numpy as np
 
 from imagenet_cp.attacks import core, losses
 from imagenet_cp.attacks.gradient import objective_and_grad
+from imagenet_cp.attacks.jit import jit as attack_jit
 
 RHO = 0.75
 ALPHA = 0.75
@@ -91,7 +92,7 @@ def eot_objective_and_grad(apply_fn, variables, x, labels, targets, loss, model_
   return logits[-1], total / eot_iter
 
 
-@functools.partial(jax.jit, static_argnames=("apply_fn", "n_iter", "norm", "loss", "start",
+@attack_jit(static_argnames=("apply_fn", "n_iter", "norm", "loss", "start",
                                              "untargeted_goal", "eot_iter"))
 def _apgd(apply_fn, variables, images, labels, targets, eps, keys, *, n_iter, norm, loss, start,
           untargeted_goal=False, model_key=None, eot_iter=1):
@@ -218,7 +219,7 @@ def apgd_t(apply_fn, variables, images, labels, *, eps, key, n_iter=100, norm="l
                  n_target_classes=n_target_classes)
 
 
-@functools.partial(jax.jit, static_argnames=("apply_fn", "n_iter", "norm", "n_target_classes"))
+@attack_jit(static_argnames=("apply_fn", "n_iter", "norm", "n_target_classes"))
 def _apgd_t(apply_fn, variables, images, labels, eps, keys, *, n_iter, norm, n_target_classes):
   clean = apply_fn(variables, images)
   if clean.shape[-1] < 4:

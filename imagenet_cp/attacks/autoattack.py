@@ -41,6 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from imagenet_cp.attacks import core
+from imagenet_cp.attacks.jit import jit as attack_jit
 
 # The modules, not the functions of the same names that the package exports.
 apgd_lib = importlib.import_module("imagenet_cp.attacks.apgd")
@@ -125,8 +126,10 @@ def _runs(name: str, cfg: dict) -> list[tuple[int, int | None]]:
   return [(0, None)]  # FAB's restarts and Square run in one call
 
 
+@attack_jit(static_argnames=("apply_fn",))
 def _scores(apply_fn, variables, images, model_key):
-  """Logits of the model: deterministic, or one draw of a randomised one (``model_key``)."""
+  """Logits of the model: deterministic, or one draw of a randomised one (``model_key``);
+  jitted, as a user's ``apply_fn`` may be a plain (op-by-op) function."""
   if model_key is None:
     return apply_fn(variables, images)
   return apply_fn(variables, images, model_key)

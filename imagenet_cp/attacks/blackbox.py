@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import optax
 
 from imagenet_cp.attacks import core, losses
+from imagenet_cp.attacks.jit import jit as attack_jit
 
 
 def queries_at(iteration, samples: int):
@@ -51,7 +52,7 @@ def estimate_gradient(score, x, keys, samples: int, scale, kind: str):
   return total / (2.0 * samples * s)
 
 
-@functools.partial(jax.jit, static_argnames=("apply_fn", "steps", "samples", "norm", "loss",
+@attack_jit(static_argnames=("apply_fn", "steps", "samples", "norm", "loss",
                                              "kind"))
 def _score_attack(apply_fn, variables, images, labels, targets, eps, step, scale, keys, *, steps,
                   samples, norm, loss, kind):

@@ -13,13 +13,13 @@ yet.  Of all successful iterates the one with the smallest L2 is returned: C&W's
 """
 from __future__ import annotations
 
-import functools
 
 import jax
 import jax.numpy as jnp
 import optax
 
 from imagenet_cp.attacks import core, losses
+from imagenet_cp.attacks.jit import jit as attack_jit
 
 _BIG = 1e10
 
@@ -80,7 +80,7 @@ def from_tanh_space(w):
   return 0.5 * (jnp.tanh(w) + 1.0)
 
 
-@functools.partial(jax.jit, static_argnames=("apply_fn", "steps", "binary_search_steps"))
+@attack_jit(static_argnames=("apply_fn", "steps", "binary_search_steps"))
 def _cw(apply_fn, variables, images, labels, targets, confidence, learning_rate, initial_const,
         *, steps, binary_search_steps):
   w0 = to_tanh_space(images)

@@ -28,7 +28,6 @@ start), so ``distortion_after_queries`` gives the distortion at any query budget
 """
 from __future__ import annotations
 
-import functools
 from typing import NamedTuple
 
 import jax
@@ -36,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from imagenet_cp.attacks import core
+from imagenet_cp.attacks.jit import jit as attack_jit
 
 _TINY = 1e-12
 _START = 0x7FFFFFFF   # the fold of the start's draws, apart from any step's
@@ -126,7 +126,7 @@ def _adapt(queue, full_rows, up, down, factor, steps_list):
   return out, grow | shrink
 
 
-@functools.partial(jax.jit, static_argnames=("apply_fn", "steps", "init_draws", "search_steps",
+@attack_jit(static_argnames=("apply_fn", "steps", "init_draws", "search_steps",
                                              "stats_every"))
 def _boundary(apply_fn, variables, images, labels, targets, keys, budget, spherical0, source0,
               adaptation, convergence, *, steps, init_draws, search_steps, stats_every):
@@ -209,7 +209,7 @@ def evolutionary_candidate(images, best, z_large, mu, sigma):
   return jnp.clip(images - away / away_norm * (1.0 - m) * norm, 0.0, 1.0)
 
 
-@functools.partial(jax.jit, static_argnames=("apply_fn", "steps", "init_draws", "search_steps",
+@attack_jit(static_argnames=("apply_fn", "steps", "init_draws", "search_steps",
                                              "reduced"))
 def _evolutionary(apply_fn, variables, images, labels, targets, keys, budget, mu0, sigma, decay,
                   c, *, steps, init_draws, search_steps, reduced):

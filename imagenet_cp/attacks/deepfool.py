@@ -17,12 +17,12 @@ the current top-1 among the others, so the step moves towards z_t = max_{j != t}
 """
 from __future__ import annotations
 
-import functools
 
 import jax
 import jax.numpy as jnp
 
 from imagenet_cp.attacks import core
+from imagenet_cp.attacks.jit import jit as attack_jit
 
 
 def logit_gradients(apply_fn, variables, x, classes):
@@ -55,7 +55,7 @@ def nearest_step(f, w, norm):
   return core.per_example(scale, w_l) * jnp.sign(w_l)
 
 
-@functools.partial(jax.jit, static_argnames=("apply_fn", "steps", "norm", "candidates"))
+@attack_jit(static_argnames=("apply_fn", "steps", "norm", "candidates"))
 def _deepfool(apply_fn, variables, images, labels, targets, overshoot, *, steps, norm,
               candidates):
   clean = apply_fn(variables, images)

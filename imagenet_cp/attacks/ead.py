@@ -15,13 +15,13 @@ Adversarial_Survey's [-0.5, 0.5] scale, so its settings carry over).
 """
 from __future__ import annotations
 
-import functools
 
 import jax
 import jax.numpy as jnp
 
 from imagenet_cp.attacks import core
 from imagenet_cp.attacks.cw import attack_margin, search_c, succeeds
+from imagenet_cp.attacks.jit import jit as attack_jit
 
 
 def shrink(z, images, beta):
@@ -31,7 +31,7 @@ def shrink(z, images, beta):
   return jnp.clip(moved, 0.0, 1.0)
 
 
-@functools.partial(jax.jit, static_argnames=("apply_fn", "steps", "binary_search_steps"))
+@attack_jit(static_argnames=("apply_fn", "steps", "binary_search_steps"))
 def _ead(apply_fn, variables, images, labels, targets, beta, confidence, learning_rate,
          initial_const, *, steps, binary_search_steps):
   n = images.shape[0]

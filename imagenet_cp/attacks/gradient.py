@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from imagenet_cp.attacks import core, losses
+from imagenet_cp.attacks.jit import jit as attack_jit
 
 
 def objective_and_grad(apply_fn, variables, x, labels, targets, loss):
@@ -52,7 +53,7 @@ def random_start(keys, images, eps, norm):
   return jnp.clip(images + delta, 0.0, 1.0)
 
 
-@functools.partial(jax.jit, static_argnames=("apply_fn", "steps", "norm", "loss"))
+@attack_jit(static_argnames=("apply_fn", "steps", "norm", "loss"))
 def _ascent(apply_fn, variables, images, labels, targets, eps, step, keys, decay, start, *, steps,
             norm, loss):
   """The shared loop; eps, step: [N] in [0, 1] units; start: bool scalar (random start or not);

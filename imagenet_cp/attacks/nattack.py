@@ -25,13 +25,13 @@ Examples for an Improved Black-Box Attack on Deep Neural Networks", ICML 2019
 """
 from __future__ import annotations
 
-import functools
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from imagenet_cp.attacks import core, losses
+from imagenet_cp.attacks.jit import jit as attack_jit
 
 INIT_SCALE = 0.001        # std of mu's random start (the authors' and ARES's)
 TANH_BOUND = 1.0 - 1e-6   # keeps arctanh finite at the box faces (the authors' torch_arctanh)
@@ -120,7 +120,7 @@ def update_mean(score, images, w, mu, noise, eps, sigma, lr, norm: str) -> jax.A
   return mu + core.per_example(lr / (population * sigma), mu) * step
 
 
-@functools.partial(jax.jit, static_argnames=("apply_fn", "steps", "population", "grid", "norm",
+@attack_jit(static_argnames=("apply_fn", "steps", "population", "grid", "norm",
                                              "loss"))
 def _nattack(apply_fn, variables, images, labels, targets, eps, sigma, lr, keys, *, steps,
              population, grid, norm, loss):

@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from imagenet_cp.attacks import blackbox, core, norms
+from imagenet_cp.attacks.jit import jit as attack_jit
 
 
 class BudgetSearch(NamedTuple):
@@ -66,7 +67,7 @@ def search_budget(attack: Callable, variables, images, labels, *, targets=None,
                  rounds=doubling_steps + bisection_steps)
 
 
-@functools.partial(jax.jit, static_argnames=("attack", "rounds"))
+@attack_jit(static_argnames=("attack", "rounds"))
 def _search(attack, variables, images, labels, targets, initial, *, rounds):
   n = images.shape[0]
   clean = attack(variables, images, labels, eps=jnp.zeros((n,), jnp.float32), targets=targets)

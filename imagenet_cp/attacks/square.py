@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from imagenet_cp.attacks import core, losses
+from imagenet_cp.attacks.jit import jit as attack_jit
 
 P_BREAKPOINTS = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)  # on a 10 000-query scale
 
@@ -188,7 +189,7 @@ def _margin_and_loss(apply_fn, variables, x, labels, targets, loss):
   return margin, (margin if loss == "margin" else losses.cross_entropy(logits, targets))
 
 
-@functools.partial(jax.jit, static_argnames=("apply_fn", "queries", "norm", "p_init", "loss",
+@attack_jit(static_argnames=("apply_fn", "queries", "norm", "p_init", "loss",
                                              "rescale_schedule"))
 def _square(apply_fn, variables, images, labels, targets, eps, keys, *, queries, norm, p_init,
             loss, rescale_schedule):

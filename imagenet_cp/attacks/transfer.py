@@ -38,6 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from imagenet_cp.attacks import core, losses
+from imagenet_cp.attacks.jit import jit as attack_jit
 
 METHODS = ("mi", "di", "ti", "si_ni", "vmi")
 _TINY = 1e-12
@@ -162,7 +163,7 @@ def mean_abs_normalized(g: jax.Array) -> jax.Array:
   return g / jnp.maximum(scale, _TINY)
 
 
-@functools.partial(jax.jit, static_argnames=(
+@attack_jit(static_argnames=(
     "apply_fn", "method", "steps", "resize_rate", "diversity_prob", "kernel_length", "nsig",
     "scales", "samples", "random_start"))
 def _transfer(apply_fn, variables, images, labels, targets, eps, step, decay, beta, keys, *,

@@ -48,6 +48,7 @@ class DataParallel:
     self.variables = jax.device_put(variables, replicated)
     platform = devices[0].platform
     options = models.compiler_options(model_name, platform)
+    self.compiler_options = options  # for the jits that call apply_fn themselves (attacks)
     self.workarounds = workarounds.resolve(platform=platform)
     flags = dict(self.workarounds)
 

@@ -308,7 +308,7 @@ def run(config: SuiteConfig, model: Model, output_dir=None, log: Callable[[str],
                   file_names_sha256=file_digest(names))
   store = (Store(pathlib.Path(output_dir) / "adversarial", run_info, log)
            if output_dir is not None and pid == 0 else None)
-  with store or contextlib.nullcontext():  # releases the folder's lock
+  with store or contextlib.nullcontext(), contextlib.ExitStack() as stack:  # releases the lock
     if images is not None:
       examples = every.rows(_share(len(every.file_names)))
     else:
@@ -316,6 +316,7 @@ def run(config: SuiteConfig, model: Model, output_dir=None, log: Callable[[str],
       examples = source_examples(cache_dir=cache_dir, process_index=pid, process_count=pcount,
                                  chunk_size=config.chunk_size, listing=listing, log=log)
     classifier = Classifier(model, config.batch_size, uint8=False)
+    stack.enter_context(attacks.compile_with(classifier.parallel.compiler_options))
     correct, index = _correct_everywhere([classifier], examples, names)
     attacked = [n for n, c in zip(names, correct) if c]
     results = {"run": dict(run_info, config=dataclasses.asdict(attack_config), processes=pcount,

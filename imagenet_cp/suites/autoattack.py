@@ -33,6 +33,7 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 import imagenet_cp
 from imagenet_cp.attacks import core
+from imagenet_cp.attacks.jit import compile_with
 from imagenet_cp.preprocess import DEFAULT_PREPROCESSING
 from imagenet_cp.suites import distributed
 from imagenet_cp.suites.adversarial import Examples, source_examples
@@ -244,8 +245,9 @@ def run(config: SuiteConfig, model: Model, output_dir=None, log: Callable[[str],
     parts = []
     for start in range(0, len(examples.file_names), classifier.batch_size):
       rows = np.arange(start, min(start + classifier.batch_size, len(examples.file_names)))
-      parts.append(attack_shard(apply_fn, classifier.variables, config, examples, rows,
-                                classifier.padded_size(len(rows)), store, log))
+      with compile_with(classifier.parallel.compiler_options):  # the model's XLA options
+        parts.append(attack_shard(apply_fn, classifier.variables, config, examples, rows,
+                                  classifier.padded_size(len(rows)), store, log))
       log(f"autoattack: {rows[-1] + 1}/{len(examples.file_names)} images of this process done")
     local = {k: np.concatenate([p[k] for p in parts]) if parts else _empty(k)
              for k in ("file_names", "robust", "broken_by", "distance")}
