@@ -8,6 +8,7 @@ r"""Evaluates a model on ImageNet-C and ImageNet-P and writes results, tables an
 
   python -m metrics.run --suite=ood --model=resnet50 --tfds_data_dir=~/tensorflow_datasets
   python -m metrics.run --benchmark=cifar10 --cifar_dir=/data/cifar --model=cifar10/Standard
+  python -m metrics.run --benchmark=cifar10 --cifar_dir=~/tensorflow_datasets --model=cifar10/Standard
   python -m metrics.run --benchmark=cifar10 --tfds_data_dir=/data/tfds --model=cifar10/Standard
   python -m metrics.run --source=released --released_dir=/data/ImageNet-C --model=resnet50 \
       --imagenet_dir=/data/imagenet --image_list=robustbench_5k --perturbations=none
@@ -83,7 +84,9 @@ flags.DEFINE_enum("benchmark", "imagenet", ["imagenet", "cifar10", "cifar100", "
                   "Tiny-ImageNet-C/-P from --tiny_imagenet_dir, ImageNet 64x64-C/-P or the 299 px "
                   "ImageNet-C from --imagenet_dir (unnormalised figures, JPEG q85 stage).")
 flags.DEFINE_string("cifar_dir", None, "Folder with cifar-10-python.tar.gz / "
-                    "cifar-100-python.tar.gz (with --benchmark=cifar10 / cifar100).")
+                    "cifar-100-python.tar.gz (with --benchmark=cifar10 / cifar100), or a TFDS "
+                    "data_dir holding a build of TFDS's cifar10 / cifar100 (<name>/<version>/; "
+                    "its test split, in id order; recorded in run.json as cifar_tfds).")
 flags.DEFINE_string("tiny_imagenet_dir", None, "Folder with tiny-imagenet-200.zip, its extracted "
                     "folder or <wnid>/<file> crops (with --benchmark=tiny_imagenet).")
 flags.DEFINE_string("imagenet_dir", None,
@@ -437,8 +440,8 @@ def _prepare_several(names: list[str]):
     configs, notes = compare.demo_configs(configs, given, photos)
   if FLAGS.benchmark != "imagenet":
     notes.append(f"--benchmark={FLAGS.benchmark} is reported unnormalised (no published "
-                 "normaliser): the AlexNet-relative figures (mCE, CE, mFR, FR) stay empty; each "
-                 "model's report.md has its mean error and mean flip probability.")
+                 "normaliser): the summary has each model's mean error, mean accuracy and mean "
+                 "flip probability; the AlexNet-relative figures (mCE, CE, mFR, FR) stay empty.")
   for suite, config in configs.items():
     suites.get(suite).check(config)
   models = [Model(n, *inputs.load_classifier(n, None)) for n in names]

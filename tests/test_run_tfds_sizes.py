@@ -307,5 +307,13 @@ def test_several_models_on_cifar(cifar10, tmp_path, capsys):
     errors = comparison["figures"][name]["corruption_errors"]
     assert errors["contrast"] == pytest.approx(np.mean(
         [results["corruptions"]["contrast"]["severities"][s]["error"] for s in ("1", "3")]))
+    # The summary's unnormalised figure, from the model's own results: 2 of the 75 cells.
+    assert comparison["figures"][name]["evaluated_mean_error"] == pytest.approx(
+        results["evaluated_mean_error"])
+    assert comparison["figures"][name]["evaluated_cells"] == 2
   report = (tmp_path / "out" / "report.md").read_text()
   assert "--benchmark=cifar10 is reported unnormalised" in report
+  summary = report.split("## Summary", 1)[1].split("\n## ", 1)[0]
+  assert "mean corruption error (%)" in summary and "mCE" not in summary
+  first = comparison["figures"][names[0]]
+  assert f"{100 * first['evaluated_mean_error']:.1f} (2 cells)" in summary

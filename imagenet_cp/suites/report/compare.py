@@ -105,6 +105,11 @@ def figures(results: dict, predictions: dict[str, int]) -> dict:
           "extra_mce": results.get("extra_mce"),
           "mfr": (results.get("mfr") or {}).get(d), "mt5d": (results.get("mt5d") or {}).get(d),
           "difficulty": None if d is None else int(d),
+          # The unnormalised figures (CIFAR, Tiny, 64, 299: no published normaliser).
+          "mean_error": results.get("mean_error"), "mean_accuracy": results.get("mean_accuracy"),
+          "evaluated_mean_error": results.get("evaluated_mean_error"),
+          "evaluated_cells": results.get("evaluated_cells"),
+          "mean_flip_probability": (results.get("mean_flip_probability") or {}).get(d),
           "corruption_errors": mean_errors(results),
           "ce": {n: c.get("ce") for n, c in results.get("corruptions", {}).items()},
           "flip_probability": {n: levels[d]["flip_probability"]
@@ -121,6 +126,7 @@ def comparison(results_by_model: dict, folders: dict, photos: Sequence = (),
   transfer matrix and the notes."""
   run = next(iter(results_by_model.values())).get("run", {})
   return {"models": list(results_by_model), "source": run.get("source"),
+          "benchmark": run.get("benchmark", "imagenet"),
           "images": run.get("images"), "warning": run.get("warning"),
           "photos": [{"name": p.name, "file_name": f"{sources.DEMO_PREFIX}{p.name}.png", "label": p.label,
                       "class_name": p.class_name, "source": p.origin, "licence": p.licence}
@@ -172,7 +178,37 @@ def _predictions_section(data: dict) -> list[str]:
           + _table(["image", "label"] + models, rows) + [""])
 
 
+def _unnormalized(data: dict) -> bool:
+  """Whether the models were evaluated on a benchmark without a published normaliser."""
+  return data.get("benchmark", "imagenet") != "imagenet"
+
+
+def _unnormalized_summary(data: dict) -> list[str]:
+  """The summary of a CIFAR / Tiny / 64 / 299 run: mean error and accuracy, raw flips."""
+  rows = []
+  for m in data["models"]:
+    f = data["figures"][m]
+    mean = f["mean_error"]
+    evaluated = ("" if f["evaluated_mean_error"] is None else
+                 f"{pct(f['evaluated_mean_error'])} ({f['evaluated_cells']} cells)")
+    flips = f["mean_flip_probability"]
+    rows.append([m, pct(f["clean_error"]), pct(mean) if mean is not None else evaluated or "–",
+                 pct(f["mean_accuracy"]) if f["mean_accuracy"] is not None else "–",
+                 "–" if flips is None else fmt(100 * flips, 2)])
+  d = next((data["figures"][m]["difficulty"] for m in data["models"]
+            if data["figures"][m]["difficulty"]), None)
+  return (["## Summary", "",
+           "Unnormalised, as the field reports these sets (no published AlexNet baseline): mean "
+           "error over the 15 corruptions x 5 severities (over the cells evaluated when not all "
+           "75 were), mean accuracy, and the raw mean flip probability"
+           + (f" at difficulty {d}" if d else "") + "; lower error and flips are better.", ""]
+          + _table(["model", "clean error (%)", "mean corruption error (%)",
+                    "mean accuracy (%)", "mean flip probability (%)"], rows) + [""])
+
+
 def _summary_section(data: dict, results_by_model: dict) -> list[str]:
+  if _unnormalized(data):
+    return _unnormalized_summary(data)
   rows = []
   for m, r in results_by_model.items():
     f = data["figures"][m]
