@@ -11,15 +11,26 @@ The test set is what CIFAR-10-C / CIFAR-100-C / -P corrupt (``make_cifar_c.py``,
 ``make_cifar_p.py``), in file order: example i is ``test_batch``'s row i, file name
 ``file_name(i)`` = ``test/00000`` ... ``test/09999`` (zero-based, the row index), which is also
 what ``imagenet_cp.example_key`` hashes.
+
+A TFDS build of TFDS's own ``cifar10`` / ``cifar100`` (made from the binary archives, which hold
+the same test set) is the other accepted source (``find_source``, ``read_source``): its ``test``
+split is stored in TFDS's shuffled order, so the test-set order is restored from the ``id``
+feature (``test_00000`` is row 0); the label is its ``label`` feature (CIFAR-100: the fine
+label, not ``coarse_label``).  Both formats TFDS writes are read without TensorFlow
+(array_record through ``as_data_source``, tfrecord by its framing; tfrecord CRCs are not
+checked: ``TestSet.sha256`` of the pixels is what a build and a run record).
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import io
+import json
 import os
 import pathlib
 import pickle
+import re
+import struct
 import tarfile
 
 import numpy as np
@@ -159,6 +170,13 @@ class TestSet:
   def file_names(self) -> list[str]:
     return [file_name(i) for i in range(len(self.labels))]
 
+  def sha256(self) -> str:
+    """sha256 of the images (uint8, row-major) then the labels (int64 little-endian), in
+    test-set order: the same for every source holding the same test set."""
+    h = hashlib.sha256(np.ascontiguousarray(self.images, np.uint8).tobytes())
+    h.update(np.asarray(self.labels, "<i8").tobytes())
+    return h.hexdigest()
+
 
 def find_archive(directory, cifar_set: CifarSet) -> pathlib.Path | None:
   """``<directory>/<archive>`` if it is there (no other layout is searched), else None."""
@@ -238,3 +256,154 @@ def _read_member(tar: tarfile.TarFile, archive, member: str, required=True):
   except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError,
           AttributeError) as err:
     raise SourceError(f"{archive}:{member}: {err}") from err
+
+
+# ----------------------------------------------------------------------------------------------
+# The other source: a TFDS build of TFDS's cifar10 / cifar100
+
+TFDS_ID = re.compile(r"test_(\d{5})")  # the ``id`` of test image i: test_{i:05d}
+_VERSION = re.compile(r"\d+\.\d+\.\d+")
+
+
+def is_tfds_build(path) -> bool:
+  """Whether ``path`` is a TFDS dataset version folder (it holds dataset_info.json)."""
+  return (_path(path) / "dataset_info.json").is_file()
+
+
+def find_tfds_build(directory, cifar_set: CifarSet):
+  """The TFDS build of ``cifar_set.name`` in ``directory``: the version folder itself
+  (``<data_dir>/cifar10/3.0.2``) or, in a TFDS data_dir, ``<name>/<version>`` (the highest
+  version holding dataset_info.json; the build records which); None if there is none."""
+  if directory is None:
+    return None
+  directory = _path(os.path.expanduser(os.fspath(directory)))
+  if is_tfds_build(directory):
+    return directory if directory.parent.name == cifar_set.name else None
+  folder = directory / cifar_set.name
+  if not folder.is_dir():
+    return None
+  versions = [p for p in folder.iterdir() if _VERSION.fullmatch(p.name) and is_tfds_build(p)]
+  if not versions:
+    return None
+  return max(versions, key=lambda p: tuple(int(x) for x in p.name.split(".")))
+
+
+def find_source(directory, cifar_set: CifarSet):
+  """``directory``'s python tarball of ``cifar_set`` or its TFDS build (``find_tfds_build``);
+  None if it holds neither.  Holding both is ambiguous and refused: a build must not pick one
+  of two test sets silently."""
+  archive = find_archive(directory, cifar_set)
+  build = find_tfds_build(directory, cifar_set)
+  if archive is not None and build is not None:
+    raise SourceError(f"{directory} holds both {cifar_set.archive} and a TFDS build of "
+                      f"{cifar_set.name} ({build}): point the directory option at a folder "
+                      "with only one of them (e.g. the build's <data_dir>/"
+                      f"{cifar_set.name}/<version>)")
+  return archive if archive is not None else build
+
+
+def source_identity(path, cifar_set: CifarSet) -> dict[str, str]:
+  """What the source is, for metadata and run records: its format, and for a TFDS build its
+  dataset/version (read from its dataset_info.json)."""
+  if not is_tfds_build(path):
+    return {"format": "python tarball", "archive": cifar_set.archive}
+  info = _tfds_info(path)
+  return {"format": "tfds", "tfds_build": f"{info.get('name')}/{info.get('version')}",
+          "tfds_file_format": info.get("fileFormat", "tfrecord")}
+
+
+def read_source(path, cifar_set: CifarSet) -> TestSet:
+  """The test set of a python tarball (``read_test_set``) or a TFDS build
+  (``read_tfds_test_set``), whichever ``path`` is."""
+  if is_tfds_build(path):
+    return read_tfds_test_set(path, cifar_set)
+  return read_test_set(path, cifar_set)
+
+
+def _tfds_info(path) -> dict:
+  where = _path(path) / "dataset_info.json"
+  try:
+    return json.loads(where.read_text())
+  except (OSError, ValueError) as err:
+    raise SourceError(f"{where} is not a readable TFDS dataset_info.json ({err})") from err
+
+
+def read_tfds_test_set(path, cifar_set: CifarSet) -> TestSet:
+  """The test set of a TFDS build of ``cifar10`` / ``cifar100`` (its version folder), in
+  test-set order (from ``id``), labels from ``label`` (CIFAR-100's fine label).
+
+  Raises SourceError, naming the build, for a build of another dataset, one without a test
+  split or ``id``, other class names, or ids that are not exactly test_00000 ... in some order.
+  """
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top  (this source only)
+  info = _tfds_info(path)
+  if info.get("name") != cifar_set.name:
+    raise SourceError(f"{path} is a TFDS build of {info.get('name')!r}, not {cifar_set.name!r}")
+  try:
+    builder = tfds.builder_from_directory(os.fspath(path))
+  except (OSError, ValueError, KeyError) as err:
+    raise SourceError(f"{path}: not a readable TFDS build of {cifar_set.name} ({err})") from err
+  features = builder.info.features
+  missing = [k for k in ("id", "image", "label") if k not in features]
+  if missing or "test" not in builder.info.splits:
+    raise SourceError(f"{path}: a TFDS {cifar_set.name} build needs a test split and the "
+                      f"features id, image, label (missing: {missing or ['the test split']}); "
+                      "rebuild it with a current tensorflow-datasets")
+  names = tuple(features["label"].names)
+  if names != cifar_set.classes:
+    raise SourceError(f"{path}: label names {names[:3]}... differ from {cifar_set.dataset}'s "
+                      "official (fine) names")
+  count = builder.info.splits["test"].num_examples
+  images = np.zeros((count, SIZE, SIZE, 3), np.uint8)
+  labels = np.full(count, -1, np.int64)
+  for example in _tfds_test_examples(builder, path):
+    index = _tfds_index(example["id"], count, path)
+    if labels[index] != -1:
+      raise SourceError(f"{path}: the id test_{index:05d} names two test images")
+    if example["image"].shape != (SIZE, SIZE, 3):
+      raise SourceError(f"{path}: test_{index:05d} is {example['image'].shape}, not 32x32x3")
+    images[index], labels[index] = example["image"], example["label"]
+  if (labels == -1).any():
+    raise SourceError(f"{path}: {int((labels == -1).sum())} of {count} test images are missing "
+                      f"(e.g. test_{int(np.argmax(labels == -1)):05d}); is the build complete?")
+  return TestSet(images, labels)
+
+
+def _tfds_index(example_id, count: int, path) -> int:
+  text = example_id.decode() if isinstance(example_id, bytes) else str(example_id)
+  match = TFDS_ID.fullmatch(text)
+  if match is None or int(match.group(1)) >= count:
+    raise SourceError(f"{path}: test id {text!r} is not test_00000 ... test_{count - 1:05d}")
+  return int(match.group(1))
+
+
+def _tfds_test_examples(builder, path):
+  """The decoded examples of the test split, in file order, without TensorFlow."""
+  file_format = builder.info.file_format
+  fmt = "tfrecord" if file_format is None else file_format.value
+  if fmt == "array_record":
+    source = builder.as_data_source(split="test")
+    for i in range(len(source)):
+      yield source[i]
+  elif fmt == "tfrecord":
+    for shard in builder.info.splits["test"].filepaths:
+      for record in _tfrecords(shard):
+        yield builder.info.features.deserialize_example_np(record)
+  else:
+    raise SourceError(f"{path}: TFDS file format {fmt!r} is not read here; build "
+                      f"{builder.info.name} as array_record or tfrecord")
+
+
+def _tfrecords(path):
+  """The records of a TFRecord file: uint64 length, its CRC, the bytes, their CRC (the CRCs are
+  not checked: a truncated or padded file still fails here)."""
+  data = _path(path).read_bytes()
+  offset = 0
+  while offset < len(data):
+    if offset + 12 > len(data):
+      raise SourceError(f"{path}: truncated TFRecord header at byte {offset}")
+    (length,) = struct.unpack_from("<Q", data, offset)
+    start, offset = offset + 12, offset + 12 + length + 4
+    if offset > len(data):
+      raise SourceError(f"{path}: truncated TFRecord at byte {start}")
+    yield data[start:start + length]

@@ -8,7 +8,8 @@ r"""Evaluates a model on ImageNet-C and ImageNet-P and writes results, tables an
 
   python -m metrics.run --suite=ood --model=resnet50 --tfds_data_dir=~/tensorflow_datasets
   python -m metrics.run --benchmark=cifar10 --cifar_dir=/data/cifar --model=cifar10/Standard
-  python -m metrics.run --benchmark=cifar10 --cifar_dir=~/tensorflow_datasets --model=cifar10/Standard
+  python -m metrics.run --benchmark=cifar10 --cifar_dir=~/tensorflow_datasets \
+      --model=cifar10/Standard   # the test set from a TFDS cifar10 build
   python -m metrics.run --benchmark=cifar10 --tfds_data_dir=/data/tfds --model=cifar10/Standard
   python -m metrics.run --source=released --released_dir=/data/ImageNet-C --model=resnet50 \
       --imagenet_dir=/data/imagenet --image_list=robustbench_5k --perturbations=none

@@ -42,7 +42,8 @@ def define_flags() -> None:
   flags.DEFINE_string("data_dir", None, "TFDS data_dir (default: TFDS's, ~/tensorflow_datasets).")
   flags.DEFINE_string("manual_dir", None,
                       "Folder holding ILSVRC2012_img_val.tar or the extracted validation images, "
-                      "or cifar-10-python.tar.gz / cifar-100-python.tar.gz, or "
+                      "or cifar-10-python.tar.gz / cifar-100-python.tar.gz (or a TFDS data_dir "
+                      "holding a build of TFDS's cifar10 / cifar100), or "
                       "tiny-imagenet-200.zip (or <wnid>/<file> crops) "
                       "(default: <data_dir>/downloads/manual).")
   flags.DEFINE_enum("file_format", "array_record", ["array_record", "tfrecord"],

@@ -5,6 +5,8 @@ is shared here and with the ImageNet builders (``builder.GenerationBuilder``, ``
 
   cifar-10-python.tar.gz (manual dir, else downloaded and checksum-checked by TFDS)
   --restricted unpickler--> test set, uint8 [N, 32, 32, 3] in file order, file names test/00000...
+  or a TFDS build of TFDS's cifar10 / cifar100 (the manual dir is a TFDS data_dir holding
+  cifar10/<version>/, or that version folder) --test split, reordered by its id--> the same
   --imagenet_cp.corrupt (the 32x32 constant set) / perturb(benchmark="cifar"),
     key = example_key(0, name, severity or difficulty, file_name)--> stored losslessly
 
@@ -14,6 +16,11 @@ itself (a zlib-compressed ``Tensor``), exactly the frames ``perturb`` returns.  
 test-set order on disk (``disable_shuffling``, keyed by the row index), so example i of every
 config is test image i, as in the released ``.npy`` files (``cifar_release`` writes those).
 There is no default config (``common.RequireConfig``).
+
+Which source a build read is in its metadata.json: ``source_format`` ("python tarball" / "tfds"),
+for TFDS ``source_tfds_build`` (e.g. ``cifar10/3.0.2``), and for both ``source_images_sha256``
+(``cifar.TestSet.sha256``: equal exactly when the two sources hold the same test set).  A manual
+dir holding both a tarball and a TFDS build is refused (``cifar.find_source``).
 """
 from __future__ import annotations
 
@@ -43,7 +50,9 @@ def manual_download_instructions(cifar_set: cifar.CifarSet) -> str:
       f"Put {cifar_set.archive} (the python version of {cifar_set.dataset}, {cifar_set.url}, "
       f"{cifar_set.size:,} bytes, md5 {cifar_set.md5}) in the manual directory (--manual_dir, "
       "default <data_dir>/downloads/manual/). Without it the builder downloads that URL and "
-      "checks the file against checksums.tsv.")
+      "checks the file against checksums.tsv. Or pass as --manual_dir a TFDS data_dir holding "
+      f"a build of TFDS's {cifar_set.name} ({cifar_set.name}/<version>/, e.g. "
+      "~/tensorflow_datasets), or that version folder: its test split is read instead.")
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -92,22 +101,22 @@ def p_configs() -> tuple[CifarPConfig, ...]:
 
 
 @functools.lru_cache(maxsize=2)
-def _test_set(archive: str, cifar_set: str) -> cifar.TestSet:
-  return cifar.read_test_set(archive, cifar.get_set(cifar_set))
+def _test_set(source: str, cifar_set: str) -> cifar.TestSet:
+  return cifar.read_source(source, cifar.get_set(cifar_set))
 
 
 @dataclasses.dataclass(frozen=True)
-class ArchivePixels:
-  """Gives test image ``item.index`` of the archive; each process (the builder's, every Beam
-  worker's) reads the archive once.  Only the path travels with the Beam transform, not the
-  30 MB of pixels (Dataflow limits the size of a job's graph): on a cluster the archive must be
-  where the workers can read it, as the ImageNet tar (a gs:// data_dir's downloads/, or a gs://
-  manual dir)."""
-  archive: str
+class SourcePixels:
+  """Gives test image ``item.index`` of the source (tarball or TFDS build); each process (the
+  builder's, every Beam worker's) reads the source once.  Only the path travels with the Beam
+  transform, not the 30 MB of pixels (Dataflow limits the size of a job's graph): on a cluster
+  the source must be where the workers can read it, as the ImageNet tar (a gs:// data_dir's
+  downloads/, or a gs:// manual dir)."""
+  source: str
   cifar_set: str
 
   def get(self, item: common.Item) -> np.ndarray:
-    return _test_set(self.archive, self.cifar_set).images[item.index]
+    return _test_set(self.source, self.cifar_set).images[item.index]
 
 
 class CifarBuilder(common.RequireConfig, builder.GenerationBuilder, skip_registration=True):
@@ -153,36 +162,49 @@ class CifarBuilder(common.RequireConfig, builder.GenerationBuilder, skip_registr
     raise NotImplementedError
 
   def _archive(self, dl_manager):
-    """The archive in the manual dir (any content: stand-ins too), else TFDS's checked download."""
+    """The manual dir's archive (any content: stand-ins too) or TFDS build
+    (``cifar.find_source``), else TFDS's checked download of the archive."""
     try:
       manual = dl_manager.manual_dir
     except (AssertionError, ValueError):  # No manual dir, or an empty one.
       manual = None
-    found = cifar.find_archive(manual, self.CIFAR)
+    found = cifar.find_source(manual, self.CIFAR)
     if found is not None:
       return found
     return dl_manager.download(self.CIFAR.url)
 
-  def _record_source(self, archive) -> None:
-    """Which archive the build read, and whether it is the published one (metadata.json)."""
-    sums = cifar.checksums(archive)
+  def _record_source(self, source, test: cifar.TestSet) -> None:
+    """Which source the build read (metadata.json): its format, its pixels' digest, and for the
+    archive its checksums and whether it is the published one."""
+    identity = cifar.source_identity(source, self.CIFAR)
+    self.info.metadata.update(source_format=identity["format"],
+                              source_images_sha256=test.sha256(), source_images=len(test.labels))
+    if identity["format"] == "tfds":
+      self.info.metadata.update(
+          source_tfds_build=identity["tfds_build"],
+          source_tfds_file_format=identity["tfds_file_format"],
+          source_description=(f"{self.CIFAR.dataset} test set from the TFDS build "
+                              f"{identity['tfds_build']} (test split in id order: test_00000 "
+                              "is row 0); labels: its label feature"))
+      return
+    sums = cifar.checksums(source)
     official = sums["md5"] == self.CIFAR.md5 and sums["sha256"] == self.CIFAR.sha256
     if not official:
       logging.warning("%s is not the published %s (md5 %s, expected %s): the build is not "
-                      "%s-C/-P", archive, self.CIFAR.archive, sums["md5"], self.CIFAR.md5,
+                      "%s-C/-P", source, self.CIFAR.archive, sums["md5"], self.CIFAR.md5,
                       self.CIFAR.dataset)
     self.info.metadata.update(source_md5=sums["md5"], source_sha256=sums["sha256"],
                               source_is_published_archive=official)
 
   def _split_generators(self, dl_manager):
     self._check_config()
-    archive = os.fspath(self._archive(dl_manager))
-    test = _test_set(archive, self.CIFAR.name)
-    self._record_source(archive)
-    items = [common.Item(i, name, int(label), ("cifar", archive, i))
+    source = os.fspath(self._archive(dl_manager))
+    test = _test_set(source, self.CIFAR.name)
+    self._record_source(source, test)
+    items = [common.Item(i, name, int(label), ("cifar", source, i))
              for i, (name, label) in enumerate(zip(test.file_names, test.labels))]
     return {SPLIT: self._generate_examples(self._task(len(items)), items,
-                                           ArchivePixels(archive, self.CIFAR.name))}
+                                           SourcePixels(source, self.CIFAR.name))}
 
 
 class CifarCBuilder(CifarBuilder, skip_registration=True):

@@ -663,7 +663,9 @@ def evaluate(apply_fn: Callable, variables: Any, *,
       ``imagenet_dir``, made as the TFDS builders make them, with the JPEG q85 stage; apply_fn
       takes float32 [N, S, S, 3] (S = 64, 64, 299) and must return 200 / 1000 / 1000 logits
       (else ValueError before any image is read); unnormalised figures as for CIFAR.
-    cifar_dir: the folder holding cifar-10-python.tar.gz / cifar-100-python.tar.gz.
+    cifar_dir: the folder holding cifar-10-python.tar.gz / cifar-100-python.tar.gz, or a TFDS
+      data_dir holding a build of TFDS's cifar10 / cifar100 (``cifar.find_source``; its test
+      split in id order, the same images; recorded as ``cifar_tfds``).
     tiny_imagenet_dir: the folder holding tiny-imagenet-200.zip, its extracted folder, or
       <wnid>/<file> crops (``datasets.tiny_imagenet``).
     corruptions, severities, perturbations, difficulty: what to evaluate (all by default).

@@ -273,12 +273,15 @@ def array_listing(data: OwnData, max_images: int | None, wants_sequences: bool) 
 
 def cifar_listing(benchmark: str, cifar_dir, max_images: int | None) -> SourceListing:
   """The CIFAR-10 / CIFAR-100 test set of ``cifar_dir`` (``cifar-10-python.tar.gz`` /
-  ``cifar-100-python.tar.gz``) in file order, as the arrays above: ids and key names
-  ``test/00000`` ... (``cifar.file_name``); the pixels' and labels' sha256 recorded."""
+  ``cifar-100-python.tar.gz``, or a TFDS build of cifar10 / cifar100: ``cifar.find_source``) in
+  file order, as the arrays above: ids and key names ``test/00000`` ... (``cifar.file_name``);
+  the pixels' and labels' sha256 recorded, and a TFDS build's name/version as ``cifar_tfds``
+  (so a run never resumes on the other source)."""
   check_max_images(max_images)
   cifar_set = cifar.get_set(benchmark)
   path = find_cifar_archive(benchmark, cifar_dir)
-  test_set = cifar.read_test_set(path, cifar_set)
+  test_set = cifar.read_source(path, cifar_set)
+  identity = cifar.source_identity(path, cifar_set)
   stop = None if max_images is None else int(max_images)
   images, labels = test_set.images[:stop], test_set.labels[:stop].astype(np.int32)
   ids = test_set.file_names[:stop]
@@ -287,18 +290,22 @@ def cifar_listing(benchmark: str, cifar_dir, max_images: int | None) -> SourceLi
   return SourceListing(
       benchmark, str(path), ids, ids, labels, [int(np.prod(images.shape[1:]))] * len(ids),
       read=None, chunk=lambda a, b: _array_chunk(ids, labels, images, a, b), in_memory=True,
-      extra={"data_sha256": digest.hexdigest()})
+      extra={"data_sha256": digest.hexdigest(),
+             **({"cifar_tfds": identity["tfds_build"]} if identity["format"] == "tfds" else {})})
 
 
 def find_cifar_archive(benchmark: str, cifar_dir) -> pathlib.Path:
-  """``cifar_dir``'s official python tarball of ``benchmark``; ValueError saying where to get it."""
+  """``cifar_dir``'s official python tarball of ``benchmark`` or its TFDS build
+  (``cifar.find_source``); ValueError saying where to get one."""
   cifar_set = cifar.get_set(benchmark)
-  path = cifar.find_archive(cifar_dir, cifar_set)
+  path = cifar.find_source(cifar_dir, cifar_set)
   if path is None:
     where = "no cifar_dir given" if cifar_dir is None else f"not in {cifar_dir}"
     raise ValueError(f"benchmark {benchmark!r} reads the {cifar_set.dataset} test set from "
                      f"{cifar_set.archive} ({where}): download it from {cifar_set.url} "
-                     f"(md5 {cifar_set.md5}) into a folder and pass cifar_dir= (--cifar_dir)")
+                     f"(md5 {cifar_set.md5}) into a folder and pass cifar_dir= (--cifar_dir), "
+                     f"or pass a TFDS data_dir holding a build of {cifar_set.name} "
+                     f"({cifar_set.name}/<version>/)")
   return path
 
 
