@@ -8,6 +8,7 @@ import pathlib
 import subprocess
 import sys
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -197,3 +198,36 @@ def test_released_tiny_p_videos_give_the_decoded_frames_flip_probability(tiny_zi
   assert 0 < float(expected) < 1  # the frames' noise moves some predictions
   got = results["perturbations"]["gaussian_noise"]["1"]["flip_probability"]
   assert got == pytest.approx(float(expected), rel=1e-6)  # float32 ratio of the same integers
+
+
+@pytest.mark.parametrize("name", ["translate", "brightness"])
+def test_imagenet299_p_on_the_fly_equals_the_sequences_frames(name, imagenet_val, tmp_path):
+  """The 299 set's -P: translate transforms the photo itself, brightness starts from its 299
+  crop (make_imagenet_p_inception.py); the run's flips are those of the frames ``perturb`` makes
+  from ``perturbation_input`` with the run's keys."""
+  from imagenet_cp import metrics  # pylint: disable=g-import-not-at-top
+  from imagenet_cp.suites.images import sequence_key_level  # pylint: disable=g-import-not-at-top
+  _, files = sources.list_imagenet_val(imagenet_val)
+
+  def apply_fn(variables, x):  # the class of the left half's mean brightness, in 1/64 steps
+    level = jnp.floor(jnp.mean(x[:, :, :150], axis=(1, 2, 3)) * 64).astype(jnp.int32)
+    return jax.nn.one_hot(level % 1000, 1000)
+
+  results = ev.evaluate(apply_fn, {}, benchmark="imagenet299", imagenet_dir=imagenet_val,
+                        corruptions=(), perturbations=(name,), output_dir=tmp_path / "out",
+                        **FAST)
+  names = [f.file_name for f in files]
+  keys = imagenet_cp.example_keys(0, name, sequence_key_level(name, 1), names)
+  photos = [sources.decode(sources.Example(f.file_name, f.label, sources.read_source_file(f)))
+            for f in files]
+  predictions = []
+  for photo, key in zip(photos, keys):
+    frames = imagenet_cp.perturb(imagenet_cp.perturbation_input(photo, "imagenet299", name),
+                                 name, key, benchmark="imagenet299")
+    assert frames.shape[1:] == (299, 299, 3)
+    predictions.append(np.argmax(apply_fn({}, np.asarray(frames, np.float32) / 255), -1))
+  expected = metrics.flip_probability(np.stack(predictions), noise=False, difficulty=1)
+  assert 0 < float(expected) < 1  # some frames flip the stand-in's class, not all
+  got = results["perturbations"][name]["1"]["flip_probability"]
+  assert got == pytest.approx(float(expected), rel=1e-6)
+  assert results["run"]["benchmark"] == "imagenet299"
