@@ -306,3 +306,53 @@ def test_data_parallel_resolves_the_switch_for_its_devices(small_resnet):
   np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6 * np.abs(want).max())
   assert "scan" in str(fast._step.trace(fast.variables, x).jaxpr)
   assert "scan" not in str(plain._step.trace(plain.variables, x).jaxpr)
+
+
+# --- ConvNeXt: the depthwise convs computed apart, the batch chunks -----------------------------
+
+@pytest.fixture(scope="module")
+def small_convnext():
+  from imagenet_cp.models import convnext
+  module = convnext.ConvNeXt(stages=((8, 2), (16, 1)), num_classes=10)
+  x = jax.random.normal(jax.random.key(0), (8, 32, 32, 3), jnp.float32)
+  variables = module.init(jax.random.key(1), x)
+  # Every parameter random (the 1e-6 layer scales and zero biases would hide the blocks).
+  leaves, tree = jax.tree.flatten(variables)
+  leaves = [jax.random.normal(jax.random.key(10 + i), l.shape, l.dtype) * 0.5
+            for i, l in enumerate(leaves)]
+  return module, jax.tree.unflatten(tree, leaves), x
+
+
+@pytest.mark.parametrize("flags", [
+    dict(computed_apart=True, convnext_batch_chunks=True),
+    dict(computed_apart=True, convnext_batch_chunks=False),
+    dict(computed_apart=False, convnext_batch_chunks=True)])
+def test_convnext_workarounds_match_the_plain_graph(small_convnext, flags):
+  from imagenet_cp.models import convnext
+  module, variables, x = small_convnext
+  assert x.shape[0] > convnext.BATCH_CHUNK
+  plain, plain_program = _logits(module, variables, x, computed_apart=False,
+                                 convnext_batch_chunks=False)
+  got, program = _logits(module, variables, x, **flags)
+  assert "while" not in plain_program and "scan" not in plain_program
+  assert ("scan" in program) == flags["convnext_batch_chunks"]  # lax.map
+  assert ("while" in program) == flags["computed_apart"]  # the one-trip loops
+  # The tolerance of tests/test_models_parity.py's check of the zoo's ResNet-34.
+  np.testing.assert_allclose(got, plain, rtol=1e-6, atol=1e-6 * np.abs(plain).max())
+
+
+def test_convnext_workarounds_keep_the_gradients(small_convnext):
+  """Attacks differentiate w.r.t. the images, training w.r.t. the parameters: the one-trip loops
+  (no reverse-mode derivative of their own) and the chunks give the plain graph's gradients."""
+  module, variables, x = small_convnext
+
+  def grads(**flags):
+    def loss(variables, x):
+      with workarounds.override(**flags):
+        return jnp.sum(jnp.tanh(module.apply(variables, x)))
+    return jax.jit(jax.grad(loss, argnums=(0, 1)))(variables, x)
+
+  want = grads(computed_apart=False, convnext_batch_chunks=False)
+  got = grads(computed_apart=True, convnext_batch_chunks=True)
+  for w, g in zip(jax.tree.leaves(want), jax.tree.leaves(got)):
+    np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5 * np.abs(w).max())

@@ -11,6 +11,12 @@ conv, ``.block.2`` its LayerNorm, ``.block.3``/``.block.5`` the Linears, ``featu
 downsampling conv, ``classifier.0|2``); ``layer_scale`` keeps torch's (C, 1, 1) shape so the
 state dict converts as is.  The depthwise conv is computed as shifted multiply-adds
 (models/depthwise.py).
+
+Two XLA:CPU workarounds (``imagenet_cp.workarounds``, on by default on CPU only; timings:
+docs/speed.md, "CPU workarounds"): ``computed_apart`` keeps each depthwise conv's output in
+memory (fused, XLA recomputed its 49 taps in each of the LayerNorm's three passes), and
+``convnext_batch_chunks`` runs the network on ``BATCH_CHUNK``-image chunks (``map_chunks``).
+Off, the network is the plain graph.
 """
 from __future__ import annotations
 
@@ -20,7 +26,8 @@ from typing import Sequence
 import flax.linen as nn
 import jax
 
-from imagenet_cp.models import depthwise, layers
+from imagenet_cp import workarounds
+from imagenet_cp.models import depthwise, layers, resnet
 
 LN_EPS = 1e-6
 LAYER_SCALE_INIT = 1e-6
@@ -29,6 +36,7 @@ TINY = ((96, 3), (192, 3), (384, 9), (768, 3))
 SMALL = ((96, 3), (192, 3), (384, 27), (768, 3))
 BASE = ((128, 3), (256, 3), (512, 27), (1024, 3))
 LARGE = ((192, 3), (384, 3), (768, 27), (1536, 3))
+BATCH_CHUNK = 4  # images per lax.map step (map_chunks; of 4 and 8, 4 was faster on CPU)
 
 
 class CNBlock(nn.Module):
@@ -37,7 +45,7 @@ class CNBlock(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     c = x.shape[-1]
-    y = depthwise.DepthwiseConv(7, 1, layers.pads(3), bias=True, name="block.0")(x)
+    y = depthwise.DepthwiseConv(7, 1, layers.pads(3), bias=True, apart=True, name="block.0")(x)
     y = layers.layer_norm(LN_EPS, name="block.2")(y)
     y = layers.gelu(layers.dense(4 * c, name="block.3")(y))
     y = layers.dense(c, name="block.5")(y)
@@ -54,6 +62,9 @@ class ConvNeXt(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
+    chunked = map_chunks(self, x)
+    if chunked is not None:
+      return chunked
     x = layers.conv(self.stages[0][0], 4, 4, name="features.0.0")(x)
     x = layers.layer_norm(LN_EPS, name="features.0.1")(x)
     for s, (_, blocks) in enumerate(self.stages):
@@ -64,6 +75,27 @@ class ConvNeXt(nn.Module):
         x = CNBlock(name=f"features.{2 * s + 1}.{i}")(x)
     x = layers.layer_norm(LN_EPS, name="classifier.0")(x.mean(axis=(1, 2)))
     return layers.dense(self.num_classes, name="classifier.2")(x)
+
+
+def map_chunks(module: nn.Module, x: jax.Array) -> jax.Array | None:
+  """``module`` (a whole ConvNeXt) on ``BATCH_CHUNK`` images at a time in a ``lax.map`` loop,
+  where the ``convnext_batch_chunks`` workaround is on and the batch splits into such chunks
+  (``resnet.batch_chunk``); else None: the caller runs the plain graph.
+
+  Why: at batch 32 each 56x56 block's 4x-wide MLP activation is 150 MB, streamed from memory
+  between the dots and the GELU; a chunk's stays in the caches (docs/speed.md).
+  """
+  flags = workarounds.resolve(x)
+  chunk = resnet.batch_chunk(x.shape[0], BATCH_CHUNK)
+  if not chunk or module.is_initializing() or not flags["convnext_batch_chunks"]:
+    return None
+  n = x.shape[0]
+  unbound = module.clone(parent=None)
+  variables = module.variables
+  with workarounds.override(**flags):  # the chunks' tracers carry no devices
+    logits = jax.lax.map(lambda xi: unbound.apply(variables, xi),
+                         x.reshape(n // chunk, chunk, *x.shape[1:]))
+  return logits.reshape(n, -1)
 
 
 ConvNeXtTiny = functools.partial(ConvNeXt, stages=TINY)

@@ -26,7 +26,7 @@ class ConvNeXtBlock(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     c = x.shape[-1]
-    y = depthwise.DepthwiseConv(7, 1, layers.pads(3), bias=True, name="conv_dw")(x)
+    y = depthwise.DepthwiseConv(7, 1, layers.pads(3), bias=True, apart=True, name="conv_dw")(x)
     y = attention.MLP(4 * c, ("fc1", "fc2"), name="mlp")(layers.layer_norm(LN_EPS, name="norm")(y))
     gamma = self.param("gamma", nn.initializers.constant(convnext.LAYER_SCALE_INIT), (c,))
     return x + y * gamma
@@ -39,6 +39,9 @@ class ConvNeXt(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
+    chunked = convnext.map_chunks(self, x)  # torchvision's port's CPU workarounds
+    if chunked is not None:
+      return chunked
     x = layers.conv(self.stages[0][0], 4, 4, name="stem.0")(x)
     x = layers.layer_norm(LN_EPS, name="stem.1")(x)
     for s, (width, blocks) in enumerate(self.stages):
