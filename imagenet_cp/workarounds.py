@@ -5,18 +5,19 @@ A workaround computes what the plain formulation computes and changes only how X
 default where it was measured to help (XLA:CPU) and off elsewhere, where the plain formulation
 runs:
 
-  computed_apart           ``ops.fusion.computed_apart`` / ``applied_if``: an intermediate kept
-                           in memory by a one-trip loop (else XLA:CPU fuses it into every tap of
-                           the gather that reads it and recomputes it per tap).  glass_blur,
-                           pixelate, elastic_transform, snow, spatter, jpeg_compression, the
-                           ImageNet-P gaussian_blur and snow, and ConvNeXt's depthwise convs
+  computed_apart           ``ops.fusion.computed_apart`` / ``applied_if`` / ``carried_apart``: an
+                           intermediate kept in memory by a one-trip loop (else XLA:CPU fuses it
+                           into every tap of the gather that reads it and recomputes it per tap).
+                           glass_blur, pixelate, elastic_transform, snow, spatter,
+                           jpeg_compression, the ImageNet-P gaussian_blur and snow, and ConvNeXt's
+                           depthwise convs
                            (``models.depthwise.DepthwiseConv(apart=True)``).  Exact.
   corruption_batch_chunks  ``corrupt`` loops over ``Corruption.chunk``-image slices (each one
                            vmapped) instead of one vmap over the whole batch.  Exact.
   perturbation_image_loop  ``perturb_batch`` runs the ``one_image_at_a_time`` sequences one image
                            per loop step instead of vmapping the batch.  Exact.
-  convnext_batch_chunks    ConvNeXt (torchvision's and timm's) runs on ``convnext.BATCH_CHUNK``-image
-                           chunks in a ``lax.map``.
+  convnext_batch_chunks    ConvNeXt (torchvision's and timm's) runs on ``convnext.BATCH_CHUNK``-
+                           image chunks in a ``lax.map`` (``models.layers.apply_in_batch_chunks``).
   resnet_batch_chunks      ResNet runs on ``resnet.BATCH_CHUNK``-image chunks in a ``lax.map``.
   resnet_stage_loop        a ResNet stage's repeated blocks run as a ``lax.scan`` + ``lax.switch``
                            loop instead of unrolled.
@@ -67,9 +68,10 @@ WORKAROUNDS: dict[str, Workaround] = {w.name: w for w in (
     Workaround("perturbation_image_loop",
                "imagenet_cp.perturbations.perturb_batch (Perturbation.one_image_at_a_time)",
                "a whole vmapped batch's frames fall out of the CPU caches"),
-    Workaround("convnext_batch_chunks", "imagenet_cp.models.convnext.map_chunks",
+    Workaround("convnext_batch_chunks",
+               "imagenet_cp.models.layers.apply_in_batch_chunks (ConvNeXt)",
                "a whole batch's 4x-wide MLP activations (150 MB at 56x56) stream from memory"),
-    Workaround("resnet_batch_chunks", "imagenet_cp.models.resnet.ResNet._map_chunks",
+    Workaround("resnet_batch_chunks", "imagenet_cp.models.layers.apply_in_batch_chunks (ResNet)",
                "XLA:CPU's temporary buffer for a whole batch is hundreds of MB of fresh pages"),
     Workaround("resnet_stage_loop", "imagenet_cp.models.resnet.ResNet._repeated_blocks",
                "unrolled, XLA:CPU re-fuses every earlier block's BN/ReLU chain into later blocks"),

@@ -14,6 +14,7 @@ import pytest
 
 import cifar_standin
 import imagenet_cp
+import task_records
 from imagenet_cp import cifar, models
 from imagenet_cp.suites import corruption as ev
 from torchvision_parity import flax_state_shapes
@@ -56,11 +57,7 @@ def cifar10_dir(tmp_path_factory):
 
 
 def _records(output_dir):
-  out = {}
-  for path in sorted((output_dir / "tasks").glob("*.npz")):
-    with np.load(path) as data:
-      out[path.stem] = {k: data[k] for k in data.files}
-  return out
+  return task_records.read(output_dir)
 
 
 def test_cli_cifar10_standard_figures_equal_the_records(cifar10_dir, tmp_path):

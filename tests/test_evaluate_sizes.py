@@ -16,6 +16,7 @@ import pytest
 import imagenet_cp
 import imagenet_standin
 import sized_standin as st
+import task_records
 from imagenet_cp import sources
 from imagenet_cp.datasets import tiny_imagenet
 from imagenet_cp.preprocess import resize_exact, resized_center_crop
@@ -33,11 +34,7 @@ def _run_cli(*args, cwd):
 
 
 def _records(output_dir) -> dict:
-  out = {}
-  for path in sorted((pathlib.Path(output_dir) / "tasks").glob("*.npz")):
-    with np.load(path) as data:
-      out[path.stem] = {k: data[k] for k in data.files}
-  return out
+  return task_records.read(output_dir)
 
 
 @pytest.fixture(scope="module")

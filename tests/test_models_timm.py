@@ -17,8 +17,8 @@ import pytest
 
 from imagenet_cp import models
 from imagenet_cp.models import checkpoint, convert, timm_vit, timm_weights
-from torchvision_parity import (check_logits, flax_state_shapes, inputs, randomize, torch_logits,
-                                torch_state_shapes)
+from torchvision_parity import (check_logits, flax_state_shapes, inputs, random_timm, randomize,
+                                torch_logits, torch_state_shapes)
 
 torch = pytest.importorskip("torch")
 timm_shim = pytest.importorskip("imagenet_cp.oracles.timm_shim")
@@ -31,15 +31,7 @@ TIMM_CFG_NAMES = [n for n in TIMM_NAMES if timm_weights.WEIGHTS[n].model not in
 
 def _random_timm(model_name, seed=0, **kwargs):
   """timm's ``model_name`` (``kwargs`` override its hyper-parameters), randomized as above."""
-  torch.manual_seed(seed)
-  model = timm_shim.timm_model(model_name, **kwargs)
-  randomize(model, torch, seed)
-  gen = torch.Generator().manual_seed(seed + 2)
-  with torch.no_grad():
-    for key, p in model.named_parameters():
-      if key.endswith("gamma"):  # timm's layer scales start at a constant (1e-6, init_values)
-        p.copy_(torch.rand(p.shape, generator=gen) * 0.5 + 0.25)
-  return model
+  return random_timm(timm_shim.timm_model, torch, model_name, seed, **kwargs)
 
 
 def _save(model, path):

@@ -18,7 +18,7 @@ import pytest
 
 from imagenet_cp import models
 from imagenet_cp.models import checkpoint, convert, timm_weights, timm_xcit
-from torchvision_parity import check_logits, inputs, randomize, torch_logits
+from torchvision_parity import check_logits, inputs, random_timm, torch_logits
 
 torch = pytest.importorskip("torch")
 timm_shim = pytest.importorskip("imagenet_cp.oracles.timm_shim")
@@ -29,18 +29,9 @@ XCIT_NAMES = sorted(n for n in timm_weights.WEIGHTS if n.startswith("timm/xcit_"
 
 def _random_xcit(model_name="xcit_small_12_p16_224", seed=0, **kwargs):
   """timm's XCiT with every constant init randomised (gammas around 0.5, temperatures 0.5-2.5)."""
-  torch.manual_seed(seed)
-  model = timm_shim.timm_model(model_name, **kwargs)
-  randomize(model, torch, seed)
-  gen = torch.Generator().manual_seed(seed + 2)
-  with torch.no_grad():
-    for key, p in model.named_parameters():
-      leaf = key.rsplit(".", 1)[-1]
-      if leaf in ("gamma1", "gamma2", "gamma3"):
-        p.copy_(torch.rand(p.shape, generator=gen) * 0.5 + 0.25)
-      elif leaf == "temperature":
-        p.copy_(torch.rand(p.shape, generator=gen) * 2.0 + 0.5)
-  return model
+  redraw = {"gamma1": (0.25, 0.5), "gamma2": (0.25, 0.5), "gamma3": (0.25, 0.5),
+            "temperature": (0.5, 2.0)}
+  return random_timm(timm_shim.timm_model, torch, model_name, seed, redraw, **kwargs)
 
 
 def _save(model, path, prefix=""):

@@ -1,9 +1,9 @@
 """On-the-fly examples equal the ones the TFDS builders stored (demo source, array_record)."""
-import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
 import imagenet_cp.datasets  # noqa: F401  (registers the builders)
+import task_records
 from distributed_worker import tiny_classifier
 from imagenet_cp.suites import corruption as ev
 
@@ -29,26 +29,14 @@ def built(tmp_path_factory):
 def _records(tmp_path, **kwargs):
   apply_fn, variables = tiny_classifier()
   ev.evaluate(apply_fn, variables, output_dir=tmp_path, **KW, **kwargs)
-  out = {}
-  for path in sorted((tmp_path / "tasks").glob("*.npz")):
-    with np.load(path) as data:
-      # run_sha256 is the digest of each run's identity, whose data source differs by design.
-      out[path.stem] = {k: data[k] for k in data.files if k != "run_sha256"}
-  return out
-
-
-def _assert_same(a, b):
-  assert a.keys() == b.keys()
-  for task in a:
-    for key in a[task]:
-      np.testing.assert_array_equal(a[task][key], b[task][key], err_msg=f"{task}/{key}")
+  return task_records.read(tmp_path, drop=task_records.IDENTITY)
 
 
 def test_lossless_builds_give_identical_records(built, tmp_path):
   fly = _records(tmp_path / "fly", perturbations=("translate",))
   stored = _records(tmp_path / "tfds", perturbations=("translate",), tfds_data_dir=built,
                     tfds_image_format="png")
-  _assert_same(fly, stored)
+  task_records.assert_same(fly, stored)
 
 
 def test_release_like_jpeg_build_agrees(built, tmp_path):
@@ -57,7 +45,7 @@ def test_release_like_jpeg_build_agrees(built, tmp_path):
   fly = _records(tmp_path / "fly", perturbations=())
   stored = _records(tmp_path / "tfds", perturbations=(), tfds_data_dir=built,
                     tfds_image_format="jpeg")
-  _assert_same(fly, stored)
+  task_records.assert_same(fly, stored)
 
 
 def test_missing_build_is_a_clear_error(built, tmp_path):

@@ -31,6 +31,7 @@ import cifar_standin  # noqa: E402
 from conftest import photo  # noqa: E402
 import imagenet_standin  # noqa: E402
 import sized_standin as st  # noqa: E402
+import task_records  # noqa: E402
 from imagenet_cp import cifar  # noqa: E402
 from imagenet_cp.suites import corruption as ev  # noqa: E402
 from imagenet_cp.suites.common import StoreError  # noqa: E402
@@ -80,20 +81,7 @@ def _cifar_run(cifar10, out, log=print, **kwargs):
 
 
 def _records(output_dir) -> dict:
-  out = {}
-  for path in sorted((pathlib.Path(output_dir) / "tasks").glob("*.npz")):
-    with np.load(path) as data:
-      # run_sha256 digests each run's identity, whose data source differs by design.
-      out[path.stem] = {k: data[k] for k in data.files if k != "run_sha256"}
-  return out
-
-
-def _assert_same(a, b):
-  assert a.keys() == b.keys()
-  for task in a:
-    assert a[task].keys() == b[task].keys(), task
-    for key in a[task]:
-      np.testing.assert_array_equal(a[task][key], b[task][key], err_msg=f"{task}/{key}")
+  return task_records.read(output_dir, drop=task_records.IDENTITY)
 
 
 def _cells(results):
@@ -108,7 +96,7 @@ def test_cifar_builds_give_the_on_the_fly_records(cifar10, tmp_path):
   records = _records(tmp_path / "tfds")
   assert sorted(records) == ["clean", "corruption__contrast__1", "corruption__contrast__3",
                              "perturbation__gaussian_noise__1", "perturbation__translate__1"]
-  _assert_same(_records(tmp_path / "fly"), records)
+  task_records.assert_same(_records(tmp_path / "fly"), records)
   assert _cells(fly) == _cells(stored) and fly["clean"] == stored["clean"]
   assert fly["perturbations"] == stored["perturbations"]
   # The model tells the inputs apart: another severity's images would show.
@@ -126,7 +114,7 @@ def test_cifar_builds_give_the_on_the_fly_records(cifar10, tmp_path):
   assert any("the TFDS builds hold no clean images: the clean task is left out (pass "
              "cifar_dir= for it)" in line for line in lines)
   del records["clean"]
-  _assert_same(records, _records(tmp_path / "alone"))
+  task_records.assert_same(records, _records(tmp_path / "alone"))
   assert "clean" not in alone and alone["run"]["tasks_planned"] == 4
   assert alone["run"]["source_location"] == f"tfds {data_dir} (cifar10_c/contrast_1)"
   # max_images: the first images of the builds, the others read but not classified.
@@ -193,7 +181,7 @@ def test_imagenet64_jpeg_builds_and_photo_sequences_equal_on_the_fly(imagenet64,
   built = tfds.data_source("imagenet64_p/motion_blur", data_dir=str(data_dir), split="validation")
   shapes = {np.asarray(built[i]["frames"]).shape for i in range(len(built))}
   assert len(shapes) == 2  # the photos' aspects differ: the videos cannot share a batch
-  _assert_same(_records(tmp_path / "fly"), _records(tmp_path / "tfds"))
+  task_records.assert_same(_records(tmp_path / "fly"), _records(tmp_path / "tfds"))
   assert _cells(fly) == _cells(stored) and fly["perturbations"] == stored["perturbations"]
   assert stored["run"]["data"] == f"tfds {data_dir} (jpeg)" and stored["run"]["release_jpeg"]
   # Without imagenet_dir: the builds' images, sorted by file name, the same records.
@@ -201,7 +189,7 @@ def test_imagenet64_jpeg_builds_and_photo_sequences_equal_on_the_fly(imagenet64,
                       **settings)
   with_clean = _records(tmp_path / "tfds")
   del with_clean["clean"]
-  _assert_same(with_clean, _records(tmp_path / "alone"))
+  task_records.assert_same(with_clean, _records(tmp_path / "alone"))
   assert alone["run"]["images"] == 3
 
 

@@ -53,6 +53,27 @@ def randomize(model, torch, seed=0):
         p.copy_(torch.randn(p.shape, generator=gen) * 0.1)
 
 
+# timm's layer scales start at a constant (1e-6, init_values): redrawn in [0.25, 0.75).
+LAYER_SCALES = {"gamma": (0.25, 0.5)}
+
+
+def random_timm(timm_model, torch, model_name, seed=0, redraw=LAYER_SCALES, **kwargs):
+  """timm's ``model_name`` (``kwargs`` override its hyper-parameters) built by ``timm_model``,
+  randomized as above, then every parameter whose last key part is in ``redraw`` uniform in
+  [low, low + width) (``redraw``: name -> (low, width))."""
+  torch.manual_seed(seed)
+  model = timm_model(model_name, **kwargs)
+  randomize(model, torch, seed)
+  gen = torch.Generator().manual_seed(seed + 2)
+  with torch.no_grad():
+    for key, p in model.named_parameters():
+      leaf = key.rsplit(".", 1)[-1]
+      if leaf in redraw:
+        low, width = redraw[leaf]
+        p.copy_(torch.rand(p.shape, generator=gen) * width + low)
+  return model
+
+
 def inputs(size, batch=BATCH):
   return np.random.default_rng(0).standard_normal((batch, size, size, 3)).astype(np.float32)
 

@@ -17,6 +17,8 @@ from typing import Callable, Iterator, Mapping
 
 import jax
 
+from imagenet_cp.ops.tracing import is_concrete
+
 _OPTIONS: contextvars.ContextVar[tuple[tuple[str, str], ...]] = contextvars.ContextVar(
     "imagenet_cp_attack_compiler_options", default=())
 
@@ -32,10 +34,6 @@ def compile_with(options: Mapping[str, str] | None) -> Iterator[None]:
     _OPTIONS.reset(token)
 
 
-def _traced(args, kwargs) -> bool:
-  return any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves((args, kwargs)))
-
-
 def jit(*, static_argnames: tuple[str, ...]) -> Callable[[Callable], Callable]:
   """``functools.partial(jax.jit, static_argnames=...)`` that honours ``compile_with``."""
   def wrap(fn: Callable) -> Callable:
@@ -45,7 +43,7 @@ def jit(*, static_argnames: tuple[str, ...]) -> Callable[[Callable], Callable]:
     @functools.wraps(fn)
     def call(*args, **kwargs):
       options = _OPTIONS.get()
-      if not options or _traced(args, kwargs):
+      if not options or not all(map(is_concrete, jax.tree.leaves((args, kwargs)))):
         return plain(*args, **kwargs)
       if options not in with_options:
         with_options[options] = jax.jit(fn, static_argnames=static_argnames,

@@ -15,7 +15,8 @@ state dict converts as is.  The depthwise conv is computed as shifted multiply-a
 Two XLA:CPU workarounds (``imagenet_cp.workarounds``, on by default on CPU only; timings:
 docs/speed.md, "CPU workarounds"): ``computed_apart`` keeps each depthwise conv's output in
 memory (fused, XLA recomputed its 49 taps in each of the LayerNorm's three passes), and
-``convnext_batch_chunks`` runs the network on ``BATCH_CHUNK``-image chunks (``map_chunks``).
+``convnext_batch_chunks`` runs the network on ``BATCH_CHUNK``-image chunks
+(``layers.apply_in_batch_chunks``).
 Off, the network is the plain graph.
 """
 from __future__ import annotations
@@ -26,8 +27,7 @@ from typing import Sequence
 import flax.linen as nn
 import jax
 
-from imagenet_cp import workarounds
-from imagenet_cp.models import depthwise, layers, resnet
+from imagenet_cp.models import depthwise, layers
 
 LN_EPS = 1e-6
 LAYER_SCALE_INIT = 1e-6
@@ -36,7 +36,7 @@ TINY = ((96, 3), (192, 3), (384, 9), (768, 3))
 SMALL = ((96, 3), (192, 3), (384, 27), (768, 3))
 BASE = ((128, 3), (256, 3), (512, 27), (1024, 3))
 LARGE = ((192, 3), (384, 3), (768, 27), (1536, 3))
-BATCH_CHUNK = 4  # images per lax.map step (map_chunks; of 4 and 8, 4 was faster on CPU)
+BATCH_CHUNK = 4  # images per lax.map step (convnext_batch_chunks; of 4 and 8, 4 was faster on CPU)
 
 
 class CNBlock(nn.Module):
@@ -62,7 +62,7 @@ class ConvNeXt(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    chunked = map_chunks(self, x)
+    chunked = layers.apply_in_batch_chunks(self, x, BATCH_CHUNK, "convnext_batch_chunks")
     if chunked is not None:
       return chunked
     x = layers.conv(self.stages[0][0], 4, 4, name="features.0.0")(x)
@@ -75,27 +75,6 @@ class ConvNeXt(nn.Module):
         x = CNBlock(name=f"features.{2 * s + 1}.{i}")(x)
     x = layers.layer_norm(LN_EPS, name="classifier.0")(x.mean(axis=(1, 2)))
     return layers.dense(self.num_classes, name="classifier.2")(x)
-
-
-def map_chunks(module: nn.Module, x: jax.Array) -> jax.Array | None:
-  """``module`` (a whole ConvNeXt) on ``BATCH_CHUNK`` images at a time in a ``lax.map`` loop,
-  where the ``convnext_batch_chunks`` workaround is on and the batch splits into such chunks
-  (``resnet.batch_chunk``); else None: the caller runs the plain graph.
-
-  Why: at batch 32 each 56x56 block's 4x-wide MLP activation is 150 MB, streamed from memory
-  between the dots and the GELU; a chunk's stays in the caches (docs/speed.md).
-  """
-  flags = workarounds.resolve(x)
-  chunk = resnet.batch_chunk(x.shape[0], BATCH_CHUNK)
-  if not chunk or module.is_initializing() or not flags["convnext_batch_chunks"]:
-    return None
-  n = x.shape[0]
-  unbound = module.clone(parent=None)
-  variables = module.variables
-  with workarounds.override(**flags):  # the chunks' tracers carry no devices
-    logits = jax.lax.map(lambda xi: unbound.apply(variables, xi),
-                         x.reshape(n // chunk, chunk, *x.shape[1:]))
-  return logits.reshape(n, -1)
 
 
 ConvNeXtTiny = functools.partial(ConvNeXt, stages=TINY)

@@ -30,7 +30,6 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from imagenet_cp import workarounds
 from imagenet_cp.ops import fusion
 
 
@@ -139,7 +138,8 @@ class DepthwiseConv(nn.Module):
   stride: int
   padding: Sequence[tuple[int, int]]
   bias: bool = False
-  # Output kept in memory (the ``computed_apart`` workaround, ``_apart``): for a consumer that
+  # Output kept in memory (the ``computed_apart`` workaround, ``fusion.carried_apart``): for a
+  # consumer that
   # reads it several times, e.g. ConvNeXt's LayerNorm.  Needs an output of the input's shape.
   apart: bool = False
 
@@ -153,41 +153,6 @@ class DepthwiseConv(nn.Module):
       y = depthwise_conv(v, kernel, self.stride, self.padding)
       return y if bias is None else y + bias
 
-    if self.apart and workarounds.enabled(fusion.WORKAROUND, x):
-      return _apart(conv, x, kernel, bias)
+    if self.apart:
+      return fusion.carried_apart(conv, x, kernel, bias)
     return conv(x, kernel, bias)
-
-
-def _apart(fn, x: jax.Array, *params) -> jax.Array:
-  """``fn(x, *params)`` (of x's shape) as the body of a one-trip loop that carries ``x``: its
-  result is kept in memory, where fused, XLA:CPU recomputed it in every consumer (ConvNeXt's
-  LayerNorm reads it three times: 3 x 49 taps).  Unlike ``fusion.computed_apart`` the body reads
-  the carry, so XLA cannot hoist it out of the loop and then copy its result in.  A loop of
-  traced trip count has no reverse-mode derivative, so the gradient is ``fn``'s own (attacks
-  and training differentiate through here), with respect to ``x`` and ``params`` alike.
-  """
-  if jax.eval_shape(fn, x, *params).shape != x.shape:
-    raise ValueError(f"apart: the depthwise conv maps {x.shape} to another shape")
-
-  @jax.custom_vjp
-  def looped(x, params):
-    return jax.lax.fori_loop(0, one_trip(x), lambda i, v: fn(v, *params), x)
-
-  def forward(x, params):
-    return looped(x, params), (x, params)
-
-  def backward(residuals, g):
-    _, vjp = jax.vjp(lambda x, params: fn(x, *params), *residuals)
-    return vjp(g)
-
-  looped.defvjp(forward, backward)
-  return looped(x, params)
-
-
-def one_trip(x: jax.Array) -> jax.Array:
-  """A traced int32 1 that XLA cannot fold to a constant (it depends on ``x``'s first element),
-  so that it keeps a loop of that trip count: ``min(u >> 1 | 1, 1)`` of the element's bits ``u``
-  is 1 for every input, NaN and inf included.
-  """
-  bits = jax.lax.bitcast_convert_type(x.reshape(-1)[0], jnp.uint32)
-  return jnp.minimum(((bits >> 1) | 1).astype(jnp.int32), 1)

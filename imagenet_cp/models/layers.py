@@ -13,6 +13,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from imagenet_cp import workarounds
+
 HIGHEST = jax.lax.Precision.HIGHEST
 
 
@@ -126,6 +128,39 @@ def largest_divisor(n: int, at_most: int) -> int:
   while n % size:
     size -= 1
   return size
+
+
+def batch_chunk(n: int, chunk: int) -> int:
+  """Images per ``lax.map`` step for a batch of ``n``: the largest divisor of ``n`` that is at
+  most ``chunk``, or 0 (no loop) when ``n <= chunk`` or that divisor is below ``chunk / 2``
+  (e.g. a prime batch, which would otherwise run an image at a time)."""
+  if n <= chunk:
+    return 0
+  size = largest_divisor(n, chunk)
+  return size if 2 * size >= chunk else 0
+
+
+def apply_in_batch_chunks(module: nn.Module, x: jax.Array, chunk: int,
+                          workaround: str) -> jax.Array | None:
+  """``module`` (a whole network) on at most ``chunk`` images at a time in a ``lax.map`` loop,
+  where ``workaround`` (``resnet_batch_chunks``, ``convnext_batch_chunks``) is on for ``x`` and
+  the batch splits (``batch_chunk``); else None: the caller runs its plain graph.
+
+  Why: a whole batch's activations make XLA:CPU's temporary buffers hundreds of MB of fresh
+  pages that every pass streams from memory; a chunk's stay in the caches (docs/speed.md,
+  "CPU workarounds").
+  """
+  flags = workarounds.resolve(x)
+  size = batch_chunk(x.shape[0], chunk)
+  if not size or module.is_initializing() or not flags[workaround]:
+    return None
+  n = x.shape[0]
+  unbound = module.clone(parent=None)
+  variables = module.variables
+  with workarounds.override(**flags):  # the chunks' tracers carry no devices
+    logits = jax.lax.map(lambda xi: unbound.apply(variables, xi),
+                         x.reshape(n // size, size, *x.shape[1:]))
+  return logits.reshape(n, -1)
 
 
 def _max_pool_separable(x: jax.Array, kernel: int, stride: int) -> jax.Array:

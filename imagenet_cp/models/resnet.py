@@ -21,7 +21,7 @@ from imagenet_cp import workarounds
 from imagenet_cp.models import grouped, layers
 
 
-BATCH_CHUNK = 4  # images per lax.map step (ResNet._map_chunks; the best of 2, 4 and 8 on CPU)
+BATCH_CHUNK = 4  # images per lax.map step (resnet_batch_chunks; the best of 2, 4 and 8 on CPU)
 LOOP_MIN_BLOCKS = 2  # a stage's stride-1 blocks after the first run as a loop from this many on
 
 
@@ -79,7 +79,7 @@ class ResNet(nn.Module):
   """[N, H, W, 3] normalized float32 -> logits [N, num_classes].
 
   Two XLA:CPU workarounds (``imagenet_cp.workarounds``, on by default on CPU only, read at trace
-  time for the platform of ``x``): ``resnet_batch_chunks`` (``_map_chunks``) and
+  time for the platform of ``x``): ``resnet_batch_chunks`` (``layers.apply_in_batch_chunks``) and
   ``resnet_stage_loop`` (``_repeated_blocks``).  Off, the network is the plain unrolled graph.
   """
   block: type[nn.Module]
@@ -91,12 +91,10 @@ class ResNet(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    flags = workarounds.resolve(x)
-    chunk = batch_chunk(x.shape[0])
-    if chunk and not self.is_initializing() and flags["resnet_batch_chunks"]:
-      with workarounds.override(**flags):  # the chunks' tracers carry no devices
-        return self._map_chunks(x, chunk)
-    loop = flags["resnet_stage_loop"]
+    chunked = layers.apply_in_batch_chunks(self, x, BATCH_CHUNK, "resnet_batch_chunks")
+    if chunked is not None:
+      return chunked
+    loop = workarounds.resolve(x)["resnet_stage_loop"]
     x = layers.conv(64, 7, 2, 3, bias=False, name="conv1")(x)
     x = self.activation(layers.batch_norm(name="bn1")(x))
     x = layers.max_pool(x, 3, 2, 1)
@@ -108,21 +106,6 @@ class ResNet(nn.Module):
                                 loop)
     x = x.mean(axis=(1, 2))
     return layers.dense(self.num_classes, name="fc")(x)
-
-  def _map_chunks(self, x: jax.Array, chunk: int) -> jax.Array:
-    """The whole network on ``chunk`` images at a time, in a ``lax.map`` loop (the
-    ``resnet_batch_chunks`` workaround).
-
-    Why: a whole batch's activations make XLA:CPU's temporary buffer hundreds of MB of fresh
-    pages that every pass streams from memory; a chunk reuses a small, cached buffer
-    (docs/speed.md, "CPU workarounds").
-    """
-    n = x.shape[0]
-    unbound = self.clone(parent=None)
-    variables = self.variables
-    logits = jax.lax.map(lambda xi: unbound.apply(variables, xi),
-                         x.reshape(n // chunk, chunk, *x.shape[1:]))
-    return logits.reshape(n, -1)
 
   def _repeated_blocks(self, planes: int, names: Sequence[str], x: jax.Array,
                        loop: bool) -> jax.Array:
@@ -157,15 +140,9 @@ class ResNet(nn.Module):
     return jax.lax.scan(step, x, jnp.arange(len(names)))[0]
 
 
-def batch_chunk(n: int, chunk: int | None = None) -> int:
-  """Images per ``lax.map`` step for a batch of ``n``: the largest divisor of ``n`` that is at
-  most ``chunk`` (default ``BATCH_CHUNK``), or 0 (no loop) when ``n <= chunk`` or that divisor
-  is below ``chunk / 2`` (e.g. a prime batch, which would otherwise run an image at a time)."""
-  chunk = BATCH_CHUNK if chunk is None else chunk
-  if n <= chunk:
-    return 0
-  size = layers.largest_divisor(n, chunk)
-  return size if 2 * size >= chunk else 0
+def batch_chunk(n: int) -> int:
+  """Images per ``lax.map`` step of a ResNet on a batch of ``n`` (``layers.batch_chunk``)."""
+  return layers.batch_chunk(n, BATCH_CHUNK)
 
 
 def _apply_block(block: nn.Module, variables: dict, x: jax.Array) -> jax.Array:

@@ -39,7 +39,8 @@ class ConvNeXt(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    chunked = convnext.map_chunks(self, x)  # torchvision's port's CPU workarounds
+    chunked = layers.apply_in_batch_chunks(self, x, convnext.BATCH_CHUNK,
+                                           "convnext_batch_chunks")  # as torchvision's port
     if chunked is not None:
       return chunked
     x = layers.conv(self.stages[0][0], 4, 4, name="stem.0")(x)

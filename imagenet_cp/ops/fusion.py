@@ -6,7 +6,7 @@ maps), the whole producer is recomputed for every tap, several times slower than
 once.  ``jax.lax.optimization_barrier`` does not stop this on CPU; a loop boundary does: a
 ``while`` loop's result lives in its own buffer.  Timings: docs/speed.md, "CPU workarounds".
 
-Both helpers compute exactly what the plain expression computes.  They use the loop only where
+The helpers compute exactly what the plain expression computes.  They use the loop only where
 ``imagenet_cp.workarounds`` has ``computed_apart`` on (by default on XLA:CPU only); elsewhere,
 or with the workaround off, they are the plain expression.
 """
@@ -48,3 +48,42 @@ def applied_if(pred, fn: Callable, x):
   if not workarounds.enabled(WORKAROUND, pred, x):
     return jnp.where(pred, fn(x), x)
   return jax.lax.fori_loop(0, jnp.asarray(pred).astype(jnp.int32), lambda i, y: fn(y), x)
+
+
+def carried_apart(fn: Callable, x: jax.Array, *params) -> jax.Array:
+  """``fn(x, *params)`` (of x's shape); with the workaround on, the body of a one-trip loop that
+  carries ``x``, so that its result is materialised for consumers that read it several times
+  (ConvNeXt's LayerNorm reads its depthwise conv three times: 3 x 49 taps fused).
+
+  Unlike ``computed_apart`` the body reads the carry, so XLA cannot hoist it out of the loop
+  and copy its result in; and it is differentiable: a loop of traced trip count has no
+  reverse-mode derivative, so the gradient is ``fn``'s own, with respect to ``x`` and ``params``
+  alike (attacks and training differentiate through models that use it).
+  """
+  if not workarounds.enabled(WORKAROUND, x):
+    return fn(x, *params)
+  if jax.eval_shape(fn, x, *params).shape != x.shape:
+    raise ValueError(f"carried_apart: fn maps {x.shape} to another shape")
+
+  @jax.custom_vjp
+  def looped(x, params):
+    return jax.lax.fori_loop(0, one_trip(x), lambda i, v: fn(v, *params), x)
+
+  def forward(x, params):
+    return looped(x, params), (x, params)
+
+  def backward(residuals, g):
+    _, vjp = jax.vjp(lambda x, params: fn(x, *params), *residuals)
+    return vjp(g)
+
+  looped.defvjp(forward, backward)
+  return looped(x, params)
+
+
+def one_trip(x: jax.Array) -> jax.Array:
+  """A traced int32 1 that XLA cannot fold to a constant (it depends on float32 ``x``'s first
+  element), so that it keeps a loop of that trip count: ``min(u >> 1 | 1, 1)`` of the element's
+  bits ``u`` is 1 for every input, NaN and inf included."""
+  bits = jax.lax.bitcast_convert_type(x.reshape(-1)[0], jnp.uint32)
+  return jnp.minimum(((bits >> 1) | 1).astype(jnp.int32), 1)
+
