@@ -19,6 +19,8 @@ runs:
   convnext_batch_chunks    ConvNeXt (torchvision's and timm's) runs on ``convnext.BATCH_CHUNK``-
                            image chunks in a ``lax.map`` (``models.layers.apply_in_batch_chunks``).
   resnet_batch_chunks      ResNet runs on ``resnet.BATCH_CHUNK``-image chunks in a ``lax.map``.
+  regnet_batch_chunks      RegNet X/Y runs on ``regnet.BATCH_CHUNK``-image chunks in a ``lax.map``.
+  regnet_stage_loop        a RegNet stage's stride-1 blocks run as a loop, as ``resnet_stage_loop``.
   resnet_stage_loop        a ResNet stage's repeated blocks run as a ``lax.scan`` + ``lax.switch``
                            loop instead of unrolled.
 
@@ -73,7 +75,11 @@ WORKAROUNDS: dict[str, Workaround] = {w.name: w for w in (
                "a whole batch's 4x-wide MLP activations (150 MB at 56x56) stream from memory"),
     Workaround("resnet_batch_chunks", "imagenet_cp.models.layers.apply_in_batch_chunks (ResNet)",
                "XLA:CPU's temporary buffer for a whole batch is hundreds of MB of fresh pages"),
-    Workaround("resnet_stage_loop", "imagenet_cp.models.resnet.ResNet._repeated_blocks",
+    Workaround("regnet_batch_chunks", "imagenet_cp.models.layers.apply_in_batch_chunks (RegNet)",
+               "a whole batch's grouped-conv slices and stride-2 inputs stream from memory"),
+    Workaround("regnet_stage_loop", "imagenet_cp.models.layers.repeated_blocks (RegNet)",
+               "unrolled, XLA:CPU re-fuses every earlier block's BN/ReLU chain into later blocks"),
+    Workaround("resnet_stage_loop", "imagenet_cp.models.layers.repeated_blocks (ResNet)",
                "unrolled, XLA:CPU re-fuses every earlier block's BN/ReLU chain into later blocks"),
 )}
 NAMES = tuple(WORKAROUNDS)

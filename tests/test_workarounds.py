@@ -249,13 +249,15 @@ def small_resnet():
   from imagenet_cp.models import resnet
   module = resnet.ResNet(block=resnet.BasicBlock, stage_sizes=(3, 1), num_classes=10)
   x = jax.random.normal(jax.random.key(0), (8, 32, 32, 3), jnp.float32)
-  variables = module.init(jax.random.key(1), x)
-  # Non-trivial BatchNorm statistics, so that every block's BN pass matters.
+  return module, _random_stats(module.init(jax.random.key(1), x)), x
+
+
+def _random_stats(variables):
+  """Non-trivial BatchNorm statistics, so that every block's BN pass matters."""
   leaves, tree = jax.tree.flatten(variables["batch_stats"])
   stats = [jax.random.uniform(jax.random.key(10 + i), l.shape, l.dtype, 0.5, 1.5)
            for i, l in enumerate(leaves)]
-  variables = dict(variables, batch_stats=jax.tree.unflatten(tree, stats))
-  return module, variables, x
+  return dict(variables, batch_stats=jax.tree.unflatten(tree, stats))
 
 
 def _logits(module, variables, x, **flags):
@@ -354,5 +356,47 @@ def test_convnext_workarounds_keep_the_gradients(small_convnext):
 
   want = grads(computed_apart=False, convnext_batch_chunks=False)
   got = grads(computed_apart=True, convnext_batch_chunks=True)
+  for w, g in zip(jax.tree.leaves(want), jax.tree.leaves(got)):
+    np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5 * np.abs(w).max())
+
+
+# --- RegNet: the stage loop and the batch chunks ---------------------------------------------------
+
+@pytest.fixture(scope="module")
+def small_regnet():
+  from imagenet_cp.models import regnet
+  stages = (regnet.StageParams(16, 3, 8), regnet.StageParams(32, 1, 8))
+  module = regnet.RegNet(stages=stages, se_ratio=0.25, num_classes=10)
+  x = jax.random.normal(jax.random.key(0), (16, 32, 32, 3), jnp.float32)
+  return module, _random_stats(module.init(jax.random.key(1), x)), x
+
+
+@pytest.mark.parametrize("flags", [
+    dict(regnet_batch_chunks=True, regnet_stage_loop=True),
+    dict(regnet_batch_chunks=True, regnet_stage_loop=False),
+    dict(regnet_batch_chunks=False, regnet_stage_loop=True)])
+def test_regnet_loops_match_the_unrolled_graph(small_regnet, flags):
+  from imagenet_cp.models import regnet
+  module, variables, x = small_regnet
+  assert x.shape[0] > regnet.BATCH_CHUNK
+  plain, plain_program = _logits(module, variables, x, regnet_batch_chunks=False,
+                                 regnet_stage_loop=False)
+  got, program = _logits(module, variables, x, **flags)
+  assert "scan" not in plain_program and "scan" in program  # lax.map and the stage loop
+  assert ("cond" in program) == flags["regnet_stage_loop"]  # the scan's lax.switch
+  np.testing.assert_allclose(got, plain, rtol=1e-6, atol=1e-6 * np.abs(plain).max())
+
+
+def test_regnet_workarounds_keep_the_gradients(small_regnet):
+  module, variables, x = small_regnet
+
+  def grads(**flags):
+    def loss(variables, x):
+      with workarounds.override(**flags):
+        return jnp.sum(jnp.tanh(module.apply(variables, x)))
+    return jax.jit(jax.grad(loss, argnums=(0, 1)))(variables, x)
+
+  want = grads(regnet_batch_chunks=False, regnet_stage_loop=False)
+  got = grads(regnet_batch_chunks=True, regnet_stage_loop=True)
   for w, g in zip(jax.tree.leaves(want), jax.tree.leaves(got)):
     np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5 * np.abs(w).max())

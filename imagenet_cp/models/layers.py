@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Callable
+from typing import Callable, Sequence
 
 import flax.linen as nn
 import jax
@@ -161,6 +161,43 @@ def apply_in_batch_chunks(module: nn.Module, x: jax.Array, chunk: int,
     logits = jax.lax.map(lambda xi: unbound.apply(variables, xi),
                          x.reshape(n // size, size, *x.shape[1:]))
   return logits.reshape(n, -1)
+
+
+def repeated_blocks(module: nn.Module, block: Callable[..., nn.Module], names: Sequence[str],
+                    x: jax.Array, loop: bool) -> jax.Array:
+  """``module``'s identical blocks ``block(name=n)`` for ``n`` in ``names`` applied in order; with
+  ``loop`` (the ``resnet_stage_loop`` / ``regnet_stage_loop`` workarounds) as one loop, else
+  unrolled.
+
+  Why a loop: each block's output feeds the next block's 1x1 dot *and* its residual add.
+  Unrolled, XLA:CPU fuses the cheap elementwise chain BN -> + shortcut -> ReLU of every earlier
+  block into each later residual fusion instead of reading the materialized output, so a stage
+  of n blocks recomputes O(n^2) BN passes (``lax.optimization_barrier`` is expanded before
+  fusion and does not stop it).  A loop iteration boundary materializes each block's output.
+
+  The loop is a ``lax.scan`` over block indices whose body ``lax.switch``es to the block's own
+  apply: the parameters keep their per-block names (``layer3.1`` ...) and stay where they are
+  (stacking them for a plain scan copied them on every call).  ``init`` (and so
+  ``convert.variable_shapes``) runs the blocks unrolled.  Timings: docs/speed.md.
+  """
+  if module.is_initializing() or not loop:
+    for name in names:
+      x = block(name=name)(x)
+    return x
+  variables = [{col: module.variables[col][name] for col in ("params", "batch_stats")}
+               for name in names]
+  unbound = block(parent=None)
+  branches = [functools.partial(_apply_block, unbound, v) for v in variables]
+
+  def step(y: jax.Array, index: jax.Array) -> tuple[jax.Array, None]:
+    return jax.lax.switch(index, branches, y), None
+
+  return jax.lax.scan(step, x, jnp.arange(len(names)))[0]
+
+
+def _apply_block(block: nn.Module, variables: dict, x: jax.Array) -> jax.Array:
+  """An unbound block applied to ``x`` with its own variables (one ``lax.switch`` branch)."""
+  return block.apply(variables, x)
 
 
 def _max_pool_separable(x: jax.Array, kernel: int, stride: int) -> jax.Array:

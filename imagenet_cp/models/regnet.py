@@ -10,6 +10,11 @@ width) exactly as torchvision's ``BlockParams.from_init_params`` computes them, 
 torch does (``block_params``).  Submodules are named after the torch state-dict paths
 (``trunk_output.block2.block2-0.f.b.0``, ``.f.se.fc1``, ``.proj.0`` ...).  Grouped convs use the
 block-diagonal dense formulation of models/grouped.py, 1x1 convs dots (``layers.Conv1x1``).
+
+Two XLA:CPU workarounds (``imagenet_cp.workarounds``, on by default on CPU only):
+``regnet_batch_chunks`` runs the network on ``BATCH_CHUNK``-image chunks
+(``layers.apply_in_batch_chunks``) and ``regnet_stage_loop`` a stage's stride-1 blocks as one
+loop (``layers.repeated_blocks``).  Off, the network is the plain graph.
 """
 from __future__ import annotations
 
@@ -22,10 +27,12 @@ import flax.linen as nn
 import jax
 import numpy as np
 
+from imagenet_cp import workarounds
 from imagenet_cp.models import grouped, layers
 
 STEM = 32
 BN_EPS = 1e-5
+BATCH_CHUNK = 8  # images per lax.map step (regnet_batch_chunks; of 4, 8 and 16, 8 was best on CPU)
 
 
 class Design(NamedTuple):
@@ -121,12 +128,18 @@ class RegNet(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
+    chunked = layers.apply_in_batch_chunks(self, x, BATCH_CHUNK, "regnet_batch_chunks")
+    if chunked is not None:
+      return chunked
     x = layers.conv(STEM, 3, 2, 1, bias=False, name="stem.0")(x)
     x = layers.relu(layers.batch_norm(BN_EPS, name="stem.1")(x))
+    loop = workarounds.resolve(x)["regnet_stage_loop"]
     for s, stage in enumerate(self.stages, start=1):
-      for i in range(stage.depth):
-        x = ResBottleneckBlock(stage.width, 2 if i == 0 else 1, stage.group_width, self.se_ratio,
-                               name=f"trunk_output.block{s}.block{s}-{i}")(x)
+      names = [f"trunk_output.block{s}.block{s}-{i}" for i in range(stage.depth)]
+      block = functools.partial(ResBottleneckBlock, stage.width, 1, stage.group_width,
+                                self.se_ratio)
+      x = ResBottleneckBlock(stage.width, 2, stage.group_width, self.se_ratio, name=names[0])(x)
+      x = layers.repeated_blocks(self, block, names[1:], x, loop and stage.depth > 2)
     return layers.dense(self.num_classes, name="fc")(x.mean(axis=(1, 2)))
 
 

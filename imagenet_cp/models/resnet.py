@@ -109,45 +109,16 @@ class ResNet(nn.Module):
 
   def _repeated_blocks(self, planes: int, names: Sequence[str], x: jax.Array,
                        loop: bool) -> jax.Array:
-    """A stage's identical stride-1 blocks ``names`` applied in order; with ``loop`` (the
-    ``resnet_stage_loop`` workaround) as one loop, else unrolled.
-
-    Why a loop: each block's output feeds the next block's 1x1 dot *and* its residual add.
-    Unrolled, XLA:CPU fuses the cheap elementwise chain BN -> + shortcut -> ReLU of every earlier
-    block into each later residual fusion instead of reading the materialized output, so a stage
-    of n blocks recomputes O(n^2) BN passes (``lax.optimization_barrier`` is expanded before
-    fusion and does not stop it).  A loop iteration boundary materializes each block's output.
-
-    The loop is a ``lax.scan`` over block indices whose body ``lax.switch``es to the block's own
-    apply: the parameters keep their per-block names (``layer3.1`` ...) and stay where they are
-    (stacking them for a plain scan copied them on every call).  ``init`` (and so
-    ``convert.variable_shapes``) runs the blocks unrolled.  Timings: docs/speed.md.
-    """
+    """A stage's identical stride-1 blocks ``names`` in order (``layers.repeated_blocks``; as one
+    loop with ``loop``, the ``resnet_stage_loop`` workaround)."""
     block = functools.partial(self.block, planes, 1, self.groups, self.width_per_group,
                               self.activation)
-    if self.is_initializing() or len(names) < LOOP_MIN_BLOCKS or not loop:
-      for name in names:
-        x = block(name=name)(x)
-      return x
-    variables = [{col: self.variables[col][name] for col in ("params", "batch_stats")}
-                 for name in names]
-    unbound = block(parent=None)
-    branches = [functools.partial(_apply_block, unbound, v) for v in variables]
-
-    def step(y: jax.Array, index: jax.Array) -> tuple[jax.Array, None]:
-      return jax.lax.switch(index, branches, y), None
-
-    return jax.lax.scan(step, x, jnp.arange(len(names)))[0]
+    return layers.repeated_blocks(self, block, names, x, loop and len(names) >= LOOP_MIN_BLOCKS)
 
 
 def batch_chunk(n: int) -> int:
   """Images per ``lax.map`` step of a ResNet on a batch of ``n`` (``layers.batch_chunk``)."""
   return layers.batch_chunk(n, BATCH_CHUNK)
-
-
-def _apply_block(block: nn.Module, variables: dict, x: jax.Array) -> jax.Array:
-  """An unbound block applied to ``x`` with its own variables (one ``lax.switch`` branch)."""
-  return block.apply(variables, x)
 
 
 ResNet18 = functools.partial(ResNet, block=BasicBlock, stage_sizes=(2, 2, 2, 2))
