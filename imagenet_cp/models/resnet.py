@@ -15,7 +15,6 @@ from typing import Callable, Sequence
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 
 from imagenet_cp import workarounds
 from imagenet_cp.models import grouped, layers
