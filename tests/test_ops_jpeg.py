@@ -44,9 +44,17 @@ def test_bit_exact_against_pil(test_images, roundtrip, quality):
     np.testing.assert_array_equal(got[i], pil_roundtrip(image, quality), err_msg=f"image {i}")
 
 
-@pytest.mark.parametrize("shape", [(17, 9), (100, 64), (231, 171), (18, 33), (33, 18), (30, 46)])
+def test_narrow_images_are_refused():
+  # libjpeg-turbo upsamples chroma planes of width <= 2 by replication, not fancy upsampling.
+  with pytest.raises(ValueError, match="at least 5 pixels wide"):
+    jpeg.jpeg_roundtrip(np.zeros((8, 4, 3), np.uint8), 85)
+
+
+@pytest.mark.parametrize("shape", [(17, 9), (100, 64), (231, 171), (18, 33), (33, 18), (30, 46),
+                                   (299, 299), (1, 17), (15, 31)])
 def test_odd_sizes_bit_exact(photos_224, roundtrip, shape):
-  # Rows are padded after chroma downsampling, columns before it, as libjpeg does.
+  # Rows are padded after chroma downsampling, columns before it, as libjpeg does; an odd side
+  # runs edge-padded to a multiple of 16 (ops.jpeg._pad_odd_sides), a side of 15 to 16 only.
   image = np.ascontiguousarray(np.tile(photos_224["coffee"], (2, 1, 1))[:shape[0], :shape[1]])
   # Texture up to the edges, where a wrong padding shows (the photo's corner is smooth).
   noise = np.random.default_rng(0).integers(0, 256, shape + (3,))

@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 
 import imagenet_cp
-from conftest import photo_224, photo_256
+from conftest import photo, photo_224, photo_256
 from imagenet_cp import perturbations as P
 from imagenet_cp import workarounds
 from imagenet_cp.corruptions import REGISTRY as CORRUPTION_REGISTRY
@@ -116,7 +116,7 @@ def test_applied_if_switches_the_loop_and_keeps_the_value(on):
 
 # The corruptions that call computed_apart / applied_if, and those with a batch chunk.
 APART = ("glass_blur", "pixelate", "elastic_transform", "snow", "spatter", "jpeg_compression")
-CHUNKED = tuple(n for n, c in CORRUPTION_REGISTRY.items() if c.chunk)
+CHUNKED = tuple(n for n, c in CORRUPTION_REGISTRY.items() if c.chunk_for(224))
 
 
 @pytest.fixture(scope="module")
@@ -142,6 +142,24 @@ def test_corruption_is_identical_with_workarounds_on_and_off(images, name):
       outs[on] = np.asarray(imagenet_cp.corrupt(images, name, 3, keys))
       programs[on] = _trace(name, images, keys)
   assert programs[True] != programs[False], "the switch changed nothing"
+  np.testing.assert_array_equal(outs[True], outs[False])
+
+
+def test_jpeg_compression_runs_in_chunks_at_299_only():
+  """Integer arithmetic throughout: the 4-image chunks at 299 px equal the plain vmap bit for bit
+  (5 images: the last chunk is padded)."""
+  jpeg = CORRUPTION_REGISTRY["jpeg_compression"]
+  assert [jpeg.chunk_for(s) for s in (32, 64, 224, 299)] == [0, 0, 0, 4]
+  images = np.stack([photo(n)[:299, 50:349] for n in ("chelsea", "coffee", "astronaut", "rocket",
+                                                        "chelsea")])
+  images[-1] = images[-1, ::-1]
+  keys = jax.random.split(jax.random.key(5), len(images))
+  outs, programs = {}, {}
+  for on in (True, False):
+    with workarounds.override(all=on):
+      outs[on] = np.asarray(imagenet_cp.corrupt(images, "jpeg_compression", 3, keys))
+      programs[on] = _trace("jpeg_compression", images, keys)
+  assert "scan" in programs[True] and "scan" not in programs[False]  # the chunks' lax.map
   np.testing.assert_array_equal(outs[True], outs[False])
 
 

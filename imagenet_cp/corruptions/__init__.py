@@ -83,8 +83,9 @@ def _corrupt_flat(images, keys, severity, *, name, flags):
 
   with workarounds.override(**dict(flags)):
     # Chunks are a CPU cache measure; accelerators want the whole batch in one program.
-    if corruption.chunk and workarounds.enabled("corruption_batch_chunks"):
-      return _in_chunks(jax.vmap(one), images, keys, corruption.chunk)
+    chunk = corruption.chunk_for(images.shape[-2])
+    if chunk and workarounds.enabled("corruption_batch_chunks"):
+      return _in_chunks(jax.vmap(one), images, keys, chunk)
     return jax.vmap(one)(images, keys)
 
 

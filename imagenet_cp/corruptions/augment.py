@@ -123,16 +123,17 @@ def random_corrupt(images: ArrayLike, keys: ArrayLike, *, names: ArrayLike | Non
   flags = workarounds.static_flags(workarounds.resolve(images))
   if group_size is not None and (not isinstance(group_size, int) or group_size < 1):
     raise ValueError(f"group_size must be a positive int, got {group_size!r}")
-  groups = tuple(max(1, min(_group_size(name, group_size, flags), n)) for name in choices)
+  side = images.shape[-2]
+  groups = tuple(max(1, min(_group_size(name, group_size, flags, side), n)) for name in choices)
   return _grouped(jnp.asarray(images), keys, positions, severities, choices=choices,
                   groups=groups, flags=flags, size=size)
 
 
-def _group_size(name: str, group_size: int | None, flags) -> int:
+def _group_size(name: str, group_size: int | None, flags, side: int) -> int:
   if group_size is not None:
     return group_size
   if dict(flags).get("corruption_batch_chunks", False):
-    return REGISTRY[name].chunk or 1
+    return REGISTRY[name].chunk_for(side) or 1
   return GROUP_SIZE
 
 

@@ -13,13 +13,13 @@ random numbers.  Both work on ONE image; ``imagenet_cp.corrupt`` vmaps them over
   int32 scalar in 1..5, traced (parameters are selected inside the program: one compile for
   all five severities, and a per-image severity under ``vmap``); no shape depends on it.
 - ``chunk``: images per step when ``corrupt`` loops over the batch (the ``corruption_batch_chunks``
-  workaround, on CPU; 0: the whole batch).
+  workaround, on CPU; 0: the whole batch), or a mapping image side -> that (absent sides: 0).
 """
 from __future__ import annotations
 
 import dataclasses
 import operator
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -102,4 +102,8 @@ class Corruption:
   # > 0: with the ``corruption_batch_chunks`` workaround on (CPU), ``corrupt`` runs the batch as
   # a loop over slices of this many images (each vmapped), which keeps each stage's
   # intermediates in the caches (imagenet_cp.workarounds, docs/speed.md); 0 or off: one vmap.
-  chunk: int = 0
+  chunk: int | Mapping[int, int] = 0
+
+  def chunk_for(self, side: int) -> int:
+    """Images per step for images of ``side`` pixels (``chunk``, or its entry for ``side``)."""
+    return self.chunk.get(side, 0) if isinstance(self.chunk, Mapping) else self.chunk
