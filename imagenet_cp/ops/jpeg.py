@@ -173,7 +173,16 @@ def upsample_phases(plane):
   return out
 
 
-def _interleave(planar):
+def _interleave(phases, ndim_rest: int):
+  """``phases[a][b]`` [..., H, W, *rest] -> [..., 2H, 2W, *rest] (sample (2i + a, 2j + b));
+  ``rest`` has ``ndim_rest`` axes."""
+  rows = [jnp.stack(phases[a], axis=-1 - ndim_rest) for a in (0, 1)]  # [..., H, W, 2, *rest]
+  out = jnp.stack(rows, axis=-3 - ndim_rest)  # [..., H, 2, W, 2, *rest]
+  *lead, h, _, w, _ = out.shape[:out.ndim - ndim_rest]
+  return jnp.reshape(out, (*lead, 2 * h, 2 * w) + out.shape[out.ndim - ndim_rest:])
+
+
+def _interleave_planar(planar):
   """uint8 [..., 2 (a), 2 (b), 3, H, W] -> [..., 2H, 2W, 3], sample (2i + a, 2j + b)."""
   nd = planar.ndim - 5
   lead = planar.shape[:nd]
@@ -410,25 +419,36 @@ def _encode_planes(images):
   return planes, hy, hc, wp
 
 
+# From this image width on, the ``computed_apart`` workaround decodes planar (``_decode_planes``):
+# 304-px planes in 4-image chunks 1.3-1.4x faster, 224 px vmapped over 16 1.2x slower, than the
+# fused interleaving decoder (docs/fidelity/sizes.md).
+PLANAR_DECODE_MIN_WIDTH = 256
+
+
 def _decode_planes(planes, h, w, hy, wp, trips):
   """Fancy upsampling and YCbCr -> RGB of the decoded planes: uint8 [..., h, w, 3].
 
-  The colour conversion writes planar [..., a, b, RGB, H/2, W/2] (computed apart,
-  ``fusion.computed_apart``; ``trips`` >= 1, traced) and one transpose interleaves it: fused
-  into the interleaved write, each output sample ran its own upsampling and conversion.
+  Plain: one fusion writes the interleaved image, each output sample running its own
+  upsampling and conversion.  With the ``computed_apart`` workaround and images at least
+  ``PLANAR_DECODE_MIN_WIDTH`` wide, the conversion writes planar [..., a, b, RGB, H/2, W/2]
+  (computed apart; ``trips`` >= 1, traced) and one transpose interleaves it.
   """
   ch, cw = -(-h // 2), -(-w // 2)
 
-  def planar(planes):
+  def phases(planes, axis: int):
     cb = planes[..., hy:hy + ch, :cw]
     cr = planes[..., hy:hy + ch, wp // 2:wp // 2 + cw]
     cb_phases, cr_phases = upsample_phases(cb), upsample_phases(cr)
     y = planes[..., :2 * ch, :2 * cw]
-    rgb = [[ycc_to_rgb(y[..., a::2, b::2], cb_phases[a][b], cr_phases[a][b], axis=-3)
-            for b in (0, 1)] for a in (0, 1)]
-    return jnp.stack([jnp.stack(row, axis=-4) for row in rgb], axis=-5)
+    return [[ycc_to_rgb(y[..., a::2, b::2], cb_phases[a][b], cr_phases[a][b], axis=axis)
+             for b in (0, 1)] for a in (0, 1)]
 
-  return _interleave(fusion.computed_apart(planar, trips, planes))[..., :h, :w, :]
+  if w < PLANAR_DECODE_MIN_WIDTH or not workarounds.enabled(fusion.WORKAROUND, planes):
+    return _interleave(phases(planes, -1), 1)[..., :h, :w, :]
+  planar = fusion.computed_apart(
+      lambda p: jnp.stack([jnp.stack(row, axis=-4) for row in phases(p, -3)], axis=-5),
+      trips, planes)
+  return _interleave_planar(planar)[..., :h, :w, :]
 
 
 @functools.partial(jax.jit, static_argnames=("apart",))
