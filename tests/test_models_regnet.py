@@ -27,6 +27,14 @@ def test_logits_match_torchvision(name, size, tmp_path):
   assert_logits_match(name, size, tmp_path)
 
 
+def test_logits_match_torchvision_in_batch_chunks(tmp_path):
+  """Batch 12: on CPU the ``regnet_batch_chunks`` workaround runs it as two 6-image chunks, each
+  stage's blocks as ``regnet_stage_loop``'s loop (the plain graph: tests/test_workarounds.py)."""
+  from imagenet_cp.models import layers
+  assert layers.batch_chunk(12, regnet.BATCH_CHUNK) == 6
+  assert_logits_match("regnet_y_400mf", 32, tmp_path, batch=12)
+
+
 def _torchvision_block_params(tv, name, monkeypatch):
   """torchvision's ``BlockParams`` for ``regnet_*`` ``name``, taken before any model is built."""
   with monkeypatch.context() as patch:
