@@ -461,7 +461,8 @@ def _roundtrip(images, quality, apart: bool):
 
 def _roundtrip_traced(images, quality):
   h, w = images.shape[-3], images.shape[-2]
-  images = _pad_odd_sides(images)
+  if workarounds.enabled(fusion.WORKAROUND, images):
+    images = _pad_odd_sides(images)
   planes, hy, hc, wp = _encode_planes(images)
   table, half_step, reciprocal = _block_row_constants(quality, hy // 8, hc // 8, wp)
   lead = planes.shape[:-2]
@@ -472,7 +473,8 @@ def _roundtrip_traced(images, quality):
 
 
 def _pad_odd_sides(images):
-  """uint8 [..., H, W, 3] with an odd side edge-padded to a multiple of 16, which gives the same
+  """uint8 [..., H, W, 3] with an odd side edge-padded to a multiple of 16 (with the
+  ``computed_apart`` workaround on, the switch of this module's CPU measures), which gives the same
   pixels in the image's area: the encoder replicates the last row / column before
   downsampling as this padding does, and the decoder's upsampling reaches the extra chroma
   sample only for output samples beyond an odd side.  Why: block-aligned arrays (299 -> 304 px)
