@@ -260,13 +260,22 @@ def test_perturbation_with_workarounds_on_and_off(name):
   assert diff.max() <= largest and np.mean(diff > 0) <= share, (diff.max(), np.mean(diff > 0))
 
 
-# --- ResNet: the stage loop and the batch chunks --------------------------------------------------
+# --- ResNet and RegNet: the stage loops and the batch chunks -------------------------------------
 
 @pytest.fixture(scope="module")
 def small_resnet():
   from imagenet_cp.models import resnet
   module = resnet.ResNet(block=resnet.BasicBlock, stage_sizes=(3, 1), num_classes=10)
   x = jax.random.normal(jax.random.key(0), (8, 32, 32, 3), jnp.float32)
+  return module, _random_stats(module.init(jax.random.key(1), x)), x
+
+
+@pytest.fixture(scope="module")
+def small_regnet():
+  from imagenet_cp.models import regnet
+  stages = (regnet.StageParams(16, 3, 8), regnet.StageParams(32, 1, 8))
+  module = regnet.RegNet(stages=stages, se_ratio=0.25, num_classes=10)
+  x = jax.random.normal(jax.random.key(0), (16, 32, 32, 3), jnp.float32)
   return module, _random_stats(module.init(jax.random.key(1), x)), x
 
 
@@ -285,19 +294,20 @@ def _logits(module, variables, x, **flags):
   return logits, program
 
 
-@pytest.mark.parametrize("flags", [
-    dict(resnet_batch_chunks=True, resnet_stage_loop=True),
-    dict(resnet_batch_chunks=True, resnet_stage_loop=False),
-    dict(resnet_batch_chunks=False, resnet_stage_loop=True)])
-def test_resnet_loops_match_the_unrolled_graph(small_resnet, flags):
-  from imagenet_cp.models import resnet
-  module, variables, x = small_resnet
-  assert resnet.batch_chunk(x.shape[0]) == 4
-  plain, plain_program = _logits(module, variables, x, resnet_batch_chunks=False,
-                                 resnet_stage_loop=False)
-  got, program = _logits(module, variables, x, **flags)
+@pytest.mark.parametrize("chunks,loop", [(True, True), (True, False), (False, True)])
+@pytest.mark.parametrize("family", ["resnet", "regnet"])
+def test_stage_loops_and_chunks_match_the_unrolled_graph(request, family, chunks, loop):
+  """ResNet's and RegNet's ``<family>_batch_chunks`` and ``<family>_stage_loop``."""
+  import importlib
+  from imagenet_cp.models import layers
+  module, variables, x = request.getfixturevalue(f"small_{family}")
+  chunk = importlib.import_module(f"imagenet_cp.models.{family}").BATCH_CHUNK
+  assert layers.batch_chunk(x.shape[0], chunk) == chunk
+  names = (f"{family}_batch_chunks", f"{family}_stage_loop")
+  plain, plain_program = _logits(module, variables, x, **dict.fromkeys(names, False))
+  got, program = _logits(module, variables, x, **dict(zip(names, (chunks, loop))))
   assert "scan" not in plain_program and "scan" in program  # lax.map and the stage loop
-  assert ("cond" in program) == flags["resnet_stage_loop"]  # the scan's lax.switch
+  assert ("cond" in program) == loop  # the scan's lax.switch
   # The tolerance of tests/test_models_parity.py's check of the zoo's ResNet-34.
   np.testing.assert_allclose(got, plain, rtol=1e-6, atol=1e-6 * np.abs(plain).max())
 
@@ -361,60 +371,21 @@ def test_convnext_workarounds_match_the_plain_graph(small_convnext, flags):
   np.testing.assert_allclose(got, plain, rtol=1e-6, atol=1e-6 * np.abs(plain).max())
 
 
-def test_convnext_workarounds_keep_the_gradients(small_convnext):
+@pytest.mark.parametrize("family,names", [
+    ("convnext", ("computed_apart", "convnext_batch_chunks")),
+    ("regnet", ("regnet_batch_chunks", "regnet_stage_loop"))])
+def test_workarounds_keep_the_gradients(request, family, names):
   """Attacks differentiate w.r.t. the images, training w.r.t. the parameters: the one-trip loops
-  (no reverse-mode derivative of their own) and the chunks give the plain graph's gradients."""
-  module, variables, x = small_convnext
+  (no reverse-mode derivative of their own), the chunks and the stage loops give the plain
+  graph's gradients."""
+  module, variables, x = request.getfixturevalue(f"small_{family}")
 
-  def grads(**flags):
+  def grads(on):
     def loss(variables, x):
-      with workarounds.override(**flags):
+      with workarounds.override(**dict.fromkeys(names, on)):
         return jnp.sum(jnp.tanh(module.apply(variables, x)))
     return jax.jit(jax.grad(loss, argnums=(0, 1)))(variables, x)
 
-  want = grads(computed_apart=False, convnext_batch_chunks=False)
-  got = grads(computed_apart=True, convnext_batch_chunks=True)
-  for w, g in zip(jax.tree.leaves(want), jax.tree.leaves(got)):
-    np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5 * np.abs(w).max())
-
-
-# --- RegNet: the stage loop and the batch chunks ---------------------------------------------------
-
-@pytest.fixture(scope="module")
-def small_regnet():
-  from imagenet_cp.models import regnet
-  stages = (regnet.StageParams(16, 3, 8), regnet.StageParams(32, 1, 8))
-  module = regnet.RegNet(stages=stages, se_ratio=0.25, num_classes=10)
-  x = jax.random.normal(jax.random.key(0), (16, 32, 32, 3), jnp.float32)
-  return module, _random_stats(module.init(jax.random.key(1), x)), x
-
-
-@pytest.mark.parametrize("flags", [
-    dict(regnet_batch_chunks=True, regnet_stage_loop=True),
-    dict(regnet_batch_chunks=True, regnet_stage_loop=False),
-    dict(regnet_batch_chunks=False, regnet_stage_loop=True)])
-def test_regnet_loops_match_the_unrolled_graph(small_regnet, flags):
-  from imagenet_cp.models import regnet
-  module, variables, x = small_regnet
-  assert x.shape[0] > regnet.BATCH_CHUNK
-  plain, plain_program = _logits(module, variables, x, regnet_batch_chunks=False,
-                                 regnet_stage_loop=False)
-  got, program = _logits(module, variables, x, **flags)
-  assert "scan" not in plain_program and "scan" in program  # lax.map and the stage loop
-  assert ("cond" in program) == flags["regnet_stage_loop"]  # the scan's lax.switch
-  np.testing.assert_allclose(got, plain, rtol=1e-6, atol=1e-6 * np.abs(plain).max())
-
-
-def test_regnet_workarounds_keep_the_gradients(small_regnet):
-  module, variables, x = small_regnet
-
-  def grads(**flags):
-    def loss(variables, x):
-      with workarounds.override(**flags):
-        return jnp.sum(jnp.tanh(module.apply(variables, x)))
-    return jax.jit(jax.grad(loss, argnums=(0, 1)))(variables, x)
-
-  want = grads(regnet_batch_chunks=False, regnet_stage_loop=False)
-  got = grads(regnet_batch_chunks=True, regnet_stage_loop=True)
+  want, got = grads(False), grads(True)
   for w, g in zip(jax.tree.leaves(want), jax.tree.leaves(got)):
     np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5 * np.abs(w).max())

@@ -123,8 +123,7 @@ def random_corrupt(images: ArrayLike, keys: ArrayLike, *, names: ArrayLike | Non
   flags = workarounds.static_flags(workarounds.resolve(images))
   if group_size is not None and (not isinstance(group_size, int) or group_size < 1):
     raise ValueError(f"group_size must be a positive int, got {group_size!r}")
-  side = images.shape[-2]
-  groups = tuple(max(1, min(_group_size(name, group_size, flags, side), n)) for name in choices)
+  groups = tuple(max(1, min(_group_size(name, group_size, flags, size), n)) for name in choices)
   return _grouped(jnp.asarray(images), keys, positions, severities, choices=choices,
                   groups=groups, flags=flags, size=size)
 

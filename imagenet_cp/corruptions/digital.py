@@ -229,7 +229,7 @@ REGISTRY: dict[str, Corruption] = {
     "contrast": Corruption("contrast", contrast),
     "elastic_transform": Corruption("elastic_transform", elastic_transform, elastic_draws, chunk=2),
     "pixelate": Corruption("pixelate", pixelate, chunk=2),
-    # 299 px in 4-image chunks: vmapped over 16, 1.4x slower (docs/fidelity/sizes.md).
+    # 299 px in 4-image chunks: vmapped over 16, 2x slower (docs/fidelity/sizes.md).
     "jpeg_compression": Corruption("jpeg_compression", jpeg_compression, chunk={299: 4}),
     "saturate": Corruption("saturate", saturate, chunk=2),
 }

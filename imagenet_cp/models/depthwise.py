@@ -138,9 +138,9 @@ class DepthwiseConv(nn.Module):
   stride: int
   padding: Sequence[tuple[int, int]]
   bias: bool = False
-  # Output kept in memory (the ``computed_apart`` workaround, ``fusion.carried_apart``): for a
-  # consumer that
-  # reads it several times, e.g. ConvNeXt's LayerNorm.  Needs an output of the input's shape.
+  # Output kept in memory (the ``computed_apart`` workaround, ``fusion.carried_apart``) for a
+  # consumer that reads it several times, e.g. ConvNeXt's LayerNorm.  Needs an output of the
+  # input's shape.
   apart: bool = False
 
   @nn.compact

@@ -163,11 +163,14 @@ def apply_in_batch_chunks(module: nn.Module, x: jax.Array, chunk: int,
   return logits.reshape(n, -1)
 
 
+LOOP_MIN_BLOCKS = 2  # ``repeated_blocks`` loops over this many blocks or more
+
+
 def repeated_blocks(module: nn.Module, block: Callable[..., nn.Module], names: Sequence[str],
                     x: jax.Array, loop: bool) -> jax.Array:
   """``module``'s identical blocks ``block(name=n)`` for ``n`` in ``names`` applied in order; with
-  ``loop`` (the ``resnet_stage_loop`` / ``regnet_stage_loop`` workarounds) as one loop, else
-  unrolled.
+  ``loop`` (the ``resnet_stage_loop`` / ``regnet_stage_loop`` workarounds) and at least
+  ``LOOP_MIN_BLOCKS`` blocks as one loop, else unrolled.
 
   Why a loop: each block's output feeds the next block's 1x1 dot *and* its residual add.
   Unrolled, XLA:CPU fuses the cheap elementwise chain BN -> + shortcut -> ReLU of every earlier
@@ -180,7 +183,7 @@ def repeated_blocks(module: nn.Module, block: Callable[..., nn.Module], names: S
   (stacking them for a plain scan copied them on every call).  ``init`` (and so
   ``convert.variable_shapes``) runs the blocks unrolled.  Timings: docs/speed.md.
   """
-  if module.is_initializing() or not loop:
+  if module.is_initializing() or not loop or len(names) < LOOP_MIN_BLOCKS:
     for name in names:
       x = block(name=name)(x)
     return x

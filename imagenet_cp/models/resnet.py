@@ -21,7 +21,6 @@ from imagenet_cp.models import grouped, layers
 
 
 BATCH_CHUNK = 4  # images per lax.map step (resnet_batch_chunks; the best of 2, 4 and 8 on CPU)
-LOOP_MIN_BLOCKS = 2  # a stage's stride-1 blocks after the first run as a loop from this many on
 
 
 class BasicBlock(nn.Module):
@@ -112,7 +111,7 @@ class ResNet(nn.Module):
     loop with ``loop``, the ``resnet_stage_loop`` workaround)."""
     block = functools.partial(self.block, planes, 1, self.groups, self.width_per_group,
                               self.activation)
-    return layers.repeated_blocks(self, block, names, x, loop and len(names) >= LOOP_MIN_BLOCKS)
+    return layers.repeated_blocks(self, block, names, x, loop)
 
 
 def batch_chunk(n: int) -> int:

@@ -86,4 +86,3 @@ def one_trip(x: jax.Array) -> jax.Array:
   bits ``u`` is 1 for every input, NaN and inf included."""
   bits = jax.lax.bitcast_convert_type(x.reshape(-1)[0], jnp.uint32)
   return jnp.minimum(((bits >> 1) | 1).astype(jnp.int32), 1)
-

@@ -425,12 +425,12 @@ def _encode_planes(images):
 PLANAR_DECODE_MIN_WIDTH = 256
 
 
-def _decode_planes(planes, h, w, hy, wp, trips):
+def _decode_planes(planes, h, w, hy, wp, trips, planar: bool):
   """Fancy upsampling and YCbCr -> RGB of the decoded planes: uint8 [..., h, w, 3].
 
   Plain: one fusion writes the interleaved image, each output sample running its own
-  upsampling and conversion.  With the ``computed_apart`` workaround and images at least
-  ``PLANAR_DECODE_MIN_WIDTH`` wide, the conversion writes planar [..., a, b, RGB, H/2, W/2]
+  upsampling and conversion.  ``planar`` (the ``computed_apart`` workaround, on images at least
+  ``PLANAR_DECODE_MIN_WIDTH`` wide): the conversion writes planar [..., a, b, RGB, H/2, W/2]
   (computed apart; ``trips`` >= 1, traced) and one transpose interleaves it.
   """
   ch, cw = -(-h // 2), -(-w // 2)
@@ -443,7 +443,7 @@ def _decode_planes(planes, h, w, hy, wp, trips):
     return [[ycc_to_rgb(y[..., a::2, b::2], cb_phases[a][b], cr_phases[a][b], axis=axis)
              for b in (0, 1)] for a in (0, 1)]
 
-  if w < PLANAR_DECODE_MIN_WIDTH or not workarounds.enabled(fusion.WORKAROUND, planes):
+  if not planar:
     return _interleave(phases(planes, -1), 1)[..., :h, :w, :]
   planar = fusion.computed_apart(
       lambda p: jnp.stack([jnp.stack(row, axis=-4) for row in phases(p, -3)], axis=-5),
@@ -461,14 +461,17 @@ def _roundtrip(images, quality, apart: bool):
 
 def _roundtrip_traced(images, quality):
   h, w = images.shape[-3], images.shape[-2]
-  if workarounds.enabled(fusion.WORKAROUND, images):
+  apart = workarounds.enabled(fusion.WORKAROUND, images)
+  if apart:
     images = _pad_odd_sides(images)
   planes, hy, hc, wp = _encode_planes(images)
   table, half_step, reciprocal = _block_row_constants(quality, hy // 8, hc // 8, wp)
   lead = planes.shape[:-2]
   rows = jnp.reshape(planes, (*lead, (hy + hc) // 8, 8, wp))
   decoded = jnp.reshape(lossy_blocks(rows, table, half_step, reciprocal), planes.shape)
-  decoded = _decode_planes(decoded, *images.shape[-3:-1], hy, wp, _quality_index(quality) + 1)
+  width = images.shape[-2]
+  decoded = _decode_planes(decoded, images.shape[-3], width, hy, wp, _quality_index(quality) + 1,
+                           planar=apart and width >= PLANAR_DECODE_MIN_WIDTH)
   return decoded[..., :h, :w, :]
 
 
@@ -478,9 +481,10 @@ def _pad_odd_sides(images):
   pixels in the image's area: the encoder replicates the last row / column before
   downsampling as this padding does, and the decoder's upsampling reaches the extra chroma
   sample only for output samples beyond an odd side.  Why: block-aligned arrays (299 -> 304 px)
-  ran 1.4x faster on XLA:CPU (docs/fidelity/sizes.md); even sides keep the encoder's own padding,
-  which differs from this one there.  One gather of clamped indices: ``jnp.pad``'s concatenates,
-  fused with the slice of ``corrupt``'s chunk loop, cost a fifth of the round trip."""
+  ran 1.2-1.3x faster on XLA:CPU (docs/fidelity/sizes.md); even sides keep the encoder's own
+  padding, which differs from this one there.  One gather of clamped indices: ``jnp.pad``'s
+  concatenates, fused with the slice of ``corrupt``'s chunk loop, cost about a sixth of the round
+  trip (0.92 vs 0.75 ms per 299-px image)."""
   h, w = images.shape[-3], images.shape[-2]
   rows = np.minimum(np.arange(h + (-h % 16 if h % 2 else 0)), h - 1)
   cols = np.minimum(np.arange(w + (-w % 16 if w % 2 else 0)), w - 1)
